@@ -1,0 +1,1 @@
+"""Thin adapters, one outside thing each, behind the ports in `recorder.ports`."""

@@ -1,0 +1,160 @@
+"""`session-recorder`: the command line (the interfaces are listed in README and DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from recorder import __version__
+from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.config import Config, ConfigError, load_config
+from recorder.storage import SessionStore, StorageError
+
+EXIT_REFUSED = 1  # the daemon answered, and said no
+EXIT_CONFIG = 2  # the config or the storage cannot be used
+EXIT_UNREACHABLE = 3  # no daemon answered
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $SESSION_RECORDER_CONFIG or /etc/session-recorder/config.toml)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    p = argparse.ArgumentParser(
+        prog="session-recorder",
+        description="Records in-person sessions from a USB audio interface; never loses one.",
+        parents=[common],
+    )
+    p.add_argument("--version", action="version", version=f"session-recorder {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="run the recorder daemon in the foreground")
+    ctl = sub.add_parser("ctl", parents=[common], help="drive the running daemon")
+    ctl_sub = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ctl_sub.add_parser("start", parents=[common], help="start a session (with the pre-roll)")
+    ctl_sub.add_parser("stop", parents=[common], help="stop and finalize the session")
+    mark = ctl_sub.add_parser("mark", parents=[common], help="drop a marker now")
+    mark.add_argument("label", nargs="?", default="", help="what happened (optional)")
+    status = ctl_sub.add_parser("status", parents=[common], help="what the recorder is doing")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    sessions = sub.add_parser("sessions", parents=[common], help="list recorded sessions")
+    sessions.add_argument("--json", action="store_true", help="machine-readable output")
+    cfg = sub.add_parser("config", parents=[common], help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cfg_sub.add_parser("check", parents=[common], help="check the config file and print it")
+    demo = sub.add_parser(
+        "demo", parents=[common], help="record a session from a virtual microphone (no hardware)"
+    )
+    demo.add_argument("--dir", type=Path, help="where to put it (default: a new temporary dir)")
+    demo.add_argument(
+        "--seconds", type=float, default=9.0, help="length of the session after the pre-roll"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if args.command == "demo":
+        from recorder.demo import run_demo
+
+        return run_demo(args.dir, args.seconds)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"session-recorder: config error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    match args.command:
+        case "run":
+            return _run(cfg)
+        case "ctl":
+            return _ctl(cfg, args)
+        case "sessions":
+            return _sessions(cfg, args.json)
+        case "config":
+            return _config_check(cfg)
+    return EXIT_CONFIG
+
+
+def _run(cfg: Config) -> int:
+    from recorder.adapters.control_socket import ControlSocketError as SocketError
+    from recorder.daemon import run
+
+    try:
+        return run(cfg)
+    except (StorageError, SocketError) as exc:
+        logging.getLogger("recorder").error("%s", exc)
+        return EXIT_CONFIG
+
+
+def _ctl(cfg: Config, args: argparse.Namespace) -> int:
+    payload: dict = {"cmd": args.action}
+    if args.action == "mark" and args.label:
+        payload["label"] = args.label
+    try:
+        answer = send(cfg.socket_path, payload)
+    except ControlSocketError as exc:
+        print(f"session-recorder: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    if args.action == "status":
+        status = answer.get("status", {})
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            print(format_status(status))
+        return 0
+    print(answer.get("message") or ("ok" if answer.get("ok") else "refused"))
+    return 0 if answer.get("ok") else EXIT_REFUSED
+
+
+def format_status(s: dict) -> str:
+    lines = [f"state:        {s.get('state')}"]
+    if s.get("session_id"):
+        lines.append(f"session:      {s['session_id']} ({s.get('elapsed_s', 0):.1f} s)")
+    lines += [
+        f"audio device: {s.get('audio_device')} ({s.get('device')})",
+        f"disk:         {s.get('disk_free_mb', 0):.0f} MB free, "
+        f"{s.get('hours_left', 0):.1f} h of recording left",
+        f"buffer:       {s.get('buffer_s', 0):.1f} s queued for the disk, "
+        f"{s.get('overruns', 0)} overrun(s)",
+    ]
+    if s.get("last_error"):
+        lines.append(f"last error:   {s['last_error']}")
+    if s.get("last_session"):
+        last = s["last_session"]
+        lines.append(f"last session: {last['id']} ({last['stop_reason']}) in {last['path']}")
+    return "\n".join(lines)
+
+
+def _sessions(cfg: Config, as_json: bool) -> int:
+    records = [s.to_json() for s in SessionStore(cfg.storage.dir).sessions()]
+    if as_json:
+        print(json.dumps(records, indent=2))
+        return 0
+    if not records:
+        print(f"no sessions in {cfg.storage.dir}")
+        return 0
+    print(f"{'id':<27} {'state':<10} {'length':>9} {'seg':>4} {'marks':>5}  stop / upload")
+    for r in records:
+        seconds = r.get("seconds") or 0
+        length = f"{int(seconds // 60)}:{seconds % 60:06.3f}"
+        tail = r.get("error") or f"{r.get('stop_reason') or '-'} / {r['upload']['status']}"
+        print(
+            f"{r['id']:<27} {r['state']:<10} {length:>9} {len(r['segments']):>4} "
+            f"{len(r['markers']):>5}  {tail}"
+        )
+    return 0
+
+
+def _config_check(cfg: Config) -> int:
+    print(f"{cfg.source}: ok")
+    print(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    return 0

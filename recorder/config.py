@@ -1,0 +1,173 @@
+"""The config file: TOML, checked against a schema that reports every error at once.
+
+Like Mopidy's schema, a bad file is answered with every problem, each naming the file, the key
+and, for a misspelt key, the closest valid one; like Frigate's, unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from recorder.core.formats import FORMATS
+
+DEFAULT_CONFIG_PATH = Path("/etc/session-recorder/config.toml")
+CONFIG_ENV = "SESSION_RECORDER_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceSection(_Section):
+    id: str = Field(
+        default="recorder",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="this box's name: letters, digits, '-' and '_'",
+    )
+
+
+class AudioSection(_Section):
+    device: str = Field(default="default", min_length=1)
+    rate: int = Field(default=48000, ge=8000, le=384000)
+    channels: int = Field(default=2, ge=1, le=32)
+    format: Literal["S16_LE", "S24_3LE", "S32_LE"] = "S16_LE"
+    period_ms: int = Field(default=100, ge=5, le=1000)
+    preroll_s: float = Field(default=10.0, ge=0, le=600)
+    segment_s: float = Field(default=300.0, ge=1, le=3600)
+    buffer_s: float = Field(default=60.0, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _whole_frames(self) -> AudioSection:
+        if (self.rate * self.period_ms) % 1000:
+            raise ValueError(
+                f"rate {self.rate} × period_ms {self.period_ms} is not a whole number of frames"
+            )
+        wav_limit = (4 << 30) - 1024
+        seg_bytes = self.segment_s * self.rate * self.channels * FORMATS[self.format].width
+        if seg_bytes > wav_limit:
+            raise ValueError(f"segment_s {self.segment_s} makes segments larger than 4 GiB")
+        return self
+
+    @property
+    def period_frames(self) -> int:
+        return self.rate * self.period_ms // 1000
+
+    @property
+    def sample_format(self):
+        return FORMATS[self.format]
+
+    @property
+    def bytes_per_second(self) -> int:
+        return self.rate * self.channels * FORMATS[self.format].width
+
+
+class StorageSection(_Section):
+    dir: Path = Path("/var/lib/session-recorder")
+    min_free_mb: int = Field(default=200, ge=1)
+    sync_s: float = Field(default=0.5, gt=0, le=1.0)
+
+
+class ControlSection(_Section):
+    socket: Path | None = Field(
+        default=None,
+        description="unix socket for `ctl`; default $RUNTIME_DIRECTORY/control.sock, "
+        "else <storage dir>/control.sock",
+    )
+
+
+class Config(_Section):
+    device: DeviceSection = DeviceSection()
+    audio: AudioSection = AudioSection()
+    storage: StorageSection = StorageSection()
+    control: ControlSection = ControlSection()
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def socket_path(self) -> Path:
+        if self.control.socket is not None:
+            return self.control.socket
+        runtime = os.environ.get("RUNTIME_DIRECTORY")
+        if runtime:
+            return Path(runtime.split(":")[0]) / "control.sock"
+        return self.storage.dir / "control.sock"
+
+
+class ConfigError(ValueError):
+    """Every problem found in a config file, one per line, each naming the file and key."""
+
+
+def config_path(explicit: str | os.PathLike | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Read and check the config; a ConfigError lists everything wrong with it."""
+    path = config_path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict, path: Path) -> Config:
+    data = dict(data)
+    data.pop("source", None)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(err, path) for err in exc.errors())) from None
+    if not cfg.storage.dir.is_absolute():
+        cfg = cfg.model_copy(
+            update={
+                "storage": cfg.storage.model_copy(
+                    update={"dir": (path.parent / cfg.storage.dir).resolve()}
+                )
+            }
+        )
+    return cfg.model_copy(update={"source": path})
+
+
+def _describe(err: dict, path: Path) -> str:
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        valid = list(parent.model_fields) if parent else []
+        valid = [v for v in valid if v != "source"]
+        close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+        where = f"[{'.'.join(loc[:-1])}]" if loc[:-1] else "the top level"
+        hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
+        return f"{path}: unknown key '{key}' in {where}{hint}"
+    got = err.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{path}: {key}: {err['msg']}{shown}"
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None or not isinstance(field.annotation, type):
+            return None
+        if not issubclass(field.annotation, BaseModel):
+            return None
+        model = field.annotation
+    return model

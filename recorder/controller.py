@@ -1,0 +1,245 @@
+"""The controller thread: the only place where the recorder's state changes.
+
+Everything else sends it events (ctl requests with a reply slot, capture and writer reports).
+It runs the pure `transition` and carries out the commands, and keeps a status snapshot that
+any thread may read.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from recorder import __version__
+from recorder.config import Config
+from recorder.core.disk import disk_event, hours_left
+from recorder.core.manifest import AudioInfo, Manifest
+from recorder.core.state import (
+    BeginSession,
+    Command,
+    EndSession,
+    Event,
+    Log,
+    PlaceMarker,
+    Reply,
+    SessionBegun,
+    Shutdown,
+    State,
+    WriterFailed,
+    transition,
+)
+from recorder.ports import DiskSpace
+from recorder.storage import SessionStore
+from recorder.tap import CaptureTap
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+
+
+@dataclass
+class _Pending:
+    event: Event
+    reply: Future | None
+
+
+class Controller(threading.Thread):
+    def __init__(
+        self,
+        cfg: Config,
+        store: SessionStore,
+        tap: CaptureTap,
+        disk: DiskSpace,
+        clock,
+        capture_stats=lambda: {},
+        queue_frames=lambda: 0,
+    ) -> None:
+        super().__init__(name="controller", daemon=True)
+        self.cfg = cfg
+        self.store = store
+        self.tap = tap
+        self.disk = disk
+        self.clock = clock
+        self.capture_stats = capture_stats
+        self.queue_frames = queue_frames
+        self.state = State()  # written only by this thread
+        self._events: queue.Queue[_Pending] = queue.Queue()
+        self._lock = threading.Lock()
+        self._status: dict = {}  # guarded by _lock
+        self._free_bytes = 0  # written only by this thread
+        self.finished = threading.Event()
+        self.last_session: dict | None = None  # guarded by _lock
+
+    # ---- inputs (any thread) ------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        self._events.put(_Pending(event, None))
+
+    def request(self, event: Event, timeout: float = 10.0) -> dict:
+        """Send an event and wait for what became of it."""
+        fut: Future = Future()
+        self._events.put(_Pending(event, fut))
+        try:
+            return fut.result(timeout)
+        except TimeoutError:
+            return {"ok": False, "message": "the recorder did not answer in time"}
+
+    def status(self) -> dict:
+        with self._lock:
+            return dict(self._status)
+
+    def session_finalized(self, manifest: Manifest, path: Path) -> None:
+        with self._lock:
+            self.last_session = {
+                "id": manifest.id,
+                "path": str(path),
+                "frames": manifest.frames,
+                "stop_reason": manifest.stop_reason,
+            }
+        self.emit(_Refresh())
+
+    # ---- the thread -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._check_disk()
+        self._publish()
+        while not self.finished.is_set():
+            try:
+                pending = self._events.get(timeout=TICK_S)
+            except queue.Empty:
+                self._check_disk()
+                self._publish()
+                continue
+            self._handle(pending.event, pending.reply)
+            self._publish()
+
+    def _handle(self, event: Event, reply: Future | None) -> None:
+        if isinstance(event, _Refresh):
+            return
+        self.state, commands = transition(self.state, event)
+        result: dict = {"ok": True, "message": ""}
+        for cmd in commands:
+            self._execute(cmd, result)
+        if isinstance(event, Shutdown):
+            self.finished.set()
+        if reply is not None and not reply.done():
+            result["status"] = self._snapshot()
+            reply.set_result(result)
+
+    def _execute(self, cmd: Command, result: dict) -> None:
+        match cmd:
+            case BeginSession(source):
+                self._begin(source, result)
+            case EndSession(reason):
+                frames = self.tap.stop(reason, self.clock.now().isoformat(timespec="seconds"))
+                result["frames"] = frames
+                result["seconds"] = round(frames / self.cfg.audio.rate, 3)
+            case PlaceMarker(label, source):
+                frame = self.tap.mark(label, source)
+                result.update(
+                    frame=frame,
+                    seconds=round(frame / self.cfg.audio.rate, 3),
+                    label=label,
+                    message=f"marker at {frame / self.cfg.audio.rate:.1f} s",
+                )
+            case Reply(ok, message):
+                result.update(ok=ok, message=message)
+            case Log(level, message):
+                getattr(log, level)(message)
+
+    def _begin(self, source: str, result: dict) -> None:
+        a = self.cfg.audio
+        wall = self.clock.now()
+        synced = self.clock.synchronised()
+        try:
+            session_id, path = self.store.new_session(wall, synced)
+        except OSError as exc:
+            self.state, commands = transition(
+                replace(self.state, mode="idle"), WriterFailed(f"cannot create a session: {exc}")
+            )
+            for cmd in commands:
+                self._execute(cmd, result)
+            result.update(ok=False, message=f"cannot start: {exc}")
+            return
+        manifest = Manifest(
+            id=session_id,
+            device_id=self.cfg.device.id,
+            audio=AudioInfo(device=a.device, rate=a.rate, channels=a.channels, format=a.format),
+            started_at=wall.isoformat(timespec="seconds"),
+            clock_synced=synced,
+            start_pos=0,
+            preroll_frames=0,
+            start_source=source,
+        )
+        info = self.tap.start(path, manifest)
+        self.state, commands = transition(self.state, SessionBegun(session_id))
+        for cmd in commands:
+            self._execute(cmd, result)
+        result.update(
+            session_id=session_id,
+            path=str(path),
+            preroll_s=round(info.preroll_frames / a.rate, 3),
+            message=f"recording session {session_id}",
+        )
+
+    # ---- periodic ---------------------------------------------------------------------------
+
+    def _check_disk(self) -> None:
+        a = self.cfg.audio
+        try:
+            self._free_bytes = self.disk.free_bytes(self.cfg.storage.dir)
+        except OSError as exc:
+            log.error("cannot read free space of %s: %s", self.cfg.storage.dir, exc)
+            return
+        event = disk_event(
+            self.state,
+            self._free_bytes,
+            self.cfg.storage.min_free_mb * 1_000_000,
+            a.bytes_per_second,
+            self.queue_frames() * a.sample_format.frame_bytes(a.channels),
+        )
+        if event is not None:
+            self._handle(event, None)
+
+    def _snapshot(self) -> dict:
+        a = self.cfg.audio
+        s = self.state
+        frames = self.tap.session_frames if s.mode == "recording" else 0
+        min_free = self.cfg.storage.min_free_mb * 1_000_000
+        with self._lock:
+            last = self.last_session
+        return {
+            "state": "recording"
+            if s.mode == "recording"
+            else ("error" if s.last_error else "idle"),
+            "device_id": self.cfg.device.id,
+            "audio_device": a.device,
+            "device": s.device,
+            "session_id": s.session_id,
+            "elapsed_s": round(frames / a.rate, 1),
+            "frames": frames,
+            "disk_free_mb": round(self._free_bytes / 1e6, 1),
+            "disk_full": s.disk_full,
+            "hours_left": hours_left(self._free_bytes, min_free, a.bytes_per_second),
+            "buffer_s": round(self.queue_frames() / a.rate, 2),
+            "overflow_frames": self.tap.overflow_frames,
+            "last_error": s.last_error,
+            "last_session": last,
+            "version": __version__,
+            **self.capture_stats(),
+            "core": asdict(s),
+        }
+
+    def _publish(self) -> None:
+        snap = self._snapshot()
+        with self._lock:
+            self._status = snap
+
+
+@dataclass(frozen=True)
+class _Refresh:
+    """Internal: something outside the state machine changed; republish the status."""

@@ -1,0 +1,72 @@
+"""Peak and RMS per channel, kept as raw sums so summaries of parts can be merged."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SILENCE_DBFS = -120.0
+
+
+def dbfs(value: float, full_scale: float) -> float:
+    """Level in dB relative to full scale, floored at SILENCE_DBFS so JSON never holds -inf."""
+    if value <= 0:
+        return SILENCE_DBFS
+    return max(SILENCE_DBFS, round(20 * math.log10(value / full_scale), 2))
+
+
+@dataclass
+class LevelMeter:
+    """Accumulates peak and sum of squares per channel over the frames it is fed."""
+
+    channels: int
+    full_scale: float
+    peak: list[int] = field(default_factory=list)
+    sum_squares: list[float] = field(default_factory=list)
+    frames: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.peak:
+            self.peak = [0] * self.channels
+        if not self.sum_squares:
+            self.sum_squares = [0.0] * self.channels
+
+    def feed(self, samples: np.ndarray) -> None:
+        """`samples` is (frames, channels) of unscaled integers."""
+        if samples.size == 0:
+            return
+        wide = samples.astype(np.int64)
+        peaks = np.abs(wide).max(axis=0)
+        squares = (wide.astype(np.float64) ** 2).sum(axis=0)
+        for ch in range(self.channels):
+            self.peak[ch] = max(self.peak[ch], int(peaks[ch]))
+            self.sum_squares[ch] += float(squares[ch])
+        self.frames += samples.shape[0]
+
+    def merge(self, other: LevelMeter) -> None:
+        for ch in range(self.channels):
+            self.peak[ch] = max(self.peak[ch], other.peak[ch])
+            self.sum_squares[ch] += other.sum_squares[ch]
+        self.frames += other.frames
+
+    def summary(self) -> dict:
+        rms = [math.sqrt(s / self.frames) if self.frames else 0.0 for s in self.sum_squares]
+        return {
+            "peak_dbfs": [dbfs(p, self.full_scale) for p in self.peak],
+            "rms_dbfs": [dbfs(r, self.full_scale) for r in rms],
+            "frames": self.frames,
+            "peak": list(self.peak),
+            "sum_squares": list(self.sum_squares),
+        }
+
+    @classmethod
+    def from_summary(cls, data: dict, channels: int, full_scale: float) -> LevelMeter:
+        return cls(
+            channels,
+            full_scale,
+            peak=[int(p) for p in data["peak"]],
+            sum_squares=[float(s) for s in data["sum_squares"]],
+            frames=int(data["frames"]),
+        )

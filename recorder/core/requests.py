@@ -1,0 +1,54 @@
+"""Requests from outside (ctl socket now; the button and MQTT later) checked into events.
+
+Anything that arrives over a socket or a broker is untrusted: it becomes an event only if it is
+well-formed, and otherwise a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from recorder.core.state import Event, Mark, Start, Stop
+
+MAX_LABEL = 200
+COMMANDS = ("start", "stop", "mark", "status")
+
+
+class RequestError(ValueError):
+    pass
+
+
+def clean_label(label: object) -> str:
+    """A marker label safe to store and show: text, no control characters, bounded length."""
+    if label is None:
+        return ""
+    if not isinstance(label, str):
+        raise RequestError(f"label must be text, not {type(label).__name__}")
+    text = "".join(
+        " " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in label
+    ).strip()
+    if len(text) > MAX_LABEL:
+        raise RequestError(f"label is {len(text)} characters; at most {MAX_LABEL} are kept")
+    return text
+
+
+def parse_request(payload: object, source: str) -> Event | str:
+    """The event a request asks for, or "status" for a read-only query."""
+    if not isinstance(payload, dict):
+        raise RequestError('a request is a JSON object such as {"cmd": "start"}')
+    cmd = payload.get("cmd")
+    if cmd not in COMMANDS:
+        raise RequestError(f"unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}")
+    extra = set(payload) - {"cmd", "label"}
+    if extra:
+        raise RequestError(f"unexpected field(s) {', '.join(sorted(extra))} in {cmd!r} request")
+    if cmd != "mark" and "label" in payload:
+        raise RequestError(f"{cmd!r} takes no label")
+    match cmd:
+        case "start":
+            return Start(source)
+        case "stop":
+            return Stop(source)
+        case "mark":
+            return Mark(clean_label(payload.get("label")), source)
+    return "status"

@@ -1,0 +1,126 @@
+"""The composition root: builds the threads, wires them together, runs until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+
+from recorder.adapters.alsa import AlsaSource
+from recorder.adapters.clock import SystemClock
+from recorder.adapters.control_socket import ControlServer
+from recorder.adapters.disk import StatvfsDisk
+from recorder.adapters.wavfile import SoundfileSegment
+from recorder.blockqueue import FrameQueue
+from recorder.capture import CaptureThread
+from recorder.config import Config
+from recorder.controller import Controller
+from recorder.core.ring import PrerollRing
+from recorder.core.state import Shutdown
+from recorder.ports import AudioSource, DiskSpace, SegmentFactory
+from recorder.recovery import recover_all
+from recorder.storage import SessionStore
+from recorder.tap import CaptureTap
+from recorder.writer import WriterThread
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """The outside world the recorder talks to; tests swap in doubles that follow the ports."""
+
+    source: AudioSource | None = None
+    open_segment: SegmentFactory = SoundfileSegment
+    disk: DiskSpace = field(default_factory=StatvfsDisk)
+    clock: object = field(default_factory=SystemClock)
+
+
+class Recorder:
+    """One running recorder: capture, writer and controller threads and the control socket."""
+
+    def __init__(self, cfg: Config, parts: Parts | None = None) -> None:
+        parts = parts or Parts()
+        a = cfg.audio
+        self.cfg = cfg
+        self.store = SessionStore(cfg.storage.dir)
+        self.queue = FrameQueue(int(a.buffer_s * a.rate))
+        self.tap = CaptureTap(PrerollRing(int(a.preroll_s * a.rate)), self.queue)
+        source = parts.source or AlsaSource(a.device, a.rate, a.channels, a.format, a.period_frames)
+        self.controller = Controller(
+            cfg,
+            self.store,
+            self.tap,
+            parts.disk,
+            parts.clock,
+            capture_stats=lambda: {"overruns": self.capture.overruns},
+            queue_frames=lambda: self.queue.frames,
+        )
+        self.capture = CaptureThread(source, self.tap, self.controller.emit, a.rate)
+        self.writer = WriterThread(
+            self.queue,
+            self.store,
+            parts.open_segment,
+            parts.disk,
+            self.controller.emit,
+            segment_frames=int(a.segment_s * a.rate),
+            sync_frames=max(1, int(cfg.storage.sync_s * a.rate)),
+            min_free_bytes=cfg.storage.min_free_mb * 1_000_000,
+            on_finalized=self.controller.session_finalized,
+        )
+        self.server = ControlServer(
+            cfg.socket_path, self.controller.request, self.controller.status
+        )
+        self.clock = parts.clock
+
+    def start(self) -> list[str]:
+        """Prepare storage, repair what a crash left, then start recording threads.
+
+        Raises StorageError or ControlSocketError when the recorder cannot run.
+        """
+        self.store.prepare()
+        report = recover_all(self.store, self.clock.now().isoformat(timespec="seconds"))
+        self.server.start()
+        self.writer.start()
+        self.controller.start()
+        self.capture.start()
+        return report
+
+    def shutdown(self) -> dict:
+        """Stop a session cleanly (finalized, reason `shutdown`) and end every thread."""
+        answer = self.controller.request(Shutdown(), timeout=30)
+        self.server.stop()
+        self.capture.stop()
+        self.writer.stop()
+        return answer
+
+
+def run(cfg: Config) -> int:
+    """`session-recorder run`: the daemon in the foreground until SIGTERM or SIGINT."""
+    rec = Recorder(cfg)
+    report = rec.start()
+    for line in report:
+        log.info("%s", line)
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info(
+        "recording from '%s' (%d Hz, %d ch, %s) into %s; control socket %s",
+        cfg.audio.device,
+        cfg.audio.rate,
+        cfg.audio.channels,
+        cfg.audio.format,
+        cfg.storage.dir,
+        cfg.socket_path,
+    )
+    while not stop.wait(1.0):
+        pass
+    rec.shutdown()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,63 @@
+"""The ports: what the daemon needs from the outside world, so tests can swap in a double.
+
+Each real adapter in `recorder.adapters` implements one of these; a test double implements the
+same protocol (see `tests/doubles.py`), the way Mopidy's dummy audio mirrors its audio API.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class DeviceUnavailable(Exception):
+    """The audio device cannot be opened (absent, busy, wrong name). The message says which."""
+
+
+class DeviceLost(Exception):
+    """The audio device went away while open (unplugged)."""
+
+
+class Overrun(Exception):
+    """Frames were lost because capture fell behind; `lost_frames` is the best estimate."""
+
+    def __init__(self, lost_frames: int, estimated: bool = True) -> None:
+        super().__init__(f"overrun: about {lost_frames} frames lost")
+        self.lost_frames = lost_frames
+        self.estimated = estimated
+
+
+class AudioSource(Protocol):
+    """A capture device that hands out exactly `period_frames` frames per read."""
+
+    period_frames: int
+
+    def open(self) -> None:
+        """Open the device; raises DeviceUnavailable."""
+
+    def read(self) -> bytes:
+        """One period of raw interleaved frames; raises Overrun or DeviceLost."""
+
+    def close(self) -> None: ...
+
+
+class SegmentSink(Protocol):
+    """One WAV segment being written: its header is kept current by `sync()`."""
+
+    path: Path
+    frames: int
+
+    def write(self, data: bytes) -> None: ...
+
+    def sync(self) -> None:
+        """Make everything written so far readable by other tools after a power cut."""
+
+    def close(self) -> None: ...
+
+
+class SegmentFactory(Protocol):
+    def __call__(self, path: Path, rate: int, channels: int, fmt: str) -> SegmentSink: ...
+
+
+class DiskSpace(Protocol):
+    def free_bytes(self, path: Path) -> int: ...

@@ -1,0 +1,162 @@
+"""Sessions on disk: the filesystem is the queue between recording and uploading.
+
+A session is a folder written under `recording/`, moved by one atomic rename to `outbox/` when
+finalized, and later to `uploaded/`. Manifests are written to a temporary file, fsynced and
+renamed, so a power cut leaves either the old manifest or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from recorder.core.manifest import Manifest, ManifestError, dump_manifest, parse_manifest
+from recorder.core.session_id import is_valid_id, make_id, next_sequence
+
+STATES = ("recording", "outbox", "uploaded")
+MANIFEST = "manifest.json"
+SEQUENCE_FILE = "sequence"
+
+
+class StorageError(OSError):
+    """The storage dir cannot be used; the message names the path and why."""
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    id: str
+    state: str  # one of STATES, or "damaged" when the manifest cannot be read
+    path: Path
+    manifest: Manifest | None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        """The `sessions --json` record (fields other parts rely on are in DESIGN.md)."""
+        m = self.manifest
+        record: dict = {"id": self.id, "state": self.state, "path": str(self.path)}
+        if m is None:
+            record.update(segments=[], frames=0, rate=None, channels=None, markers=[])
+            record["upload"] = {"status": "unknown", "remote": None}
+            record["error"] = self.error
+            return record
+        record.update(
+            segments=[str(self.path / s.file) for s in m.segments],
+            frames=m.frames,
+            seconds=round(m.frames / m.audio.rate, 3),
+            rate=m.audio.rate,
+            channels=m.audio.channels,
+            format=m.audio.format,
+            started_at=m.started_at,
+            clock_synced=m.clock_synced,
+            stop_reason=m.stop_reason,
+            markers=[
+                {"frame": k.frame, "seconds": k.seconds, "label": k.label, "source": k.source}
+                for k in m.markers
+            ],
+            gaps=[g.model_dump() for g in m.gaps],
+            upload=m.upload.model_dump(),
+        )
+        return record
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+class SessionStore:
+    """The storage dir and the three state folders under it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def state_dir(self, state: str) -> Path:
+        return self.root / state
+
+    def prepare(self) -> None:
+        """Create the folders and prove they are writable, or say which path is not."""
+        for state in STATES:
+            d = self.state_dir(state)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                probe = d / ".write-test"
+                with open(probe, "wb") as f:
+                    f.write(b"ok")
+                    os.fsync(f.fileno())
+                probe.unlink()
+            except OSError as exc:
+                raise StorageError(
+                    f"storage dir {d} is not writable: {exc.strerror or exc}"
+                ) from None
+
+    def new_session(self, wall: datetime, clock_synced: bool) -> tuple[str, Path]:
+        """A fresh id and its folder under recording/. The sequence is saved before use."""
+        seq_file = self.root / SEQUENCE_FILE
+        stored = None
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            stored = int(seq_file.read_text().strip())
+        seq = next_sequence(stored, self._all_ids())
+        atomic_write(seq_file, f"{seq}\n")
+        session_id = make_id(seq, wall, clock_synced)
+        path = self.state_dir("recording") / session_id
+        path.mkdir()
+        fsync_dir(path.parent)
+        return session_id, path
+
+    def write_manifest(self, session_dir: Path, manifest: Manifest) -> None:
+        atomic_write(session_dir / MANIFEST, dump_manifest(manifest))
+
+    def read_manifest(self, session_dir: Path) -> Manifest:
+        path = session_dir / MANIFEST
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            raise ManifestError(f"{path}: manifest missing") from None
+        return parse_manifest(text, str(path))
+
+    def move(self, session_dir: Path, state: str) -> Path:
+        target = self.state_dir(state) / session_dir.name
+        os.replace(session_dir, target)
+        fsync_dir(target.parent)
+        fsync_dir(session_dir.parent)
+        return target
+
+    def _all_ids(self) -> list[str]:
+        ids: list[str] = []
+        for state in STATES:
+            d = self.state_dir(state)
+            if d.is_dir():
+                ids.extend(p.name for p in d.iterdir() if p.is_dir())
+        return ids
+
+    def sessions(self, state: str | None = None) -> list[StoredSession]:
+        """Every session, oldest first; an unreadable manifest shows as `damaged`, untouched."""
+        found: list[StoredSession] = []
+        for st in STATES if state is None else (state,):
+            d = self.state_dir(st)
+            if not d.is_dir():
+                continue
+            for path in d.iterdir():
+                if not path.is_dir() or not is_valid_id(path.name):
+                    continue
+                try:
+                    found.append(StoredSession(path.name, st, path, self.read_manifest(path)))
+                except ManifestError as exc:
+                    found.append(StoredSession(path.name, "damaged", path, None, str(exc)))
+        return sorted(found, key=lambda s: s.id)
