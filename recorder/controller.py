@@ -66,10 +66,9 @@ class Controller(threading.Thread):
         self.clock = clock
         self.capture_stats = capture_stats
         self.queue_frames = queue_frames
-        self.state = State()  # written only by this thread
+        self.state = State()  # replaced (never mutated) only by this thread
         self._events: queue.Queue[_Pending] = queue.Queue()
         self._lock = threading.Lock()
-        self._status: dict = {}  # guarded by _lock
         self._free_bytes = 0  # written only by this thread
         self.finished = threading.Event()
         self.last_session: dict | None = None  # guarded by _lock
@@ -89,8 +88,8 @@ class Controller(threading.Thread):
             return {"ok": False, "message": "the recorder did not answer in time"}
 
     def status(self) -> dict:
-        with self._lock:
-            return dict(self._status)
+        """A fresh snapshot; safe from any thread (it reads immutable state and counters)."""
+        return self._snapshot()
 
     def session_finalized(self, manifest: Manifest, path: Path) -> None:
         with self._lock:
@@ -100,26 +99,20 @@ class Controller(threading.Thread):
                 "frames": manifest.frames,
                 "stop_reason": manifest.stop_reason,
             }
-        self.emit(_Refresh())
 
     # ---- the thread -----------------------------------------------------------------------------
 
     def run(self) -> None:
         self._check_disk()
-        self._publish()
         while not self.finished.is_set():
             try:
                 pending = self._events.get(timeout=TICK_S)
             except queue.Empty:
                 self._check_disk()
-                self._publish()
                 continue
             self._handle(pending.event, pending.reply)
-            self._publish()
 
     def _handle(self, event: Event, reply: Future | None) -> None:
-        if isinstance(event, _Refresh):
-            return
         self.state, commands = transition(self.state, event)
         result: dict = {"ok": True, "message": ""}
         for cmd in commands:
@@ -233,13 +226,3 @@ class Controller(threading.Thread):
             **self.capture_stats(),
             "core": asdict(s),
         }
-
-    def _publish(self) -> None:
-        snap = self._snapshot()
-        with self._lock:
-            self._status = snap
-
-
-@dataclass(frozen=True)
-class _Refresh:
-    """Internal: something outside the state machine changed; republish the status."""

@@ -156,7 +156,9 @@ def report(session) -> None:
         info = soundfile.info(path)
         line = f"  {Path(path).name}: {info.frames} frames ({info.duration:.2f} s, {info.subtype})"
         if sox:
-            out = subprocess.run([sox, "--i", "-D", path], capture_output=True, text=True, check=False)
+            out = subprocess.run(
+                [sox, "--i", "-D", path], capture_output=True, text=True, check=False
+            )
             line += f"; sox reads {float(out.stdout or 0):.2f} s"
         say(line)
     for k in rec["markers"]:

@@ -70,12 +70,15 @@ class Feeder(threading.Thread):
         chunks: Iterator[bytes],
         period_s: float | None,
         record: bool = False,
+        reconnect: bool = False,
     ) -> None:
         super().__init__(name="virtualmic-feeder", daemon=True)
         self.fifo = fifo
         self.chunks = chunks
         self.period_s = period_s
         self.recorded = bytearray() if record else None
+        self.reconnect = reconnect  # reopen the FIFO when the reader closes it (an "unplug")
+        self.reconnects = 0
         self.written = 0  # bytes
         self.stopping = threading.Event()
         self.paused = threading.Event()
@@ -89,10 +92,14 @@ class Feeder(threading.Thread):
         except BaseException as exc:  # reported to the test or demo that owns the feeder
             self.error = exc
 
-    def _run(self) -> None:
+    def _open(self) -> int:
         fd = os.open(self.fifo, os.O_WRONLY)
+        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+        return fd
+
+    def _run(self) -> None:
+        fd = self._open()
         try:
-            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
             start = time.monotonic()
             for sent, chunk in enumerate(self.chunks):
                 if self.stopping.is_set():
@@ -103,7 +110,17 @@ class Feeder(threading.Thread):
                     delay = start + sent * self.period_s - time.monotonic()
                     if delay > 0 and self.stopping.wait(delay):
                         return
-                os.write(fd, chunk)
+                while True:
+                    try:
+                        os.write(fd, chunk)
+                        break
+                    except BrokenPipeError:
+                        if not self.reconnect:
+                            raise
+                        os.close(fd)
+                        fd = self._open()  # blocks until the device is "plugged in" again
+                        self.reconnects += 1
+                        start = time.monotonic() - sent * (self.period_s or 0)
                 if self.recorded is not None:
                     self.recorded += chunk
                 self.written += len(chunk)

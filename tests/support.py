@@ -1,0 +1,135 @@
+"""Helpers for tests: configs, waiting without fixed sleeps, reading recordings independently."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from recorder.config import Config, parse_config
+
+BASE = {
+    "device": {"id": "test-box"},
+    "audio": {
+        "device": "testmic",
+        "rate": 48000,
+        "channels": 2,
+        "format": "S16_LE",
+        "period_ms": 100,
+        "preroll_s": 1.0,
+        "segment_s": 1.0,
+        "buffer_s": 30.0,
+    },
+    "storage": {"min_free_mb": 1},
+}
+
+
+def make_config(tmp_path: Path, **sections: dict) -> Config:
+    data = {k: dict(v) for k, v in BASE.items()}
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    data["storage"].setdefault("dir", str(tmp_path / "sessions"))
+    data.setdefault("control", {}).setdefault("socket", str(tmp_path / "control.sock"))
+    return parse_config(data, tmp_path / "config.toml")
+
+
+def write_config(tmp_path: Path, **sections: dict) -> Path:
+    cfg = make_config(tmp_path, **sections)
+    path = tmp_path / "config.toml"
+    lines = []
+    for name, section in cfg.model_dump(mode="json", exclude_none=True).items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in section.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+
+
+def sox_raw(paths: list[str]) -> bytes:
+    """The samples of WAV files, joined, as raw bytes in their own encoding, read by sox."""
+    out = subprocess.run(
+        ["sox", *paths, "-t", "raw", "-"], capture_output=True, check=True
+    ).stdout
+    return out
+
+
+def sox_seconds(path: str | Path) -> float:
+    out = subprocess.run(["sox", "--i", "-D", str(path)], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def ffprobe_seconds(path: str | Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(out.stdout)["format"]["duration"])
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "recorder", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+class Running:
+    """A Recorder in this process fed by a Feeder; shuts both down on exit."""
+
+    def __init__(self, cfg: Config, feeder, parts=None) -> None:
+        from recorder.daemon import Recorder
+
+        self.cfg = cfg
+        self.feeder = feeder
+        self.rec = Recorder(cfg, parts)
+
+    def __enter__(self) -> Running:
+        self.feeder.start()
+        self.rec.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.rec.shutdown()
+        self.feeder.stop()
+
+    def request(self, event) -> dict:
+        return self.rec.controller.request(event)
+
+    def wait_frames(self, frames: int, timeout: float = 30.0) -> None:
+        wait_until(lambda: self.rec.tap.position >= frames, timeout, f"{frames} captured frames")
+
+    def wait_session_frames(self, frames: int, timeout: float = 30.0) -> None:
+        wait_until(
+            lambda: self.rec.tap.session_frames >= frames, timeout, f"{frames} session frames"
+        )
+
+    def wait_outbox(self, session_id: str, timeout: float = 30.0):
+        def find():
+            return next((s for s in self.rec.store.sessions("outbox") if s.id == session_id), None)
+
+        return wait_until(find, timeout, f"session {session_id} in the outbox")
+
+
+def expected_audio(feeder, manifest) -> bytes:
+    """What the session must contain: the fed bytes from its first frame, as long as it is."""
+    from recorder.core.formats import FORMATS
+
+    fb = FORMATS[manifest.audio.format].frame_bytes(manifest.audio.channels)
+    return bytes(feeder.recorded[manifest.start_pos * fb : (manifest.start_pos + manifest.frames) * fb])
