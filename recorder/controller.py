@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -38,7 +39,7 @@ from recorder.tap import CaptureTap
 
 log = logging.getLogger(__name__)
 
-TICK_S = 1.0
+TICK_S = 0.5  # how often free space is checked
 
 
 @dataclass
@@ -103,12 +104,14 @@ class Controller(threading.Thread):
     # ---- the thread -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        self._check_disk()
+        next_check = 0.0
         while not self.finished.is_set():
-            try:
-                pending = self._events.get(timeout=TICK_S)
-            except queue.Empty:
+            if time.monotonic() >= next_check:
                 self._check_disk()
+                next_check = time.monotonic() + TICK_S
+            try:
+                pending = self._events.get(timeout=max(0.0, next_check - time.monotonic()))
+            except queue.Empty:
                 continue
             self._handle(pending.event, pending.reply)
 

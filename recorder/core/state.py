@@ -19,7 +19,9 @@ class State:
     device: DeviceState = "opening"
     disk_full: bool = False
     session_id: str | None = None
-    last_error: str | None = None
+    device_error: str | None = None  # why the device is not "ok"
+    disk_error: str | None = None  # why the disk is full
+    last_error: str | None = None  # the latest problem of any kind, until its cause goes away
     shutting_down: bool = False
 
 
@@ -145,11 +147,10 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
             if state.mode == "recording":
                 return state, [Reply(False, f"already recording session {state.session_id}")]
             if state.device != "ok":
-                why = state.last_error or f"audio device is {state.device}"
-                return state, [Reply(False, f"cannot start: no audio device ({why})")]
-            if state.disk_full:
-                why = state.last_error or "storage is full"
+                why = state.device_error or f"audio device is {state.device}"
                 return state, [Reply(False, f"cannot start: {why}")]
+            if state.disk_full:
+                return state, [Reply(False, f"cannot start: {state.disk_error}")]
             return replace(state, mode="recording"), [BeginSession(source)]
         case SessionBegun(session_id):
             return replace(state, session_id=session_id), [
@@ -164,31 +165,33 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
                 return state, [Reply(False, "not recording: a marker needs a session")]
             return state, [PlaceMarker(label, source)]
         case DeviceOpened():
-            cleared = state.last_error if state.device == "ok" else None
-            return replace(state, device="ok", last_error=cleared), [
+            last = None if state.last_error == state.device_error else state.last_error
+            return replace(state, device="ok", device_error=None, last_error=last), [
                 Log("info", "audio device open")
             ]
         case DeviceLost(error):
-            new = replace(state, device="lost", last_error=f"audio device lost: {error}")
+            why = f"audio device lost: {error}"
+            new = replace(state, device="lost", device_error=why, last_error=why)
             note = (
                 " (the session continues when it comes back)" if state.mode == "recording" else ""
             )
             return new, [Log("error", f"audio device lost: {error}{note}")]
         case DeviceAbsent(error):
-            if state.device == "lost" or (
-                state.device == "absent" and state.last_error == f"audio device absent: {error}"
-            ):
+            why = f"no audio device: {error}"
+            if state.device == "lost" or (state.device == "absent" and state.device_error == why):
                 return state, []
-            return replace(state, device="absent", last_error=f"audio device absent: {error}"), [
-                Log("error", f"audio device absent: {error}; retrying")
-            ]
+            new = replace(state, device="absent", device_error=why, last_error=why)
+            return new, [Log("error", f"{why}; retrying")]
         case DiskLow(message):
-            new = replace(state, disk_full=True, last_error=message)
+            new = replace(state, disk_full=True, disk_error=message, last_error=message)
             if state.mode == "recording":
                 return _end(new, "disk_full", message)
             return new, [Log("warning", message)]
         case DiskOk():
-            return replace(state, disk_full=False), []
+            last = None if state.last_error == state.disk_error else state.last_error
+            return replace(state, disk_full=False, disk_error=None, last_error=last), [
+                Log("info", "storage has room again")
+            ]
         case WriterFailed(error):
             new = replace(state, last_error=f"storage write failed: {error}")
             if state.mode == "recording":

@@ -1,0 +1,258 @@
+"""The command line as a user meets it: config errors, ctl, sessions --json, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.virtualmic import Feeder, demo_periods
+from tests.support import cli, sox_seconds, wait_until, write_config
+
+ABSENT = "plughw:CARD=NoSuchCard,DEV=0"
+
+
+def test_config_check_accepts_a_good_file(tmp_path):
+    path = write_config(tmp_path)
+    done = cli("config", "check", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert f"{path}: ok" in done.stdout
+    assert json.loads(done.stdout.split("\n", 1)[1])["audio"]["device"] == "testmic"
+
+
+def test_config_from_environment_variable(tmp_path):
+    path = write_config(tmp_path)
+    env = {**os.environ, "SESSION_RECORDER_CONFIG": str(path)}
+    done = cli("config", "check", env=env)
+    assert done.returncode == 0 and f"{path}: ok" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[audio]\ndevcie = 'x'\n", ["unknown key 'audio.devcie' in [audio]; did you mean 'device'?"]),
+        ("[auido]\n", ["unknown key 'auido' in the top level; did you mean 'audio'?"]),
+        ("[audio]\nrate = 'fast'\n", ["audio.rate: Input should be a valid integer", "'fast'"]),
+        ("[audio]\nformat = 'S8'\n", ["audio.format: Input should be 'S16_LE', 'S24_3LE' or"]),
+        ("[audio]\nrate = 44100\nperiod_ms = 33\n", ["not a whole number of frames"]),
+        ("[audio\nrate = 1\n", ["not valid TOML"]),
+        ("[storage]\nmin_free_mb = 0\n", ["storage.min_free_mb: Input should be greater than"]),
+        ("[device]\nid = 'a b/c'\n", ["device.id: String should match pattern"]),
+    ],
+)
+def test_bad_config_names_file_and_key(tmp_path, text, expected):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    done = cli("config", "check", "--config", str(path))
+    assert done.returncode == 2
+    assert str(path) in done.stderr
+    for part in expected:
+        assert part in done.stderr
+
+
+def test_every_config_error_is_reported_at_once(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[audio]\nrate = 'x'\nchanels = 2\n[storage]\nmin_free = 3\n")
+    done = cli("run", "--config", str(path))
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if str(path) in line]
+    assert len(lines) == 3
+    assert "did you mean 'channels'?" in done.stderr
+    assert "did you mean 'min_free_mb'?" in done.stderr
+
+
+def test_missing_config_file(tmp_path):
+    done = cli("run", "--config", str(tmp_path / "nope.toml"))
+    assert done.returncode == 2
+    assert f"{tmp_path / 'nope.toml'}: config file not found" in done.stderr
+
+
+def test_unwritable_storage_dir_stops_the_daemon_with_the_path(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the storage dir should be")
+    path = write_config(tmp_path, storage={"dir": str(blocker / "sessions")})
+    done = cli("run", "--config", str(path), timeout=30)
+    assert done.returncode == 2
+    assert f"storage dir {blocker / 'sessions'}" in done.stderr
+    assert "not writable" in done.stderr
+    assert blocker.read_text() == "a file where the storage dir should be"
+
+
+def test_ctl_without_a_daemon_says_so(tmp_path):
+    path = write_config(tmp_path)
+    done = cli("ctl", "status", "--config", str(path))
+    assert done.returncode == 3
+    assert "no recorder is running" in done.stderr
+
+
+@pytest.fixture
+def absent_daemon(tmp_path):
+    """A daemon whose audio device does not exist: it runs, waits for it, and says why."""
+    path = write_config(tmp_path, audio={"device": ABSENT})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recorder", "run", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    sock = tmp_path / "control.sock"
+
+    def up():
+        try:
+            return send(sock, {"cmd": "status"}, timeout=2)["status"]["device"] == "absent"
+        except ControlSocketError:
+            return False
+
+    try:
+        wait_until(up, what="daemon up with an absent device")
+        yield path, sock, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_absent_device_is_reported_and_start_refused(absent_daemon):
+    path, sock, proc = absent_daemon
+    status = json.loads(cli("ctl", "status", "--json", "--config", str(path)).stdout)
+    assert status["state"] == "error"
+    assert ABSENT in status["last_error"]
+    done = cli("ctl", "start", "--config", str(path))
+    assert done.returncode == 1
+    assert "cannot start" in done.stdout and ABSENT in done.stdout
+    done = cli("ctl", "stop", "--config", str(path))
+    assert done.returncode == 1 and "not recording" in done.stdout
+    text = cli("ctl", "status", "--config", str(path)).stdout
+    assert "state:        error" in text and ABSENT in text
+    assert proc.poll() is None
+
+
+def test_control_socket_is_0660_and_survives_garbage(absent_daemon):
+    _, sock, proc = absent_daemon
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660
+    garbage = [
+        b"not json\n",
+        b'{"cmd": "explode"}\n',
+        b'["start"]\n',
+        b'{"cmd": "mark", "label": 42}\n',
+        b'{"cmd": "start", "as": "root"}\n',
+        b"{" + b"x" * 10000 + b"}\n",
+        b"\xff\xfe\n",
+    ]
+    for payload in garbage:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(sock))
+            s.sendall(payload)
+            answer = json.loads(s.makefile().readline())
+        assert answer["ok"] is False and answer["message"], payload
+    assert send(sock, {"cmd": "status"})["ok"]
+    assert proc.poll() is None
+
+
+def test_second_daemon_on_the_same_socket_refuses_to_run(absent_daemon):
+    path, _, _ = absent_daemon
+    done = cli("run", "--config", str(path), timeout=30)
+    assert done.returncode == 2
+    assert "another recorder is already running" in done.stderr
+
+
+def test_corrupt_manifest_is_reported_and_left_untouched(tmp_path):
+    path = write_config(tmp_path, audio={"device": ABSENT})
+    broken = tmp_path / "sessions" / "recording" / "000007-20260101T100000Z"
+    broken.mkdir(parents=True)
+    (broken / "manifest.json").write_text('{"id": "000007-20260101T100000Z", "frames": "lots"')
+    (broken / "seg-0000.wav").write_bytes(b"RIFF....precious audio")
+    before = {p.name: p.read_bytes() for p in broken.iterdir()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recorder", "run", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: (tmp_path / "control.sock").exists(), what="daemon up")
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert f"{broken / 'manifest.json'}: corrupt manifest" in out
+    assert {p.name: p.read_bytes() for p in broken.iterdir()} == before
+    listed = json.loads(cli("sessions", "--json", "--config", str(path)).stdout)
+    assert listed[0]["state"] == "damaged" and "corrupt manifest" in listed[0]["error"]
+    assert listed[0]["id"] == "000007-20260101T100000Z"
+
+
+@pytest.mark.slow
+def test_ctl_session_and_sessions_json(tmp_path, own_mic):
+    path = write_config(
+        tmp_path, audio={"device": own_mic.name, "preroll_s": 1.0, "segment_s": 2.0}
+    )
+    feeder = Feeder(own_mic.infile, demo_periods("S16_LE", 48000, 2, 4800), 0.1)
+    feeder.start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recorder", "run", "--config", str(path)],
+        env=own_mic.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    sock = tmp_path / "control.sock"
+    try:
+        wait_until(
+            lambda: sock.exists() and send(sock, {"cmd": "status"})["status"]["device"] == "ok",
+            what="daemon ready",
+        )
+        time.sleep(1.1)
+        done = cli("ctl", "start", "--config", str(path))
+        assert done.returncode == 0 and "recording session" in done.stdout
+        status = json.loads(cli("ctl", "status", "--json", "--config", str(path)).stdout)
+        assert status["state"] == "recording" and status["session_id"]
+        time.sleep(1.0)
+        assert cli("ctl", "mark", "client's insight", "--config", str(path)).returncode == 0
+        assert cli("ctl", "mark", "--config", str(path)).returncode == 0
+        time.sleep(1.5)
+        again = cli("ctl", "start", "--config", str(path))
+        assert again.returncode == 1 and "already recording" in again.stdout
+        assert cli("ctl", "stop", "--config", str(path)).returncode == 0
+        wait_until(
+            lambda: json.loads(cli("sessions", "--json", "--config", str(path)).stdout)[0]["state"]
+            == "outbox",
+            what="finalized",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        feeder.stop()
+    [record] = json.loads(cli("sessions", "--json", "--config", str(path)).stdout)
+    assert record["id"] == status["session_id"]
+    assert record["path"] == str(tmp_path / "sessions" / "outbox" / record["id"])
+    assert record["rate"] == 48000 and record["channels"] == 2
+    assert record["frames"] >= 48000 * 3
+    assert record["upload"] == {"status": "pending", "remote": None}
+    assert all(os.path.isabs(p) for p in record["segments"])
+    assert sum(sox_seconds(p) for p in record["segments"]) == pytest.approx(
+        record["frames"] / 48000, abs=1e-3
+    )
+    labels = [(m["label"], m["frame"] / 48000 == m["seconds"]) for m in record["markers"]]
+    assert labels == [("client's insight", True), ("", True)]
+    table = cli("sessions", "--config", str(path)).stdout
+    assert record["id"] in table and "outbox" in table
+
+
+@pytest.mark.slow
+def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
+    done = cli("demo", "--dir", str(tmp_path / "demo"), "--seconds", "4", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [session] = list((tmp_path / "demo" / "sessions" / "outbox").iterdir())
+    assert f"session {session.name}  ->  {session}" in done.stdout
+    assert "marker at" in done.stdout and "'demo marker'" in done.stdout
+    manifest = json.loads((session / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "requested"
+    assert manifest["preroll_frames"] == 3 * 48000
+    assert manifest["levels"]["peak_dbfs"] == [-12.0, -12.0]
