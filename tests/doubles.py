@@ -48,7 +48,9 @@ class FaultySource:
 
     def open(self) -> None:
         if self._unplugged.is_set():
-            raise DeviceUnavailable(f"cannot open ALSA device '{self.inner.device}': No such device")
+            raise DeviceUnavailable(
+                f"cannot open ALSA device '{self.inner.device}': No such device"
+            )
         self.inner.open()
 
     def read(self) -> bytes:

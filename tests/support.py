@@ -59,14 +59,14 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str
 
 def sox_raw(paths: list[str]) -> bytes:
     """The samples of WAV files, joined, as raw bytes in their own encoding, read by sox."""
-    out = subprocess.run(
-        ["sox", *paths, "-t", "raw", "-"], capture_output=True, check=True
-    ).stdout
+    out = subprocess.run(["sox", *paths, "-t", "raw", "-"], capture_output=True, check=True).stdout
     return out
 
 
 def sox_seconds(path: str | Path) -> float:
-    out = subprocess.run(["sox", "--i", "-D", str(path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["sox", "--i", "-D", str(path)], capture_output=True, text=True, check=True
+    )
     return float(out.stdout)
 
 
@@ -83,6 +83,7 @@ def ffprobe_seconds(path: str | Path) -> float:
 def cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "recorder", *args],
+        check=False,
         capture_output=True,
         text=True,
         env=env,
@@ -132,4 +133,6 @@ def expected_audio(feeder, manifest) -> bytes:
     from recorder.core.formats import FORMATS
 
     fb = FORMATS[manifest.audio.format].frame_bytes(manifest.audio.channels)
-    return bytes(feeder.recorded[manifest.start_pos * fb : (manifest.start_pos + manifest.frames) * fb])
+    return bytes(
+        feeder.recorded[manifest.start_pos * fb : (manifest.start_pos + manifest.frames) * fb]
+    )

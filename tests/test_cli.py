@@ -38,7 +38,10 @@ def test_config_from_environment_variable(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[audio]\ndevcie = 'x'\n", ["unknown key 'audio.devcie' in [audio]; did you mean 'device'?"]),
+        (
+            "[audio]\ndevcie = 'x'\n",
+            ["unknown key 'audio.devcie' in [audio]; did you mean 'device'?"],
+        ),
         ("[auido]\n", ["unknown key 'auido' in the top level; did you mean 'audio'?"]),
         ("[audio]\nrate = 'fast'\n", ["audio.rate: Input should be a valid integer", "'fast'"]),
         ("[audio]\nformat = 'S8'\n", ["audio.format: Input should be 'S16_LE', 'S24_3LE' or"]),
@@ -119,7 +122,7 @@ def absent_daemon(tmp_path):
 
 
 def test_absent_device_is_reported_and_start_refused(absent_daemon):
-    path, sock, proc = absent_daemon
+    path, _sock, proc = absent_daemon
     status = json.loads(cli("ctl", "status", "--json", "--config", str(path)).stdout)
     assert status["state"] == "error"
     assert ABSENT in status["last_error"]
@@ -176,7 +179,7 @@ def test_corrupt_manifest_is_reported_and_left_untouched(tmp_path):
         text=True,
     )
     try:
-        wait_until(lambda: (tmp_path / "control.sock").exists(), what="daemon up")
+        wait_until((tmp_path / "control.sock").exists, what="daemon up")
         time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -221,8 +224,10 @@ def test_ctl_session_and_sessions_json(tmp_path, own_mic):
         assert again.returncode == 1 and "already recording" in again.stdout
         assert cli("ctl", "stop", "--config", str(path)).returncode == 0
         wait_until(
-            lambda: json.loads(cli("sessions", "--json", "--config", str(path)).stdout)[0]["state"]
-            == "outbox",
+            lambda: (
+                json.loads(cli("sessions", "--json", "--config", str(path)).stdout)[0]["state"]
+                == "outbox"
+            ),
             what="finalized",
         )
     finally:

@@ -15,9 +15,7 @@ FB = S16.frame_bytes(2)
 
 
 def _feeder(mic, period_s, reconnect=False):
-    return Feeder(
-        mic.infile, random_periods(S16, 2, 4800, None, seed=3), period_s, True, reconnect
-    )
+    return Feeder(mic.infile, random_periods(S16, 2, 4800, None, seed=3), period_s, True, reconnect)
 
 
 def _source(cfg):

@@ -50,9 +50,7 @@ def test_sample_exact_across_segments_with_preroll(tmp_path, mic, fmt):
 
 def test_preroll_zero_starts_at_the_press(tmp_path, mic):
     cfg = make_config(tmp_path, audio={"preroll_s": 0})
-    feeder = Feeder(
-        mic.infile, random_periods(FORMATS["S16_LE"], 2, 4800, None), FAST, record=True
-    )
+    feeder = Feeder(mic.infile, random_periods(FORMATS["S16_LE"], 2, 4800, None), FAST, record=True)
     with Running(cfg, feeder) as r:
         r.wait_frames(48000)
         before = r.rec.tap.position
