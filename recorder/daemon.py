@@ -80,6 +80,7 @@ class Recorder:
         Raises StorageError or ControlSocketError when the recorder cannot run.
         """
         self.store.prepare()
+        self.store.lock()
         report = recover_all(self.store, self.clock.now().isoformat(timespec="seconds"))
         self.server.start()
         self.writer.start()

@@ -30,7 +30,11 @@ def recover_all(store: SessionStore, now: str) -> list[str]:
     """Repair and finalize every interrupted session; returns one line per session for the log."""
     report: list[str] = []
     for s in store.sessions("recording"):
-        report.append(recover(store, s, now))
+        try:
+            report.append(recover(store, s, now))
+        except Exception as exc:  # one bad session must not keep the recorder from recording
+            log.exception("recovery of %s failed; it is left where it is", s.path)
+            report.append(f"could not recover {s.path}: {exc}")
     for s in store.sessions("outbox") + store.sessions("uploaded"):
         if s.state == "damaged":
             report.append(f"left untouched: {s.error}")

@@ -8,6 +8,7 @@ renamed, so a power cut leaves either the old manifest or the new one, never hal
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,6 +86,7 @@ class SessionStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._lock_fd: int | None = None
 
     def state_dir(self, state: str) -> Path:
         return self.root / state
@@ -104,6 +106,22 @@ class SessionStore:
                 raise StorageError(
                     f"storage dir {d} is not writable: {exc.strerror or exc}"
                 ) from None
+
+    def lock(self) -> None:
+        """Take the storage for this process alone, so no second daemon repairs a live session.
+
+        The lock is an flock on `<dir>/.lock`, released by the kernel when the process ends,
+        however it ends.
+        """
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StorageError(
+                f"storage dir {self.root} is in use by another running recorder"
+            ) from None
+        self._lock_fd = fd
 
     def new_session(self, wall: datetime, clock_synced: bool) -> tuple[str, Path]:
         """A fresh id and its folder under recording/. The sequence is saved before use."""

@@ -158,9 +158,12 @@ def test_control_socket_is_0660_and_survives_garbage(absent_daemon):
     assert proc.poll() is None
 
 
-def test_second_daemon_on_the_same_socket_refuses_to_run(absent_daemon):
-    path, _, _ = absent_daemon
-    done = cli("run", "--config", str(path), timeout=30)
+def test_second_daemon_on_the_same_socket_refuses_to_run(absent_daemon, tmp_path):
+    _, sock, _ = absent_daemon
+    other = tmp_path / "other"
+    other.mkdir()
+    second = write_config(other, audio={"device": ABSENT}, control={"socket": str(sock)})
+    done = cli("run", "--config", str(second), timeout=30)
     assert done.returncode == 2
     assert "another recorder is already running" in done.stderr
 
@@ -261,3 +264,17 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     assert manifest["stop_reason"] == "requested"
     assert manifest["preroll_frames"] == 3 * 48000
     assert manifest["levels"]["peak_dbfs"] == [-12.0, -12.0]
+
+
+def test_second_daemon_on_the_same_storage_refuses_to_run(absent_daemon, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    second = write_config(
+        other,
+        audio={"device": ABSENT},
+        storage={"dir": str(tmp_path / "sessions")},
+        control={"socket": str(other / "control.sock")},
+    )
+    done = cli("run", "--config", str(second), timeout=30)
+    assert done.returncode == 2
+    assert "is in use by another running recorder" in done.stderr

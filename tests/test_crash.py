@@ -120,3 +120,27 @@ def test_kill_9_mid_session_leaves_readable_files_and_is_recovered(tmp_path, own
     log_text = (tmp_path / "daemon.log").read_text()
     assert f"recovered session {r.id}" in log_text
     assert not os.listdir(tmp_path / "sessions" / "recording")
+
+
+def test_sigterm_while_recording_finalizes_the_session(tmp_path, own_mic):
+    cfg_path = write_config(tmp_path, audio={"device": own_mic.name})
+    sock = tmp_path / "control.sock"
+    feeder = Feeder(own_mic.infile, random_periods(FORMATS["S16_LE"], 2, 4800, None), 0.1)
+    feeder.start()
+    with open(tmp_path / "daemon.log", "wb") as log:
+        daemon = _daemon(cfg_path, own_mic, log)
+    try:
+        wait_until(lambda: _ready(sock), what="daemon ready")
+        started = send(sock, {"cmd": "start"})
+        time.sleep(1.5)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    finally:
+        feeder.stop()
+        if daemon.poll() is None:
+            daemon.kill()
+    [s] = SessionStore(tmp_path / "sessions").sessions()
+    assert s.id == started["session_id"] and s.state == "outbox"
+    assert s.manifest.stop_reason == "shutdown"
+    assert s.manifest.frames >= 48000
+    assert not sock.exists()
