@@ -69,7 +69,9 @@ def run_demo(where: Path | None, seconds: float) -> int:
     )
     socket_path = root / "control.sock"
     say(f"demo folder: {root}")
-    say(f"virtual microphone: ALSA PCM '{mic.name}' reading {mic.infile} (440 Hz + 1 kHz beeps)")
+    say(
+        f"virtual microphone: ALSA PCM '{mic.name}' reading {mic.infile} (440 Hz tone, a beep every second)"
+    )
     period = RATE * PERIOD_MS // 1000
     feeder = Feeder(mic.infile, demo_periods(FORMAT, RATE, CHANNELS, period), PERIOD_MS / 1000)
     feeder.start()

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from recorder.core.manifest import Manifest, ManifestError, dump_manifest, parse_manifest
-from recorder.core.session_id import is_valid_id, make_id, next_sequence
+from recorder.core.session_id import is_valid_id, make_id, next_sequence, sequence_of
 
 STATES = ("recording", "outbox", "uploaded")
 MANIFEST = "manifest.json"
@@ -177,4 +177,4 @@ class SessionStore:
                     found.append(StoredSession(path.name, st, path, self.read_manifest(path)))
                 except ManifestError as exc:
                     found.append(StoredSession(path.name, "damaged", path, None, str(exc)))
-        return sorted(found, key=lambda s: s.id)
+        return sorted(found, key=lambda s: (sequence_of(s.id), s.id))

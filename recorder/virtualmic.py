@@ -149,7 +149,8 @@ def demo_periods(
     fmt_name: str, rate: int, channels: int, period_frames: int, count: int | None = None
 ) -> Iterator[bytes]:
     """A signal you can recognise by ear and in a spectrum: a 440 Hz tone at -12 dBFS with a
-    short 1 kHz beep at the start of every second, the same on every channel.
+    0.1 s beep at the start of every second, its pitch stepping 800, 900, ... 1200 Hz and round
+    again, so neighbouring seconds (and segments) differ. The same on every channel.
     """
     fmt = FORMATS[fmt_name]
     amp = fmt.full_scale * 10 ** (-12 / 20)
@@ -157,9 +158,10 @@ def demo_periods(
     n = 0
     while count is None or n < count:
         t = (np.arange(period_frames) + frame) / rate
-        tone = np.sin(2 * math.pi * 440 * t)
-        beep = (t % 1.0) < 0.1
-        tone = np.where(beep, np.sin(2 * math.pi * 1000 * t), tone)
+        pitch = 800 + 100 * (np.floor(t) % 5)
+        tone = np.where(
+            (t % 1.0) < 0.1, np.sin(2 * math.pi * pitch * t), np.sin(2 * math.pi * 440 * t)
+        )
         samples = np.repeat((tone * amp).astype(np.int64)[:, None], channels, axis=1)
         yield encode(samples, fmt)
         frame += period_frames

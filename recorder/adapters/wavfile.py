@@ -77,11 +77,13 @@ def _find_chunks(f) -> tuple[int, int, int, int]:
         cid, size = hdr[:4], struct.unpack("<I", hdr[4:])[0]
         if cid == b"fmt ":
             fmt = f.read(size + (size & 1))
+            if len(fmt) < 14:
+                raise WavError("fmt chunk cut short")
             block_align = struct.unpack("<H", fmt[12:14])[0]
             continue
         if cid == b"data":
             if not block_align:
-                raise WavError("data chunk before fmt chunk")
+                raise WavError("no usable fmt chunk before the data chunk")
             return block_align, f.tell(), size, f.tell() - 4
         f.seek(size + (size & 1), os.SEEK_CUR)
 

@@ -21,12 +21,12 @@ def make_id(seq: int, wall: datetime, clock_synced: bool) -> str:
 
 
 def sequence_of(session_id: str) -> int | None:
-    m = ID_RE.match(session_id)
+    m = ID_RE.fullmatch(session_id)
     return int(m["seq"]) if m else None
 
 
 def is_valid_id(session_id: str) -> bool:
-    return ID_RE.match(session_id) is not None
+    return ID_RE.fullmatch(session_id) is not None
 
 
 def next_sequence(stored: int | None, existing_ids: Iterable[str]) -> int:

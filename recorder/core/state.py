@@ -165,7 +165,7 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
                 return state, [Reply(False, "not recording: a marker needs a session")]
             return state, [PlaceMarker(label, source)]
         case DeviceOpened():
-            last = None if state.last_error == state.device_error else state.last_error
+            last = state.disk_error if state.last_error == state.device_error else state.last_error
             return replace(state, device="ok", device_error=None, last_error=last), [
                 Log("info", "audio device open")
             ]
@@ -188,7 +188,7 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
                 return _end(new, "disk_full", message)
             return new, [Log("warning", message)]
         case DiskOk():
-            last = None if state.last_error == state.disk_error else state.last_error
+            last = state.device_error if state.last_error == state.disk_error else state.last_error
             return replace(state, disk_full=False, disk_error=None, last_error=last), [
                 Log("info", "storage has room again")
             ]
