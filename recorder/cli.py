@@ -85,12 +85,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(cfg: Config) -> int:
-    from recorder.adapters.control_socket import ControlSocketError as SocketError
     from recorder.daemon import run
 
     try:
         return run(cfg)
-    except (StorageError, SocketError) as exc:
+    except (StorageError, ControlSocketError) as exc:
         logging.getLogger("recorder").error("%s", exc)
         return EXIT_CONFIG
 

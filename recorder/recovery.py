@@ -47,7 +47,7 @@ def recover(store: SessionStore, s: StoredSession, now: str) -> str:
         log.error("recovery: %s", msg)
         return msg
     m = s.manifest
-    repaired = _repair_segments(s.path, m)
+    repaired, missing = _repair_segments(s.path, m)
     m.state = "finalized"
     if m.stop_reason is None:
         m.stop_reason = "interrupted"
@@ -55,6 +55,7 @@ def recover(store: SessionStore, s: StoredSession, now: str) -> str:
         "at": now,
         "reason": "the recorder stopped without finalizing (power cut, crash or kill)",
         "repaired_segments": repaired,
+        "missing_segments": missing,
     }
     store.write_manifest(s.path, m)
     final = store.move(s.path, "outbox")
@@ -66,16 +67,15 @@ def recover(store: SessionStore, s: StoredSession, now: str) -> str:
     return msg
 
 
-def _repair_segments(path: Path, m: Manifest) -> list[str]:
+def _repair_segments(path: Path, m: Manifest) -> tuple[list[str], list[str]]:
     fmt = FORMATS[m.audio.format]
     known = {seg.file: seg for seg in m.segments}
     on_disk = sorted(
         (int(mt[1]), p.name) for p in path.iterdir() if (mt := SEGMENT_RE.match(p.name))
     )
-    closed = LevelMeter(m.audio.channels, fmt.full_scale)
+    meter = LevelMeter(m.audio.channels, fmt.full_scale)
     if m.levels:
-        closed = LevelMeter.from_summary(m.levels, m.audio.channels, fmt.full_scale)
-    meter = closed
+        meter = LevelMeter.from_summary(m.levels, m.audio.channels, fmt.full_scale)
     segments: list[SegmentInfo] = []
     repaired: list[str] = []
     frames = 0
@@ -105,10 +105,19 @@ def _repair_segments(path: Path, m: Manifest) -> list[str]:
         frames += seg_frames
         next_pos = seg.first_pos + seg_frames
         segments.append(seg)
+    missing = sorted(set(known) - {name for _, name in on_disk})
+    for name in missing:
+        log.error("recovery: %s lists %s, which is not on disk", m.id, name)
     m.segments = segments
     m.frames = frames
+    if meter.frames != frames:
+        # The saved levels do not cover the closed segments (an older or damaged summary):
+        # measure the whole session again rather than report levels of part of it.
+        meter = LevelMeter(m.audio.channels, fmt.full_scale)
+        for seg in segments:
+            meter.merge(_measure(path / seg.file, m.audio.channels, fmt.full_scale))
     m.levels = meter.summary()
-    return repaired
+    return repaired, missing
 
 
 def _measure(file: Path, channels: int, full_scale: float) -> LevelMeter:

@@ -1,0 +1,98 @@
+"""Start-up repair of sessions left in recording/, built here from real libsndfile files."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from recorder.adapters.wavfile import SoundfileSegment, file_sha256
+from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
+from recorder.recovery import recover_all
+from recorder.storage import SessionStore
+from tests.support import sox_raw, sox_seconds
+
+RATE = 8000
+
+
+def _audio(seconds: float, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    return rng.integers(-20000, 20000, size=int(seconds * RATE) * 2, dtype=np.int16).tobytes()
+
+
+def test_interrupted_session_is_repaired_and_finalized(tmp_path):
+    store = SessionStore(tmp_path / "sessions")
+    store.prepare()
+    sid = "000003-20260101T100000Z-u"
+    path = store.state_dir("recording") / sid
+    path.mkdir()
+    first, second = _audio(1.0, 1), _audio(0.75, 2)
+    seg0 = SoundfileSegment(path / "seg-0000.wav", RATE, 2, "S16_LE")
+    seg0.write(first)
+    seg0.close()
+    seg1 = SoundfileSegment(path / "seg-0001.wav", RATE, 2, "S16_LE")
+    seg1.write(second[: len(second) // 3])
+    seg1.sync()
+    seg1.write(second[len(second) // 3 :])  # on disk, but the header was never updated
+    shutil.copy(path / "seg-0001.wav", tmp_path / "stale.wav")
+    seg1._file.close()
+    shutil.copy(tmp_path / "stale.wav", path / "seg-0001.wav")  # as a power cut leaves it
+    assert sox_seconds(path / "seg-0001.wav") < 0.75
+    manifest = Manifest(
+        id=sid,
+        device_id="box",
+        audio=AudioInfo(device="hw", rate=RATE, channels=2, format="S16_LE"),
+        started_at="2026-01-01T10:00:00+00:00",
+        clock_synced=False,
+        start_pos=100,
+        preroll_frames=0,
+        segments=[
+            SegmentInfo(
+                file="seg-0000.wav",
+                index=0,
+                first_frame=0,
+                first_pos=100,
+                frames=RATE,
+                bytes=(path / "seg-0000.wav").stat().st_size,
+                sha256=file_sha256(path / "seg-0000.wav"),
+                closed=True,
+            ),
+            SegmentInfo(
+                file="seg-0001.wav", index=1, first_frame=RATE, first_pos=100 + RATE, frames=0
+            ),
+            SegmentInfo(
+                file="seg-0002.wav", index=2, first_frame=RATE, first_pos=200 + RATE, frames=0
+            ),
+        ],
+        markers=[Marker(frame=RATE + 10, seconds=1.001, label="late")],
+    )
+    store.write_manifest(path, manifest)
+
+    report = recover_all(store, "2026-01-02T00:00:00+00:00")
+
+    assert len(report) == 1 and f"recovered session {sid}" in report[0]
+    [s] = store.sessions()
+    assert s.state == "outbox" and s.path == store.state_dir("outbox") / sid
+    m = s.manifest
+    assert m.stop_reason == "interrupted" and m.state == "finalized"
+    assert m.recovery["repaired_segments"] == ["seg-0001.wav"]
+    assert m.recovery["missing_segments"] == ["seg-0002.wav"]
+    assert [g.file for g in m.segments] == ["seg-0000.wav", "seg-0001.wav"]
+    assert m.segments[1].frames == int(0.75 * RATE) and m.segments[1].repaired
+    assert m.frames == RATE + int(0.75 * RATE) == m.levels["frames"]
+    assert m.segments[1].sha256 == file_sha256(s.path / "seg-0001.wav")
+    assert sox_raw([str(s.path / g.file) for g in m.segments]) == first + second
+    assert [k.label for k in m.markers] == ["late"]
+    samples = np.frombuffer(first + second, dtype="<i2").reshape(-1, 2).astype(np.int64)
+    assert m.levels["peak"] == np.abs(samples).max(axis=0).tolist()
+
+
+def test_damaged_session_is_reported_and_not_moved(tmp_path):
+    store = SessionStore(tmp_path / "sessions")
+    store.prepare()
+    path = store.state_dir("recording") / "000001-20260101T100000Z"
+    path.mkdir()
+    (path / "manifest.json").write_text("{ not json")
+    report = recover_all(store, "now")
+    assert len(report) == 1 and "left untouched" in report[0] and "corrupt manifest" in report[0]
+    assert path.is_dir() and (path / "manifest.json").read_text() == "{ not json"
