@@ -73,6 +73,49 @@ class StorageSection(_Section):
     sync_s: float = Field(default=0.5, gt=0, le=1.0)
 
 
+Action = Literal["start", "stop", "mark", "none"]
+
+
+class GpioSection(_Section):
+    """The one button and the one LED, in BCM numbering (see hardware/)."""
+
+    enabled: bool = True
+    button: int = Field(default=17, ge=0, le=53)
+    led: int = Field(default=27, ge=0, le=53)
+    led_kind: Literal["plain", "pwm", "rgb"] = "plain"
+    led_rgb: tuple[int, int, int] = (22, 23, 24)
+    led_active_high: bool = True
+    bounce_ms: int = Field(default=50, ge=0, le=500)
+    short_press_max_s: float = Field(default=0.8, gt=0, le=5)
+    stop_hold_s: float = Field(default=2.0, gt=0, le=30)
+    idle_press: Action = "start"
+    recording_press: Action = "mark"
+    recording_hold: Action = "stop"
+
+    @model_validator(mode="after")
+    def _press_shorter_than_hold(self) -> GpioSection:
+        if self.short_press_max_s >= self.stop_hold_s:
+            raise ValueError(
+                f"short_press_max_s ({self.short_press_max_s}) must be shorter than "
+                f"stop_hold_s ({self.stop_hold_s})"
+            )
+        if self.bounce_ms / 1000 >= self.short_press_max_s:
+            raise ValueError("bounce_ms must be shorter than short_press_max_s")
+        return self
+
+
+class WarningsSection(_Section):
+    """When the recorder warns (LED, status, manifest) and when it stops by itself."""
+
+    silence_dbfs: float = Field(default=-60.0, le=0)
+    silence_s: float = Field(default=60.0, gt=0)
+    clip_repeat: int = Field(default=3, ge=1)
+    clip_window_s: float = Field(default=10.0, gt=0)
+    disk_minutes: float = Field(default=30.0, ge=0)
+    auto_stop_silence_s: float = Field(default=0.0, ge=0, description="0 = never")
+    max_session_h: float = Field(default=4.0, ge=0, description="0 = no limit")
+
+
 class ControlSection(_Section):
     socket: Path | None = Field(
         default=None,
@@ -85,6 +128,8 @@ class Config(_Section):
     device: DeviceSection = DeviceSection()
     audio: AudioSection = AudioSection()
     storage: StorageSection = StorageSection()
+    gpio: GpioSection = GpioSection()
+    warnings: WarningsSection = WarningsSection()
     control: ControlSection = ControlSection()
     source: Path | None = Field(default=None, exclude=True)
 

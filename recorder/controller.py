@@ -11,28 +11,37 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recorder import __version__
 from recorder.config import Config
 from recorder.core.disk import disk_event, hours_left
+from recorder.core.gestures import GestureSettings
 from recorder.core.manifest import AudioInfo, Manifest
 from recorder.core.state import (
     BeginSession,
     Command,
+    DiskReport,
     EndSession,
     Event,
+    Levels,
     Log,
+    NoteWarning,
     PlaceMarker,
     Reply,
     SessionBegun,
+    SessionFinalized,
+    Settings,
     Shutdown,
     State,
     WriterFailed,
+    led_view,
     transition,
 )
+from recorder.core.warnings import WarningSettings
 from recorder.ports import DiskSpace
 from recorder.storage import SessionStore
 from recorder.tap import CaptureTap
@@ -67,12 +76,19 @@ class Controller(threading.Thread):
         self.clock = clock
         self.capture_stats = capture_stats
         self.queue_frames = queue_frames
-        self.state = State()  # replaced (never mutated) only by this thread
+        self.state = State(settings=settings_from(cfg))  # replaced only by this thread
         self._events: queue.Queue[_Pending] = queue.Queue()
         self._lock = threading.Lock()
         self._free_bytes = 0  # written only by this thread
         self.finished = threading.Event()
         self.last_session: dict | None = None  # guarded by _lock
+        self.last_levels: dict | None = None  # replaced whole by this thread
+        self.gpio_status = "off"  # set once by the daemon at start-up
+        self._listeners: list[Callable[[State], None]] = []  # fixed before the thread starts
+
+    def add_listener(self, listener: Callable[[State], None]) -> None:
+        """Called on the controller thread after every event (the LED follows the state)."""
+        self._listeners.append(listener)
 
     # ---- inputs (any thread) ------------------------------------------------------------------
 
@@ -100,10 +116,12 @@ class Controller(threading.Thread):
                 "frames": manifest.frames,
                 "stop_reason": manifest.stop_reason,
             }
+        self.emit(SessionFinalized(manifest.id))
 
     # ---- the thread -----------------------------------------------------------------------------
 
     def run(self) -> None:
+        self._notify()
         next_check = 0.0
         while not self.finished.is_set():
             if time.monotonic() >= next_check:
@@ -116,10 +134,20 @@ class Controller(threading.Thread):
             self._handle(pending.event, pending.reply)
 
     def _handle(self, event: Event, reply: Future | None) -> None:
+        if isinstance(event, Levels):
+            r = event.report
+            self.last_levels = {
+                "peak_dbfs": list(r.peak_dbfs),
+                "rms_dbfs": list(r.rms_dbfs),
+                "clipped": r.clipped,
+            }
+        before = self.state
         self.state, commands = transition(self.state, event)
         result: dict = {"ok": True, "message": ""}
         for cmd in commands:
             self._execute(cmd, result)
+        if self.state != before:
+            self._notify()
         if isinstance(event, Shutdown):
             self.finished.set()
         if reply is not None and not reply.done():
@@ -134,8 +162,8 @@ class Controller(threading.Thread):
                 frames = self.tap.stop(reason, self.clock.now().isoformat(timespec="seconds"))
                 result["frames"] = frames
                 result["seconds"] = round(frames / self.cfg.audio.rate, 3)
-            case PlaceMarker(label, source):
-                frame = self.tap.mark(label, source)
+            case PlaceMarker(label, source, at):
+                frame = self.tap.mark(label, source, at)
                 result.update(
                     frame=frame,
                     seconds=round(frame / self.cfg.audio.rate, 3),
@@ -144,6 +172,12 @@ class Controller(threading.Thread):
                 )
             case Reply(ok, message):
                 result.update(ok=ok, message=message)
+            case NoteWarning(kind, message, raised):
+                if raised:
+                    log.warning("warning (%s): %s", kind, message)
+                else:
+                    log.info("warning cleared (%s)", kind)
+                self.tap.note(kind, message, raised)
             case Log(level, message):
                 getattr(log, level)(message)
 
@@ -191,15 +225,25 @@ class Controller(threading.Thread):
         except OSError as exc:
             log.error("cannot read free space of %s: %s", self.cfg.storage.dir, exc)
             return
+        min_free = self.cfg.storage.min_free_mb * 1_000_000
         event = disk_event(
             self.state,
             self._free_bytes,
-            self.cfg.storage.min_free_mb * 1_000_000,
+            min_free,
             a.bytes_per_second,
             self.queue_frames() * a.sample_format.frame_bytes(a.channels),
         )
         if event is not None:
             self._handle(event, None)
+        seconds_left = max(0, self._free_bytes - min_free) / a.bytes_per_second
+        self._handle(DiskReport(seconds_left), None)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener(self.state)
+            except Exception:  # a broken LED must not stop the recorder
+                log.exception("state listener failed")
 
     def _snapshot(self) -> dict:
         a = self.cfg.audio
@@ -208,10 +252,9 @@ class Controller(threading.Thread):
         min_free = self.cfg.storage.min_free_mb * 1_000_000
         with self._lock:
             last = self.last_session
+        view = led_view(s)
         return {
-            "state": "recording"
-            if s.mode == "recording"
-            else ("error" if s.last_error else "idle"),
+            "state": _state_name(s),
             "device_id": self.cfg.device.id,
             "audio_device": a.device,
             "device": s.device,
@@ -224,8 +267,49 @@ class Controller(threading.Thread):
             "buffer_s": round(self.queue_frames() / a.rate, 2),
             "overflow_frames": self.tap.overflow_frames,
             "last_error": s.last_error,
+            "warnings": [{"kind": k, "message": m} for k, m in s.monitor.active],
+            "levels": self.last_levels if s.mode == "recording" else None,
+            "led": view.name,
+            "button": s.button.phase,
+            "gpio": self.gpio_status,
+            "finalizing": s.finalizing,
             "last_session": last,
             "version": __version__,
             **self.capture_stats(),
-            "core": asdict(s),
         }
+
+
+def _state_name(s: State) -> str:
+    if s.mode == "recording":
+        return "recording"
+    if s.starting:
+        return "starting"
+    if s.device != "ok" or s.disk_full:
+        return "error"
+    if s.finalizing:
+        return "finalizing"
+    return "idle"
+
+
+def settings_from(cfg: Config) -> Settings:
+    g, w = cfg.gpio, cfg.warnings
+    return Settings(
+        rate=cfg.audio.rate,
+        gestures=GestureSettings(
+            debounce_s=g.bounce_ms / 1000,
+            short_press_max_s=g.short_press_max_s,
+            stop_hold_s=g.stop_hold_s,
+        ),
+        idle_press=g.idle_press,
+        recording_press=g.recording_press,
+        recording_hold=g.recording_hold,
+        warnings=WarningSettings(
+            silence_dbfs=w.silence_dbfs,
+            silence_s=w.silence_s,
+            clip_repeat=w.clip_repeat,
+            clip_window_s=w.clip_window_s,
+            disk_minutes=w.disk_minutes,
+            auto_stop_silence_s=w.auto_stop_silence_s,
+            max_session_s=w.max_session_h * 3600,
+        ),
+    )

@@ -11,13 +11,14 @@ from recorder.adapters.alsa import AlsaSource
 from recorder.adapters.clock import SystemClock
 from recorder.adapters.control_socket import ControlServer
 from recorder.adapters.disk import StatvfsDisk
+from recorder.adapters.gpio import ButtonInput, LedPlayer, gpio_unavailable_reason, make_led
 from recorder.adapters.wavfile import SoundfileSegment
 from recorder.blockqueue import FrameQueue
 from recorder.capture import CaptureThread
 from recorder.config import Config
 from recorder.controller import Controller
 from recorder.core.ring import PrerollRing
-from recorder.core.state import Shutdown
+from recorder.core.state import Shutdown, led_view
 from recorder.ports import AudioSource, DiskSpace, SegmentFactory
 from recorder.recovery import recover_all
 from recorder.storage import SessionStore
@@ -35,6 +36,7 @@ class Parts:
     open_segment: SegmentFactory = SoundfileSegment
     disk: DiskSpace = field(default_factory=StatvfsDisk)
     clock: object = field(default_factory=SystemClock)
+    pin_factory: object | None = None  # None: gpiozero's own choice
 
 
 class Recorder:
@@ -73,6 +75,39 @@ class Recorder:
             cfg.socket_path, self.controller.request, self.controller.status
         )
         self.clock = parts.clock
+        self.button: ButtonInput | None = None
+        self.led: LedPlayer | None = None
+        if cfg.gpio.enabled:
+            self._setup_gpio(parts.pin_factory)
+
+    def _setup_gpio(self, pin_factory) -> None:
+        """The button and LED; without GPIO (a laptop, a container) the recorder goes on."""
+        g = self.cfg.gpio
+        try:
+            led_device = make_led(g.led_kind, g.led, g.led_rgb, g.led_active_high, pin_factory)
+            self.led = LedPlayer(led_device, g.led_kind)
+            self.button = ButtonInput(
+                g.button,
+                g.bounce_ms / 1000,
+                self.controller.emit,
+                lambda: self.tap.session_frames,
+                pin_factory,
+            )
+        except Exception as exc:  # gpiozero raises many kinds; none may stop recording
+            if self.led is not None:
+                self.led.device.close()
+                self.led = None
+            reason = gpio_unavailable_reason(exc)
+            self.controller.gpio_status = f"unavailable ({reason})"
+            log.warning(
+                "no GPIO (%s): the button and LED are off; use `session-recorder ctl`", reason
+            )
+            return
+        led = self.led
+        self.controller.add_listener(lambda state: led.show(led_view(state)))
+        self.controller.gpio_status = f"button GPIO{g.button}, {g.led_kind} LED " + (
+            f"GPIO{g.led_rgb}" if g.led_kind == "rgb" else f"GPIO{g.led}"
+        )
 
     def start(self) -> list[str]:
         """Prepare storage, repair what a crash left, then start recording threads.
@@ -83,6 +118,8 @@ class Recorder:
         self.store.lock()
         report = recover_all(self.store, self.clock.now().isoformat(timespec="seconds"))
         self.server.start()
+        if self.led is not None:
+            self.led.start()
         self.writer.start()
         self.controller.start()
         self.capture.start()
@@ -92,8 +129,12 @@ class Recorder:
         """Stop a session cleanly (finalized, reason `shutdown`) and end every thread."""
         answer = self.controller.request(Shutdown(), timeout=30)
         self.server.stop()
+        if self.button is not None:
+            self.button.close()
         self.capture.stop()
         self.writer.stop()
+        if self.led is not None:
+            self.led.stop()
         return answer
 
 

@@ -9,6 +9,7 @@ exactly as it is and reported.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from recorder.adapters.wavfile import WavError, file_sha256, repair
 from recorder.core.formats import FORMATS
 from recorder.core.levels import LevelMeter
 from recorder.core.manifest import Manifest, SegmentInfo
+from recorder.markers import finalize_markers
 from recorder.storage import SessionStore, StoredSession
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ def recover(store: SessionStore, s: StoredSession, now: str) -> str:
         return msg
     m = s.manifest
     repaired, missing = _repair_segments(s.path, m)
+    finalize_markers(s.path, m)
     m.state = "finalized"
     if m.stop_reason is None:
         m.stop_reason = "interrupted"
@@ -85,6 +88,11 @@ def _repair_segments(path: Path, m: Manifest) -> tuple[list[str], list[str]]:
             file=name, index=index, first_frame=frames, first_pos=next_pos, frames=0
         )
         file = path / name
+        if seg.closed and _unfinished_cue_append(file, seg):
+            # Markers were being appended at finalize: back to the file as it was closed;
+            # finalize_markers below writes them again.
+            os.truncate(file, seg.bytes)
+            repaired.append(name)
         if seg.closed and seg.bytes == file.stat().st_size:
             seg_frames = seg.frames
         else:
@@ -118,6 +126,16 @@ def _repair_segments(path: Path, m: Manifest) -> tuple[list[str], list[str]]:
             meter.merge(_measure(path / seg.file, m.audio.channels, fmt.full_scale))
     m.levels = meter.summary()
     return repaired, missing
+
+
+def _unfinished_cue_append(file: Path, seg: SegmentInfo) -> bool:
+    size = file.stat().st_size
+    return (
+        seg.bytes is not None
+        and seg.sha256 is not None
+        and size > seg.bytes
+        and file_sha256(file, limit=seg.bytes) == seg.sha256
+    )
 
 
 def _measure(file: Path, channels: int, full_scale: float) -> LevelMeter:

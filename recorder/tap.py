@@ -11,7 +11,15 @@ import threading
 from dataclasses import dataclass
 
 from recorder.blockqueue import FrameQueue
-from recorder.core.blocks import Block, Gap, GapKind, MarkerAt, SessionBegin, SessionEnd
+from recorder.core.blocks import (
+    Block,
+    Gap,
+    GapKind,
+    MarkerAt,
+    SessionBegin,
+    SessionEnd,
+    WarningNote,
+)
 from recorder.core.ring import PrerollRing
 
 
@@ -85,11 +93,19 @@ class CaptureTap:
             self._overflow = None
             return StartInfo(first, preroll)
 
-    def mark(self, label: str, source: str) -> int:
+    def mark(self, label: str, source: str, frame: int | None = None) -> int:
+        """A marker now, or at an earlier `frame` of this session (a button press)."""
         with self._lock:
-            frame = self._session_frames
+            if frame is None or not 0 <= frame <= self._session_frames:
+                frame = self._session_frames
             self._queue.put_control(MarkerAt(frame, label, source))
             return frame
+
+    def note(self, kind: str, message: str, raised: bool) -> None:
+        """Record a warning in the session at the current frame; nothing when idle."""
+        with self._lock:
+            if self._recording:
+                self._queue.put_control(WarningNote(kind, message, raised, self._session_frames))
 
     def stop(self, reason: str, ended_at: str) -> int:
         """End the session after the last block pushed so far; returns its length in frames."""

@@ -15,12 +15,14 @@ from pathlib import Path
 
 from recorder.adapters.wavfile import file_sha256
 from recorder.blockqueue import FrameQueue
-from recorder.core.blocks import Block, Gap, Item, MarkerAt, SessionBegin, SessionEnd
+from recorder.core.blocks import Block, Gap, Item, MarkerAt, SessionBegin, SessionEnd, WarningNote
 from recorder.core.formats import FORMATS, decode
 from recorder.core.levels import LevelMeter
-from recorder.core.manifest import GapInfo, Manifest, Marker, SegmentInfo
+from recorder.core.manifest import GapInfo, Manifest, Marker, SegmentInfo, WarningInfo
 from recorder.core.segments import SegmentPlan
-from recorder.core.state import Event, WriterFailed
+from recorder.core.state import Event, Levels, WriterFailed
+from recorder.core.warnings import LevelReport
+from recorder.markers import finalize_markers
 from recorder.ports import DiskSpace, SegmentFactory, SegmentSink
 from recorder.storage import SessionStore
 
@@ -37,6 +39,7 @@ class _Active:
     manifest: Manifest
     plan: SegmentPlan
     meter: LevelMeter
+    report: LevelMeter  # levels since the last report to the controller
     sink: SegmentSink | None = None
     unsynced: int = 0  # frames written since the last header update
     closed_levels: dict | None = None  # level summary over the closed segments only
@@ -56,6 +59,7 @@ class WriterThread(threading.Thread):
         segment_frames: int,
         sync_frames: int,
         min_free_bytes: int,
+        report_frames: int = 12000,
         on_finalized: Callable[[Manifest, Path], None] = lambda m, p: None,
     ) -> None:
         super().__init__(name="writer", daemon=True)
@@ -67,6 +71,7 @@ class WriterThread(threading.Thread):
         self.segment_frames = segment_frames
         self.sync_frames = sync_frames
         self.min_free_bytes = min_free_bytes
+        self.report_frames = report_frames
         self.on_finalized = on_finalized
         self.stopping = threading.Event()
         self._active: _Active | None = None  # owned by this thread only
@@ -97,6 +102,8 @@ class WriterThread(threading.Thread):
                 self._gap(item)
             case MarkerAt():
                 self._marker(item)
+            case WarningNote():
+                self._warning(item)
             case SessionBegin():
                 self._begin(item)
             case SessionEnd():
@@ -114,6 +121,7 @@ class WriterThread(threading.Thread):
             manifest=manifest,
             plan=SegmentPlan(self.segment_frames),
             meter=LevelMeter(manifest.audio.channels, fmt.full_scale),
+            report=LevelMeter(manifest.audio.channels, fmt.full_scale),
         )
         self._save(a)
 
@@ -127,6 +135,10 @@ class WriterThread(threading.Thread):
             self._close_segment(a)
         except OSError as exc:
             log.error("session %s: closing the last segment failed: %s", m.id, exc)
+        try:
+            finalize_markers(a.path, m)
+        except OSError as exc:
+            log.error("session %s: writing markers into the segments failed: %s", m.id, exc)
         m.state = "finalized"
         m.stop_reason = item.reason  # type: ignore[assignment]
         m.ended_at = item.ended_at
@@ -175,7 +187,7 @@ class WriterThread(threading.Thread):
                 a.manifest.frames += piece.frames
                 a.manifest.segments[-1].frames = a.sink.frames
                 a.unsynced += piece.frames
-            a.meter.feed(decode(block.data, fmt, a.manifest.audio.channels))
+            self._measure(a, decode(block.data, fmt, a.manifest.audio.channels))
             if a.unsynced >= self.sync_frames:
                 a.sink.sync()
                 a.unsynced = 0
@@ -183,6 +195,27 @@ class WriterThread(threading.Thread):
             a.failed = True
             log.error("session %s: writing audio failed: %s", a.manifest.id, exc)
             self.emit(WriterFailed(str(exc)))
+
+    def _measure(self, a: _Active, samples) -> None:
+        this = LevelMeter(a.meter.channels, a.meter.full_scale)
+        this.feed(samples)
+        a.meter.merge(this)
+        a.report.merge(this)
+        if a.report.frames >= self.report_frames:
+            r = a.report
+            summary = r.summary()
+            self.emit(
+                Levels(
+                    LevelReport(
+                        end_frame=a.manifest.frames,
+                        frames=r.frames,
+                        peak_dbfs=tuple(summary["peak_dbfs"]),
+                        rms_dbfs=tuple(summary["rms_dbfs"]),
+                        clipped=r.clipped,
+                    )
+                )
+            )
+            a.report = LevelMeter(r.channels, r.full_scale)
 
     def _room_for(self, nbytes: int) -> bool:
         a = self._active
@@ -278,6 +311,28 @@ class WriterThread(threading.Thread):
                 source=item.source,
             )
         )
+        self._save(a)
+
+    def _warning(self, item: WarningNote) -> None:
+        a = self._active
+        if a is None:
+            return
+        m = a.manifest
+        if item.raised:
+            m.warnings.append(
+                WarningInfo(
+                    kind=item.kind,
+                    message=item.message,
+                    raised_frame=item.frame,
+                    raised_seconds=m.seconds(item.frame),
+                )
+            )
+        else:
+            for w in reversed(m.warnings):
+                if w.kind == item.kind and w.cleared_frame is None:
+                    w.cleared_frame = item.frame
+                    w.cleared_seconds = m.seconds(item.frame)
+                    break
         self._save(a)
 
     def _save(self, a: _Active) -> None:

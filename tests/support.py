@@ -24,6 +24,7 @@ BASE = {
         "buffer_s": 30.0,
     },
     "storage": {"min_free_mb": 1},
+    "gpio": {"enabled": False},  # GPIO tests turn it on with gpiozero's MockFactory
 }
 
 

@@ -52,11 +52,15 @@ class SoundfileSegment:
                 os.close(fd)
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, limit: int | None = None) -> str:
+    """sha256 of the file, or of its first `limit` bytes."""
     digest = hashlib.sha256()
+    left = limit
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
+        while chunk := f.read(1 << 20 if left is None else min(1 << 20, left)):
             digest.update(chunk)
+            if left is not None:
+                left -= len(chunk)
     return digest.hexdigest()
 
 

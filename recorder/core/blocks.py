@@ -49,10 +49,20 @@ class MarkerAt:
 
 
 @dataclass(frozen=True, slots=True)
+class WarningNote:
+    """A warning raised or cleared at session frame `frame`, for the manifest."""
+
+    kind: str
+    message: str
+    raised: bool
+    frame: int
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnd:
     reason: str
     frames: int
     ended_at: str
 
 
-Item = Block | Gap | SessionBegin | MarkerAt | SessionEnd
+Item = Block | Gap | SessionBegin | MarkerAt | WarningNote | SessionEnd

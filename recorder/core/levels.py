@@ -26,6 +26,7 @@ class LevelMeter:
     peak: list[int] = field(default_factory=list)
     sum_squares: list[float] = field(default_factory=list)
     frames: int = 0
+    clipped: int = 0  # samples at full scale, either polarity
 
     def __post_init__(self) -> None:
         if not self.peak:
@@ -38,25 +39,31 @@ class LevelMeter:
         if samples.size == 0:
             return
         wide = samples.astype(np.int64)
-        peaks = np.abs(wide).max(axis=0)
+        magnitude = np.abs(wide)
+        peaks = magnitude.max(axis=0)
         squares = (wide.astype(np.float64) ** 2).sum(axis=0)
         for ch in range(self.channels):
             self.peak[ch] = max(self.peak[ch], int(peaks[ch]))
             self.sum_squares[ch] += float(squares[ch])
         self.frames += samples.shape[0]
+        self.clipped += int(np.count_nonzero(magnitude >= self.full_scale - 1))
 
     def merge(self, other: LevelMeter) -> None:
         for ch in range(self.channels):
             self.peak[ch] = max(self.peak[ch], other.peak[ch])
             self.sum_squares[ch] += other.sum_squares[ch]
         self.frames += other.frames
+        self.clipped += other.clipped
+
+    def rms(self) -> list[float]:
+        return [math.sqrt(s / self.frames) if self.frames else 0.0 for s in self.sum_squares]
 
     def summary(self) -> dict:
-        rms = [math.sqrt(s / self.frames) if self.frames else 0.0 for s in self.sum_squares]
         return {
             "peak_dbfs": [dbfs(p, self.full_scale) for p in self.peak],
-            "rms_dbfs": [dbfs(r, self.full_scale) for r in rms],
+            "rms_dbfs": [dbfs(r, self.full_scale) for r in self.rms()],
             "frames": self.frames,
+            "clipped": self.clipped,
             "peak": list(self.peak),
             "sum_squares": list(self.sum_squares),
         }
@@ -69,4 +76,5 @@ class LevelMeter:
             peak=[int(p) for p in data["peak"]],
             sum_squares=[float(s) for s in data["sum_squares"]],
             frames=int(data["frames"]),
+            clipped=int(data.get("clipped", 0)),
         )

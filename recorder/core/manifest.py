@@ -18,6 +18,8 @@ StopReason = Literal[
     "disk_full",  # free space reached [storage] min_free_mb
     "write_error",  # the storage failed under the writer
     "interrupted",  # power cut or crash: repaired and finalized at the next start
+    "silence",  # [warnings] auto_stop_silence_s of silence
+    "max_length",  # [warnings] max_session_h reached
 ]
 
 
@@ -60,6 +62,15 @@ class GapInfo(_Model):
     estimated: bool = False
 
 
+class WarningInfo(_Model):
+    kind: str
+    message: str
+    raised_frame: int = Field(ge=0)
+    raised_seconds: float = Field(ge=0)
+    cleared_frame: int | None = None
+    cleared_seconds: float | None = None
+
+
 class UploadInfo(_Model):
     status: str = "pending"
     remote: str | None = None
@@ -81,6 +92,7 @@ class Manifest(_Model):
     markers: list[Marker] = Field(default_factory=list)
     gaps: list[GapInfo] = Field(default_factory=list)
     overruns: int = 0
+    warnings: list[WarningInfo] = Field(default_factory=list)
     stop_reason: StopReason | None = None
     ended_at: str | None = None
     recovery: dict | None = None

@@ -1,28 +1,51 @@
 """The controller's state machine: `transition(state, event) -> (state, commands)`.
 
-Every input (ctl socket, later the button and MQTT, the capture and writer threads) becomes an
+Every input (the ctl socket, the button, later MQTT, the capture and writer threads) becomes an
 event; the controller thread is the only caller, and it carries out the commands that come back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from recorder.core import gestures
+from recorder.core import warnings as warn
+from recorder.core.led import LedView, view_name
 
 Mode = Literal["idle", "recording"]
 DeviceState = Literal["opening", "ok", "lost", "absent"]
+Action = Literal["start", "stop", "mark", "none"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the state machine needs from the config."""
+
+    rate: int = 48000
+    gestures: gestures.GestureSettings = field(default_factory=gestures.GestureSettings)
+    idle_press: Action = "start"
+    recording_press: Action = "mark"
+    recording_hold: Action = "stop"
+    warnings: warn.WarningSettings = field(default_factory=warn.WarningSettings)
 
 
 @dataclass(frozen=True)
 class State:
     mode: Mode = "idle"
     device: DeviceState = "opening"
+    starting: bool = True  # until the device has been tried once
     disk_full: bool = False
     session_id: str | None = None
     device_error: str | None = None  # why the device is not "ok"
     disk_error: str | None = None  # why the disk is full
     last_error: str | None = None  # the latest problem of any kind, until its cause goes away
     shutting_down: bool = False
+    finalizing: int = 0  # sessions stopped but not yet in the outbox
+    button: gestures.Button = field(default_factory=gestures.Button)
+    monitor: warn.Monitor = field(default_factory=warn.Monitor)
+    ack: int = 0  # markers placed: the LED acknowledges each
+    settings: Settings = field(default_factory=Settings)
 
 
 # ---- events -------------------------------------------------------------------------------
@@ -43,10 +66,16 @@ class Stop:
 class Mark:
     label: str = ""
     source: str = "ctl"
+    frame: int | None = None  # where it belongs; None = now
 
 
 @dataclass(frozen=True)
 class SessionBegun:
+    session_id: str
+
+
+@dataclass(frozen=True)
+class SessionFinalized:
     session_id: str
 
 
@@ -78,8 +107,36 @@ class DiskOk:
 
 
 @dataclass(frozen=True)
+class DiskReport:
+    """Seconds of recording the free space still holds, from the periodic check."""
+
+    seconds_left: float
+
+
+@dataclass(frozen=True)
+class Levels:
+    report: warn.LevelReport
+
+
+@dataclass(frozen=True)
 class WriterFailed:
     error: str
+
+
+@dataclass(frozen=True)
+class ButtonPressed:
+    t: float  # monotonic seconds, read by the adapter
+    frame: int | None  # session frame at the press when recording
+
+
+@dataclass(frozen=True)
+class ButtonHeld:
+    t: float
+
+
+@dataclass(frozen=True)
+class ButtonReleased:
+    t: float
 
 
 @dataclass(frozen=True)
@@ -92,12 +149,18 @@ Event = (
     | Stop
     | Mark
     | SessionBegun
+    | SessionFinalized
     | DeviceOpened
     | DeviceLost
     | DeviceAbsent
     | DiskLow
     | DiskOk
+    | DiskReport
+    | Levels
     | WriterFailed
+    | ButtonPressed
+    | ButtonHeld
+    | ButtonReleased
     | Shutdown
 )
 
@@ -119,6 +182,16 @@ class EndSession:
 class PlaceMarker:
     label: str
     source: str
+    frame: int | None = None  # None: the current session frame
+
+
+@dataclass(frozen=True)
+class NoteWarning:
+    """A warning was raised (or cleared): log it and record it in the session."""
+
+    kind: str
+    message: str
+    raised: bool
 
 
 @dataclass(frozen=True)
@@ -135,11 +208,12 @@ class Log:
     message: str
 
 
-Command = BeginSession | EndSession | PlaceMarker | Reply | Log
+Command = BeginSession | EndSession | PlaceMarker | NoteWarning | Reply | Log
 
 
 def transition(state: State, event: Event) -> tuple[State, list[Command]]:
     """The next state and what to do, for one event. Pure: same inputs, same outputs."""
+    s = state.settings
     match event:
         case Start(source):
             if state.shutting_down:
@@ -151,36 +225,43 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
                 return state, [Reply(False, f"cannot start: {why}")]
             if state.disk_full:
                 return state, [Reply(False, f"cannot start: {state.disk_error}")]
-            return replace(state, mode="recording"), [BeginSession(source)]
+            fresh = replace(state.monitor, silent_frames=0, clip_frames=())
+            new, cmds = _monitor(replace(state, mode="recording"), _session_clear(fresh))
+            return new, [*cmds, BeginSession(source)]
         case SessionBegun(session_id):
             return replace(state, session_id=session_id), [
                 Log("info", f"session {session_id} started")
+            ]
+        case SessionFinalized(session_id):
+            return replace(state, finalizing=max(0, state.finalizing - 1)), [
+                Log("info", f"session {session_id} is in the outbox")
             ]
         case Stop(source, reason):
             if state.mode != "recording":
                 return state, [Reply(False, "not recording")]
             return _end(state, reason, f"stopped by {source}")
-        case Mark(label, source):
+        case Mark(label, source, frame):
             if state.mode != "recording":
                 return state, [Reply(False, "not recording: a marker needs a session")]
-            return state, [PlaceMarker(label, source)]
+            return replace(state, ack=state.ack + 1), [PlaceMarker(label, source, frame)]
         case DeviceOpened():
             last = state.disk_error if state.last_error == state.device_error else state.last_error
-            return replace(state, device="ok", device_error=None, last_error=last), [
-                Log("info", "audio device open")
-            ]
+            new = replace(state, device="ok", starting=False, device_error=None, last_error=last)
+            new, cmds = _monitor(new, warn.assess_device(new.monitor, None))
+            return new, [Log("info", "audio device open"), *cmds]
         case DeviceLost(error):
             why = f"audio device lost: {error}"
             new = replace(state, device="lost", device_error=why, last_error=why)
             note = (
                 " (the session continues when it comes back)" if state.mode == "recording" else ""
             )
-            return new, [Log("error", f"audio device lost: {error}{note}")]
+            new, cmds = _monitor(new, warn.assess_device(new.monitor, why))
+            return new, [Log("error", f"{why}{note}"), *cmds]
         case DeviceAbsent(error):
             why = f"no audio device: {error}"
             if state.device == "lost" or (state.device == "absent" and state.device_error == why):
-                return state, []
-            new = replace(state, device="absent", device_error=why, last_error=why)
+                return replace(state, starting=False), []
+            new = replace(state, device="absent", starting=False, device_error=why, last_error=why)
             return new, [Log("error", f"{why}; retrying")]
         case DiskLow(message):
             new = replace(state, disk_full=True, disk_error=message, last_error=message)
@@ -192,11 +273,41 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
             return replace(state, disk_full=False, disk_error=None, last_error=last), [
                 Log("info", "storage has room again")
             ]
+        case DiskReport(seconds_left):
+            return _monitor(state, warn.assess_disk(state.monitor, seconds_left, s.warnings))
+        case Levels(report):
+            if state.mode != "recording":
+                return state, []
+            new, cmds = _monitor(
+                state, warn.assess_levels(state.monitor, report, s.warnings, s.rate)
+            )
+            reason = warn.auto_stop(new.monitor, report.end_frame, s.warnings, s.rate)
+            if reason is not None:
+                ended, more = _end(new, reason, f"automatic stop ({reason})")
+                return ended, [*cmds, *more]
+            return new, cmds
         case WriterFailed(error):
             new = replace(state, last_error=f"storage write failed: {error}")
             if state.mode == "recording":
                 return _end(new, "write_error", f"storage write failed: {error}")
             return new, [Log("error", f"storage write failed: {error}")]
+        case ButtonPressed(t, frame):
+            return replace(state, button=gestures.pressed(state.button, t, frame, s.gestures)), []
+        case ButtonHeld(t):
+            matters = state.mode == "recording" and s.recording_hold != "none"
+            return replace(state, button=gestures.held(state.button, t, s.gestures, matters)), []
+        case ButtonReleased(t):
+            frame = state.button.press_frame
+            recording = state.mode == "recording"
+            button, gesture = gestures.released(state.button, t, s.gestures, recording)
+            new = replace(state, button=button)
+            if gesture is None:
+                return new, []
+            if not recording:
+                action = s.idle_press
+            else:
+                action = s.recording_press if gesture == "press" else s.recording_hold
+            return _button_action(new, action, frame)
         case Shutdown():
             new = replace(state, shutting_down=True)
             if state.mode == "recording":
@@ -205,10 +316,56 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
     raise TypeError(f"unknown event {event!r}")
 
 
+def _button_action(state: State, action: Action, frame: int | None) -> tuple[State, list[Command]]:
+    match action:
+        case "start":
+            return transition(state, Start("button"))
+        case "stop":
+            return transition(state, Stop("button"))
+        case "mark":
+            return transition(state, Mark("", "button", frame))
+    return state, []
+
+
+def _session_clear(m: warn.Monitor) -> warn.Monitor:
+    """Silence and clipping belong to one session; disk and device warnings outlive it."""
+    return replace(m, active=tuple((k, v) for k, v in m.active if k in ("disk_low", "device")))
+
+
+def _monitor(state: State, monitor: warn.Monitor) -> tuple[State, list[Command]]:
+    before, after = state.monitor.messages, monitor.messages
+    cmds: list[Command] = [NoteWarning(k, after[k], True) for k in after if k not in before] + [
+        NoteWarning(k, before[k], False) for k in before if k not in after
+    ]
+    return replace(state, monitor=monitor), cmds
+
+
 def _end(state: State, reason: str, why: str) -> tuple[State, list[Command]]:
     sid = state.session_id
-    return replace(state, mode="idle", session_id=None), [
+    new = replace(
+        state,
+        mode="idle",
+        session_id=None,
+        finalizing=state.finalizing + 1,
+        button=gestures.Button(),
+    )
+    new, cleared = _monitor(new, _session_clear(new.monitor))
+    return new, [
         EndSession(reason),
+        *cleared,
         Log("info" if reason in ("requested", "shutdown") else "error", f"session {sid}: {why}"),
         Reply(True, f"stopped session {sid}"),
     ]
+
+
+def led_view(state: State) -> LedView:
+    error = state.device != "ok" or state.disk_full
+    name = view_name(
+        starting=state.starting,
+        recording=state.mode == "recording",
+        button_phase=state.button.phase,
+        warnings=bool(state.monitor.active),
+        finalizing=state.finalizing > 0,
+        error=error and not state.starting,
+    )
+    return LedView(name, state.ack)
