@@ -340,6 +340,14 @@ def _monitor(state: State, monitor: warn.Monitor) -> tuple[State, list[Command]]
     return replace(state, monitor=monitor), cmds
 
 
+_END_LOG_LEVEL: dict[str, Literal["info", "warning", "error"]] = {
+    "requested": "info",
+    "shutdown": "info",
+    "silence": "warning",
+    "max_length": "warning",
+}
+
+
 def _end(state: State, reason: str, why: str) -> tuple[State, list[Command]]:
     sid = state.session_id
     new = replace(
@@ -353,7 +361,7 @@ def _end(state: State, reason: str, why: str) -> tuple[State, list[Command]]:
     return new, [
         EndSession(reason),
         *cleared,
-        Log("info" if reason in ("requested", "shutdown") else "error", f"session {sid}: {why}"),
+        Log(_END_LOG_LEVEL.get(reason, "error"), f"session {sid}: {why}"),
         Reply(True, f"stopped session {sid}"),
     ]
 
