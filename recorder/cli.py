@@ -125,6 +125,12 @@ def format_status(s: dict) -> str:
         f"buffer:       {s.get('buffer_s', 0):.1f} s queued for the disk, "
         f"{s.get('overruns', 0)} overrun(s)",
     ]
+    for w in s.get("warnings") or []:
+        lines.append(f"warning:      {w['message']}")
+    if s.get("levels"):
+        peaks = ", ".join(f"{p:.0f}" for p in s["levels"]["peak_dbfs"])
+        lines.append(f"levels:       peak {peaks} dBFS")
+    lines.append(f"LED:          {s.get('led')} (button/LED: {s.get('gpio')})")
     if s.get("last_error"):
         lines.append(f"last error:   {s['last_error']}")
     if s.get("last_session"):
