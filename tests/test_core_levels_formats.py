@@ -148,9 +148,31 @@ def test_empty_meter_and_empty_feed():
         "peak_dbfs": [SILENCE_DBFS],
         "rms_dbfs": [SILENCE_DBFS],
         "frames": 0,
+        "clipped": 0,
         "peak": [0],
         "sum_squares": [0.0],
     }
+
+
+def test_clipped_counts_full_scale_samples_of_either_polarity():
+    data = np.array([[32767, 0], [-32768, 32766], [-32767, -32766], [100, 32767]])
+    meter = LevelMeter(2, S16.full_scale)
+    meter.feed(data)
+    assert meter.summary()["clipped"] == 4  # 32766 is not clipping
+    other = LevelMeter(2, S16.full_scale)
+    other.feed(np.array([[32767, 32767]]))
+    meter.merge(other)
+    assert meter.clipped == 6
+
+
+def test_summary_without_clipped_reads_as_zero():
+    meter = LevelMeter(1, S16.full_scale)
+    meter.feed(np.array([[1000], [-2000]]))
+    old = meter.summary()
+    del old["clipped"]  # written before clipping was counted
+    back = LevelMeter.from_summary(old, 1, S16.full_scale)
+    assert back.clipped == 0
+    assert back == meter
 
 
 def test_dbfs_floor():

@@ -8,19 +8,27 @@ from dataclasses import replace
 
 import pytest
 
+from recorder.core.gestures import Button
 from recorder.core.state import (
     BeginSession,
+    ButtonHeld,
+    ButtonPressed,
+    ButtonReleased,
     DeviceAbsent,
     DeviceLost,
     DeviceOpened,
     DiskLow,
     DiskOk,
+    DiskReport,
     EndSession,
+    Levels,
     Log,
     Mark,
+    NoteWarning,
     PlaceMarker,
     Reply,
     SessionBegun,
+    SessionFinalized,
     Shutdown,
     Start,
     State,
@@ -28,10 +36,15 @@ from recorder.core.state import (
     WriterFailed,
     transition,
 )
+from recorder.core.warnings import LevelReport, Monitor
 
 SID = "000001-20260314T092653Z"
-READY = State(device="ok")  # idle, device open, room on the disk
-RECORDING = State(mode="recording", device="ok", session_id=SID)
+READY = State(device="ok", starting=False)  # idle, device open, room on the disk
+RECORDING = State(mode="recording", device="ok", starting=False, session_id=SID)
+SILENCE = ("silence", "no sound: microphone muted?")
+CLIPPING = ("clipping", "input clipping: turn the gain down")
+DISK = ("disk_low", "storage nearly full")
+DEVICE = ("device", "audio device lost: EPIPE")
 
 
 def run(state: State, *events) -> State:
@@ -41,12 +54,18 @@ def run(state: State, *events) -> State:
     return state
 
 
-def ended(reason: str, level: str, why: str) -> list:
+def ended(reason: str, level: str, why: str, cleared: tuple = ()) -> list:
+    """The commands that end session SID; `cleared` are the session warnings it drops."""
     return [
         EndSession(reason),
+        *(NoteWarning(kind, message, False) for kind, message in cleared),
         Log(level, f"session {SID}: {why}"),
         Reply(True, f"stopped session {SID}"),
     ]
+
+
+def warned(state: State, *active: tuple[str, str]) -> State:
+    return replace(state, monitor=Monitor(active=active))
 
 
 # ---- start ------------------------------------------------------------------------------
@@ -121,14 +140,65 @@ def test_mark_when_idle_is_refused():
 
 def test_stop_when_recording_ends_the_session():
     state, commands = transition(RECORDING, Stop("mqtt"))
-    assert state == READY
+    assert state == replace(READY, finalizing=1)  # until SessionFinalized
     assert commands == ended("requested", "info", "stopped by mqtt")
 
 
 def test_mark_when_recording_places_a_marker():
     state, commands = transition(RECORDING, Mark("intro", "button"))
-    assert state == RECORDING
-    assert commands == [PlaceMarker("intro", "button")]
+    assert state == replace(RECORDING, ack=1)  # the LED acknowledges it
+    assert commands == [PlaceMarker("intro", "button", frame=None)]
+
+
+def test_mark_keeps_its_frame_and_every_mark_bumps_ack():
+    state, commands = transition(RECORDING, Mark("q", "ctl", frame=48_000))
+    assert commands == [PlaceMarker("q", "ctl", frame=48_000)]
+    state, commands = transition(state, Mark())
+    assert commands == [PlaceMarker("", "ctl", frame=None)]
+    assert state == replace(RECORDING, ack=2)
+
+
+def test_stop_resets_the_button_and_drops_session_warnings():
+    held = replace(
+        warned(RECORDING, SILENCE, DISK, CLIPPING, DEVICE),
+        button=Button(phase="armed", down_at=5.0, press_frame=9),
+    )
+    state, commands = transition(held, Stop())
+    assert state.button == Button()
+    assert state.monitor.active == (DISK, DEVICE)  # they outlive the session
+    assert state.finalizing == 1
+    assert commands == ended("requested", "info", "stopped by ctl", cleared=(SILENCE, CLIPPING))
+
+
+def test_every_end_counts_one_more_session_finalizing():
+    state = RECORDING
+    for n, event in enumerate([Stop(), WriterFailed("EIO"), Shutdown()], start=1):
+        state = run(replace(state, mode="recording", session_id=SID), event)
+        assert state.mode == "idle"
+        assert state.finalizing == n
+
+
+def test_session_finalized_counts_down_and_never_below_zero():
+    state, commands = transition(replace(READY, finalizing=2), SessionFinalized(SID))
+    assert state == replace(READY, finalizing=1)
+    assert commands == [Log("info", f"session {SID} is in the outbox")]
+    state = run(state, SessionFinalized(SID), SessionFinalized(SID))
+    assert state == READY
+
+
+def test_start_drops_leftover_session_warnings_and_level_history():
+    stale = replace(
+        READY,
+        monitor=Monitor(silent_frames=500, clip_frames=(10, 20), active=(CLIPPING, DISK, SILENCE)),
+    )
+    state, commands = transition(stale, Start())
+    assert state.mode == "recording"
+    assert state.monitor == Monitor(active=(DISK,))
+    assert commands == [
+        NoteWarning(*CLIPPING, False),
+        NoteWarning(*SILENCE, False),
+        BeginSession("ctl"),
+    ]
 
 
 # ---- the device -------------------------------------------------------------------------
@@ -140,8 +210,10 @@ def test_device_lost_while_recording_keeps_recording():
     assert state.session_id == SID
     assert state.device == "lost"
     assert state.device_error == state.last_error == "audio device lost: EPIPE"
+    assert state.monitor.active == (DEVICE,)
     assert commands == [
-        Log("error", "audio device lost: EPIPE (the session continues when it comes back)")
+        Log("error", "audio device lost: EPIPE (the session continues when it comes back)"),
+        NoteWarning(*DEVICE, True),
     ]
 
 
@@ -149,7 +221,7 @@ def test_device_lost_while_idle_logs_without_the_session_note():
     state, commands = transition(READY, DeviceLost("EPIPE"))
     assert state.mode == "idle"
     assert state.device == "lost"
-    assert commands == [Log("error", "audio device lost: EPIPE")]
+    assert commands == [Log("error", "audio device lost: EPIPE"), NoteWarning(*DEVICE, True)]
 
 
 def test_device_absent_is_logged_once_per_message():
@@ -170,10 +242,25 @@ def test_device_absent_after_lost_keeps_lost():
     assert transition(lost, DeviceAbsent("no card")) == (lost, [])
 
 
+def test_device_absent_ends_starting_even_when_nothing_else_changes():
+    lost = State(device="lost", device_error="audio device lost: EPIPE")
+    assert transition(lost, DeviceAbsent("no card")) == (replace(lost, starting=False), [])
+    absent, _ = transition(State(), DeviceAbsent("no card"))
+    assert not absent.starting
+    again = replace(absent, starting=True)
+    assert transition(again, DeviceAbsent("no card")) == (absent, [])
+
+
+def test_device_opened_ends_starting():
+    state, commands = transition(State(), DeviceOpened())
+    assert state == READY
+    assert commands == [Log("info", "audio device open")]  # no device warning to clear
+
+
 def test_device_opened_clears_device_errors():
     state, commands = transition(run(READY, DeviceLost("EPIPE")), DeviceOpened())
     assert state == READY
-    assert commands == [Log("info", "audio device open")]
+    assert commands == [Log("info", "audio device open"), NoteWarning(*DEVICE, False)]
 
 
 def test_device_opened_while_recording_resumes_the_session():
@@ -212,7 +299,9 @@ def test_disk_low_while_idle_marks_the_disk_full():
 
 def test_disk_low_while_recording_ends_the_session():
     state, commands = transition(RECORDING, DiskLow("disk low"))
-    assert state == replace(READY, disk_full=True, disk_error="disk low", last_error="disk low")
+    assert state == replace(
+        READY, disk_full=True, disk_error="disk low", last_error="disk low", finalizing=1
+    )
     assert commands == ended("disk_full", "error", "disk low")
 
 
@@ -235,7 +324,7 @@ def test_disk_ok_keeps_a_device_error_in_last_error():
 
 def test_writer_failed_while_recording_ends_the_session():
     state, commands = transition(RECORDING, WriterFailed("EIO"))
-    assert state == replace(READY, last_error="storage write failed: EIO")
+    assert state == replace(READY, last_error="storage write failed: EIO", finalizing=1)
     assert commands == ended("write_error", "error", "storage write failed: EIO")
 
 
@@ -247,7 +336,7 @@ def test_writer_failed_while_idle_logs():
 
 def test_shutdown_while_recording_ends_the_session():
     state, commands = transition(RECORDING, Shutdown())
-    assert state == replace(READY, shutting_down=True)
+    assert state == replace(READY, shutting_down=True, finalizing=1)
     assert commands == ended("shutdown", "info", "shutting down")
 
 
@@ -273,12 +362,21 @@ STATES = [
     run(State(), DeviceAbsent("no card")),
     run(READY, DiskLow("disk low")),
     run(READY, Shutdown()),
+    replace(warned(RECORDING, SILENCE, DISK), button=Button("down", 1.0, 480)),
+    replace(READY, finalizing=1, button=Button(last_release=1.0)),
 ]
 EVENTS = [
     Start(),
     Stop(),
     Mark("m"),
     SessionBegun(SID),
+    SessionFinalized(SID),
+    DiskReport(60.0),
+    DiskReport(1e6),
+    Levels(LevelReport(4800, 4800, (-3.0,), (-90.0,), 2)),
+    ButtonPressed(1.02, 960),
+    ButtonHeld(3.5),
+    ButtonReleased(3.6),
     DeviceOpened(),
     DeviceLost("EPIPE"),
     DeviceAbsent("no card"),

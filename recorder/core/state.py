@@ -355,7 +355,7 @@ def _end(state: State, reason: str, why: str) -> tuple[State, list[Command]]:
         mode="idle",
         session_id=None,
         finalizing=state.finalizing + 1,
-        button=gestures.Button(),
+        button=gestures.Button(last_release=state.button.last_release),
     )
     new, cleared = _monitor(new, _session_clear(new.monitor))
     return new, [

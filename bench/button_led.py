@@ -1,0 +1,137 @@
+"""Button-to-LED and button-to-state latency while recording, beside a bare gpiozero baseline.
+
+The recorder's path: gpiozero callback -> event queue -> controller thread (pure transition)
+-> LED thread -> pin. The baseline is gpiozero alone: a Button whose release callback switches
+an LED directly, measured the same way on the same mock pin factory. Reported as p50/p99 and
+the ratio; nothing here asserts a time.
+
+    .venv/bin/python bench/button_led.py [--presses N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gpiozero import LED, Button
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from recorder.config import parse_config
+from recorder.core.formats import FORMATS
+from recorder.core.state import Start, Stop
+from recorder.daemon import Parts, Recorder
+from recorder.virtualmic import Feeder, VirtualMic, demo_periods
+
+
+def _wait(predicate, timeout: float = 5.0) -> float:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("no change")
+        time.sleep(0.0002)
+    return time.monotonic()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def measure_recorder(presses: int, root: Path) -> tuple[list[float], list[float]]:
+    mic = VirtualMic(root / "alsa", name="benchmic").install()
+    os.environ["HOME"] = str(mic.home)  # before the first ALSA call in this process
+    cfg = parse_config(
+        {
+            "audio": {"device": mic.name, "preroll_s": 1.0},
+            "storage": {"dir": str(root / "sessions"), "min_free_mb": 1},
+            "gpio": {"enabled": True},
+            "warnings": {"disk_minutes": 0},
+            "control": {"socket": str(root / "control.sock")},
+        },
+        root / "config.toml",
+    )
+    factory = MockFactory(pin_class=MockPWMPin)
+    feeder = Feeder(mic.infile, demo_periods("S16_LE", 48000, 2, 4800), 0.1)
+    feeder.start()
+    rec = Recorder(cfg, Parts(pin_factory=factory))
+    rec.start()
+    button, led = factory.pin(cfg.gpio.button), factory.pin(cfg.gpio.led)
+    to_led, to_state = [], []
+    try:
+        _wait(lambda: rec.controller.status()["device"] == "ok", 20)
+        assert rec.controller.request(Start())["ok"]
+        _wait(lambda: led.state == 1)
+        for _ in range(presses):
+            ack = rec.controller.state.ack
+            button.drive_low()
+            time.sleep(0.1)
+            t0 = time.monotonic()
+            button.drive_high()  # a short press: a marker, and the LED acknowledges it
+            t_state = _wait(lambda a=ack: rec.controller.state.ack > a)
+            t_led = _wait(lambda: led.state == 0)
+            to_state.append(t_state - t0)
+            to_led.append(t_led - t0)
+            _wait(lambda: led.state == 1)
+            time.sleep(0.8)  # let the acknowledgement finish
+        rec.controller.request(Stop())
+    finally:
+        rec.shutdown()
+        feeder.stop()
+        factory.reset()
+    return to_led, to_state
+
+
+def measure_baseline(presses: int) -> list[float]:
+    factory = MockFactory(pin_class=MockPWMPin)
+    button = Button(5, pin_factory=factory)
+    led = LED(6, pin_factory=factory)
+    button.when_released = led.toggle
+    pin, led_pin = factory.pin(5), factory.pin(6)
+    out = []
+    for _ in range(presses):
+        before = led_pin.state
+        pin.drive_low()
+        time.sleep(0.01)
+        t0 = time.monotonic()
+        pin.drive_high()
+        out.append(_wait(lambda b=before: led_pin.state != b) - t0)
+    factory.reset()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presses", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-button-led-") as tmp:
+        to_led, to_state = measure_recorder(args.presses, Path(tmp))
+    base = measure_baseline(args.presses)
+    ms = 1000
+    rows = [
+        ("button -> state (recorder)", to_state),
+        ("button -> LED (recorder)", to_led),
+        ("button -> LED (bare gpiozero)", base),
+    ]
+    print(f"{args.presses} short presses while recording, {FORMATS['S16_LE'].name} 48 kHz stereo")
+    print(f"{'path':<32} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for name, values in rows:
+        print(
+            f"{name:<32} {statistics.median(values) * ms:>8.2f} "
+            f"{percentile(values, 99) * ms:>8.2f} {max(values) * ms:>8.2f}"
+        )
+    print(
+        f"ratio recorder/bare LED p50: {statistics.median(to_led) / statistics.median(base):.1f}x; "
+        f"target: p99 under 50 ms ({'met' if percentile(to_led, 99) < 0.05 else 'MISSED'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
