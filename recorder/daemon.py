@@ -69,6 +69,7 @@ class Recorder:
             segment_frames=int(a.segment_s * a.rate),
             sync_frames=max(1, int(cfg.storage.sync_s * a.rate)),
             min_free_bytes=cfg.storage.min_free_mb * 1_000_000,
+            report_frames=a.rate // 4,  # levels for warnings and meters, four times a second
             on_finalized=self.controller.session_finalized,
         )
         self.server = ControlServer(

@@ -1,25 +1,28 @@
 """`session-recorder demo`: a whole session on a machine with no sound card and no Pi.
 
-It builds a virtual ALSA microphone fed with a recognisable signal, runs the real daemon
-(`session-recorder run`) in a subprocess against it, drives it over the control socket as a coach
-would (start, marker, stop), and reports what was written — read back with libsndfile and, where
-installed, sox.
+It builds a virtual ALSA microphone fed with a recognisable signal and runs the recorder — the
+same `Recorder` that `session-recorder run` runs, with its capture, writer and controller
+threads and its control socket — against it, with gpiozero's mock pins standing in for the
+button and the LED. It presses the button as a coach would (press to start, a short press for a
+marker, hold to stop), adds a labelled marker over the control socket as `ctl mark` does, and
+reports what was written, read back with libsndfile and, where installed, sox.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import soundfile
 
-from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.adapters.control_socket import send
+from recorder.config import load_config
+from recorder.core.state import State, led_view
 from recorder.storage import SessionStore
 from recorder.virtualmic import Feeder, VirtualMic, demo_periods
 
@@ -27,7 +30,8 @@ RATE, CHANNELS, FORMAT, PERIOD_MS = 48000, 2, "S16_LE", 100
 PREROLL_S, SEGMENT_S = 3.0, 4.0
 
 CONFIG = """\
-# Written by `session-recorder demo`: a virtual microphone instead of a USB interface.
+# Written by `session-recorder demo`: a virtual microphone instead of a USB interface,
+# gpiozero's mock pins instead of a button and an LED.
 [device]
 id = "demo"
 
@@ -44,15 +48,23 @@ segment_s = {segment}
 dir = "{storage}"
 min_free_mb = 50
 
+[warnings]
+disk_minutes = 0
+
 [control]
 socket = "{socket}"
 """
 
 
 def run_demo(where: Path | None, seconds: float) -> int:
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    from recorder.daemon import Parts, Recorder
+
     root = (where or Path(tempfile.mkdtemp(prefix="session-recorder-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     mic = VirtualMic(root / "alsa").install()
+    os.environ["HOME"] = str(mic.home)  # alsa-lib reads ~/.asoundrc at its first use
     cfg_path = root / "config.toml"
     cfg_path.write_text(
         CONFIG.format(
@@ -67,82 +79,92 @@ def run_demo(where: Path | None, seconds: float) -> int:
             socket=root / "control.sock",
         )
     )
-    socket_path = root / "control.sock"
+    cfg = load_config(cfg_path)
+    log_path = root / "daemon.log"
+    _log_to(log_path)
     say(f"demo folder: {root}")
-    say(
-        f"virtual microphone: ALSA PCM '{mic.name}' reading {mic.infile} (440 Hz tone, a beep every second)"
-    )
+    say(f"virtual microphone: ALSA PCM '{mic.name}' reading {mic.infile}")
+    say("  signal: a 440 Hz tone at -12 dBFS with a beep at the start of every second")
     period = RATE * PERIOD_MS // 1000
     feeder = Feeder(mic.infile, demo_periods(FORMAT, RATE, CHANNELS, period), PERIOD_MS / 1000)
     feeder.start()
-    log_path = root / "daemon.log"
-    with open(log_path, "wb") as log:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "recorder", "run", "--config", str(cfg_path)],
-            env=mic.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    factory = MockFactory(pin_class=MockPWMPin)
+    rec = Recorder(cfg, Parts(pin_factory=factory))
+    rec.controller.add_listener(_LedPrinter())
+    button = factory.pin(cfg.gpio.button)
+    rec.start()
     try:
-        _wait_ready(socket_path, daemon, log_path)
-        say(f"daemon running (pid {daemon.pid}); letting {PREROLL_S:.0f} s of pre-roll build up")
+        _wait(lambda: rec.controller.status()["device"] == "ok", "the audio device")
+        say(f"recorder running; letting {PREROLL_S:.0f} s of pre-roll build up")
         time.sleep(PREROLL_S + 0.5)
-        started = _ctl(socket_path, {"cmd": "start"})
-        say(f"start  -> {started['message']} (pre-roll {started.get('preroll_s')} s included)")
-        time.sleep(seconds / 2)
-        marked = _ctl(socket_path, {"cmd": "mark", "label": "demo marker"})
-        say(f"mark   -> {marked['message']}")
-        time.sleep(seconds / 2)
-        stopped = _ctl(socket_path, {"cmd": "stop"})
-        say(f"stop   -> {stopped['message']} ({stopped.get('seconds')} s)")
-        session = _wait_finalized(root / "sessions", started["session_id"])
+        say(f"button: press (GPIO{cfg.gpio.button})")
+        _press(button, 0.2)
+        status = _wait(lambda: (s := rec.controller.status())["session_id"] and s, "a session")
+        session_id = status["session_id"]
+        say(f"  -> recording session {session_id}, the {PREROLL_S:.0f} s pre-roll included")
+        time.sleep(seconds / 3)
+        say("button: short press")
+        _press(button, 0.2)
+        time.sleep(seconds / 3)
+        answer = send(cfg.socket_path, {"cmd": "mark", "label": "demo marker"})
+        say(f"ctl mark 'demo marker' -> {answer['message']}")
+        time.sleep(seconds / 3)
+        say(f"button: hold {cfg.gpio.stop_hold_s:.0f} s, then let go")
+        _press(button, cfg.gpio.stop_hold_s + 0.3)
+        session = _wait(lambda: _in_outbox(cfg.storage.dir, session_id), "the outbox", 30)
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        rec.shutdown()
         feeder.stop()
-    if session is None:
-        say(f"the session did not reach the outbox; see {log_path}")
-        return 1
+        factory.reset()
     report(session)
-    say(f"daemon log: {log_path}")
+    say(f"recorder log: {log_path}")
     say(f"list it again with: session-recorder sessions --config {cfg_path}")
     return 0
 
 
-def _wait_ready(socket_path: Path, daemon: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 20
+class _LedPrinter:
+    """Prints the LED pattern whenever it changes, as a coach would see it."""
+
+    def __init__(self) -> None:
+        self.last = None
+
+    def __call__(self, state: State) -> None:
+        view = led_view(state)
+        if self.last is not None and view.ack != self.last.ack:
+            say("  LED: marker acknowledged")
+        if self.last is None or view.name != self.last.name:
+            say(f"  LED: {view.name}")
+        self.last = view
+
+
+def _press(pin, seconds: float) -> None:
+    pin.drive_low()
+    time.sleep(seconds)
+    pin.drive_high()
+
+
+def _wait(predicate, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if daemon.poll() is not None:
-            raise SystemExit(f"the daemon exited early; see {log_path}:\n{log_path.read_text()}")
-        try:
-            status = send(socket_path, {"cmd": "status"}, timeout=2)["status"]
-            if status.get("device") == "ok":
-                return
-        except ControlSocketError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"the daemon did not come up; see {log_path}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise SystemExit(f"demo: timed out waiting for {what}")
 
 
-def _ctl(socket_path: Path, payload: dict) -> dict:
-    answer = send(socket_path, payload)
-    if not answer.get("ok"):
-        raise SystemExit(f"{payload['cmd']} refused: {answer.get('message')}")
-    return answer
+def _in_outbox(storage: Path, session_id: str):
+    return next((s for s in SessionStore(storage).sessions("outbox") if s.id == session_id), None)
 
 
-def _wait_finalized(storage: Path, session_id: str):
-    store = SessionStore(storage)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for s in store.sessions("outbox"):
-            if s.id == session_id:
-                return s
-        time.sleep(0.1)
-    return None
+def _log_to(path: Path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 def report(session) -> None:
@@ -164,11 +186,13 @@ def report(session) -> None:
             line += f"; sox reads {float(out.stdout or 0):.2f} s"
         say(line)
     for k in rec["markers"]:
-        say(f"  marker at {k['seconds']:.2f} s (frame {k['frame']}): {k['label']!r}")
+        say(f"  marker at {k['seconds']:.2f} s (frame {k['frame']}, {k['source']}): {k['label']!r}")
+    labels = Path(rec["path"]) / "labels.txt"
+    if labels.exists():
+        say(f"  {labels.name} (Audacity label track): {labels.read_text().splitlines()}")
     levels = m.levels or {}
     say(f"  peak dBFS {levels.get('peak_dbfs')}, RMS dBFS {levels.get('rms_dbfs')}")
     say(f"  manifest: {Path(rec['path']) / 'manifest.json'}")
-    say(json.dumps({k: rec[k] for k in ("id", "state", "frames", "markers")}, indent=None))
 
 
 def say(text: str) -> None:

@@ -59,7 +59,7 @@ class WriterThread(threading.Thread):
         segment_frames: int,
         sync_frames: int,
         min_free_bytes: int,
-        report_frames: int = 12000,
+        report_frames: int,
         on_finalized: Callable[[Manifest, Path], None] = lambda m, p: None,
     ) -> None:
         super().__init__(name="writer", daemon=True)

@@ -259,7 +259,11 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     [session] = list((tmp_path / "demo" / "sessions" / "outbox").iterdir())
     assert f"session {session.name}  ->  {session}" in done.stdout
-    assert "marker at" in done.stdout and "'demo marker'" in done.stdout
+    assert "(frame " in done.stdout and "button): ''" in done.stdout
+    assert "ctl): 'demo marker'" in done.stdout
+    for led in ("starting", "ready", "recording", "marker acknowledged", "hold", "armed"):
+        assert f"LED: {led}\n" in done.stdout
+    assert (session / "labels.txt").read_text().splitlines()[1].endswith("\tdemo marker")
     manifest = json.loads((session / "manifest.json").read_text())
     assert manifest["stop_reason"] == "requested"
     assert manifest["preroll_frames"] == 3 * 48000
