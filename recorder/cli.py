@@ -40,10 +40,28 @@ def _parser() -> argparse.ArgumentParser:
     ctl_sub.add_parser("stop", parents=[common], help="stop and finalize the session")
     mark = ctl_sub.add_parser("mark", parents=[common], help="drop a marker now")
     mark.add_argument("label", nargs="?", default="", help="what happened (optional)")
+    ctl_sub.add_parser("upload", parents=[common], help="run an upload pass now")
+    ctl_discard = ctl_sub.add_parser(
+        "discard", parents=[common], help="delete a session here and on the remote"
+    )
+    ctl_discard.add_argument("session", help="the session id")
     status = ctl_sub.add_parser("status", parents=[common], help="what the recorder is doing")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     sessions = sub.add_parser("sessions", parents=[common], help="list recorded sessions")
     sessions.add_argument("--json", action="store_true", help="machine-readable output")
+    export = sub.add_parser(
+        "export", parents=[common], help="one file of a session: flac, mp3 (credentials) or wav"
+    )
+    export.add_argument("session", help="the session id")
+    export.add_argument("--format", choices=("flac", "mp3", "wav"), default="flac")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default ./<id>.<fmt>)")
+    sub.add_parser("upload", parents=[common], help="upload finished sessions now")
+    discard = sub.add_parser(
+        "discard",
+        parents=[common],
+        help="delete a session here and on the remote (consent withdrawn)",
+    )
+    discard.add_argument("session", help="the session id")
     cfg = sub.add_parser("config", parents=[common], help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
     cfg_sub.add_parser("check", parents=[common], help="check the config file and print it")
@@ -79,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
             return _ctl(cfg, args)
         case "sessions":
             return _sessions(cfg, args.json)
+        case "export":
+            return _export(cfg, args.session, args.format, args.output)
+        case "upload":
+            return _upload(cfg)
+        case "discard":
+            return _discard(cfg, args.session)
         case "config":
             return _config_check(cfg)
     return EXIT_CONFIG
@@ -98,8 +122,10 @@ def _ctl(cfg: Config, args: argparse.Namespace) -> int:
     payload: dict = {"cmd": args.action}
     if args.action == "mark" and args.label:
         payload["label"] = args.label
+    if args.action == "discard":
+        payload["session"] = args.session
     try:
-        answer = send(cfg.socket_path, payload)
+        answer = send(cfg.socket_path, payload, timeout=120 if args.action == "discard" else 15)
     except ControlSocketError as exc:
         print(f"session-recorder: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -156,6 +182,90 @@ def _sessions(cfg: Config, as_json: bool) -> int:
             f"{r['id']:<27} {r['state']:<10} {length:>9} {len(r['segments']):>4} "
             f"{len(r['markers']):>5}  {tail}"
         )
+    return 0
+
+
+def _find(cfg: Config, session_id: str):
+    for s in SessionStore(cfg.storage.dir).sessions():
+        if s.id == session_id:
+            return s
+    return None
+
+
+def _export(cfg: Config, session_id: str, fmt: str, output: Path | None) -> int:
+    from recorder.deliverables import DeliverableError, export
+
+    s = _find(cfg, session_id)
+    if s is None or s.manifest is None:
+        why = "not found" if s is None else s.error
+        print(f"session-recorder: session {session_id}: {why}", file=sys.stderr)
+        return EXIT_REFUSED
+    out = output or Path.cwd() / f"{s.id}.{fmt}"
+    try:
+        path = export(s.path, s.manifest, fmt, out)
+    except (DeliverableError, OSError) as exc:
+        print(f"session-recorder: export failed: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _offline_worker(cfg: Config):
+    """The outbox worker without a daemon, for `upload` and `discard` when none runs."""
+    from recorder.adapters.disk import StatvfsDisk
+    from recorder.daemon import _remote
+    from recorder.outbox import OutboxWorker
+
+    remote, error = _remote(cfg, None)
+    if cfg.upload is not None and remote is None:
+        raise SystemExit(f"session-recorder: uploads are off: {error}")
+    store = SessionStore(cfg.storage.dir)
+    worker = OutboxWorker(
+        store, cfg.upload, remote, StatvfsDisk(), recording=lambda: False, emit=lambda e: None
+    )
+    return store, remote, worker
+
+
+def _daemon_answer(cfg: Config, payload: dict, timeout: float) -> dict | None:
+    try:
+        return send(cfg.socket_path, payload, timeout=timeout)
+    except ControlSocketError:
+        return None
+
+
+def _upload(cfg: Config) -> int:
+    answer = _daemon_answer(cfg, {"cmd": "upload"}, 15)
+    if answer is not None:
+        print(answer.get("message"))
+        return 0 if answer.get("ok") else EXIT_REFUSED
+    if cfg.upload is None:
+        print("session-recorder: no [upload] section in the config", file=sys.stderr)
+        return EXIT_REFUSED
+    store, _, worker = _offline_worker(cfg)
+    worker.pass_once()
+    failed = 0
+    for s in store.sessions():
+        if s.manifest is not None and s.state in ("outbox", "uploaded"):
+            u = s.manifest.upload
+            print(f"{s.id}  {s.state:<9} {u.status:<9} {u.last_error or u.remote or ''}")
+            failed += s.state == "outbox"
+    return EXIT_REFUSED if failed else 0
+
+
+def _discard(cfg: Config, session_id: str) -> int:
+    from recorder.outbox import DiscardError, discard_session
+
+    answer = _daemon_answer(cfg, {"cmd": "discard", "session": session_id}, 120)
+    if answer is not None:
+        print(answer.get("message"))
+        return 0 if answer.get("ok") else EXIT_REFUSED
+    store, remote, _ = _offline_worker(cfg)
+    try:
+        record = discard_session(store, remote, cfg.upload, session_id)
+    except DiscardError as exc:
+        print(f"session-recorder: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"discarded {record['id']}: local {record['local']}, remote {record['remote']}")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -116,6 +117,41 @@ class WarningsSection(_Section):
     max_session_h: float = Field(default=4.0, ge=0, description="0 = no limit")
 
 
+SAFE_RCLONE = r"^[A-Za-z0-9_./:@+=,%-]+$"  # rclone-python runs commands through a shell
+
+
+class UploadSection(_Section):
+    """Where finished sessions go (any rclone remote; a crypt remote keeps them encrypted)."""
+
+    remote: str = Field(pattern=SAFE_RCLONE, description="rclone remote:path")
+    rclone_config: Path = Path("/etc/session-recorder/rclone.conf")
+    rclone_binary: Path | None = None
+    config_password_file: Path | None = None
+    pause_while_recording: bool = True
+    delay_min: float = Field(default=0.0, ge=0)
+    retry_min_s: float = Field(default=30.0, gt=0)
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    deliverables: bool = True
+    share_link: bool = False
+    keep_days: float = Field(default=0.0, ge=0, description="0 = keep until space is needed")
+    keep_free_mb: int = Field(default=2000, ge=0)
+    bwlimit: str | None = Field(default=None, pattern=r"^[0-9.]+[KMG]?$")
+
+    @model_validator(mode="after")
+    def _checks(self) -> UploadSection:
+        if self.remote.startswith("-") or ":" not in self.remote:
+            raise ValueError(f"remote {self.remote!r} must look like 'name:path'")
+        for key in ("rclone_config", "rclone_binary", "config_password_file"):
+            value = getattr(self, key)
+            if value is not None and not re.match(SAFE_RCLONE, str(value)):
+                raise ValueError(
+                    f"{key} {str(value)!r} may only use letters, digits and _./:@+=,%-"
+                )
+        if self.retry_min_s > self.retry_max_s:
+            raise ValueError("retry_min_s must not exceed retry_max_s")
+        return self
+
+
 class ControlSection(_Section):
     socket: Path | None = Field(
         default=None,
@@ -130,6 +166,7 @@ class Config(_Section):
     storage: StorageSection = StorageSection()
     gpio: GpioSection = GpioSection()
     warnings: WarningsSection = WarningsSection()
+    upload: UploadSection | None = None
     control: ControlSection = ControlSection()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -84,6 +84,7 @@ class Controller(threading.Thread):
         self.last_session: dict | None = None  # guarded by _lock
         self.last_levels: dict | None = None  # replaced whole by this thread
         self.gpio_status = "off"  # set once by the daemon at start-up
+        self.upload_stats: Callable[[], dict] = lambda: {"enabled": False}  # set by the daemon
         self._listeners: list[Callable[[State], None]] = []  # fixed before the thread starts
 
     def add_listener(self, listener: Callable[[State], None]) -> None:
@@ -273,6 +274,7 @@ class Controller(threading.Thread):
             "button": s.button.phase,
             "gpio": self.gpio_status,
             "finalizing": s.finalizing,
+            "upload": self.upload_stats(),
             "last_session": last,
             "version": __version__,
             **self.capture_stats(),
@@ -288,6 +290,8 @@ def _state_name(s: State) -> str:
         return "error"
     if s.finalizing:
         return "finalizing"
+    if s.uploading:
+        return "uploading"
     return "idle"
 
 

@@ -19,7 +19,8 @@ from recorder.config import Config
 from recorder.controller import Controller
 from recorder.core.ring import PrerollRing
 from recorder.core.state import Shutdown, led_view
-from recorder.ports import AudioSource, DiskSpace, SegmentFactory
+from recorder.outbox import DiscardError, OutboxWorker
+from recorder.ports import AudioSource, DiskSpace, RemoteStore, SegmentFactory
 from recorder.recovery import recover_all
 from recorder.storage import SessionStore
 from recorder.tap import CaptureTap
@@ -37,6 +38,7 @@ class Parts:
     disk: DiskSpace = field(default_factory=StatvfsDisk)
     clock: object = field(default_factory=SystemClock)
     pin_factory: object | None = None  # None: gpiozero's own choice
+    remote: RemoteStore | None = None  # None: rclone as configured in [upload]
 
 
 class Recorder:
@@ -70,16 +72,65 @@ class Recorder:
             sync_frames=max(1, int(cfg.storage.sync_s * a.rate)),
             min_free_bytes=cfg.storage.min_free_mb * 1_000_000,
             report_frames=a.rate // 4,  # levels for warnings and meters, four times a second
-            on_finalized=self.controller.session_finalized,
+            on_finalized=self._finalized,
+        )
+        self.remote, remote_error = _remote(cfg, parts.remote)
+        self.outbox = OutboxWorker(
+            self.store,
+            cfg.upload if self.remote is not None else None,
+            self.remote,
+            parts.disk,
+            recording=lambda: self.controller.state.mode == "recording",
+            emit=self.controller.emit,
+        )
+        self.upload_error = remote_error
+        self.controller.upload_stats = self._upload_status
+        self.controller.add_listener(
+            lambda state: self.outbox.set_recording(state.mode == "recording")
         )
         self.server = ControlServer(
-            cfg.socket_path, self.controller.request, self.controller.status
+            cfg.socket_path,
+            self.controller.request,
+            {"status": self._status, "upload": self._upload_now, "discard": self._discard},
         )
         self.clock = parts.clock
         self.button: ButtonInput | None = None
         self.led: LedPlayer | None = None
         if cfg.gpio.enabled:
             self._setup_gpio(parts.pin_factory)
+
+    def _finalized(self, manifest, path) -> None:
+        self.controller.session_finalized(manifest, path)
+        self.outbox.wake()
+
+    def _upload_status(self) -> dict:
+        status = self.outbox.status()
+        if self.upload_error:
+            status["last_error"] = self.upload_error
+        return status
+
+    def _status(self, _query) -> dict:
+        return {"ok": True, "message": "", "status": self.controller.status()}
+
+    def _upload_now(self, _query) -> dict:
+        if self.remote is None:
+            why = self.upload_error or "no [upload] section in the config"
+            return {"ok": False, "message": f"uploads are off: {why}"}
+        self.outbox.wake()
+        queue = self.outbox.status()["queue"]
+        return {"ok": True, "message": f"upload pass started ({queue} session(s) in the outbox)"}
+
+    def _discard(self, query) -> dict:
+        try:
+            record = self.outbox.discard(query.session, self.controller.state.session_id)
+        except DiscardError as exc:
+            return {"ok": False, "message": str(exc)}
+        return {
+            "ok": True,
+            "message": f"discarded {record['id']}: local {record['local']}, "
+            f"remote {record['remote']}",
+            "discard": record,
+        }
 
     def _setup_gpio(self, pin_factory) -> None:
         """The button and LED; without GPIO (a laptop, a container) the recorder goes on."""
@@ -122,6 +173,7 @@ class Recorder:
         if self.led is not None:
             self.led.start()
         self.writer.start()
+        self.outbox.start()
         self.controller.start()
         self.capture.start()
         return report
@@ -134,9 +186,27 @@ class Recorder:
             self.button.close()
         self.capture.stop()
         self.writer.stop()
+        self.outbox.stop()
         if self.led is not None:
             self.led.stop()
         return answer
+
+
+def _remote(cfg: Config, given: RemoteStore | None) -> tuple[RemoteStore | None, str | None]:
+    """The upload target, or why there is none (the recorder records either way)."""
+    if cfg.upload is None:
+        return None, None
+    if given is not None:
+        return given, None
+    from recorder.adapters.rclone import Rclone, RcloneError
+
+    u = cfg.upload
+    flags = [f"--bwlimit={u.bwlimit}"] if u.bwlimit else []
+    try:
+        return Rclone(u.rclone_config, u.rclone_binary, u.config_password_file, flags), None
+    except (RcloneError, ValueError, OSError) as exc:
+        log.error("uploads are off: %s", exc)
+        return None, str(exc)
 
 
 def run(cfg: Config) -> int:

@@ -6,6 +6,7 @@ same protocol (see `tests/doubles.py`), the way Mopidy's dummy audio mirrors its
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -61,3 +62,23 @@ class SegmentFactory(Protocol):
 
 class DiskSpace(Protocol):
     def free_bytes(self, path: Path) -> int: ...
+
+
+class RemoteStore(Protocol):
+    """Cloud storage behind rclone (recorder.adapters.rclone.Rclone); raises RcloneError."""
+
+    def upload(
+        self,
+        local_dir: Path,
+        files: Sequence[str],
+        remote_dir: str,
+        force: bool = False,
+        progress: Callable[[dict], None] | None = None,
+    ) -> None: ...
+
+    def verify(self, local_dir: Path, files: Sequence[str], remote_dir: str) -> list[str]:
+        """Names missing or different on the remote; [] when every file is verified."""
+
+    def purge(self, remote_dir: str) -> None: ...
+
+    def link(self, remote_path: str) -> str | None: ...

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import tomllib
+import typing
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from recorder.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _section_model(annotation):
+    """The model of a section, also for optional ones (`UploadSection | None`)."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    raise TypeError(annotation)
 
 
 def _schema_keys() -> set[str]:
@@ -15,20 +26,33 @@ def _schema_keys() -> set[str]:
     for section, field in Config.model_fields.items():
         if section == "source":
             continue
-        keys |= {f"{section}.{k}" for k in field.annotation.model_fields}
+        keys |= {f"{section}.{k}" for k in _section_model(field.annotation).model_fields}
     return keys
 
 
 def test_example_config_loads_and_equals_the_defaults():
     cfg = load_config(ROOT / "docs" / "config.example.toml")
-    assert cfg.model_dump(exclude={"source"}) == Config().model_dump(exclude={"source"})
+    example = cfg.model_dump(exclude={"source", "upload"})
+    assert example == Config().model_dump(exclude={"source", "upload"})
+    # [upload] has no default remote; the example's values besides it are the defaults
+    shown = cfg.upload.model_dump(exclude={"remote"})
+    assert shown == type(cfg.upload)(remote="x:y").model_dump(exclude={"remote"})
 
 
 def test_example_config_mentions_every_key():
     text = (ROOT / "docs" / "config.example.toml").read_text()
     data = tomllib.loads(text)
     present = {f"{s}.{k}" for s, values in data.items() for k in values}
-    commented = {f"control.{k}" for k in ("socket",) if f"# {k} =" in text}
+    commented = {
+        f"{section}.{k}"
+        for section, k in (
+            ("control", "socket"),
+            ("upload", "rclone_binary"),
+            ("upload", "config_password_file"),
+            ("upload", "bwlimit"),
+        )
+        if f"# {k} =" in text
+    }
     assert present | commented == _schema_keys()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.core.requests import MAX_LABEL, RequestError, clean_label, parse_request
+from recorder.core.requests import MAX_LABEL, Query, RequestError, clean_label, parse_request
 from recorder.core.state import Mark, Start, Stop
 
 
@@ -14,7 +14,7 @@ def test_valid_requests():
     assert parse_request({"cmd": "mark", "label": "intro"}, "ctl") == Mark("intro", "ctl")
     assert parse_request({"cmd": "mark"}, "button") == Mark("", "button")
     assert parse_request({"cmd": "mark", "label": None}, "ctl") == Mark("", "ctl")
-    assert parse_request({"cmd": "status"}, "ctl") == "status"
+    assert parse_request({"cmd": "status"}, "ctl") == Query("status")
 
 
 @pytest.mark.parametrize("payload", [["start"], "start", 42, 1.5, None, True, b"{}"])
@@ -42,10 +42,19 @@ def test_extra_fields_are_named():
         parse_request({"cmd": "mark", "label": "x", "source": "evil"}, "ctl")
 
 
-@pytest.mark.parametrize("cmd", ["start", "stop", "status"])
+@pytest.mark.parametrize("cmd", ["start", "stop", "status", "upload"])
 def test_only_mark_takes_a_label(cmd):
-    with pytest.raises(RequestError, match=f"'{cmd}' takes no label"):
+    with pytest.raises(RequestError, match=f"unexpected field\\(s\\) label in '{cmd}' request"):
         parse_request({"cmd": cmd, "label": "x"}, "ctl")
+
+
+def test_upload_and_discard_queries():
+    assert parse_request({"cmd": "upload"}, "ctl") == Query("upload")
+    sid = "000012-20261129T093000Z"
+    assert parse_request({"cmd": "discard", "session": sid}, "ctl") == Query("discard", sid)
+    for bad in (None, 12, "../../etc", "000012-20261129T093000Z; rm -rf /", sid + "\n"):
+        with pytest.raises(RequestError, match="'discard' needs a session id"):
+            parse_request({"cmd": "discard", "session": bad}, "ctl")
 
 
 @pytest.mark.parametrize(

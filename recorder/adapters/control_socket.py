@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from recorder.core.requests import RequestError, parse_request
+from recorder.core.requests import Query, RequestError, parse_request
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,17 @@ class ControlSocketError(OSError):
 
 
 class ControlServer:
-    """Serves `handle(event) -> dict` and `status() -> dict` on a unix stream socket."""
+    """Serves events (to `handle`) and queries (to `queries[name]`) on a unix stream socket."""
 
     def __init__(
-        self, path: Path, handle: Callable[[object], dict], status: Callable[[], dict]
+        self,
+        path: Path,
+        handle: Callable[[object], dict],
+        queries: dict[str, Callable[[Query], dict]],
     ) -> None:
         self.path = path
         self._handle = handle
-        self._status = status
+        self._queries = queries
         self._server: socketserver.ThreadingUnixStreamServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -79,8 +82,11 @@ class ControlServer:
             log.warning("control socket: bad request: %s", exc)
             msg = str(exc) if isinstance(exc, RequestError) else f"not JSON: {exc}"
             return {"ok": False, "message": msg}
-        if event == "status":
-            return {"ok": True, "message": "", "status": self._status()}
+        if isinstance(event, Query):
+            answer = self._queries.get(event.name)
+            if answer is None:
+                return {"ok": False, "message": f"{event.name!r} is not available here"}
+            return answer(event)
         return self._handle(event)
 
     def stop(self) -> None:

@@ -72,8 +72,15 @@ class WarningInfo(_Model):
 
 
 class UploadInfo(_Model):
-    status: str = "pending"
-    remote: str | None = None
+    status: str = "pending"  # pending, uploading, failed (retrying), verified
+    remote: str | None = None  # the session's folder on the remote
+    attempts: int = 0
+    last_error: str | None = None
+    error_kind: str | None = None
+    files: dict[str, int] = Field(default_factory=dict)  # name -> bytes sent
+    verified_at: str | None = None
+    link: str | None = None
+    force: bool = False  # the last verification failed: send everything again
 
 
 class Manifest(_Model):

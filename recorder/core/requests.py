@@ -7,11 +7,22 @@ well-formed, and otherwise a message that says what is wrong.
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
+from recorder.core.session_id import is_valid_id
 from recorder.core.state import Event, Mark, Start, Stop
 
 MAX_LABEL = 200
-COMMANDS = ("start", "stop", "mark", "status")
+COMMANDS = ("start", "stop", "mark", "status", "upload", "discard")
+FIELDS = {"mark": {"label"}, "discard": {"session"}}
+
+
+@dataclass(frozen=True)
+class Query:
+    """A request that does not go through the state machine: status, upload now, discard."""
+
+    name: str
+    session: str | None = None
 
 
 class RequestError(ValueError):
@@ -32,18 +43,16 @@ def clean_label(label: object) -> str:
     return text
 
 
-def parse_request(payload: object, source: str) -> Event | str:
-    """The event a request asks for, or "status" for a read-only query."""
+def parse_request(payload: object, source: str) -> Event | Query:
+    """The event a request asks for, or the query it makes."""
     if not isinstance(payload, dict):
         raise RequestError('a request is a JSON object such as {"cmd": "start"}')
     cmd = payload.get("cmd")
     if cmd not in COMMANDS:
         raise RequestError(f"unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}")
-    extra = set(payload) - {"cmd", "label"}
+    extra = set(payload) - {"cmd"} - FIELDS.get(cmd, set())
     if extra:
         raise RequestError(f"unexpected field(s) {', '.join(sorted(extra))} in {cmd!r} request")
-    if cmd != "mark" and "label" in payload:
-        raise RequestError(f"{cmd!r} takes no label")
     match cmd:
         case "start":
             return Start(source)
@@ -51,4 +60,9 @@ def parse_request(payload: object, source: str) -> Event | str:
             return Stop(source)
         case "mark":
             return Mark(clean_label(payload.get("label")), source)
-    return "status"
+        case "discard":
+            session = payload.get("session")
+            if not isinstance(session, str) or not is_valid_id(session):
+                raise RequestError(f"'discard' needs a session id, not {session!r}")
+            return Query("discard", session)
+    return Query(cmd)

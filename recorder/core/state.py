@@ -42,6 +42,7 @@ class State:
     last_error: str | None = None  # the latest problem of any kind, until its cause goes away
     shutting_down: bool = False
     finalizing: int = 0  # sessions stopped but not yet in the outbox
+    uploading: bool = False  # the outbox worker is sending a session
     button: gestures.Button = field(default_factory=gestures.Button)
     monitor: warn.Monitor = field(default_factory=warn.Monitor)
     ack: int = 0  # markers placed: the LED acknowledges each
@@ -77,6 +78,18 @@ class SessionBegun:
 @dataclass(frozen=True)
 class SessionFinalized:
     session_id: str
+
+
+@dataclass(frozen=True)
+class UploadActivity:
+    active: bool
+
+
+@dataclass(frozen=True)
+class SessionUploaded:
+    session_id: str
+    path: str
+    remote: str
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,8 @@ Event = (
     | Mark
     | SessionBegun
     | SessionFinalized
+    | UploadActivity
+    | SessionUploaded
     | DeviceOpened
     | DeviceLost
     | DeviceAbsent
@@ -236,6 +251,10 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
             return replace(state, finalizing=max(0, state.finalizing - 1)), [
                 Log("info", f"session {session_id} is in the outbox")
             ]
+        case UploadActivity(active):
+            return replace(state, uploading=active), []
+        case SessionUploaded(session_id, _, remote):
+            return state, [Log("info", f"session {session_id} is verified on {remote}")]
         case Stop(source, reason):
             if state.mode != "recording":
                 return state, [Reply(False, "not recording")]
@@ -373,7 +392,7 @@ def led_view(state: State) -> LedView:
         recording=state.mode == "recording",
         button_phase=state.button.phase,
         warnings=bool(state.monitor.active),
-        finalizing=state.finalizing > 0,
+        finalizing=state.finalizing > 0 or state.uploading,
         error=error and not state.starting,
     )
     return LedView(name, state.ack)

@@ -1,0 +1,442 @@
+"""The outbox worker: deliverables, upload, verification, retention and discards.
+
+Finalized sessions wait in `outbox/`. This thread, at low priority, builds each one's
+deliverables (a lossless FLAC and an MP3 for credential submissions), uploads them with the
+manifest and label track, has rclone verify what arrived, and only then records the session as
+verified and moves it to `uploaded/`. Failures are retried with backoff; the queue is the
+filesystem, so it survives restarts and power cuts. Local copies are deleted only once verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recorder.config import UploadSection
+from recorder.core.manifest import Manifest
+from recorder.core.session_id import is_valid_id
+from recorder.core.state import Event, SessionUploaded, UploadActivity
+from recorder.core.upload_plan import Stored, is_due, retry_delay_s, to_delete
+from recorder.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
+from recorder.markers import LABELS_FILE
+from recorder.ports import DiskSpace, RemoteStore
+from recorder.storage import MANIFEST, STATES, SessionStore, StoredSession, atomic_write
+
+log = logging.getLogger(__name__)
+
+DISCARDS = "discards"  # <storage>/discards/<id>: remote deletions still to do
+DISCARD_LOG = "discard.log"
+IDLE_POLL_S = 60.0
+LOW_PRIORITY = 10
+
+
+class DiscardError(ValueError):
+    pass
+
+
+class OutboxWorker(threading.Thread):
+    def __init__(
+        self,
+        store: SessionStore,
+        upload: UploadSection | None,
+        remote: RemoteStore | None,
+        disk: DiskSpace,
+        recording: Callable[[], bool],
+        emit: Callable[[Event], None],
+        rand: Callable[[], float] = random.random,
+        wall: Callable[[], float] = time.time,
+        deliverables: bool = True,
+    ) -> None:
+        super().__init__(name="outbox", daemon=True)
+        self.store = store
+        self.upload = upload
+        self.remote = remote if upload is not None else None
+        self.disk = disk
+        self.recording = recording
+        self.emit = emit
+        self.rand = rand
+        self.wall = wall
+        self.deliverables = deliverables
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._current: str | None = None  # guarded by _lock
+        self._progress: dict | None = None  # guarded by _lock
+        self._last_error: str | None = None  # guarded by _lock
+        self._next_try: dict[str, float] = {}  # guarded by _lock: id -> monotonic time
+        self._cancelled: set[str] = set()  # guarded by _lock: discarded while in flight
+        self._busy = threading.Lock()  # held while one session is being worked on
+        self._stopped_children = False  # guarded by _lock
+
+    # ---- other threads ------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Run a pass now (`session-recorder upload`, a session just finalized)."""
+        with self._lock:
+            self._next_try.clear()
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self._wake.set()
+        self._signal_rclone(signal.SIGCONT)
+        self._signal_rclone(signal.SIGTERM)
+        self.join(timeout)
+
+    def set_recording(self, recording: bool) -> None:
+        """Called when recording starts or stops: freeze or thaw a transfer in flight."""
+        if self.upload is None or not self.upload.pause_while_recording:
+            return
+        with self._lock:
+            if recording == self._stopped_children:
+                return
+            self._stopped_children = recording
+        self._signal_rclone(signal.SIGSTOP if recording else signal.SIGCONT)
+        if not recording:
+            self._wake.set()
+
+    def status(self) -> dict:
+        queue = [s.id for s in self.store.sessions("outbox")]
+        with self._lock:
+            return {
+                "enabled": self.upload is not None,
+                "remote": self.upload.remote if self.upload else None,
+                "queue": len(queue),
+                "current": self._current,
+                "progress": dict(self._progress) if self._progress else None,
+                "paused": self._paused(),
+                "last_error": self._last_error,
+            }
+
+    # ---- the thread ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
+        while not self.stopping.is_set():
+            if self._paused():
+                self._wake.wait(2.0)
+                self._wake.clear()
+                continue
+            try:
+                self.pass_once()
+            except Exception:  # the worker must outlive any one bad session
+                log.exception("outbox pass failed")
+            self._wake.wait(self._sleep_s())
+            self._wake.clear()
+
+    def _paused(self) -> bool:
+        pause = self.upload is None or self.upload.pause_while_recording
+        return pause and self.recording()
+
+    def _sleep_s(self) -> float:
+        with self._lock:
+            if not self._next_try:
+                return IDLE_POLL_S
+            return max(0.5, min(IDLE_POLL_S, min(self._next_try.values()) - time.monotonic()))
+
+    def pass_once(self) -> None:
+        """One pass over the outbox, then pending remote deletions and retention."""
+        for s in self.store.sessions("outbox"):
+            if self.stopping.is_set() or self._paused():
+                return
+            if s.manifest is None:
+                continue  # damaged: reported by `sessions`, never touched
+            with self._lock:
+                if self._next_try.get(s.id, 0) > time.monotonic():
+                    continue
+            with self._busy:
+                if not s.path.exists():
+                    continue  # discarded meanwhile
+                self._process(s)
+        if self.remote is not None:
+            self._retry_discards()
+        self._retain()
+
+    # ---- one session ------------------------------------------------------------------------------
+
+    def _process(self, s: StoredSession) -> None:
+        m = s.manifest
+        assert m is not None
+        if self.deliverables:
+            try:
+                build_deliverables(s.path, m)
+            except (DeliverableError, OSError) as exc:
+                log.error("session %s: building deliverables failed: %s", s.id, exc)
+        if self.remote is None or self.upload is None:
+            return
+        finished = _timestamp(m.ended_at or m.started_at)
+        if not is_due(finished, self.wall(), self.upload.delay_min * 60):
+            with self._lock:
+                self._next_try[s.id] = time.monotonic() + 30
+            return
+        self._send(s, m)
+
+    def _files(self, path: Path, m: Manifest) -> list[str]:
+        files = [MANIFEST]
+        if (path / LABELS_FILE).exists():
+            files.append(LABELS_FILE)
+        if (path / FLAC_NAME).exists():
+            files.append(FLAC_NAME)  # lossless and verified against the segments: no WAVs needed
+        else:
+            files += [seg.file for seg in m.segments]
+        if (path / MP3_NAME).exists():
+            files.append(MP3_NAME)
+        return files
+
+    def _send(self, s: StoredSession, m: Manifest) -> None:
+        assert self.remote is not None and self.upload is not None
+        remote_dir = f"{self.upload.remote.rstrip('/')}/{s.id}"
+        files = self._files(s.path, m)
+        m.upload.status = "uploading"
+        m.upload.remote = remote_dir
+        m.upload.attempts += 1
+        self.store.write_manifest(s.path, m)
+        with self._lock:
+            self._current, self._progress = s.id, None
+        self.emit(UploadActivity(True))
+        log.info("uploading session %s to %s (attempt %d)", s.id, remote_dir, m.upload.attempts)
+        try:
+            self.remote.upload(
+                s.path, files, remote_dir, force=m.upload.force, progress=self._on_progress
+            )
+            wrong = self.remote.verify(s.path, files, remote_dir)
+            if self._was_cancelled(s.id):
+                return
+            if wrong:
+                self._failed(s, m, "verify", f"not verified on the remote: {', '.join(wrong)}")
+                m.upload.force = True
+                self.store.write_manifest(s.path, m)
+                return
+            self._verified(s, m, remote_dir, files)
+        except Exception as exc:  # RcloneError and anything unexpected: retried, never lost
+            if self._was_cancelled(s.id):
+                return
+            kind = getattr(exc, "kind", "other")
+            self._failed(s, m, kind, str(exc))
+        finally:
+            with self._lock:
+                self._current, self._progress = None, None
+            self.emit(UploadActivity(False))
+
+    def _verified(self, s: StoredSession, m: Manifest, remote_dir: str, files: list[str]) -> None:
+        assert self.remote is not None and self.upload is not None
+        m.upload.status = "verified"
+        m.upload.verified_at = datetime.fromtimestamp(self.wall(), UTC).isoformat(
+            timespec="seconds"
+        )
+        m.upload.files = {f: (s.path / f).stat().st_size for f in files}
+        m.upload.last_error = m.upload.error_kind = None
+        m.upload.force = False
+        if self.upload.share_link:
+            m.upload.link = self.remote.link(
+                f"{remote_dir}/{FLAC_NAME if FLAC_NAME in files else files[-1]}"
+            )
+        self.store.write_manifest(s.path, m)
+        try:  # the copy on the remote should say "verified" too; the audio is verified already
+            self.remote.upload(s.path, [MANIFEST], remote_dir, force=True)
+        except Exception as exc:
+            log.warning("session %s: final manifest not updated on the remote: %s", s.id, exc)
+        final = self.store.move(s.path, "uploaded")
+        with self._lock:
+            self._next_try.pop(s.id, None)
+            self._last_error = None
+        log.info("session %s uploaded and verified: %s", s.id, remote_dir)
+        self.emit(SessionUploaded(s.id, str(final), remote_dir))
+
+    def _failed(self, s: StoredSession, m: Manifest, kind: str, message: str) -> None:
+        assert self.upload is not None
+        delay = retry_delay_s(
+            kind, m.upload.attempts, self.upload.retry_min_s, self.upload.retry_max_s, self.rand()
+        )
+        m.upload.status = "failed"
+        m.upload.last_error = message
+        m.upload.error_kind = kind
+        with contextlib.suppress(OSError):
+            self.store.write_manifest(s.path, m)
+        with self._lock:
+            self._next_try[s.id] = time.monotonic() + delay
+            self._last_error = f"{s.id}: {message}"
+        level = logging.ERROR if kind in ("auth", "config") else logging.WARNING
+        log.log(
+            level, "upload of %s failed (%s): %s; next try in %.0f s", s.id, kind, message, delay
+        )
+
+    def _on_progress(self, p: dict) -> None:
+        with self._lock:
+            self._progress = p
+
+    def _was_cancelled(self, session_id: str) -> bool:
+        with self._lock:
+            if session_id in self._cancelled:
+                self._cancelled.discard(session_id)
+                return True
+        return False
+
+    # ---- deleting -----------------------------------------------------------------------------
+
+    def _retain(self) -> None:
+        settings = self.upload
+        if settings is None:
+            return
+        sessions = self.store.sessions("uploaded")
+        stored = [
+            Stored(
+                s.id,
+                verified=s.manifest is not None and s.manifest.upload.status == "verified",
+                bytes=_folder_bytes(s.path),
+                finished_at_s=_timestamp(s.manifest.ended_at) if s.manifest else None,
+            )
+            for s in sessions
+        ]
+        try:
+            free = self.disk.free_bytes(self.store.root)
+        except OSError:
+            return
+        for session_id in to_delete(
+            stored, free, settings.keep_free_mb * 1_000_000, self.wall(), settings.keep_days
+        ):
+            path = self.store.state_dir("uploaded") / session_id
+            shutil.rmtree(path)
+            log.info("retention: deleted the local copy of %s (verified on the remote)", session_id)
+
+    def discard(self, session_id: str, recording_id: str | None) -> dict:
+        """Delete a session here and on the remote (a client withdrew consent)."""
+        if session_id == recording_id:
+            raise DiscardError(f"session {session_id} is being recorded: stop it first")
+        with self._lock:
+            in_flight = self._current == session_id
+            if in_flight:
+                self._cancelled.add(session_id)
+        if in_flight:  # stop the transfer: the discard must not wait for a long upload
+            self._signal_rclone(signal.SIGCONT)
+            self._signal_rclone(signal.SIGTERM)
+        with self._busy:
+            return discard_session(self.store, self.remote, self.upload, session_id)
+
+    def _retry_discards(self) -> None:
+        folder = self.store.root / DISCARDS
+        if not folder.is_dir():
+            return
+        for marker in sorted(folder.iterdir()):
+            remote_dir = marker.read_text().strip()
+            try:
+                assert self.remote is not None
+                self.remote.purge(remote_dir)
+            except Exception as exc:
+                log.warning("discard of %s on the remote still pending: %s", marker.name, exc)
+                continue
+            marker.unlink()
+            _log_discard(self.store, {"id": marker.name, "remote": "deleted (retried)"})
+
+    def _signal_rclone(self, sig: int) -> None:
+        for pid in _descendants_named("rclone"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+
+def discard_session(
+    store: SessionStore, remote: RemoteStore | None, upload: UploadSection | None, session_id: str
+) -> dict:
+    """Delete a session's folder here and its copy on the remote; log what was done.
+
+    When the remote cannot be reached the deletion is remembered under `discards/` and retried
+    by the outbox worker, so a withdrawn consent is honoured even if the network is down.
+    """
+    if not is_valid_id(session_id):
+        raise DiscardError(f"{session_id!r} is not a session id")
+    found = next(
+        (
+            store.state_dir(st) / session_id
+            for st in STATES
+            if (store.state_dir(st) / session_id).is_dir()
+        ),
+        None,
+    )
+    record: dict = {"id": session_id, "local": "not found", "remote": "never uploaded"}
+    manifest = None
+    if found is not None:
+        with contextlib.suppress(Exception):
+            manifest = store.read_manifest(found)
+        shutil.rmtree(found)
+        record["local"] = f"deleted from {found.parent.name}/"
+    sent = manifest is not None and manifest.upload.attempts > 0
+    if (sent or found is None) and upload is not None:
+        remote_dir = f"{upload.remote.rstrip('/')}/{session_id}"
+        try:
+            if remote is None:
+                raise RuntimeError("no remote configured")
+            remote.purge(remote_dir)
+            record["remote"] = f"deleted {remote_dir}"
+        except Exception as exc:
+            (store.root / DISCARDS).mkdir(exist_ok=True)
+            atomic_write(store.root / DISCARDS / session_id, remote_dir + "\n")
+            record["remote"] = f"pending ({exc}); retried by the recorder"
+    if found is None and record["remote"] == "never uploaded":
+        raise DiscardError(f"no session {session_id} on this box")
+    _log_discard(store, record)
+    log.warning(
+        "discarded session %s: local %s, remote %s", session_id, record["local"], record["remote"]
+    )
+    return record
+
+
+def _log_discard(store: SessionStore, record: dict) -> None:
+    line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), **record})
+    with open(store.root / DISCARD_LOG, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _timestamp(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+
+
+def _descendants_named(name: str) -> list[int]:
+    """Pids of this process's descendants whose command is `name` (rclone under a shell)."""
+    parents: dict[int, int] = {}
+    comms: dict[int, str] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        parents[pid], comms[pid] = ppid, comm
+    me = os.getpid()
+    found = []
+    for pid, comm in comms.items():
+        if comm != name:
+            continue
+        p = parents.get(pid)
+        while p is not None and p > 1:
+            if p == me:
+                found.append(pid)
+                break
+            p = parents.get(p)
+    return found
