@@ -1,0 +1,430 @@
+"""Single-file deliverables built from a finished session: a lossless FLAC, a credential MP3,
+and (on request) one joined WAV.
+
+The WAV segments stay the record; these files are derived from them. Each is written to a
+temporary file beside its destination, fsynced, checked, and renamed into place, so a crash or
+a full card leaves either the old file or none, never half of one.
+
+- FLAC replaces the segments for upload, so it must be provably lossless: after writing it is
+  decoded again and every sample is compared with the segments (`verify_flac`). Everything
+  streams in blocks of `BLOCK_FRAMES`; a 4-hour session never has to fit in memory.
+  libsndfile's FLAC stores at most 24 bits. S32_LE sessions therefore get no FLAC from
+  `flac_subtype` (the uploader sends their WAV segments); `build_flac` and `export` still make
+  one when every sample's low byte is 0 (a 24-bit converter delivering S32_LE, which is common),
+  and refuse with `DeliverableError` at the first sample that is not.
+- MP3 is for people (ICF accepts one mp3/m4a file, under about 95 MB for 60 minutes; IAC prefers
+  mp3): mono, constant bitrate, `mp3_bitrate_kbps()` (64 kbps = 28.8 MB an hour). The channels
+  are averaged in float, which cannot overflow or clip and keeps 24-bit detail; libsndfile hands
+  normalised floats straight to LAME (`lame_encode_buffer_ieee_float`).
+- Markers: `labels.txt` stays the sidecar. The FLAC also carries them, as text in its COMMENT
+  Vorbis comment (one `h:mm:ss.mmm label` line each), with TITLE (the session id), DATE and
+  SOFTWARE: libsndfile only writes those fixed keys (no CHAPTERnnn, no CUESHEET), so this is
+  what it allows simply. A joined WAV export gets them as cue points, as the segments do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import unicodedata
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from recorder.core.formats import FORMATS
+from recorder.core.manifest import Manifest
+from recorder.markers import add_cue_chunks, marker_labels
+from recorder.storage import fsync_dir
+
+log = logging.getLogger(__name__)
+
+FLAC_NAME = "session.flac"
+MP3_NAME = "session.mp3"
+EXPORT_FORMATS = ("flac", "mp3", "wav")
+
+BLOCK_FRAMES = 1 << 15  # 0.7 s at 48 kHz: a few MB of numpy buffers whatever the session length
+
+SPEECH_KBPS_PER_CHANNEL = 64
+# Layer III bitrates (kbps): MPEG-1 for 32-48 kHz, MPEG-2/2.5 below.
+MPEG1_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+MPEG2_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+FLAC_MAX_CHANNELS = 8
+_RIFF_LIMIT = 0xFFFFFFFF - (1 << 20)  # data bytes beyond which a WAV needs RF64 (header slack)
+_INT32_SCALE = 1.0 / (1 << 31)
+
+
+class DeliverableError(ValueError):
+    """A deliverable that cannot be built or is not what it should be; names session and file."""
+
+
+def mp3_bitrate_kbps(max_mb_per_hour: float = 95.0, channels: int = 1) -> int:
+    """The CBR bitrate of credential MP3s: 64 kbps per channel of speech, within the budget.
+
+    64 kbps mono is plenty for speech and far inside ICF's limit:
+    64 000 bit/s × 3600 s / 8 = 28 800 000 bytes = 28.8 MB for 60 minutes (95 MB allows up to
+    211 kbps). The result is a standard MPEG-1 Layer III bitrate, capped to the largest one whose
+    hour fits `max_mb_per_hour` (decimal MB, the stricter reading).
+    """
+    budget_kbps = max_mb_per_hour * 1e6 * 8 / 3600 / 1000
+    ceiling = min(budget_kbps, SPEECH_KBPS_PER_CHANNEL * channels)
+    fitting = [k for k in MPEG1_KBPS if k <= ceiling]
+    if not fitting:
+        raise ValueError(f"no MP3 bitrate keeps an hour under {max_mb_per_hour} MB")
+    return fitting[-1]
+
+
+def mp3_compression_level(kbps: int, rate: int) -> float:
+    """The libsndfile compression level that makes LAME encode CBR at `kbps` for this rate.
+
+    libsndfile (src/mpeg_l3_encode.c, mpeg_l3_encoder_set_quality) sets
+    `bitrate = (int) (hi - level × (hi - lo))` with [lo, hi] = [32, 320] for MPEG-1 (≥ 32 kHz),
+    [8, 160] for MPEG-2 (≥ 16 kHz) and [8, 64] for MPEG-2.5, and hands it to lame_set_brate in
+    CONSTANT mode. Aiming at kbps + 0.5 makes the truncation land on kbps whatever the float
+    rounding; level 1.0 itself is refused by libsndfile, so it is never produced.
+    """
+    lo, hi = (32, 320) if rate >= 32000 else (8, 160) if rate >= 16000 else (8, 64)
+    return min(max((hi - (kbps + 0.5)) / (hi - lo), 0.0), 0.999)
+
+
+def flac_subtype(manifest: Manifest) -> str | None:
+    """The FLAC subtype that holds this session losslessly, or None when none can.
+
+    None for S32_LE (libsndfile's FLAC stores at most 24 bits; whether the low byte is unused
+    cannot be told from the manifest) and for more channels than FLAC carries.
+    """
+    if manifest.audio.channels > FLAC_MAX_CHANNELS:
+        return None
+    return {"S16_LE": "PCM_16", "S24_3LE": "PCM_24"}.get(manifest.audio.format)
+
+
+def _where(manifest: Manifest, name: str) -> str:
+    return f"session {manifest.id}: {name}"
+
+
+def _total_frames(manifest: Manifest) -> int:
+    return sum(seg.frames for seg in manifest.segments)
+
+
+def _session_blocks(
+    session_dir: Path, manifest: Manifest, block_frames: int = BLOCK_FRAMES
+) -> Iterator[tuple[str, int, np.ndarray]]:
+    """(segment file, session frame, block) for the whole session in order, as int32 frames.
+
+    libsndfile returns every PCM width left-aligned in int32 (16-bit << 16, 24-bit << 8), and
+    its FLAC and WAV writers take int32 the same way, so values pass through unchanged. Each
+    segment must be what the manifest says it is, or DeliverableError names it. The yielded
+    array is reused for the next block.
+    """
+    audio = manifest.audio
+    subtype = FORMATS[audio.format].subtype
+    buf = np.empty((block_frames, audio.channels), dtype=np.int32)
+    frame = 0
+    for seg in manifest.segments:
+        path = session_dir / seg.file
+        try:
+            f = soundfile.SoundFile(path)
+        except (OSError, RuntimeError) as exc:  # LibsndfileError is a RuntimeError
+            raise DeliverableError(f"{_where(manifest, seg.file)}: cannot read: {exc}") from None
+        with f:
+            found = (f.samplerate, f.channels, f.subtype, f.frames)
+            expected = (audio.rate, audio.channels, subtype, seg.frames)
+            if found != expected:
+                raise DeliverableError(
+                    f"{_where(manifest, seg.file)}: (rate, channels, subtype, frames) "
+                    f"is {found}, the manifest says {expected}"
+                )
+            left = seg.frames
+            while left:
+                block = f.read(
+                    min(left, block_frames), dtype="int32", out=buf[: min(left, block_frames)]
+                )
+                if not len(block):
+                    raise DeliverableError(
+                        f"{_where(manifest, seg.file)}: ends {left} frames early"
+                    )
+                yield seg.file, frame, block
+                frame += len(block)
+                left -= len(block)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_beside(out: Path) -> Path:
+    return out.with_name(f".{out.name}.tmp")
+
+
+def _one_line(text: str) -> str:
+    # A label may hold anything; keep each marker on its own line and the string valid UTF-8.
+    clean = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    return clean.encode("utf-8", "replace").decode("utf-8")
+
+
+def _clock(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3_600_000}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def markers_comment(manifest: Manifest) -> str:
+    """The markers as the FLAC's COMMENT: one `h:mm:ss.mmm label` line each, in time order."""
+    return "\n".join(
+        f"{_clock(m.frame / manifest.audio.rate)} {_one_line(text)}"
+        for m, text in marker_labels(manifest.markers)
+    )
+
+
+def _tag(f: soundfile.SoundFile, manifest: Manifest, with_markers: bool) -> None:
+    # libsndfile writes strings with the header, so they must be set before any audio.
+    f.title = _one_line(manifest.id)
+    f.date = _one_line(manifest.started_at)
+    f.software = "session-recorder"
+    if with_markers and manifest.markers:
+        f.comment = markers_comment(manifest)
+
+
+def _place(tmp: Path, out: Path) -> Path:
+    os.replace(tmp, out)
+    fsync_dir(out.parent)
+    return out
+
+
+def _check_has_audio(manifest: Manifest, name: str) -> None:
+    if not manifest.segments or _total_frames(manifest) == 0:
+        raise DeliverableError(f"{_where(manifest, name)}: the session has no audio")
+
+
+def verify_flac(session_dir: Path, manifest: Manifest, flac_path: Path) -> None:
+    """Decode `flac_path` and compare every sample with the session's segments, block by block.
+
+    Raises DeliverableError naming the segment and frame of the first difference, or a wrong
+    rate, channel count or length. Works for any lossless file libsndfile reads (WAV too).
+    """
+    name = flac_path.name
+    try:
+        f = soundfile.SoundFile(flac_path)
+    except (OSError, RuntimeError) as exc:
+        raise DeliverableError(f"{_where(manifest, name)}: cannot read: {exc}") from None
+    with f:
+        audio = manifest.audio
+        total = _total_frames(manifest)
+        found = (f.samplerate, f.channels, f.frames)
+        if found != (audio.rate, audio.channels, total):
+            raise DeliverableError(
+                f"{_where(manifest, name)}: (rate, channels, frames) is {found}, "
+                f"the session is {(audio.rate, audio.channels, total)}"
+            )
+        copy = np.empty((BLOCK_FRAMES, audio.channels), dtype=np.int32)
+        with closing(_session_blocks(session_dir, manifest)) as blocks:
+            for seg_file, frame, block in blocks:
+                got = f.read(len(block), dtype="int32", out=copy[: len(block)])
+                if len(got) != len(block) or not np.array_equal(got, block):
+                    bad = frame + _first_difference(got, block)
+                    raise DeliverableError(
+                        f"{_where(manifest, name)}: differs from {seg_file} at session frame {bad}"
+                    )
+
+
+def _first_difference(got: np.ndarray, want: np.ndarray) -> int:
+    n = min(len(got), len(want))
+    rows = np.flatnonzero((got[:n] != want[:n]).any(axis=1))
+    return int(rows[0]) if len(rows) else n
+
+
+def build_flac(session_dir: Path, manifest: Manifest, out: Path) -> Path:
+    """Join the segments sample-exact into one FLAC at `out`, verified before it appears.
+
+    S16_LE and S24_3LE always fit. S32_LE fits only when every sample's low byte is 0 (a
+    24-bit converter delivering 32-bit words); otherwise DeliverableError at the first sample
+    that would lose bits, and the segments are what to keep or send.
+    """
+    audio = manifest.audio
+    _check_has_audio(manifest, out.name)
+    s32 = audio.format == "S32_LE"
+    subtype = "PCM_24" if s32 and audio.channels <= FLAC_MAX_CHANNELS else flac_subtype(manifest)
+    if subtype is None:
+        raise DeliverableError(
+            f"{_where(manifest, out.name)}: FLAC cannot hold {audio.format} × {audio.channels} "
+            f"channels losslessly; use the WAV segments"
+        )
+    tmp = _temp_beside(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            soundfile.SoundFile(
+                tmp, "w", audio.rate, audio.channels, subtype=subtype, format="FLAC"
+            ) as f,
+            closing(_session_blocks(session_dir, manifest)) as blocks,
+        ):
+            _tag(f, manifest, with_markers=True)
+            for seg_file, frame, block in blocks:
+                if s32 and np.any(block & 0xFF):
+                    at = frame + int(np.flatnonzero((block & 0xFF).any(axis=1))[0])
+                    raise DeliverableError(
+                        f"{_where(manifest, out.name)}: {seg_file} uses all 32 bits (session "
+                        f"frame {at}); FLAC stores at most 24, so this session has no lossless "
+                        f"FLAC: use the WAV segments"
+                    )
+                f.write(block)
+        _fsync_file(tmp)
+        verify_flac(session_dir, manifest, tmp)
+        return _place(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _downmix(block: np.ndarray) -> np.ndarray:
+    """Mean of the channels as float32 in [-1, 1]: summed in int64, so nothing overflows."""
+    if block.shape[1] == 1:
+        return (block[:, 0] * _INT32_SCALE).astype(np.float32)
+    mean = block.sum(axis=1, dtype=np.int64) * (_INT32_SCALE / block.shape[1])
+    return mean.astype(np.float32)
+
+
+def build_mp3(
+    session_dir: Path, manifest: Manifest, out: Path, bitrate_kbps: int | None = None
+) -> Path:
+    """A mono CBR MP3 of the session at `out` (default bitrate: `mp3_bitrate_kbps()`).
+
+    The result is checked by decoding its header: mono, the session's rate and length within
+    0.1 s (LAME's Info tag lets libsndfile drop the encoder delay and padding).
+    """
+    audio = manifest.audio
+    _check_has_audio(manifest, out.name)
+    if audio.rate not in MP3_RATES:
+        raise DeliverableError(
+            f"{_where(manifest, out.name)}: MP3 cannot carry {audio.rate} Hz "
+            f"(only {', '.join(map(str, MP3_RATES))}); record at 48000 for an MP3"
+        )
+    kbps = bitrate_kbps or mp3_bitrate_kbps()
+    allowed = MPEG1_KBPS if audio.rate >= 32000 else MPEG2_KBPS
+    if audio.rate < 16000:
+        allowed = tuple(k for k in allowed if k <= 64)  # MPEG-2.5 stops at 64
+    if kbps not in allowed:
+        raise DeliverableError(
+            f"{_where(manifest, out.name)}: {kbps} kbps is not an MP3 bitrate at "
+            f"{audio.rate} Hz ({', '.join(map(str, allowed))})"
+        )
+    tmp = _temp_beside(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            soundfile.SoundFile(
+                tmp,
+                "w",
+                audio.rate,
+                1,
+                format="MP3",
+                subtype="MPEG_LAYER_III",
+                compression_level=mp3_compression_level(kbps, audio.rate),
+                bitrate_mode="CONSTANT",
+            ) as f,
+            closing(_session_blocks(session_dir, manifest)) as blocks,
+        ):
+            _tag(f, manifest, with_markers=False)
+            for _, _, block in blocks:
+                f.write(_downmix(block))
+        _fsync_file(tmp)
+        info = soundfile.info(str(tmp))
+        seconds = _total_frames(manifest) / audio.rate
+        if (info.channels, info.samplerate) != (1, audio.rate) or abs(
+            info.frames / audio.rate - seconds
+        ) > 0.1:
+            raise DeliverableError(
+                f"{_where(manifest, out.name)}: decodes as {info.channels} channel(s), "
+                f"{info.samplerate} Hz, {info.frames / audio.rate:.3f} s; expected mono, "
+                f"{audio.rate} Hz, {seconds:.3f} s"
+            )
+        return _place(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def build_wav(session_dir: Path, manifest: Manifest, out: Path) -> Path:
+    """One WAV of the whole session in its own sample format (RF64 past 4 GiB), verified.
+
+    A plain WAV also gets the markers as cue points, as the segments have them.
+    """
+    audio = manifest.audio
+    _check_has_audio(manifest, out.name)
+    fmt = FORMATS[audio.format]
+    total = _total_frames(manifest)
+    container = "RF64" if total * fmt.frame_bytes(audio.channels) > _RIFF_LIMIT else "WAV"
+    tmp = _temp_beside(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            soundfile.SoundFile(
+                tmp, "w", audio.rate, audio.channels, subtype=fmt.subtype, format=container
+            ) as f,
+            closing(_session_blocks(session_dir, manifest)) as blocks,
+        ):
+            for _, _, block in blocks:
+                f.write(block)
+        if container == "WAV" and manifest.markers:
+            add_cue_chunks(
+                tmp, [(m.frame, t) for m, t in marker_labels(manifest.markers) if m.frame <= total]
+            )
+        _fsync_file(tmp)
+        verify_flac(session_dir, manifest, tmp)
+        return _place(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def export(session_dir: Path, manifest: Manifest, fmt: str, out: Path) -> Path:
+    """One file of the whole session at `out`: "flac" (lossless), "mp3" (mono CBR) or "wav"."""
+    builders = {"flac": build_flac, "mp3": build_mp3, "wav": build_wav}
+    if fmt not in builders:
+        raise DeliverableError(
+            f"{_where(manifest, out.name)}: unknown export format {fmt!r}; "
+            f"choose one of {', '.join(EXPORT_FORMATS)}"
+        )
+    return builders[fmt](session_dir, manifest, out)
+
+
+def _up_to_date(path: Path, newest_ns: int) -> bool:
+    try:
+        return path.stat().st_mtime_ns >= newest_ns
+    except FileNotFoundError:
+        return False
+
+
+def build_deliverables(session_dir: Path, manifest: Manifest) -> dict[str, Path]:
+    """Build session.flac and session.mp3 in the session folder when missing or stale.
+
+    Stale means older than any of the segments (cue chunks written at finalize change them).
+    No FLAC when `flac_subtype` is None (the uploader then sends the segments); no MP3 at a
+    rate MP3 cannot carry (logged). Returns {"flac": path, "mp3": path} for those that exist.
+    """
+    if not manifest.segments or _total_frames(manifest) == 0:
+        return {}
+    try:
+        newest = max((session_dir / seg.file).stat().st_mtime_ns for seg in manifest.segments)
+    except FileNotFoundError as exc:
+        name = Path(exc.filename).name if exc.filename else "a segment"
+        raise DeliverableError(f"{_where(manifest, name)}: missing") from None
+    flac = session_dir / FLAC_NAME
+    mp3 = session_dir / MP3_NAME
+    if flac_subtype(manifest) is not None and not _up_to_date(flac, newest):
+        build_flac(session_dir, manifest, flac)
+    if manifest.audio.rate not in MP3_RATES:
+        log.warning(
+            "session %s: no %s: MP3 cannot carry %d Hz", manifest.id, MP3_NAME, manifest.audio.rate
+        )
+    elif not _up_to_date(mp3, newest):
+        build_mp3(session_dir, manifest, mp3)
+    return {
+        kind: path for kind, path in (("flac", flac), ("mp3", mp3)) if _up_to_date(path, newest)
+    }
