@@ -239,9 +239,11 @@ class OutboxWorker(threading.Thread):
         m.upload.last_error = m.upload.error_kind = None
         m.upload.force = False
         if self.upload.share_link:
-            m.upload.link = self.remote.link(
-                f"{remote_dir}/{FLAC_NAME if FLAC_NAME in files else files[-1]}"
-            )
+            target = FLAC_NAME if FLAC_NAME in files else files[-1]
+            try:  # a link is a convenience: its failure must not undo a verified upload
+                m.upload.link = self.remote.link(f"{remote_dir}/{target}")
+            except Exception as exc:
+                log.warning("session %s: no share link: %s", s.id, exc)
         self.store.write_manifest(s.path, m)
         try:  # the copy on the remote should say "verified" too; the audio is verified already
             self.remote.upload(s.path, [MANIFEST], remote_dir, force=True)
