@@ -135,7 +135,7 @@ class UploadSection(_Section):
     share_link: bool = False
     keep_days: float = Field(default=0.0, ge=0, description="0 = keep until space is needed")
     keep_free_mb: int = Field(default=2000, ge=0)
-    bwlimit: str | None = Field(default=None, pattern=r"^[0-9.]+[KMG]?$")
+    bwlimit: str | None = Field(default=None, pattern=r"^[0-9.]+[BKMGbkmg]?$")
 
     @model_validator(mode="after")
     def _checks(self) -> UploadSection:

@@ -82,6 +82,7 @@ class Recorder:
             parts.disk,
             recording=lambda: self.controller.state.mode == "recording",
             emit=self.controller.emit,
+            deliverables=cfg.upload.deliverables if cfg.upload else True,
         )
         self.upload_error = remote_error
         self.controller.upload_stats = self._upload_status

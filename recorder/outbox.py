@@ -342,7 +342,10 @@ class OutboxWorker(threading.Thread):
             _log_discard(self.store, {"id": marker.name, "remote": "deleted (retried)"})
 
     def _signal_rclone(self, sig: int) -> None:
-        for pid in _descendants_named("rclone"):
+        if self.upload is None:
+            return
+        config = str(Path(self.upload.rclone_config).absolute())
+        for pid in _descendants_named("rclone", {"RCLONE_CONFIG": config}):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
 
@@ -414,8 +417,13 @@ def _folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
 
 
-def _descendants_named(name: str) -> list[int]:
-    """Pids of this process's descendants whose command is `name` (rclone under a shell)."""
+def _descendants_named(name: str, environ: dict[str, str]) -> list[int]:
+    """Pids of this process's descendants running `name` with these environment variables.
+
+    rclone-python starts rclone under a shell and does not hand out the process, so the
+    transfers to freeze or stop are found in /proc: rclone processes of ours whose environment
+    names our rclone config (the adapter passes it as RCLONE_CONFIG), and no other.
+    """
     parents: dict[int, int] = {}
     comms: dict[int, str] = {}
     for entry in os.scandir("/proc"):
@@ -427,18 +435,28 @@ def _descendants_named(name: str) -> list[int]:
         except OSError:
             continue
         pid = int(entry.name)
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        parents[pid], comms[pid] = ppid, comm
+        comms[pid] = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
     me = os.getpid()
+    wanted = {f"{k}={v}".encode() for k, v in environ.items()}
     found = []
     for pid, comm in comms.items():
-        if comm != name:
+        if comm != name or not _descends_from(pid, me, parents):
             continue
-        p = parents.get(pid)
-        while p is not None and p > 1:
-            if p == me:
-                found.append(pid)
-                break
-            p = parents.get(p)
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = set(f.read().split(b"\0"))
+        except OSError:
+            continue
+        if wanted <= env:
+            found.append(pid)
     return found
+
+
+def _descends_from(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
+    p = parents.get(pid)
+    while p is not None and p > 1:
+        if p == ancestor:
+            return True
+        p = parents.get(p)
+    return False
