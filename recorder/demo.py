@@ -53,6 +53,14 @@ disk_minutes = 0
 
 [control]
 socket = "{socket}"
+{upload}"""
+
+UPLOAD = """
+[upload]
+# A crypt remote over a local folder stands in for the cloud: see {rclone_config}.
+remote = "democloud:"
+rclone_config = "{rclone_config}"
+rclone_binary = "{rclone}"
 """
 
 
@@ -66,8 +74,10 @@ def run_demo(where: Path | None, seconds: float) -> int:
     mic = VirtualMic(root / "alsa").install()
     os.environ["HOME"] = str(mic.home)  # alsa-lib reads ~/.asoundrc at its first use
     cfg_path = root / "config.toml"
+    upload = _local_cloud(root)
     cfg_path.write_text(
         CONFIG.format(
+            upload=upload,
             device=mic.name,
             rate=RATE,
             channels=CHANNELS,
@@ -111,7 +121,12 @@ def run_demo(where: Path | None, seconds: float) -> int:
         time.sleep(seconds / 3)
         say(f"button: hold {cfg.gpio.stop_hold_s:.0f} s, then let go")
         _press(button, cfg.gpio.stop_hold_s + 0.3)
-        session = _wait(lambda: _in_outbox(cfg.storage.dir, session_id), "the outbox", 30)
+        session = _wait(lambda: _in_state(cfg.storage.dir, session_id, "outbox"), "the outbox", 30)
+        if cfg.upload is not None:
+            say(f"uploading to {cfg.upload.remote} (a crypt remote over {root / 'cloud'}) ...")
+            session = _wait(
+                lambda: _in_state(cfg.storage.dir, session_id, "uploaded"), "the upload", 120
+            )
     finally:
         rec.shutdown()
         feeder.stop()
@@ -153,8 +168,35 @@ def _wait(predicate, what: str, timeout: float = 20.0):
     raise SystemExit(f"demo: timed out waiting for {what}")
 
 
-def _in_outbox(storage: Path, session_id: str):
-    return next((s for s in SessionStore(storage).sessions("outbox") if s.id == session_id), None)
+def _in_state(storage: Path, session_id: str, state: str):
+    return next((s for s in SessionStore(storage).sessions(state) if s.id == session_id), None)
+
+
+def _local_cloud(root: Path) -> str:
+    """An rclone config with a crypt remote over `root/cloud`, or "" when rclone is missing."""
+    from recorder.adapters.rclone import RcloneError, find_binary, vet
+
+    try:
+        rclone = find_binary()
+        vet(str(root), "demo folder")
+    except (RcloneError, ValueError) as exc:
+        say(f"(no upload in this demo: {exc})")
+        return ""
+
+    def obscure(text: str) -> str:
+        return subprocess.run(
+            [str(rclone), "obscure", text], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    conf = root / "rclone.conf"
+    (root / "cloud").mkdir(exist_ok=True)
+    conf.write_text(
+        "[democloud]\ntype = crypt\n"
+        f"remote = {root / 'cloud'}\n"
+        f"password = {obscure('demo passphrase')}\npassword2 = {obscure('demo salt')}\n"
+    )
+    conf.chmod(0o600)
+    return UPLOAD.format(rclone_config=conf, rclone=rclone)
 
 
 def _log_to(path: Path) -> None:
@@ -193,6 +235,19 @@ def report(session) -> None:
     levels = m.levels or {}
     say(f"  peak dBFS {levels.get('peak_dbfs')}, RMS dBFS {levels.get('rms_dbfs')}")
     say(f"  manifest: {Path(rec['path']) / 'manifest.json'}")
+    for name in ("session.flac", "session.mp3"):
+        path = Path(rec["path"]) / name
+        if path.exists():
+            info = soundfile.info(str(path))
+            say(f"  {name}: {info.duration:.2f} s, {info.channels} ch, {path.stat().st_size} bytes")
+    u = rec["upload"]
+    if u["status"] == "verified":
+        say(
+            f"  uploaded and verified (rclone cryptcheck) to {u['remote']}: {sorted(m.upload.files)}"
+        )
+        cloud = Path(rec["path"]).parents[2] / "cloud"
+        stored = sorted(p.relative_to(cloud) for p in cloud.rglob("*") if p.is_file())
+        say(f"  on the 'cloud' the names and contents are encrypted: {[str(p) for p in stored]}")
 
 
 def say(text: str) -> None:

@@ -196,7 +196,7 @@ class OutboxWorker(threading.Thread):
 
     def _send(self, s: StoredSession, m: Manifest) -> None:
         assert self.remote is not None and self.upload is not None
-        remote_dir = f"{self.upload.remote.rstrip('/')}/{s.id}"
+        remote_dir = remote_dir_for(self.upload.remote, s.id)
         files = self._files(s.path, m)
         m.upload.status = "uploading"
         m.upload.remote = remote_dir
@@ -350,6 +350,13 @@ class OutboxWorker(threading.Thread):
                 os.kill(pid, sig)
 
 
+def remote_dir_for(remote: str, session_id: str) -> str:
+    """The session's folder under `remote:path` (`name:` alone is the remote's root)."""
+    if remote.endswith(":"):
+        return f"{remote}{session_id}"
+    return f"{remote.rstrip('/')}/{session_id}"
+
+
 def discard_session(
     store: SessionStore, remote: RemoteStore | None, upload: UploadSection | None, session_id: str
 ) -> dict:
@@ -377,7 +384,7 @@ def discard_session(
         record["local"] = f"deleted from {found.parent.name}/"
     sent = manifest is not None and manifest.upload.attempts > 0
     if (sent or found is None) and upload is not None:
-        remote_dir = f"{upload.remote.rstrip('/')}/{session_id}"
+        remote_dir = remote_dir_for(upload.remote, session_id)
         try:
             if remote is None:
                 raise RuntimeError("no remote configured")

@@ -257,13 +257,14 @@ def test_ctl_session_and_sessions_json(tmp_path, own_mic):
 def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     done = cli("demo", "--dir", str(tmp_path / "demo"), "--seconds", "4", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    [session] = list((tmp_path / "demo" / "sessions" / "outbox").iterdir())
+    [session] = list((tmp_path / "demo" / "sessions" / "uploaded").iterdir())
     assert f"session {session.name}  ->  {session}" in done.stdout
     assert "(frame " in done.stdout and "button): ''" in done.stdout
     assert "ctl): 'demo marker'" in done.stdout
     for led in ("starting", "ready", "recording", "marker acknowledged", "hold", "armed"):
         assert f"LED: {led}\n" in done.stdout
     assert (session / "labels.txt").read_text().splitlines()[1].endswith("\tdemo marker")
+    assert f"uploaded and verified (rclone cryptcheck) to democloud:{session.name}" in done.stdout
     manifest = json.loads((session / "manifest.json").read_text())
     assert manifest["stop_reason"] == "requested"
     assert manifest["preroll_frames"] == 3 * 48000
