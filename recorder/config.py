@@ -152,6 +152,40 @@ class UploadSection(_Section):
         return self
 
 
+class MqttSection(_Section):
+    """Status and commands over MQTT (a local mosquitto, or a central broker for a fleet)."""
+
+    host: str = Field(default="localhost", min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    prefix: str = Field(default="session-recorder", pattern=r"^[A-Za-z0-9_/-]+$")
+    username: str | None = None
+    password_file: Path | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    level_hz: float = Field(default=4.0, gt=0, le=20)
+    queue_max: int = Field(default=100, ge=1, le=100000)
+    commands: list[Literal["start", "stop", "mark", "upload", "discard"]] = [
+        "start",
+        "stop",
+        "mark",
+        "upload",
+        "discard",
+    ]
+    ha_discovery: bool = True
+    ha_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]+$")
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttSection:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (a client certificate)")
+        if not self.tls and (self.ca_file or self.cert_file):
+            raise ValueError("ca_file/cert_file/key_file need tls = true")
+        return self
+
+
 class ControlSection(_Section):
     socket: Path | None = Field(
         default=None,
@@ -167,6 +201,7 @@ class Config(_Section):
     gpio: GpioSection = GpioSection()
     warnings: WarningsSection = WarningsSection()
     upload: UploadSection | None = None
+    mqtt: MqttSection | None = None
     control: ControlSection = ControlSection()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -34,6 +34,7 @@ from recorder.core.state import (
     Reply,
     SessionBegun,
     SessionFinalized,
+    SessionUploaded,
     Settings,
     Shutdown,
     State,
@@ -83,9 +84,22 @@ class Controller(threading.Thread):
         self.finished = threading.Event()
         self.last_session: dict | None = None  # guarded by _lock
         self.last_levels: dict | None = None  # replaced whole by this thread
+        self.tap_session_id: str | None = None  # the session the tap records; this thread
         self.gpio_status = "off"  # set once by the daemon at start-up
         self.upload_stats: Callable[[], dict] = lambda: {"enabled": False}  # set by the daemon
         self._listeners: list[Callable[[State], None]] = []  # fixed before the thread starts
+        self._notifiers: list[Callable[[str, dict], None]] = []  # fixed before the thread starts
+
+    def add_notifier(self, notifier: Callable[[str, dict], None]) -> None:
+        """Told ("event", payload) for what happened and ("level", payload) for levels."""
+        self._notifiers.append(notifier)
+
+    def _tell(self, kind: str, payload: dict) -> None:
+        for notifier in self._notifiers:
+            try:
+                notifier(kind, payload)
+            except Exception:  # a broker problem must not stop the recorder
+                log.exception("notifier failed")
 
     def add_listener(self, listener: Callable[[State], None]) -> None:
         """Called on the controller thread after every event (the LED follows the state)."""
@@ -142,6 +156,21 @@ class Controller(threading.Thread):
                 "rms_dbfs": list(r.rms_dbfs),
                 "clipped": r.clipped,
             }
+            if self.state.mode == "recording":
+                self._tell(
+                    "level", {**self.last_levels, "elapsed_s": r.end_frame / self.cfg.audio.rate}
+                )
+        elif isinstance(event, SessionFinalized):
+            self._tell("event", {"event": "session_finalized", "session_id": event.session_id})
+        elif isinstance(event, SessionUploaded):
+            self._tell(
+                "event",
+                {
+                    "event": "session_uploaded",
+                    "session_id": event.session_id,
+                    "remote": event.remote,
+                },
+            )
         before = self.state
         self.state, commands = transition(self.state, event)
         result: dict = {"ok": True, "message": ""}
@@ -160,9 +189,19 @@ class Controller(threading.Thread):
             case BeginSession(source):
                 self._begin(source, result)
             case EndSession(reason):
+                session_id = self.tap_session_id
                 frames = self.tap.stop(reason, self.clock.now().isoformat(timespec="seconds"))
                 result["frames"] = frames
                 result["seconds"] = round(frames / self.cfg.audio.rate, 3)
+                self._tell(
+                    "event",
+                    {
+                        "event": "session_stopped",
+                        "session_id": session_id,
+                        "reason": reason,
+                        "seconds": result["seconds"],
+                    },
+                )
             case PlaceMarker(label, source, at):
                 frame = self.tap.mark(label, source, at)
                 result.update(
@@ -170,6 +209,17 @@ class Controller(threading.Thread):
                     seconds=round(frame / self.cfg.audio.rate, 3),
                     label=label,
                     message=f"marker at {frame / self.cfg.audio.rate:.1f} s",
+                )
+                self._tell(
+                    "event",
+                    {
+                        "event": "marker",
+                        "session_id": self.tap_session_id,
+                        "frame": frame,
+                        "seconds": result["seconds"],
+                        "label": label,
+                        "source": source,
+                    },
                 )
             case Reply(ok, message):
                 result.update(ok=ok, message=message)
@@ -179,8 +229,12 @@ class Controller(threading.Thread):
                 else:
                     log.info("warning cleared (%s)", kind)
                 self.tap.note(kind, message, raised)
+                name = "warning" if raised else "warning_cleared"
+                self._tell("event", {"event": name, "kind": kind, "message": message})
             case Log(level, message):
                 getattr(log, level)(message)
+                if level == "error":
+                    self._tell("event", {"event": "error", "message": message})
 
     def _begin(self, source: str, result: dict) -> None:
         a = self.cfg.audio
@@ -207,6 +261,7 @@ class Controller(threading.Thread):
             start_source=source,
         )
         info = self.tap.start(path, manifest)
+        self.tap_session_id = session_id
         self.state, commands = transition(self.state, SessionBegun(session_id))
         for cmd in commands:
             self._execute(cmd, result)
@@ -215,6 +270,15 @@ class Controller(threading.Thread):
             path=str(path),
             preroll_s=round(info.preroll_frames / a.rate, 3),
             message=f"recording session {session_id}",
+        )
+        self._tell(
+            "event",
+            {
+                "event": "session_started",
+                "session_id": session_id,
+                "source": source,
+                "preroll_s": result["preroll_s"],
+            },
         )
 
     # ---- periodic ---------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from recorder.adapters.clock import SystemClock
 from recorder.adapters.control_socket import ControlServer
 from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.gpio import ButtonInput, LedPlayer, gpio_unavailable_reason, make_led
+from recorder.adapters.mqtt import MqttLink
 from recorder.adapters.wavfile import SoundfileSegment
 from recorder.blockqueue import FrameQueue
 from recorder.capture import CaptureThread
 from recorder.config import Config
 from recorder.controller import Controller
+from recorder.core.requests import Query
 from recorder.core.ring import PrerollRing
 from recorder.core.state import Shutdown, led_view
 from recorder.outbox import DiscardError, OutboxWorker
@@ -89,16 +91,71 @@ class Recorder:
         self.controller.add_listener(
             lambda state: self.outbox.set_recording(state.mode == "recording")
         )
-        self.server = ControlServer(
-            cfg.socket_path,
-            self.controller.request,
-            {"status": self._status, "upload": self._upload_now, "discard": self._discard},
-        )
+        self.queries = {
+            "status": self._status,
+            "upload": self._upload_now,
+            "discard": self._discard,
+        }
+        self.server = ControlServer(cfg.socket_path, self.controller.request, self.queries)
+        self.mqtt: MqttLink | None = None
+        if cfg.mqtt is not None:
+            self.mqtt = MqttLink(
+                cfg.mqtt, cfg.device.id, self.controller.status, self._recent, self.dispatch
+            )
+            self.controller.add_notifier(self._to_mqtt)
+            self.controller.add_listener(self._state_to_mqtt())
         self.clock = parts.clock
         self.button: ButtonInput | None = None
         self.led: LedPlayer | None = None
         if cfg.gpio.enabled:
             self._setup_gpio(parts.pin_factory)
+
+    def dispatch(self, request) -> dict:
+        """One checked request (an Event or a Query), from any outside input but ctl's socket."""
+        if isinstance(request, Query):
+            return self.queries[request.name](request)
+        return self.controller.request(request)
+
+    def _recent(self, count: int = 5) -> list[dict]:
+        out = []
+        for s in self.store.sessions()[-count:]:
+            m = s.manifest
+            out.append(
+                {
+                    "id": s.id,
+                    "state": s.state,
+                    "seconds": round(m.frames / m.audio.rate, 1) if m else 0,
+                    "started_at": m.started_at if m else None,
+                    "upload_status": m.upload.status if m else "unknown",
+                }
+            )
+        return out
+
+    def _to_mqtt(self, kind: str, payload: dict) -> None:
+        assert self.mqtt is not None
+        if kind == "level":
+            elapsed = payload.pop("elapsed_s")
+            self.mqtt.level(payload, elapsed)
+            return
+        self.mqtt.event(payload)
+        if payload["event"] in ("session_started", "session_finalized", "session_uploaded"):
+            self.mqtt.refresh_recent()
+
+    def _state_to_mqtt(self):
+        """A listener that wakes the state publisher only when something a viewer sees changed."""
+        last: list = [None]
+
+        def listener(state) -> None:
+            assert self.mqtt is not None
+            key = (
+                state.mode, state.device, state.starting, state.disk_full, state.finalizing,
+                state.uploading, state.session_id, state.last_error, state.monitor.active,
+            )  # fmt: skip
+            if key != last[0]:
+                last[0] = key
+                self.mqtt.state_changed()
+
+        return listener
 
     def _finalized(self, manifest, path) -> None:
         self.controller.session_finalized(manifest, path)
@@ -126,6 +183,9 @@ class Recorder:
             record = self.outbox.discard(query.session, self.controller.state.session_id)
         except DiscardError as exc:
             return {"ok": False, "message": str(exc)}
+        if self.mqtt is not None:
+            self.mqtt.event({"event": "session_discarded", "session_id": record["id"]})
+            self.mqtt.refresh_recent()
         return {
             "ok": True,
             "message": f"discarded {record['id']}: local {record['local']}, "
@@ -175,6 +235,8 @@ class Recorder:
             self.led.start()
         self.writer.start()
         self.outbox.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
         self.controller.start()
         self.capture.start()
         return report
@@ -188,6 +250,8 @@ class Recorder:
         self.capture.stop()
         self.writer.stop()
         self.outbox.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         if self.led is not None:
             self.led.stop()
         return answer
