@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
         help="delete a session here and on the remote (consent withdrawn)",
     )
     discard.add_argument("session", help="the session id")
+    fleet = sub.add_parser("fleet", parents=[common], help="live table of every box on a broker")
+    fleet.add_argument("--broker", help="HOST[:PORT] (default: [mqtt] host and port)")
+    fleet.add_argument("--prefix", help="topic prefix (default: [mqtt] prefix)")
+    fleet.add_argument("--username")
+    fleet.add_argument("--password-file", type=Path)
+    fleet.add_argument("--tls", action="store_true")
+    fleet.add_argument("--ca-file")
+    fleet.add_argument("--once", type=float, metavar="SECONDS", help="collect, print once, exit")
     cfg = sub.add_parser("config", parents=[common], help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
     cfg_sub.add_parser("check", parents=[common], help="check the config file and print it")
@@ -85,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         from recorder.demo import run_demo
 
         return run_demo(args.dir, args.seconds)
+    if args.command == "fleet" and args.broker:
+        return _fleet(args, None)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
@@ -103,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             return _upload(cfg)
         case "discard":
             return _discard(cfg, args.session)
+        case "fleet":
+            return _fleet(args, cfg)
         case "config":
             return _config_check(cfg)
     return EXIT_CONFIG
@@ -267,6 +279,32 @@ def _discard(cfg: Config, session_id: str) -> int:
         return EXIT_REFUSED
     print(f"discarded {record['id']}: local {record['local']}, remote {record['remote']}")
     return 0
+
+
+def _fleet(args: argparse.Namespace, cfg: Config | None) -> int:
+    from recorder.fleet import watch
+
+    m = cfg.mqtt if cfg is not None else None
+    if args.broker:
+        host, _, port = args.broker.rpartition(":") if ":" in args.broker else (args.broker, "", "")
+        port_n = int(port) if port else 1883
+    elif m is not None:
+        host, port_n = m.host, m.port
+    else:
+        print("session-recorder: give --broker or an [mqtt] section", file=sys.stderr)
+        return EXIT_CONFIG
+    password_file = args.password_file or (m.password_file if m else None)
+    password = password_file.read_text().rstrip("\r\n") if password_file else None
+    return watch(
+        host,
+        port_n,
+        args.prefix or (m.prefix if m else "session-recorder"),
+        args.username or (m.username if m else None),
+        password,
+        args.tls or bool(m and m.tls),
+        args.ca_file or (str(m.ca_file) if m and m.ca_file else None),
+        args.once,
+    )
 
 
 def _config_check(cfg: Config) -> int:
