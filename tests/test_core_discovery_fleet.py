@@ -19,7 +19,7 @@ def test_every_entity_is_well_formed_and_unique():
         component = topic.split("/")[1]
         assert topic.startswith(f"homeassistant/{component}/session_recorder_room_4/")
         assert topic.endswith("/config")
-        assert REQUIRED <= set(config), topic
+        assert set(config) >= REQUIRED, topic
         assert config["availability_topic"] == "session-recorder/room-4/availability"
         assert config["device"]["identifiers"] == ["session_recorder_room_4"]
         assert config["device"]["sw_version"] == "1.2.3"
