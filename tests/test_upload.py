@@ -218,8 +218,14 @@ def test_retention_frees_space_but_never_deletes_an_unverified_session(tmp_path,
     cfg = _cfg(tmp_path, s3, keep_free_mb=10**9)  # "always short of space"
     with Running(cfg, _feeder(mic), _parts(cfg)) as r:
         first = _record(r, 1.5)
-        _uploaded(r, first)
-        wait_until(lambda: first not in {x.id for x in r.rec.store.sessions()}, 30, "retention")
+        # verified, then freed at once: it may never be seen in uploaded/
+        wait_until(lambda: first not in {x.id for x in r.rec.store.sessions()}, 90, "retention")
+        listing = subprocess.run(
+            [str(rclone_binary()), "--config", str(cfg.upload.rclone_config), "lsf",
+             f"{CRYPT_REMOTE}:box-1"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert listing == [f"{first}/"]  # on the remote before the local copy went
         s3.stop()
         second = _record(r, 1.5)
         wait_until(
