@@ -1,0 +1,247 @@
+"""MQTT with a real mosquitto (the box's shipped config) and the real recorder."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from recorder.adapters.control_socket import send
+from recorder.core.formats import FORMATS
+from recorder.core.state import Start, Stop
+from recorder.virtualmic import Feeder, demo_periods, random_periods
+from tests.mosquitto import Mosquitto
+from tests.support import Running, make_config, sox_raw, wait_until, write_config
+
+S16 = FORMATS["S16_LE"]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Mosquitto(tmp_path, device_id="box-1").start()
+    yield b
+    b.close()
+
+
+class Watcher:
+    """Everything a subscriber sees, in order."""
+
+    def __init__(self, broker: Mosquitto, topics=("session-recorder/#", "homeassistant/#")):
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.client = broker.client(broker.admin)
+        self.client.on_message = self._on
+        for t in topics:
+            self.client.subscribe(t, qos=1)
+
+    def _on(self, _c, _u, msg) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload, msg.retain))
+
+    def of(self, leaf: str) -> list:
+        with self.lock:
+            return [(p, r) for t, p, r in self.messages if t.endswith(leaf)]
+
+    def states(self) -> list[str]:
+        return [json.loads(p)["state"] for p, _ in self.of("/state")]
+
+    def events(self) -> list[dict]:
+        return [json.loads(p) for p, _ in self.of("/event")]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+
+
+def _mqtt_section(tmp_path, broker: Mosquitto) -> dict:
+    pw = tmp_path / "mqtt.pass"
+    pw.write_text(broker.recorder.password + "\n")
+    pw.chmod(0o600)
+    return {
+        "host": "127.0.0.1",
+        "port": broker.port,
+        "username": broker.recorder.username,
+        "password_file": str(pw),
+    }
+
+
+def _daemon(cfg_path, mic):
+    return subprocess.Popen(
+        [sys.executable, "-m", "recorder", "run", "--config", str(cfg_path)],
+        env=mic.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.slow
+def test_a_session_as_a_subscriber_sees_it_and_kill_9_shows_offline(tmp_path, own_mic, broker):
+    watcher = Watcher(broker)
+    cfg_path = write_config(
+        tmp_path,
+        device={"id": "box-1"},
+        audio={"device": own_mic.name},
+        mqtt=_mqtt_section(tmp_path, broker),
+        warnings={"disk_minutes": 0},
+    )
+    feeder = Feeder(own_mic.infile, demo_periods("S16_LE", 48000, 2, 4800), 0.1)
+    feeder.start()
+    daemon = _daemon(cfg_path, own_mic)
+    sock = tmp_path / "control.sock"
+    try:
+        wait_until(lambda: watcher.of("/availability") and watcher.states()[-1:] == ["idle"], 20)
+        assert watcher.of("/availability")[-1] == (b"online", False)
+        send(sock, {"cmd": "start"})
+        wait_until(lambda: "recording" in watcher.states(), 10)
+        time.sleep(1.5)
+        send(sock, {"cmd": "mark", "label": "over MQTT"})
+        time.sleep(1.0)
+        send(sock, {"cmd": "stop"})
+        wait_until(lambda: any(e["event"] == "session_finalized" for e in watcher.events()), 10)
+        wait_until(lambda: watcher.states()[-1] == "idle", 10)
+        levels = [json.loads(p) for p, _ in watcher.of("/level")]
+        assert len(levels) >= 6  # about four a second while recording
+        assert all(lv["peak_dbfs"] == [-12.0, -12.0] for lv in levels)
+        assert [lv["elapsed_s"] for lv in levels] == sorted(lv["elapsed_s"] for lv in levels)
+        states = watcher.states()
+        first_rec = states.index("recording")
+        assert "idle" in states[:first_rec] and states[-1] == "idle"
+        names = [e["event"] for e in watcher.events() if e["event"] != "command"]
+        assert names == ["session_started", "marker", "session_stopped", "session_finalized"]
+        marker = next(e for e in watcher.events() if e["event"] == "marker")
+        assert marker["label"] == "over MQTT" and marker["source"] == "ctl"
+        retained = broker.client(broker.admin)
+        got = []
+        retained.on_message = lambda _c, _u, m: got.append((m.topic, m.retain))
+        retained.subscribe("session-recorder/box-1/+", qos=1)
+        wait_until(lambda: len(got) >= 2, 5)
+        assert {t.rsplit("/", 1)[1] for t, r in got if r} == {"availability", "state"}
+
+        watcher.clear()
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(10)
+        wait_until(lambda: watcher.of("/availability"), 60, "the Last Will")
+        assert watcher.of("/availability")[-1][0] == b"offline"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        feeder.stop()
+
+
+def _running(tmp_path, mic, broker, **mqtt):
+    cfg = make_config(
+        tmp_path,
+        device={"id": "box-1"},
+        mqtt={**_mqtt_section(tmp_path, broker), **mqtt},
+        warnings={"disk_minutes": 0},
+    )
+    feeder = Feeder(mic.infile, random_periods(S16, 2, 4800, None, seed=2), 0.05, record=True)
+    return cfg, feeder
+
+
+def test_commands_over_mqtt_and_garbage_changes_nothing(tmp_path, mic, broker):
+    watcher = Watcher(broker)
+    cfg, feeder = _running(tmp_path, mic, broker)
+    with Running(cfg, feeder) as r:
+        wait_until(lambda: r.rec.mqtt.connected, 10)
+        r.wait_frames(48000)
+        phone = broker.client(broker.dashboard)
+        cmd = broker.topic("cmd")
+        garbage = [
+            b"explode",
+            b"\xff\xfe\x00",
+            b"[1, 2]",
+            b'{"cmd": "start", "as": "root"}',
+            b'{"cmd": "mark", "label": 5}',
+            b'{"cmd": "discard", "session": "../../etc"}',
+            b"{" * 5000,
+            b"",
+        ]
+        for payload in garbage:
+            phone.publish(cmd, payload, qos=1)
+        phone.publish(broker.topic("cmd", "box-2"), "start", qos=1)  # not its box: ACL
+        phone.publish("session-recorder/box-1/command", "start", qos=1)  # not the cmd topic
+        wait_until(lambda: len([e for e in watcher.events() if e["event"] == "error"]) >= 8, 10)
+        assert r.rec.controller.status()["state"] == "idle"
+        assert r.rec.store.sessions() == []
+
+        phone.publish(cmd, "start", qos=1)
+        wait_until(lambda: r.rec.controller.status()["state"] == "recording", 10)
+        r.wait_session_frames(r.rec.tap.session_frames + 24000)
+        phone.publish(cmd, json.dumps({"cmd": "mark", "label": "from the phone"}), qos=1)
+        phone.publish(cmd, "mark", qos=1)
+        wait_until(lambda: r.rec.controller.state.ack >= 2, 10)
+        phone.publish(cmd, "stop", qos=1)
+        sid = r.rec.controller.tap_session_id
+        session = r.wait_outbox(sid)
+    markers = session.manifest.markers
+    assert [(k.label, k.source) for k in markers] == [("from the phone", "mqtt"), ("", "mqtt")]
+    assert session.manifest.start_source == "mqtt"
+    results = [e for e in watcher.events() if e["event"] == "command"]
+    assert [(e["cmd"], e["ok"]) for e in results] == [
+        ("start", True),
+        ("mark", True),
+        ("mark", True),
+        ("stop", True),
+    ]
+
+
+def test_broker_restart_during_a_session_changes_nothing_and_state_comes_back(
+    tmp_path, mic, broker
+):
+    cfg, feeder = _running(tmp_path, mic, broker)
+    with Running(cfg, feeder) as r:
+        wait_until(lambda: r.rec.mqtt.connected, 10)
+        r.wait_frames(48000)
+        started = r.request(Start())
+        r.wait_session_frames(48000)
+        broker.stop()
+        wait_until(lambda: not r.rec.mqtt.connected, 10)
+        before = r.rec.tap.session_frames
+        r.wait_session_frames(before + 96000)  # recording goes on without the broker
+        broker.start()
+        wait_until(lambda: r.rec.mqtt.connected, 40, "reconnect")
+        late = Watcher(broker, topics=("session-recorder/#",))
+        wait_until(lambda: "recording" in late.states(), 10, "state re-published")
+        assert late.of("/availability")[-1][0] == b"online"
+        r.request(Stop())
+        session = r.wait_outbox(started["session_id"])
+    m = session.manifest
+    assert m.gaps == [] and m.stop_reason == "requested"
+    fb = S16.frame_bytes(2)
+    want = bytes(feeder.recorded[m.start_pos * fb : (m.start_pos + m.frames) * fb])
+    assert sox_raw([str(session.path / s.file) for s in m.segments]) == want
+
+
+def test_discovery_is_sent_again_when_home_assistant_comes_online(tmp_path, mic, broker):
+    cfg, feeder = _running(tmp_path, mic, broker)
+    with Running(cfg, feeder) as r:
+        wait_until(lambda: r.rec.mqtt.connected, 10)
+        watcher = Watcher(broker, topics=("homeassistant/+/+/+/config",))
+        wait_until(lambda: len(watcher.messages) >= 10, 10, "retained discovery")
+        watcher.clear()
+        broker.client(broker.admin).publish("homeassistant/status", "online", qos=1)
+        wait_until(lambda: len(watcher.messages) >= 10, 10, "discovery again")
+        configs = {t: json.loads(p) for t, p, _ in watcher.messages}
+    assert all(
+        c["availability_topic"] == "session-recorder/box-1/availability" for c in configs.values()
+    )
+    assert len({c["unique_id"] for c in configs.values()}) == 10
+
+
+def test_no_broker_at_all_never_touches_recording(tmp_path, mic):
+    cfg = make_config(tmp_path, mqtt={"host": "127.0.0.1", "port": 1}, warnings={"disk_minutes": 0})
+    feeder = Feeder(mic.infile, random_periods(S16, 2, 4800, None), 0.05)
+    with Running(cfg, feeder) as r:
+        r.wait_frames(24000)
+        started = r.request(Start())
+        assert started["ok"]
+        r.wait_session_frames(48000)
+        r.request(Stop())
+        r.wait_outbox(started["session_id"])
+        assert not r.rec.mqtt.connected
