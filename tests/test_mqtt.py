@@ -245,3 +245,32 @@ def test_no_broker_at_all_never_touches_recording(tmp_path, mic):
         r.request(Stop())
         r.wait_outbox(started["session_id"])
         assert not r.rec.mqtt.connected
+
+
+def test_fleet_lists_every_box_under_the_prefix(tmp_path, mic, broker):
+    cfg, feeder = _running(tmp_path, mic, broker)
+    other = broker.client(broker.admin)  # a second box, as its retained messages look
+    other.publish(broker.topic("availability", "box-2"), "offline", qos=1, retain=True)
+    other.publish(
+        broker.topic("state", "box-2"),
+        json.dumps({"state": "idle", "elapsed_s": 0, "warnings": [], "upload": {"queue": 3}}),
+        qos=1,
+        retain=True,
+    )
+    with Running(cfg, feeder) as r:
+        wait_until(lambda: r.rec.mqtt.connected, 10)
+        r.wait_frames(24000)
+        r.request(Start())
+        time.sleep(1.5)
+        pw = tmp_path / "fleet.pass"
+        pw.write_text(broker.fleet.password)
+        done = subprocess.run(
+            [sys.executable, "-m", "recorder", "fleet", "--broker", f"127.0.0.1:{broker.port}",
+             "--username", broker.fleet.username, "--password-file", str(pw), "--once", "2"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        r.request(Stop())
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
+    assert rows["box-1"][1:3] == ["yes", "recording"]
+    assert rows["box-2"][1:3] == ["no", "offline"] and rows["box-2"][4] == "3"
