@@ -1,0 +1,588 @@
+"""The phone dashboard, end to end: the built page served by a real mosquitto (the box's shipped
+config and ACL), driven in a real headless Chromium at a phone's 360×740 portrait viewport, with
+a paho-mqtt client playing the daemon. Also the ACL on its own, with paho.
+
+Skipped only when mosquitto or npm is missing; playwright and Debian's chromium are required.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from tests.mosquitto import Credentials, Mosquitto, require_mosquitto
+
+try:
+    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+except ImportError as exc:  # a missing dev dependency is a failure, not a skip
+    raise ImportError("the dashboard tests need playwright: pip install -e '.[dev]'") from exc
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = ROOT / "dashboard"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 360, "height": 740}
+WAIT_MS = 5000
+
+RECENT = [
+    {
+        "id": "000041-20261128T093000Z",
+        "state": "uploaded",
+        "seconds": 3120.0,
+        "started_at": "2026-11-28T09:30:00+00:00",
+        "upload_status": "verified",
+    },
+    {
+        "id": "000042-20261128T140000Z",
+        "state": "outbox",
+        "seconds": 2700.0,
+        "started_at": "2026-11-28T14:00:00+00:00",
+        "upload_status": "failed",
+    },
+]
+
+
+def state(device_id: str = "box-1", **changes: Any) -> dict[str, Any]:
+    """A state payload exactly as the contract describes it, idle unless changed."""
+    payload: dict[str, Any] = {
+        "state": "idle",
+        "device_id": device_id,
+        "session_id": None,
+        "elapsed_s": 0.0,
+        "warnings": [],
+        "levels": None,
+        "disk_free_mb": 20480.0,
+        "hours_left": 37.9,
+        "upload": {
+            "enabled": True,
+            "queue": 1,
+            "current": None,
+            "progress": None,
+            "paused": False,
+            "last_error": "remote unreachable",
+        },
+        "last_error": None,
+        "recent": RECENT,
+        "version": "0.1.0",
+        "ts": "2026-11-29T05:00:00+00:00",
+    }
+    payload.update(changes)
+    return payload
+
+
+def recording(**changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "state": "recording",
+        "session_id": "000043-20261129T050000Z",
+        "elapsed_s": 754.2,
+        "levels": {"peak_dbfs": [-12.0, -20.0], "rms_dbfs": [-24.0, -30.0], "clipped": 0},
+    }
+    return state(**{**values, **changes})
+
+
+# ---- the page, the broker, the browser ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dist() -> Path:
+    """Build the page as the installer would (`npm ci && npm run build`)."""
+    require_mosquitto()
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: the dashboard cannot be built")
+    env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
+    if not (DASHBOARD / "node_modules" / "mqtt").is_dir():
+        subprocess.run([npm, "ci", "--no-audit"], cwd=DASHBOARD, env=env, check=True, timeout=300)
+    subprocess.run([npm, "run", "build"], cwd=DASHBOARD, env=env, check=True, timeout=60)
+    page = DASHBOARD / "dist" / "index.html"
+    assert page.is_file()
+    return page.parent
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory, dist: Path) -> Iterator[Mosquitto]:
+    b = Mosquitto(tmp_path_factory.mktemp("broker"), device_id="box-1", http_dir=dist).start()
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        raise RuntimeError("the dashboard tests need Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh phone: portrait, touch, nothing remembered."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+class FakeDaemon:
+    """The recorder's side of the contract, as user `recorder`; collects what arrives on cmd."""
+
+    def __init__(self, broker: Mosquitto, device_id: str = "box-1") -> None:
+        self.broker = broker
+        self.device_id = device_id
+        self.commands: queue.Queue[bytes] = queue.Queue()
+        self.last_state: dict[str, Any] | None = None
+        self.client = broker.client(
+            broker.recorder, will=(broker.topic("availability", device_id), "offline")
+        )
+        self.client.on_message = lambda _c, _u, msg: self.commands.put(msg.payload)
+        # after a broker restart paho reconnects: say online and re-send the state, as the daemon
+        # does (without waiting for acks: this runs on paho's own thread, which delivers them)
+        self.client.on_connect = lambda *_: self._hello(wait=False)
+        self._hello(wait=True)
+
+    def _hello(self, wait: bool) -> None:
+        self.client.subscribe(self.broker.topic("cmd", self.device_id), qos=1)
+        self.publish("availability", "online", retain=True, wait=wait)
+        if self.last_state is not None:
+            self.publish("state", json.dumps(self.last_state), retain=True, wait=wait)
+
+    def publish(self, leaf: str, payload: str, retain: bool = False, wait: bool = True) -> None:
+        info = self.client.publish(
+            self.broker.topic(leaf, self.device_id), payload, qos=1, retain=retain
+        )
+        if wait:
+            info.wait_for_publish(timeout=5)
+
+    def online(self) -> None:
+        self.publish("availability", "online", retain=True)
+
+    def offline(self) -> None:
+        self.publish("availability", "offline", retain=True)
+
+    def state(self, payload: dict[str, Any]) -> None:
+        self.last_state = payload
+        self.publish("state", json.dumps(payload), retain=True)
+
+    def level(self, peak: list[float], rms: list[float], elapsed: float, clipped: int = 0) -> None:
+        self.publish(
+            "level",
+            json.dumps(
+                {"peak_dbfs": peak, "rms_dbfs": rms, "clipped": clipped, "elapsed_s": elapsed}
+            ),
+        )
+
+    def next_command(self, timeout: float = 5.0) -> bytes | None:
+        try:
+            return self.commands.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+@pytest.fixture
+def daemon(broker: Mosquitto) -> Iterator[FakeDaemon]:
+    d = FakeDaemon(broker)
+    try:
+        yield d
+    finally:
+        d.client.disconnect()
+        d.client.loop_stop()
+
+
+def log_in(page: Page, broker: Mosquitto, user: Credentials, device: str) -> None:
+    """What a coach does: open the box's address, type the user, password and box id."""
+    page.goto(broker.http_url)
+    expect(page.locator("#login")).to_be_visible()
+    # the default broker address is the page's own origin: mosquitto serves both
+    assert page.locator("#f-url").input_value() == broker.ws_url
+    page.fill("#f-user", user.username)
+    page.fill("#f-pass", user.password)
+    page.fill("#f-device", device)
+    page.click("#connect-btn")
+    expect(page.locator("#conn")).to_have_text("Connected", timeout=WAIT_MS)
+
+
+def elapsed_seconds(page: Page) -> int:
+    h, m, s = (int(x) for x in page.inner_text("#elapsed").split(":"))
+    return h * 3600 + m * 60 + s
+
+
+def width_percent(bar: Locator) -> float:
+    """The width the page set on a meter bar (the drawn width lags by a CSS transition)."""
+    return float(bar.evaluate("e => e.style.width").rstrip("%"))
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    return path
+
+
+def touch_targets_too_small(page: Page) -> list[str]:
+    """Visible buttons and fields smaller than 48×48 CSS px."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('button, input, summary')]
+            .filter(e => e.offsetParent !== null)
+            .filter(e => { const r = e.getBoundingClientRect(); const cb = e.type === 'checkbox';
+                           return !cb && (r.width < 48 || r.height < 48); })
+            .map(e => e.id || e.className || e.tagName)"""
+    )
+
+
+# ---- single box ----------------------------------------------------------------------------------------
+
+
+def test_idle_box_shows_state_sessions_and_disk(
+    page: Page, broker: Mosquitto, daemon: FakeDaemon
+) -> None:
+    """The coach's first look: idle, yesterday's sessions and whether they reached the cloud."""
+    daemon.state(state())
+    log_in(page, broker, broker.dashboard, "box-1")
+
+    expect(page.locator("#state-badge")).to_have_text("Idle", timeout=WAIT_MS)
+    expect(page.locator("#hours-left")).to_have_text("38 h")
+    expect(page.locator("#disk-free")).to_have_text("20.0 GB")
+    expect(page.locator("#upload-summary")).to_have_text("1 waiting")
+    expect(page.locator("#upload-detail")).to_contain_text("remote unreachable")
+    sessions = page.locator("#recent li")
+    expect(sessions).to_have_count(2)
+    uploaded = page.locator('#recent li[data-upload="verified"]')
+    failed = page.locator('#recent li[data-upload="failed"]')
+    expect(uploaded).to_contain_text("000041-20261128T093000Z")
+    expect(uploaded).to_contain_text("In the cloud")
+    expect(uploaded).to_contain_text("52 min")
+    expect(failed).to_contain_text("000042-20261128T140000Z")
+    expect(failed).to_contain_text("Upload failed")
+    expect(page.locator("#recent-summary")).to_contain_text(
+        "1 of 2 finished sessions not in the cloud"
+    )
+    # newest first
+    expect(sessions.first).to_contain_text("000042")
+    # only Start makes sense while idle
+    expect(page.locator("#btn-start")).to_be_enabled()
+    expect(page.locator("#btn-mark")).to_be_disabled()
+    expect(page.locator("#btn-stop")).to_be_disabled()
+    expect(page.locator("#banner")).to_be_hidden()
+    assert touch_targets_too_small(page) == []
+
+    # settings are remembered on the phone, the password only when asked
+    stored = json.loads(page.evaluate("localStorage.getItem('session-recorder.dashboard.v1')"))
+    assert stored["username"] == "dashboard"
+    assert stored["device"] == "box-1"
+    assert "password" not in stored
+
+
+def test_recording_elapsed_levels_and_warnings(
+    page: Page, broker: Mosquitto, daemon: FakeDaemon
+) -> None:
+    """While recording the clock runs between state messages and the meters follow `level`."""
+    daemon.state(recording())
+    log_in(page, broker, broker.dashboard, "box-1")
+    expect(page.locator("#state-badge")).to_have_text("Recording", timeout=WAIT_MS)
+    expect(page.locator("#session-id")).to_contain_text("000043-20261129T050000Z")
+
+    first = elapsed_seconds(page)
+    assert 754 <= first < 770
+    time.sleep(1.2)  # no state message in between: the page advances the clock itself
+    second = elapsed_seconds(page)
+    assert second > first
+
+    meter = page.locator(".meter").first
+    track = meter.locator(".meter-track")
+    bar = meter.locator(".meter-rms")
+    daemon.level([-30.0, -35.0], [-42.0, -45.0], elapsed=760.0)
+    expect(track).to_have_attribute("aria-valuenow", "-30", timeout=WAIT_MS)
+    quiet = width_percent(bar)
+    daemon.level([-3.0, -8.0], [-12.0, -16.0], elapsed=760.25)
+    expect(track).to_have_attribute("aria-valuenow", "-3", timeout=WAIT_MS)
+    expect(meter).to_have_attribute("data-level", "hot")
+    loud = width_percent(bar)
+    assert (round(quiet), round(loud)) == (30, 80)  # RMS on a -60..0 dBFS scale
+    daemon.level([0.0, -8.0], [-6.0, -16.0], elapsed=760.5, clipped=12)
+    expect(meter).to_have_attribute("data-level", "clip", timeout=WAIT_MS)
+    expect(meter.locator(".meter-value")).to_contain_text("CLIP")
+    expect(page.locator(".meter").nth(1)).not_to_have_attribute("data-level", "clip")
+
+    daemon.state(
+        recording(
+            elapsed_s=761.0,
+            warnings=[{"kind": "clipping", "message": "channel 1 clipped: turn the gain down"}],
+            upload={
+                "enabled": True,
+                "queue": 1,
+                "current": None,
+                "progress": None,
+                "paused": True,
+                "last_error": None,
+            },
+        )
+    )
+    warning = page.locator('#warnings li[data-kind="clipping"]')
+    expect(warning).to_be_visible(timeout=WAIT_MS)
+    expect(warning).to_contain_text("Clipping")
+    expect(warning).to_contain_text("turn the gain down")
+    expect(page.locator("#upload-summary")).to_contain_text("paused while recording")
+    expect(page.locator("#btn-start")).to_be_disabled()
+    expect(page.locator("#btn-stop")).to_be_enabled()
+    daemon.level([-10.0, -14.0], [-20.0, -24.0], elapsed=761.5)
+    expect(track).to_have_attribute("aria-valuenow", "-10", timeout=WAIT_MS)
+    screenshot(page, "dashboard-recording.png")
+
+
+def test_buttons_send_commands_and_stop_needs_confirmation(
+    page: Page, broker: Mosquitto, daemon: FakeDaemon
+) -> None:
+    """Marker and Stop reach the daemon's cmd topic; one stray tap on Stop does nothing."""
+    daemon.state(recording())
+    log_in(page, broker, broker.dashboard, "box-1")
+    expect(page.locator("#btn-mark")).to_be_enabled(timeout=WAIT_MS)
+
+    page.locator("#btn-mark").tap()
+    assert daemon.next_command() == b"mark"
+
+    stop = page.locator("#btn-stop")
+    stop.tap()
+    expect(stop).to_have_text("Tap again to stop")
+    assert daemon.next_command(timeout=1.0) is None  # not confirmed: nothing sent
+    stop.tap()
+    assert daemon.next_command() == b"stop"
+    expect(stop).to_have_text("Stop")
+
+    # the daemon answers with an event; the page says so
+    answer = {"event": "command", "cmd": "stop", "ok": True, "message": "stopping 000043"}
+    daemon.publish("event", json.dumps(answer))
+    expect(page.locator("#toast")).to_contain_text("stopping 000043", timeout=WAIT_MS)
+
+    daemon.state(state())
+    expect(page.locator("#btn-start")).to_be_enabled(timeout=WAIT_MS)
+    page.locator("#btn-start").tap()
+    assert daemon.next_command() == b"start"
+    assert daemon.next_command(timeout=0.3) is None  # exactly one command per confirmed tap
+
+
+def test_offline_box_is_stated_clearly(page: Page, broker: Mosquitto, daemon: FakeDaemon) -> None:
+    """The daemon's Last Will (`offline`) greys out the page and disables the buttons."""
+    daemon.state(recording())
+    log_in(page, broker, broker.dashboard, "box-1")
+    expect(page.locator("#state-badge")).to_have_text("Recording", timeout=WAIT_MS)
+
+    daemon.offline()
+    banner = page.locator("#banner")
+    expect(banner).to_be_visible(timeout=WAIT_MS)
+    expect(banner).to_contain_text("Box offline")
+    expect(page.locator("#state-badge")).to_have_text("Offline")
+    expect(page.locator("#session-id")).to_contain_text("Last known: recording")
+    for button in ("#btn-start", "#btn-mark", "#btn-stop"):
+        expect(page.locator(button)).to_be_disabled()
+    # the clock stops with the box
+    first = page.inner_text("#elapsed")
+    time.sleep(1.1)
+    assert page.inner_text("#elapsed") == first
+    screenshot(page, "dashboard-offline.png")
+
+    daemon.online()
+    expect(banner).to_be_hidden(timeout=WAIT_MS)
+    expect(page.locator("#state-badge")).to_have_text("Recording")
+
+
+def test_lost_broker_connection_is_shown_and_recovers(
+    page: Page, tmp_path: Path, dist: Path
+) -> None:
+    """The broker going away (box rebooting, phone out of Wi-Fi) says so, then recovers alone."""
+    own = Mosquitto(tmp_path, device_id="box-1", http_dir=dist).start()
+    try:
+        fake = FakeDaemon(own)
+        fake.state(state())
+        log_in(page, own, own.dashboard, "box-1")
+        expect(page.locator("#state-badge")).to_have_text("Idle", timeout=WAIT_MS)
+
+        own.stop()
+        banner = page.locator("#banner")
+        expect(banner).to_contain_text("Connection to the box lost", timeout=WAIT_MS)
+        expect(page.locator("#state-badge")).to_have_text("No connection")
+        expect(page.locator("#btn-start")).to_be_disabled()
+
+        fake.last_state = state(hours_left=8.5)  # what the daemon says when it is back
+        own.start()  # same ports; the daemon and the page both reconnect by themselves
+        expect(page.locator("#state-badge")).to_have_text("Idle", timeout=10_000)
+        expect(banner).to_be_hidden()
+        expect(page.locator("#hours-left")).to_have_text("8.5 h", timeout=WAIT_MS)  # resubscribed
+    finally:
+        own.close()
+
+
+def test_wrong_password_returns_to_the_form(page: Page, broker: Mosquitto) -> None:
+    """A refused login stops the retries and says why, on a form a thumb can use."""
+    log_in_bad = Credentials("dashboard", "not-the-password")
+    page.goto(broker.http_url)
+    page.fill("#f-user", log_in_bad.username)
+    page.fill("#f-pass", log_in_bad.password)
+    page.fill("#f-device", "box-1")
+    page.click("#connect-btn")
+    error = page.locator("#login-error")
+    expect(error).to_be_visible(timeout=WAIT_MS)
+    expect(error).to_contain_text("refused")
+    expect(page.locator("#login")).to_be_visible()
+    page.locator("#advanced summary").tap()  # the broker address and prefix fold away
+    expect(page.locator("#f-prefix")).to_have_value("session-recorder")
+    assert touch_targets_too_small(page) == []
+
+
+# ---- fleet ------------------------------------------------------------------------------------------------
+
+
+def test_fleet_view_lists_every_box(page: Page, broker: Mosquitto, daemon: FakeDaemon) -> None:
+    """Pointed at a central broker with box id `all`: one card per box, each with its state."""
+    other = broker.client(broker.admin)  # plays the second box's daemon
+    try:
+        daemon.state(recording(warnings=[{"kind": "silence", "message": "no sound for 60 s"}]))
+        for leaf, payload in (
+            ("availability", "online"),
+            ("state", json.dumps(state("box-2", hours_left=5.5))),
+        ):
+            other.publish(
+                broker.topic(leaf, "box-2"), payload, qos=1, retain=True
+            ).wait_for_publish(5)
+
+        log_in(page, broker, broker.fleet, "all")
+        cards = page.locator("#fleet-list .fleet-card")
+        expect(cards).to_have_count(2, timeout=WAIT_MS)
+        box1 = page.locator('#fleet-list li[data-device="box-1"] .fleet-card')
+        box2 = page.locator('#fleet-list li[data-device="box-2"] .fleet-card')
+        expect(box1).to_have_attribute("data-state", "recording")
+        expect(box1).to_contain_text("Recording")
+        expect(box1).to_contain_text("Silence")
+        expect(box1).to_contain_text("0:12:")
+        expect(box2).to_have_attribute("data-state", "idle")
+        expect(box2).to_contain_text("5.5 h left")
+        expect(box2).to_contain_text("1 to upload")
+        assert touch_targets_too_small(page) == []
+        screenshot(page, "dashboard-fleet.png")
+
+        # a box going offline shows on its card
+        other.publish(broker.topic("availability", "box-2"), "offline", qos=1, retain=True)
+        expect(box2).to_have_attribute("data-state", "offline", timeout=WAIT_MS)
+
+        # a card opens that box's own view, and back
+        box1.tap()
+        expect(page.locator("#box-name")).to_have_text("box-1")
+        expect(page.locator("#state-badge")).to_have_text("Recording")
+        page.locator("#back-btn").tap()
+        expect(cards).to_have_count(2)
+    finally:
+        other.publish(broker.topic("availability", "box-2"), b"", qos=1, retain=True)
+        other.publish(broker.topic("state", "box-2"), b"", qos=1, retain=True).wait_for_publish(5)
+
+
+# ---- the ACL ------------------------------------------------------------------------------------------
+
+
+def subscribe(client: mqtt.Client, topics: list[str]) -> list[mqtt.ReasonCode]:
+    """Subscribe and wait for the SUBACK, so later publishes are certainly seen (or not)."""
+    acks: queue.Queue[list[mqtt.ReasonCode]] = queue.Queue()
+    client.on_subscribe = lambda _c, _u, _mid, codes, _p: acks.put(codes)
+    client.subscribe([(t, 1) for t in topics])
+    return acks.get(timeout=5)
+
+
+def test_acl_confines_the_dashboard_to_its_own_box(broker: Mosquitto) -> None:
+    """`dashboard` reads box-1 and commands box-1 only; nothing of another box or Home Assistant."""
+    seen: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    watcher = broker.client(broker.admin)
+    watcher.on_message = lambda _c, _u, msg: seen.put((msg.topic, msg.payload))
+    subscribe(watcher, [f"{broker.prefix}/#", "homeassistant/#"])
+
+    dash = broker.client(broker.dashboard)
+    got: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    dash.on_message = lambda _c, _u, msg: got.put((msg.topic, msg.payload))
+    subscribe(
+        dash,
+        [
+            "homeassistant/#",
+            broker.topic("state", "box-2"),
+            broker.topic("cmd", "box-2"),
+            broker.topic("event"),  # its own box: allowed, the control
+        ],
+    )
+
+    # publishing anywhere but its own cmd topic is refused (MQTT 5 says so in the PUBACK)
+    refused = dash.publish(broker.topic("cmd", "box-2"), "stop", qos=1)
+    refused_state = dash.publish(broker.topic("state"), "{}", qos=1)
+    refused_ha = dash.publish("homeassistant/status", "online", qos=1)
+    allowed = dash.publish(broker.topic("cmd"), "mark", qos=1)
+    for info in (refused, refused_state, refused_ha, allowed):
+        info.wait_for_publish(timeout=5)
+
+    # what others publish where dashboard may not read never reaches it
+    admin = broker.client(broker.admin)
+    for topic in (
+        "homeassistant/status",
+        broker.topic("state", "box-2"),
+        broker.topic("cmd", "box-2"),
+    ):
+        admin.publish(topic, "secret", qos=1).wait_for_publish(timeout=5)
+    admin.publish(broker.topic("event"), "control", qos=1).wait_for_publish(timeout=5)
+
+    # messages on one connection arrive in order: the control comes after anything forbidden
+    assert got.get(timeout=5) == (broker.topic("event"), b"control")
+    assert got.empty()
+
+    watched = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (broker.topic("event"), b"control") not in watched:
+        watched.append(seen.get(timeout=5))
+    assert (broker.topic("cmd"), b"mark") in watched  # its own box's cmd went through
+    for topic, payload in watched:
+        assert payload != b"stop", f"a refused publish arrived on {topic}"
+        assert topic != broker.topic("state") or payload != b"{}"
+        assert not (topic == "homeassistant/status" and payload == b"online")
+
+
+def test_acl_recorder_and_anonymous(broker: Mosquitto) -> None:
+    """The daemon's user cannot speak for another box; nobody gets in without a password."""
+    seen: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    watcher = broker.client(broker.admin)
+    watcher.on_message = lambda _c, _u, msg: seen.put((msg.topic, msg.payload))
+    subscribe(watcher, [f"{broker.prefix}/box-2/#", "homeassistant/#"])
+
+    rec = broker.client(broker.recorder)
+    rec.publish(broker.topic("state", "box-2"), "forged", qos=1).wait_for_publish(timeout=5)
+    rec.publish("homeassistant/sensor/box-1/config", "{}", qos=1).wait_for_publish(timeout=5)
+    assert seen.get(timeout=5) == ("homeassistant/sensor/box-1/config", b"{}")
+    assert seen.empty()
+
+    with pytest.raises(ConnectionRefusedError):
+        broker.client(None)
+    with pytest.raises(ConnectionRefusedError):
+        broker.client(Credentials("dashboard", "wrong"))
+    assert re.search(r"Denied PUBLISH from \S+ .*session-recorder/box-2/state", broker.log_text())
