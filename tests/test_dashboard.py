@@ -586,3 +586,77 @@ def test_acl_recorder_and_anonymous(broker: Mosquitto) -> None:
     with pytest.raises(ConnectionRefusedError):
         broker.client(Credentials("dashboard", "wrong"))
     assert re.search(r"Denied PUBLISH from \S+ .*session-recorder/box-2/state", broker.log_text())
+
+
+# ---- the real recorder ----------------------------------------------------------------------------
+
+
+def _pulsing(rate: int = 48000, period: int = 4800):
+    """A 440 Hz tone whose level jumps between -30 and -6 dBFS every half second."""
+    import numpy as np
+
+    from recorder.core.formats import FORMATS
+    from recorder.virtualmic import encode
+
+    n = 0
+    while True:
+        t = (np.arange(period) + n * period) / rate
+        amp = np.where((t % 1.0) < 0.5, 10 ** (-30 / 20), 10 ** (-6 / 20)) * 32767
+        x = (np.sin(2 * np.pi * 440 * t) * amp).astype(np.int64)
+        yield encode(np.repeat(x[:, None], 2, axis=1), FORMATS["S16_LE"])
+        n += 1
+
+
+def test_the_real_recorder_from_a_phone(page: Page, broker: Mosquitto, tmp_path, mic) -> None:
+    """The page against the real daemon: start, an advancing clock, a moving meter, a marker
+    that lands in the session, and a confirmed stop."""
+    from recorder.virtualmic import Feeder
+    from tests.support import Running, make_config, wait_until
+
+    pw = tmp_path / "mqtt.pass"
+    pw.write_text(broker.recorder.password)
+    cfg = make_config(
+        tmp_path,
+        device={"id": "box-1"},
+        mqtt={
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "username": broker.recorder.username,
+            "password_file": str(pw),
+        },
+        warnings={"disk_minutes": 0},
+    )
+    feeder = Feeder(mic.infile, _pulsing(), 0.1)  # real time: the clock is the wall clock
+    with Running(cfg, feeder) as r:
+        wait_until(lambda: r.rec.mqtt.connected, 10)
+        r.wait_frames(48000)
+        log_in(page, broker, broker.dashboard, "box-1")
+        expect(page.locator("#btn-start")).to_be_enabled(timeout=WAIT_MS)
+        page.locator("#btn-start").tap()
+        expect(page.locator("#state-badge")).to_have_text("Recording", timeout=WAIT_MS)
+        sid = r.rec.controller.status()["session_id"]
+        expect(page.locator("#session-id")).to_contain_text(sid)
+
+        first = elapsed_seconds(page)
+        track = page.locator(".meter").first.locator(".meter-track")
+        seen = set()
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            seen.add(track.get_attribute("aria-valuenow"))
+            time.sleep(0.1)
+        assert elapsed_seconds(page) > first
+        assert len(seen - {None}) >= 2, seen  # the meter follows the sound
+
+        before = r.rec.tap.session_frames
+        page.locator("#btn-mark").tap()
+        wait_until(lambda: r.rec.controller.state.ack == 1, 10, "the marker")
+        after = r.rec.tap.session_frames
+        screenshot(page, "dashboard-real-recorder.png")
+        stop = page.locator("#btn-stop")
+        stop.tap()
+        stop.tap()
+        session = r.wait_outbox(sid)
+        expect(page.locator("#state-badge")).not_to_have_text("Recording", timeout=WAIT_MS)
+    [marker] = session.manifest.markers
+    assert marker.source == "mqtt" and before <= marker.frame <= after
+    assert session.manifest.stop_reason == "requested"
