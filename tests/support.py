@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -46,6 +47,25 @@ def write_config(tmp_path: Path, **sections: dict) -> Path:
         lines += [f"{k} = {json.dumps(v)}" for k, v in section.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, size: str):
+    """A real, small filesystem (tmpfs) to fill up; skips the test where mounting is refused."""
+    import pytest
+
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start
 from recorder.virtualmic import Feeder, random_periods
+from tests import support
 from tests.support import Running, make_config, sox_raw, wait_until
 
 pytestmark = pytest.mark.root
@@ -17,17 +17,8 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    with support.small_disk(tmp_path / "disk", "8m") as mnt:
+        yield mnt
 
 
 def test_disk_full_stops_cleanly_and_refuses_a_new_start(tmp_path, mic, small_disk):

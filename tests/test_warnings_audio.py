@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
 from recorder.virtualmic import Feeder, encode
-from tests.support import Running, make_config, wait_until
+from tests.support import Running, make_config, small_disk, wait_until
 
 S16 = FORMATS["S16_LE"]
 
@@ -110,16 +109,7 @@ def test_automatic_stops(tmp_path, mic, warnings, mode, reason):
 
 @pytest.mark.root
 def test_disk_low_warning_follows_free_space(tmp_path, mic):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mnt)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with small_disk(tmp_path / "disk", "40m") as mnt:
         filler = mnt / "filler"
         filler.write_bytes(b"\0" * 20_000_000)
         cfg = make_config(
@@ -136,5 +126,3 @@ def test_disk_low_warning_follows_free_space(tmp_path, mic):
             filler.unlink()
             wait_until(lambda: "disk_low" not in _warnings(r), what="disk warning cleared")
             assert r.rec.controller.status()["led"] == "ready"
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
