@@ -36,7 +36,8 @@ class CaptureThread(threading.Thread):
         self.retry_s = retry_s
         self.stopping = threading.Event()
         self.overruns = 0  # written only by this thread; read by status (an int is atomic)
-        self.last_read = 0.0  # monotonic time of the last good read, for the watchdog
+        self.last_read = 0.0  # monotonic time of the last good read
+        self.heartbeat = time.monotonic()  # the loop is alive: every read and every retry
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()
@@ -52,6 +53,7 @@ class CaptureThread(threading.Thread):
                 self.emit(DeviceAbsent(str(exc)))
                 if self.stopping.wait(self.retry_s):
                     break
+                self.heartbeat = time.monotonic()
                 continue
             self.emit(DeviceOpened())
             if lost_since is not None:
@@ -72,5 +74,5 @@ class CaptureThread(threading.Thread):
                     self.emit(DeviceLost(str(exc)))
                     break
                 self.tap.push(data, frames)
-                self.last_read = time.monotonic()
+                self.last_read = self.heartbeat = time.monotonic()
         self.source.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 
 from recorder.adapters.alsa import AlsaSource
@@ -13,6 +14,7 @@ from recorder.adapters.control_socket import ControlServer
 from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.gpio import ButtonInput, LedPlayer, gpio_unavailable_reason, make_led
 from recorder.adapters.mqtt import MqttLink
+from recorder.adapters.notify import Notifier
 from recorder.adapters.wavfile import SoundfileSegment
 from recorder.blockqueue import FrameQueue
 from recorder.capture import CaptureThread
@@ -274,9 +276,52 @@ def _remote(cfg: Config, given: RemoteStore | None) -> tuple[RemoteStore | None,
         return None, str(exc)
 
 
+class Watchdog(threading.Thread):
+    """Pings systemd's watchdog only while the capture loop is alive.
+
+    A capture thread stuck in ALSA stops the pings, and systemd restarts the service (the
+    session is repaired at the next start); a device that is merely absent keeps the loop alive.
+    """
+
+    def __init__(self, notifier: Notifier, capture: CaptureThread) -> None:
+        super().__init__(name="watchdog", daemon=True)
+        self.notifier = notifier
+        self.capture = capture
+        self.stopping = threading.Event()
+        assert notifier.watchdog_s is not None
+        self.every = notifier.watchdog_s / 2
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every):
+            stalled = time.monotonic() - self.capture.heartbeat
+            if stalled < self.every:
+                self.notifier.watchdog()
+            else:
+                log.error("capture has not moved for %.0f s: no watchdog ping", stalled)
+
+
+def _status_line(status: dict) -> str:
+    if status.get("state") == "recording":
+        return f"recording {status['session_id']} ({status['elapsed_s'] / 60:.0f} min)"
+    if status.get("last_error"):
+        return f"{status['state']}: {status['last_error']}"
+    return f"{status.get('state')}; {status.get('hours_left', 0):.0f} h of recording space left"
+
+
 def run(cfg: Config) -> int:
     """`session-recorder run`: the daemon in the foreground until SIGTERM or SIGINT."""
     rec = Recorder(cfg)
+    notifier = Notifier()
+    last_line: list[str] = [""]
+
+    def tell_systemd(_state) -> None:
+        line = _status_line(rec.controller.status())
+        if line != last_line[0]:
+            last_line[0] = line
+            notifier.status(line)
+
+    if notifier.enabled:
+        rec.controller.add_listener(tell_systemd)
     report = rec.start()
     for line in report:
         log.info("%s", line)
@@ -297,8 +342,19 @@ def run(cfg: Config) -> int:
         cfg.storage.dir,
         cfg.socket_path,
     )
+    notifier.ready(_status_line(rec.controller.status()))
+    rec.controller.add_listener(
+        lambda _state: notifier.status(_status_line(rec.controller.status()))
+    )
+    watchdog = None
+    if notifier.watchdog_s:
+        watchdog = Watchdog(notifier, rec.capture)
+        watchdog.start()
     while not stop.wait(1.0):
         pass
+    notifier.stopping()
     rec.shutdown()
+    if watchdog is not None:
+        watchdog.stopping.set()
     log.info("stopped")
     return 0
