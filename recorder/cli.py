@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--tls", action="store_true")
     fleet.add_argument("--ca-file")
     fleet.add_argument("--once", type=float, metavar="SECONDS", help="collect, print once, exit")
+    doctor = sub.add_parser(
+        "doctor", parents=[common], help="check device, storage, GPIO, clock, broker, remote"
+    )
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
     cfg = sub.add_parser("config", parents=[common], help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
     cfg_sub.add_parser("check", parents=[common], help="check the config file and print it")
@@ -99,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
     except ConfigError as exc:
         print(f"session-recorder: config error:\n{exc}", file=sys.stderr)
+        if args.command == "doctor":
+            print("[FAIL] config: fix the lines above, then run `session-recorder doctor` again")
+            return EXIT_REFUSED
         return EXIT_CONFIG
     match args.command:
         case "run":
@@ -115,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return _discard(cfg, args.session)
         case "fleet":
             return _fleet(args, cfg)
+        case "doctor":
+            return _doctor(cfg, args.json)
         case "config":
             return _config_check(cfg)
     return EXIT_CONFIG
@@ -305,6 +314,17 @@ def _fleet(args: argparse.Namespace, cfg: Config | None) -> int:
         args.ca_file or (str(m.ca_file) if m and m.ca_file else None),
         args.once,
     )
+
+
+def _doctor(cfg: Config, as_json: bool) -> int:
+    from recorder import doctor
+
+    checks = doctor.run_checks(cfg)
+    if as_json:
+        print(json.dumps(doctor.as_json(checks), indent=2))
+    else:
+        print(doctor.report(checks))
+    return EXIT_REFUSED if any(not c.ok and c.blocks for c in checks) else 0
 
 
 def _config_check(cfg: Config) -> int:
