@@ -17,6 +17,16 @@ def _checks(done) -> dict[str, dict]:
     return {c["name"]: c for c in json.loads(done.stdout)}
 
 
+def _doctor_with_sound(path, mic):
+    """doctor --json while the virtual microphone plays a -12 dBFS tone."""
+    feeder = Feeder(mic.infile, demo_periods("S16_LE", 48000, 2, 4800), 0.1)
+    feeder.start()
+    try:
+        return cli("doctor", "--json", "--config", str(path), env=mic.env(), timeout=120)
+    finally:
+        feeder.stop()
+
+
 @pytest.fixture
 def broker(tmp_path):
     b = Mosquitto(tmp_path, device_id="box-1").start()
@@ -36,12 +46,7 @@ def test_a_good_box(tmp_path, own_mic, broker):
             mqtt={"host": "127.0.0.1", "port": broker.port, "username": "recorder", "password_file": str(pw)},
             upload={"remote": f"{CRYPT_REMOTE}:doc", "rclone_config": str(conf), "rclone_binary": str(rclone_binary())},
         )  # fmt: skip
-        feeder = Feeder(own_mic.infile, demo_periods("S16_LE", 48000, 2, 4800), 0.1)
-        feeder.start()
-        try:
-            done = cli("doctor", "--json", "--config", str(path), env=own_mic.env(), timeout=120)
-        finally:
-            feeder.stop()
+        done = _doctor_with_sound(path, own_mic)
         leftovers = s3.objects()
     checks = _checks(done)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -81,12 +86,7 @@ def test_broker_down_and_bad_remote_warn_with_fixes(tmp_path, own_mic):
             mqtt={"host": "127.0.0.1", "port": 1},
             upload={"remote": f"{CRYPT_REMOTE}:doc", "rclone_config": str(conf), "rclone_binary": str(rclone_binary())},
         )  # fmt: skip
-        feeder = Feeder(own_mic.infile, demo_periods("S16_LE", 48000, 2, 4800), 0.1)
-        feeder.start()
-        try:
-            done = cli("doctor", "--json", "--config", str(path), env=own_mic.env(), timeout=120)
-        finally:
-            feeder.stop()
+        done = _doctor_with_sound(path, own_mic)
     checks = _checks(done)
     assert done.returncode == 0  # neither blocks recording
     assert not checks["mqtt"]["ok"] and "mosquitto" in checks["mqtt"]["fix"]
