@@ -28,7 +28,7 @@ import logging
 import os
 import unicodedata
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -159,8 +159,16 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _temp_beside(out: Path) -> Path:
-    return out.with_name(f".{out.name}.tmp")
+@contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A temp file beside `out` to build into; removed if building it fails in any way."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _one_line(text: str) -> str:
@@ -255,9 +263,7 @@ def build_flac(session_dir: Path, manifest: Manifest, out: Path) -> Path:
             f"{_where(manifest, out.name)}: FLAC cannot hold {audio.format} × {audio.channels} "
             f"channels losslessly; use the WAV segments"
         )
-    tmp = _temp_beside(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with _staged(out) as tmp:
         with (
             soundfile.SoundFile(
                 tmp, "w", audio.rate, audio.channels, subtype=subtype, format="FLAC"
@@ -277,9 +283,6 @@ def build_flac(session_dir: Path, manifest: Manifest, out: Path) -> Path:
         _fsync_file(tmp)
         verify_flac(session_dir, manifest, tmp)
         return _place(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _downmix(block: np.ndarray) -> np.ndarray:
@@ -314,9 +317,7 @@ def build_mp3(
             f"{_where(manifest, out.name)}: {kbps} kbps is not an MP3 bitrate at "
             f"{audio.rate} Hz ({', '.join(map(str, allowed))})"
         )
-    tmp = _temp_beside(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with _staged(out) as tmp:
         with (
             soundfile.SoundFile(
                 tmp,
@@ -345,9 +346,6 @@ def build_mp3(
                 f"{audio.rate} Hz, {seconds:.3f} s"
             )
         return _place(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def build_wav(session_dir: Path, manifest: Manifest, out: Path) -> Path:
@@ -360,9 +358,7 @@ def build_wav(session_dir: Path, manifest: Manifest, out: Path) -> Path:
     fmt = FORMATS[audio.format]
     total = _total_frames(manifest)
     container = "RF64" if total * fmt.frame_bytes(audio.channels) > _RIFF_LIMIT else "WAV"
-    tmp = _temp_beside(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with _staged(out) as tmp:
         with (
             soundfile.SoundFile(
                 tmp, "w", audio.rate, audio.channels, subtype=fmt.subtype, format=container
@@ -378,9 +374,6 @@ def build_wav(session_dir: Path, manifest: Manifest, out: Path) -> Path:
         _fsync_file(tmp)
         verify_flac(session_dir, manifest, tmp)
         return _place(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def export(session_dir: Path, manifest: Manifest, fmt: str, out: Path) -> Path:
