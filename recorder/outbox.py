@@ -106,7 +106,10 @@ class OutboxWorker(threading.Thread):
             self._wake.set()
 
     def status(self) -> dict:
-        queue = [s.id for s in self.store.sessions("outbox")]
+        # Counted from the folder names: status runs every second while recording, and parsing
+        # every waiting manifest that often would be wasted work on a Pi.
+        outbox = self.store.state_dir("outbox")
+        queue = [p for p in outbox.iterdir() if p.is_dir() and is_valid_id(p.name)]
         with self._lock:
             return {
                 "enabled": self.upload is not None,
