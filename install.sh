@@ -123,6 +123,8 @@ ETC=$R/etc/session-recorder
 CONFIG=$ETC/config.toml
 MQTT_PASS=$ETC/mqtt.pass
 DASH_PASS=$ETC/dashboard.pass
+# In an image: "this box makes its own broker passwords at its first start" (provision.py).
+SECRETS_MARKER=$ETC/first-boot-secrets
 STATE=$R/var/lib/session-recorder
 UNIT=$R/etc/systemd/system/session-recorder.service
 UNIT_LINK=$R/etc/systemd/system/multi-user.target.wants/session-recorder.service
@@ -135,6 +137,8 @@ MQ_ACL=$MQ/session-recorder.acl
 MQ_PASSWD=$MQ/session-recorder.passwd
 SHARE=$R/usr/share/session-recorder
 WEB=$SHARE/dashboard
+ACL_TEMPLATE=$SHARE/mosquitto/session-recorder.acl
+ACL_TEMPLATE_ON_BOX=/usr/share/session-recorder/mosquitto/session-recorder.acl
 USER_NAME=session-recorder
 # Paths as the box sees them (what goes into files), whatever R is.
 MQTT_PASS_ON_BOX=/etc/session-recorder/mqtt.pass
@@ -638,7 +642,8 @@ install_config() {
   recorder_cli config check --config "$(boxpath "$TMP/config.toml")" >/dev/null ||
     die "the config rendered from docs/config.example.toml does not pass config check"
 
-  # What the last install wrote, to tell the user's edits from a changed example.
+  # The example the last install used, to tell the user's edits (and first-boot provisioning's,
+  # which may change the id) from a changed example.
   local previous=$OPT/config.example.toml
   if [[ ! -f $CONFIG ]]; then
     put "$TMP/config.toml" "$CONFIG" 640 "$USER_NAME"
@@ -648,7 +653,7 @@ install_config() {
     [[ $LAST == changed ]] || say "unchanged  $CONFIG"
   else
     fix_meta "$CONFIG" 640 "$USER_NAME"
-    if [[ -f $previous ]] && cmp -s "$TMP/config.toml" "$previous"; then
+    if [[ -f $previous ]] && cmp -s "$SRC/docs/config.example.toml" "$previous"; then
       say "kept       $CONFIG (edited here; the example has not changed)"
     else
       say "kept       $CONFIG; the current example is beside it:"
@@ -656,7 +661,7 @@ install_config() {
       say "           compare: diff $CONFIG $CONFIG.new"
     fi
   fi
-  put "$TMP/config.toml" "$previous" 644 root
+  put "$SRC/docs/config.example.toml" "$previous" 644 root
   # The rclone config (README, "Uploads"; or written by first-boot provisioning, 0600 root-only
   # when that ran before the group existed): the daemon reads it through its group.
   if [[ -f $ETC/rclone.conf ]]; then
@@ -678,6 +683,7 @@ install_config() {
 
 MQ_CHANGED=0
 NEW_DASH_PASSWORD=""
+SECRETS_AT_FIRST_BOOT=0
 install_mosquitto() {
   step "Mosquitto: the box's broker, its users and the dashboard's listener"
   local mq_group=mosquitto
@@ -690,11 +696,16 @@ install_mosquitto() {
   put "$SRC/dashboard/mosquitto/session-recorder.conf" "$MQ_CONF" 644 root
   [[ $LAST == unchanged ]] || MQ_CHANGED=1
 
-  # The ACL for this box: the template's leading comment (how to render it) is replaced.
+  # The template stays on the box: first-boot provisioning renders it again when the device id
+  # changes. The ACL for this box: the template's leading comment (how to render it) is
+  # replaced. firmware/provision.py renders the very same text (render_acl).
+  put_dir "$SHARE" 755 root
+  put_dir "$SHARE/mosquitto" 755 root
+  put "$SRC/dashboard/mosquitto/session-recorder.acl" "$ACL_TEMPLATE" 644 root
   {
     echo "# Session Recorder: who may do what on this box's mosquitto."
-    echo "# Rendered by install.sh for device \"$BOX_ID\", prefix \"$PREFIX\" from"
-    echo "# dashboard/mosquitto/session-recorder.acl; replaced at every upgrade."
+    echo "# Rendered for device \"$BOX_ID\", prefix \"$PREFIX\" from"
+    echo "# $ACL_TEMPLATE_ON_BOX (install.sh; first-boot provisioning)."
     echo "# Anonymous access is off: a user may do only what is listed under its name."
     awk 'body || !/^#/ { body = 1; print }' "$SRC/dashboard/mosquitto/session-recorder.acl" |
       sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@DEVICE_ID@|$BOX_ID|g" -e "s|@HA_PREFIX@|$HA_PREFIX|g"
@@ -706,6 +717,20 @@ install_mosquitto() {
   put "$TMP/acl" "$MQ_ACL" 640 "$mq_group"
   [[ $LAST == unchanged ]] || MQ_CHANGED=1
 
+  # An image (--root, or a chroot where systemd does not run) goes onto many boxes: passwords
+  # made now would be the same on all of them. Each box makes its own at its first start
+  # (firmware/provision.py, run by session-recorder-provision.service, sees the marker).
+  if [[ ! -s $MQTT_PASS ]] && ! systemd_running; then
+    printf '%s\n' "# The box makes its broker passwords at its first start, then removes this file." \
+      "# (install.sh wrote it while building an image: firmware/README.md)" >"$TMP/marker"
+    put "$TMP/marker" "$SECRETS_MARKER" 644 root
+    SECRETS_AT_FIRST_BOOT=1
+    return 0
+  fi
+  if [[ -e $SECRETS_MARKER ]]; then
+    rm -f "$SECRETS_MARKER"
+    changed "removed $SECRETS_MARKER (the passwords are made now)"
+  fi
   # Passwords are made once and never rotated: the files in /etc/session-recorder are the
   # record, and a passwd file lost (say, by --uninstall) is made again from them.
   local recorder_pw="" dashboard_pw="" passwd_tool=() passwd_work=$TMP/passwd
@@ -969,7 +994,10 @@ summary() {
   say ""
   say "Dashboard: on a phone in the same network open http://$host.local:9001/"
   say "  (or http://<the box's IP address>:9001/) and log in as user dashboard,"
-  if [[ -n $NEW_DASH_PASSWORD ]]; then
+  if ((SECRETS_AT_FIRST_BOOT)); then
+    say "  password: made by each box at its first start (no two boxes share one). Choose it"
+    say "  with dashboard_password in session-recorder.txt on the boot partition (firmware/)."
+  elif [[ -n $NEW_DASH_PASSWORD ]]; then
     say "  password: $NEW_DASH_PASSWORD"
     say "  Shown this once; it is kept, root only, in /etc/session-recorder/dashboard.pass."
   else

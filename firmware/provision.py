@@ -14,6 +14,13 @@ At boot, before NetworkManager and the recorder start, this script
    file, and an rclone.conf placed beside it, with zeros and deletes them: FAT has no
    permissions, so secrets must not stay there.
 
+It also makes this box's own broker passwords (the daemon's and the phone dashboard's) at its
+first start, when the image left the marker /etc/session-recorder/first-boot-secrets: an image
+is flashed onto many boxes, so passwords made while building it would be the same on all of
+them. `dashboard_password` in the settings file chooses the dashboard's. And when `device_id`
+changes, it renders the broker's ACL again from the installed template, so the dashboard may
+still read the box's topics under its new name.
+
 Every write is atomic (temporary file, fsync, rename) and the settings file goes last, so a
 power cut half-way through just runs the same provisioning again at the next boot.
 
@@ -34,9 +41,12 @@ import difflib
 import json
 import os
 import re
+import secrets
 import shutil
+import string
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import uuid
@@ -53,6 +63,12 @@ CRYPT_REMOTE = "secret"
 CONF_DIR = Path("/etc/session-recorder")
 CONFIG = CONF_DIR / "config.toml"
 MQTT_PASS = CONF_DIR / "mqtt.pass"
+DASH_PASS = CONF_DIR / "dashboard.pass"
+SECRETS_MARKER = CONF_DIR / "first-boot-secrets"  # left by install.sh in an image
+MQ_PASSWD = Path("/etc/mosquitto/session-recorder.passwd")
+MQ_ACL = Path("/etc/mosquitto/session-recorder.acl")
+ACL_TEMPLATE = Path("/usr/share/session-recorder/mosquitto/session-recorder.acl")
+MQ_GROUP = "mosquitto"
 RCLONE_CONF = CONF_DIR / "rclone.conf"
 NM_PROFILE = Path("/etc/NetworkManager/system-connections/session-recorder-wifi.nmconnection")
 NM_STATE = Path("/var/lib/NetworkManager/NetworkManager.state")
@@ -78,6 +94,7 @@ KEYS: dict[str, bool] = {
     "rclone_conf": False,
     "crypt_password": True,
     "crypt_password2": True,
+    "dashboard_password": True,
 }
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as [device] id in recorder/config.py
@@ -125,6 +142,7 @@ class Plan:
     shred: list[Path] = field(default_factory=list)  # boot-partition files holding secrets
     summary: list[tuple[str, str]] = field(default_factory=list)  # for the receipt: no secrets
     live: list[list[str]] = field(default_factory=list)  # only when provisioning the running box
+    remove: list[Path] = field(default_factory=list)  # after every write has landed
 
 
 # --- reading the settings file ---------------------------------------------------------------
@@ -546,6 +564,145 @@ def plan_timezone(s: Settings, root: Path, plan: Plan, problems: list[str]) -> N
     plan.summary.append(("time zone", tz))
 
 
+# --- the box's own broker --------------------------------------------------------------------
+
+PASSWORD_CHARS = string.ascii_letters + string.digits  # typed on a phone; safe in any file
+
+
+def random_password(length: int) -> str:
+    return "".join(secrets.choice(PASSWORD_CHARS) for _ in range(length))
+
+
+def read_secret(path: Path) -> str | None:
+    try:
+        value = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except OSError:
+        return None
+    return value or None
+
+
+def hashed_passwd(existing: Path, users: list[tuple[str, str]]) -> bytes | None:
+    """mosquitto's password file with these users set (others kept), hashed by mosquitto's own
+    tool; None when mosquitto is not installed. (-b shows a password on the command line for a
+    moment: this runs at boot, before anything but root.)"""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "passwd"
+        work.write_bytes(existing.read_bytes() if existing.is_file() else b"")
+        for user, password in users:
+            done = subprocess.run(
+                [tool, "-b", str(work), user, password],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if done.returncode:
+                raise Rejected(f"mosquitto_passwd failed: {done.stderr.strip()[:200]}")
+        return work.read_bytes()
+
+
+def plan_broker_passwords(
+    s: Settings, root: Path, gid: int | None, check_only: bool, plan: Plan, problems: list[str]
+) -> None:
+    """The accounts on the box's own broker: made at the first start of a box flashed from an
+    image (the marker), and the dashboard's replaced when the settings file chooses one.
+    Passwords already made are kept: /etc/session-recorder holds the record."""
+    chosen = s.values.get("dashboard_password")
+    if chosen is not None and not (8 <= len(chosen) <= 64 and chosen.isprintable()):
+        problems.append(f"{s.where('dashboard_password')}: use 8 to 64 characters (no tabs)")
+        return
+    marker = under(root, SECRETS_MARKER)
+    first_start = marker.is_file()
+    if chosen:
+        plan.summary.append(("phone dashboard", "user dashboard, the password in the file"))
+    if check_only or not (first_start or chosen):
+        return
+
+    recorder_file, dash_file = under(root, MQTT_PASS), under(root, DASH_PASS)
+    # mqtt.pass is the daemon's password on whichever broker it uses; the local account follows
+    # it, so the file and the broker never disagree (plan_mqtt writes a central broker's).
+    recorder_pw = s.values.get("mqtt_password") or read_secret(recorder_file)
+    if recorder_pw is None:
+        recorder_pw = random_password(32)
+        plan.writes.append(Write(recorder_file, lines([recorder_pw]), secret_mode(gid), gid))
+    dashboard_pw = chosen or read_secret(dash_file)
+    if dashboard_pw is None:
+        dashboard_pw = random_password(16)
+        plan.summary.append(
+            (
+                "phone dashboard",
+                "a random password; to log in from a phone choose one: dashboard_password",
+            )
+        )
+    if dashboard_pw != read_secret(dash_file):
+        plan.writes.append(Write(dash_file, lines([dashboard_pw]), 0o600, 0))
+
+    passwd = under(root, MQ_PASSWD)
+    try:
+        data = hashed_passwd(passwd, [("recorder", recorder_pw), ("dashboard", dashboard_pw)])
+    except (OSError, subprocess.SubprocessError) as exc:
+        problems.append(f"could not run mosquitto_passwd: {exc}")
+        return
+    except Rejected as exc:
+        problems.append(str(exc))
+        return
+    if data is None or not passwd.parent.is_dir():
+        if chosen:
+            problems.append(
+                f"{s.where('dashboard_password')}: the box has no mosquitto (its broker), so "
+                "there is no dashboard to log in to"
+            )
+        else:  # the passwords are kept; the marker stays, so a later start finishes the job
+            print("mosquitto is not installed: its password file is made at a later start")
+        return
+    mq_gid = group_id(root, MQ_GROUP)
+    plan.writes.append(Write(passwd, data, 0o640, 0 if mq_gid is None else mq_gid))
+    if first_start:
+        plan.remove.append(marker)
+        plan.summary.append(("broker passwords", "made for this box"))
+
+
+def render_acl(template: str, device_id: str, prefix: str, ha_prefix: str) -> str:
+    """The ACL exactly as install.sh renders it, so neither sees the other's as a change."""
+    body = template.splitlines(keepends=True)
+    while body and body[0].startswith("#"):
+        body.pop(0)  # the template's own instructions
+    header = [
+        "# Session Recorder: who may do what on this box's mosquitto.",
+        f'# Rendered for device "{device_id}", prefix "{prefix}" from',
+        f"# {ACL_TEMPLATE} (install.sh; first-boot provisioning).",
+        "# Anonymous access is off: a user may do only what is listed under its name.",
+    ]
+    text = "".join(body)
+    for key, value in (
+        ("@PREFIX@", prefix),
+        ("@DEVICE_ID@", device_id),
+        ("@HA_PREFIX@", ha_prefix),
+    ):
+        text = text.replace(key, value)
+    return "\n".join(header) + "\n" + text
+
+
+def plan_acl(root: Path, device_id: str, plan: Plan) -> None:
+    """The broker's ACL names the box: a new device id needs it rendered again."""
+    template, acl = under(root, ACL_TEMPLATE), under(root, MQ_ACL)
+    if not template.is_file() or not acl.is_file():
+        return  # no local broker set up by install.sh: nothing names the box
+    try:
+        config = tomllib.loads(under(root, CONFIG).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        config = {}  # plan_config reports a broken config
+    mqtt = config.get("mqtt") if isinstance(config.get("mqtt"), dict) else {}
+    prefix = str(mqtt.get("prefix", "session-recorder"))
+    ha_prefix = str(mqtt.get("ha_prefix", "homeassistant"))
+    text = render_acl(template.read_text(encoding="utf-8"), device_id, prefix, ha_prefix)
+    st = acl.stat()
+    plan.writes.append(Write(acl, text.encode(), st.st_mode & 0o7777, st.st_gid))
+
+
 def secret_mode(gid: int | None) -> int:
     # Readable by the recorder's group once it exists; until then root only.
     return 0o640 if gid is not None else 0o600
@@ -651,8 +808,11 @@ def build_plan(
     upload = plan_upload(s, boot, root, gid, rclone, check_only, plan, problems)
     if upload:
         updates["upload"] = upload
+    plan_broker_passwords(s, root, gid, check_only, plan, problems)
     if not problems:
         plan_config(root, gid, updates, plan, problems)
+    if not problems and device_id:
+        plan_acl(root, device_id, plan)
     return plan, problems
 
 
@@ -713,7 +873,8 @@ def shred(path: Path) -> None:
     fsync_dir(path.parent)
 
 
-def apply(plan: Plan, boot: Path, source: Path, live: bool) -> None:
+def apply(plan: Plan, boot: Path, source: Path | None, live: bool) -> None:
+    """Every change, then (for a settings file) the receipt, then the secrets are wiped."""
     for path, mode, gid in plan.dirs:
         if not path.is_dir():
             path.mkdir(mode=mode, parents=True)
@@ -732,6 +893,11 @@ def apply(plan: Plan, boot: Path, source: Path, live: bool) -> None:
         tmp.symlink_to(target)
         os.replace(tmp, link)
         fsync_dir(link.parent)
+    for path in plan.remove:
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+    if source is None:
+        return
     write_atomic(boot / RECEIPT_NAME, receipt(plan, source.name), None)
     for path in [*plan.shred, source]:
         shred(path)
@@ -823,8 +989,10 @@ def main(argv: list[str] | None = None) -> int:
 
     found = [boot / n for n in SETTINGS_NAMES if (boot / n).is_file()]
     if not found:
-        print(f"no {SETTINGS_NAMES[0]} in {boot}: nothing to do")
-        return 0
+        if args.check or not under(root, SECRETS_MARKER).is_file():
+            print(f"no {SETTINGS_NAMES[0]} in {boot}: nothing to do")
+            return 0
+        return first_start(root, live)
     source = found[0]
     if len(found) > 1:
         problems = [
@@ -872,6 +1040,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"provisioned from {source.name}; it is now removed from {boot}:")
     for key, value in plan.summary:
         print(f"  {key}: {value}")
+    return 0
+
+
+def first_start(root: Path, live: bool) -> int:
+    """The first start of a box from an image, without a settings file: its own passwords."""
+    plan, problems = Plan(), []
+    plan_broker_passwords(Settings(), root, group_id(root), False, plan, problems)
+    if problems:
+        for p in problems:
+            print(f"broker passwords not made: {p}", file=sys.stderr)
+        return 1
+    try:
+        apply(plan, Path(), None, live)
+    except OSError as exc:
+        print(f"broker passwords not made ({exc}); retried at the next start", file=sys.stderr)
+        return 2
+    for key, value in plan.summary:
+        print(f"{key}: {value}")
     return 0
 
 

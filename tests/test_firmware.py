@@ -344,6 +344,154 @@ def test_check_mode_changes_nothing(tmp_path):
     assert _tree(boot, root) == before
 
 
+# ---- the box's own broker: passwords per box, the ACL after a new device id -------------------
+
+needs_mosquitto = pytest.mark.skipif(
+    shutil.which("mosquitto_passwd") is None,
+    reason="mosquitto is not installed (Debian package mosquitto)",
+)
+ACL_TEMPLATE = ROOT / "dashboard" / "mosquitto" / "session-recorder.acl"
+
+
+def _image_root(tmp_path: Path, device_id: str = "box-a") -> tuple[Path, Path]:
+    """A root as install.sh --root leaves it in an image: config, ACL and template, the marker,
+    no passwords."""
+    module = _provision_module()
+    boot, root = _scratch(tmp_path)
+    etc = root / "etc" / "session-recorder"
+    etc.mkdir()
+    (etc / "config.toml").write_text(
+        f'[device]\nid = "{device_id}"\n\n[mqtt]\nhost = "127.0.0.1"\nusername = "recorder"\n'
+        'password_file = "/etc/session-recorder/mqtt.pass"\n'
+    )
+    (etc / "first-boot-secrets").write_text("# made at first start\n")
+    template = root / "usr/share/session-recorder/mosquitto/session-recorder.acl"
+    template.parent.mkdir(parents=True)
+    shutil.copy(ACL_TEMPLATE, template)
+    acl = root / "etc/mosquitto/session-recorder.acl"
+    acl.parent.mkdir(parents=True)
+    acl.write_text(
+        module.render_acl(ACL_TEMPLATE.read_text(), device_id, "session-recorder", "homeassistant")
+    )
+    acl.chmod(0o640)
+    return boot, root
+
+
+def _broker_with(root: Path, tmp_path: Path, device_id: str):
+    """A real mosquitto with the box's password file and ACL (the test's admin user added)."""
+    from tests.mosquitto import Mosquitto
+
+    broker = Mosquitto(tmp_path, device_id=device_id)
+    shutil.copy(root / "etc/mosquitto/session-recorder.passwd", broker.dir / "passwd")
+    acl = (root / "etc/mosquitto/session-recorder.acl").read_text()
+    (broker.dir / "acl").write_text(acl + "\nuser admin\ntopic readwrite #\n")
+    subprocess.run(
+        ["mosquitto_passwd", "-b", str(broker.dir / "passwd"), "admin", broker.admin.password],
+        check=True,
+        capture_output=True,
+    )
+    return broker
+
+
+def _dashboard_sees_the_box(broker, root: Path, dashboard_password: str) -> None:
+    """The dashboard logs in and reads what the recorder (its password from mqtt.pass)
+    publishes under the box's id; a wrong password is refused."""
+    import threading
+
+    from tests.mosquitto import Credentials
+
+    recorder_pw = (root / "etc/session-recorder/mqtt.pass").read_text().strip()
+    writer = broker.client(Credentials("recorder", recorder_pw))
+    writer.publish(broker.topic("state"), "idle", qos=1, retain=True).wait_for_publish(5)
+    got = threading.Event()
+    reader = broker.client(Credentials("dashboard", dashboard_password))
+    reader.on_message = lambda _c, _u, msg: got.set() if msg.payload == b"idle" else None
+    reader.subscribe(broker.topic("state"), qos=1)  # the retained state arrives
+    assert got.wait(5), broker.log_text()
+    with pytest.raises(ConnectionRefusedError):
+        broker.client(Credentials("dashboard", dashboard_password + "x"))
+
+
+@needs_mosquitto
+def test_the_first_start_of_an_image_makes_this_boxs_own_passwords(tmp_path):
+    boxes = []
+    for name in ("one", "two"):  # two boxes flashed from the same image
+        boot, root = _image_root(tmp_path / name)
+        done = _run(boot, root)
+        assert done.returncode == 0, done.stderr
+        assert "broker passwords: made for this box" in done.stdout
+        etc = root / "etc" / "session-recorder"
+        assert not (etc / "first-boot-secrets").exists()
+        recorder_pw = (etc / "mqtt.pass").read_text().strip()
+        dashboard_pw = (etc / "dashboard.pass").read_text().strip()
+        assert len(recorder_pw) == 32 and len(dashboard_pw) == 16
+        assert recorder_pw.isalnum() and dashboard_pw.isalnum()
+        assert (_mode(etc / "mqtt.pass"), (etc / "mqtt.pass").stat().st_gid) == (0o640, os.getgid())
+        assert _mode(etc / "dashboard.pass") == 0o600
+        passwd = root / "etc/mosquitto/session-recorder.passwd"
+        assert _mode(passwd) == 0o640
+        assert [line.split(":")[0] for line in passwd.read_text().splitlines()] == [
+            "recorder",
+            "dashboard",
+        ]
+        for secret in (recorder_pw, dashboard_pw):
+            assert secret not in done.stdout + done.stderr + passwd.read_text()
+        assert list(boot.iterdir()) == [boot / "cmdline.txt"]  # nothing on the boot partition
+        # every later start: nothing to do, nothing changes
+        before = _tree(root)
+        again = _run(boot, root)
+        assert again.returncode == 0 and "nothing to do" in again.stdout
+        assert _tree(root) == before
+        boxes.append((root, recorder_pw, dashboard_pw))
+    assert boxes[0][1] != boxes[1][1] and boxes[0][2] != boxes[1][2]
+
+    root, _, dashboard_pw = boxes[0]
+    with _broker_with(root, tmp_path, "box-a") as broker:
+        _dashboard_sees_the_box(broker, root, dashboard_pw)
+
+
+@needs_mosquitto
+def test_the_settings_file_chooses_the_dashboard_password_and_a_new_id_moves_the_acl(tmp_path):
+    boot, root = _image_root(tmp_path, device_id="box-a")
+    assert _run(boot, root).returncode == 0  # the first start
+    recorder_pw = (root / "etc/session-recorder/mqtt.pass").read_text()
+    chosen = "phone pass 42"
+    (boot / "session-recorder.txt").write_text(
+        f"device_id = coach-room-2\ndashboard_password = {chosen}\n"
+    )
+    done = _run(boot, root)
+    assert done.returncode == 0, done.stderr
+    etc = root / "etc" / "session-recorder"
+    assert (etc / "dashboard.pass").read_text() == chosen + "\n"
+    assert (etc / "mqtt.pass").read_text() == recorder_pw  # kept: never rotated
+    receipt = (boot / "session-recorder-provisioned.txt").read_text()
+    assert "phone dashboard" in receipt and chosen not in receipt
+    assert chosen not in done.stdout + done.stderr
+
+    acl = root / "etc/mosquitto/session-recorder.acl"
+    text = acl.read_text()
+    assert "topic readwrite session-recorder/coach-room-2/#" in text
+    assert "topic write session-recorder/coach-room-2/cmd" in text
+    assert "box-a" not in text
+    assert _mode(acl) == 0o640
+
+    with _broker_with(root, tmp_path, "coach-room-2") as broker:
+        _dashboard_sees_the_box(broker, root, chosen)
+
+
+@pytest.mark.parametrize("value", ["short", "x" * 65])
+def test_a_bad_dashboard_password_changes_nothing(tmp_path, value):
+    boot, root = _image_root(tmp_path)
+    (boot / "session-recorder.txt").write_text(f"device_id = box-b\ndashboard_password = {value}\n")
+    before = _tree(root)
+    done = _run(boot, root)
+    assert done.returncode == 1
+    error = (boot / "session-recorder-error.txt").read_text()
+    assert "line 2, dashboard_password: use 8 to 64 characters" in error
+    assert value not in error
+    assert _tree(root) == before
+
+
 def test_the_example_documents_every_key():
     module = _provision_module()
     example = (FIRMWARE / "session-recorder.txt.example").read_text()
@@ -359,7 +507,9 @@ def test_the_unit_watches_the_names_the_script_reads():
     text = UNIT.read_text()
     watched = re.findall(r"^ConditionPathExists=\|/boot/firmware/(\S+)$", text, re.MULTILINE)
     assert sorted(watched) == sorted(module.SETTINGS_NAMES)
-    assert "Before=NetworkManager.service session-recorder.service" in text
+    assert "Before=NetworkManager.service mosquitto.service session-recorder.service" in text
+    marker = re.findall(r"^ConditionPathExists=\|(/etc/\S+)$", text, re.MULTILINE)
+    assert marker == [str(module.SECRETS_MARKER)]
     assert "/usr/bin/python3 /opt/session-recorder/firmware/provision.py" in text
 
 

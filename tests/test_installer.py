@@ -1,8 +1,9 @@
 """install.sh: shellcheck-clean, and a whole install, re-run, upgrade and uninstall into a
 scratch root (`--root DIR --no-packages --no-services`), never touching this machine's users.
 
-The scratch-root tests share one installed box (a module fixture) and run in file order:
-install, re-run, --usb-id, upgrade, then uninstall and purge. A last test builds into an OS
+The scratch-root tests share one installed box (a module fixture: install, then the box's
+first start, which makes its own broker passwords) and run in file order: install, re-run,
+--usb-id, upgrade, a new device id from the boot partition, then uninstall and purge. A last test builds into an OS
 tree as the pi-gen stage does (`--root DIR --no-services`, DIR with its own python3: the venv is
 made inside it through chroot), with this machine's /usr under an overlay in a private mount
 namespace, so nothing outside DIR can change. Making a venv needs PyPI (pip downloads the
@@ -33,6 +34,8 @@ INSTALL = ROOT / "install.sh"
 DEVICE_ID = "room-4"
 ARGS = ("--no-packages", "--no-services", "--device-id", DEVICE_ID)
 SESSION = "var/lib/session-recorder/outbox/000001-20261129T093000Z"
+# provision.py runs on the box's system python3, outside any venv: so do the tests when they can.
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 HOST_ACCOUNTS = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
 
 # A minimal etc/ for useradd --root: mosquitto's account is there (as the Debian package makes
@@ -96,6 +99,9 @@ class Box:
     env: dict[str, str]
     host_accounts: dict[str, str]  # hashes of this machine's account files before
     first: subprocess.CompletedProcess[str] | None = None  # the first install
+    marker_after_install: bool = False  # the "make passwords at first start" marker
+    passwords_after_install: list[str] | None = None
+    first_boot: subprocess.CompletedProcess[str] | None = None  # provision.py, no settings file
 
     def path(self, rel: str) -> Path:
         return self.root / rel.lstrip("/")
@@ -111,6 +117,24 @@ class Box:
             timeout=900,
         )
         assert done.returncode == 0, f"install.sh {args}:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def provision(self, settings: str | None = None) -> subprocess.CompletedProcess[str]:
+        """What session-recorder-provision.service runs at boot, with the box's boot partition
+        holding `settings` (None: no settings file, as at a plain first start)."""
+        boot = self.root / "boot" / "firmware"
+        boot.mkdir(parents=True, exist_ok=True)
+        if settings is not None:
+            (boot / "session-recorder.txt").write_text(settings)
+        script = self.path("opt/session-recorder/firmware/provision.py")
+        done = subprocess.run(
+            [PYTHON, str(script), "--boot", str(boot), "--root", str(self.root)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"provision.py:\n{done.stdout}\n{done.stderr}"
         return done
 
     def gid(self, group: str) -> int:
@@ -217,6 +241,13 @@ def box(tmp_path_factory) -> Box:
     host = _hashes(HOST_ACCOUNTS)
     b = Box(_scratch_root(base / "root"), _copy_checkout(base / "checkout"), env, host)
     b.first = b.run(*ARGS)
+    # --root builds an image: the box makes its passwords at its first start.
+    b.marker_after_install = b.path("etc/session-recorder/first-boot-secrets").exists()
+    b.passwords_after_install = [
+        p for p in ("etc/session-recorder/mqtt.pass", "etc/session-recorder/dashboard.pass",
+                    "etc/mosquitto/session-recorder.passwd") if b.path(p).exists()
+    ]  # fmt: skip
+    b.first_boot = b.provision()
     # A session as the daemon leaves it, which no later run may touch.
     session = b.path(SESSION)
     session.mkdir(parents=True)
@@ -242,12 +273,12 @@ def _secrets(b: Box) -> dict[str, str]:
     )
 
 
-def _broker_accepts_installed_users(b: Box, tmp_path: Path) -> None:
+def _broker_accepts_installed_users(b: Box, tmp_path: Path, device_id: str = DEVICE_ID) -> None:
     """mosquitto with the installed passwd file and ACL: recorder and dashboard log in with the
     passwords in /etc/session-recorder, and the dashboard reads what the recorder publishes."""
     from tests.mosquitto import Credentials, Mosquitto
 
-    broker = Mosquitto(tmp_path, device_id=DEVICE_ID)
+    broker = Mosquitto(tmp_path / f"broker-{device_id}", device_id=device_id)
     shutil.copy(b.path("etc/mosquitto/session-recorder.passwd"), broker.dir / "passwd")
     shutil.copy(b.path("etc/mosquitto/session-recorder.acl"), broker.dir / "acl")
     recorder = Credentials("recorder", b.path("etc/session-recorder/mqtt.pass").read_text().strip())
@@ -342,10 +373,16 @@ def test_install_into_a_scratch_root(box, tmp_path):
             == (shipped / "firmware" / "session-recorder-provision.service").read_bytes()
         )
 
-    # the summary: the dashboard password once, and where to go
-    dash_pw = b.path("etc/session-recorder/dashboard.pass").read_text().strip()
-    assert f"password: {dash_pw}" in out
+    # no passwords in the image: the box made its own at its first start, then the marker went
+    assert b.marker_after_install and b.passwords_after_install == []
+    assert "made by each box at its first start" in out
+    assert "broker passwords: made for this box" in b.first_boot.stdout
+    assert not b.path("etc/session-recorder/first-boot-secrets").exists()
     assert ":9001/" in out and "config.toml" in out
+    template = b.path("usr/share/session-recorder/mosquitto/session-recorder.acl")
+    assert (
+        template.read_bytes() == (shipped / "dashboard/mosquitto/session-recorder.acl").read_bytes()
+    )
 
     if shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin"):
         _broker_accepts_installed_users(b, tmp_path)
@@ -419,6 +456,25 @@ def test_upgrade_keeps_an_edited_config(box, tmp_path):
     box.run(*ARGS)
     st = rclone.stat()
     assert (_mode(rclone), st.st_uid, st.st_gid) == (0o640, 0, box.gid("session-recorder"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_new_device_id_from_the_boot_partition_moves_the_acl(box, tmp_path):
+    """provision.py renders the ACL for the new id exactly as install.sh does: the dashboard
+    reads the renamed box, and the next upgrade sees nothing to change."""
+    acl = box.path("etc/mosquitto/session-recorder.acl")
+    box.path("etc/session-recorder/config.toml.new").unlink(missing_ok=True)  # the upgrade's
+    box.provision("device_id = room-9\n")
+    assert "topic readwrite session-recorder/room-9/#" in acl.read_text()
+    again = box.run(*ARGS)
+    assert "Nothing changed" in again.stdout, again.stdout
+    assert 'device id "room-9"' in again.stdout
+    assert not box.path("etc/session-recorder/config.toml.new").exists()
+    if shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin"):
+        _broker_accepts_installed_users(box, tmp_path, "room-9")
+    box.provision(f"device_id = {DEVICE_ID}\n")  # as the tests after this one expect
+    assert f"session-recorder/{DEVICE_ID}/#" in acl.read_text()
 
 
 @pytest.mark.slow
@@ -563,6 +619,14 @@ def test_image_build_makes_the_venv_inside_the_root(tmp_path):
     assert "Nothing changed" in again, again
     wants = root / "etc/systemd/system/multi-user.target.wants"
     assert (wants / "session-recorder.service").is_symlink()
+    # no broker password is baked into the image: each box makes its own at its first start
+    assert (root / "etc/session-recorder/first-boot-secrets").is_file()
+    for secret in (
+        "etc/session-recorder/mqtt.pass",
+        "etc/session-recorder/dashboard.pass",
+        "etc/mosquitto/session-recorder.passwd",
+    ):
+        assert not (root / secret).exists(), secret
     # the venv is the box's: its scripts name the path it has on the box
     script = root / "opt/session-recorder/venv/bin/session-recorder"
     assert script.read_text().splitlines()[0] == "#!/opt/session-recorder/venv/bin/python"

@@ -247,6 +247,32 @@ def test_no_broker_at_all_never_touches_recording(tmp_path, mic):
         assert not r.rec.mqtt.connected
 
 
+def test_a_missing_password_file_never_stops_recording_and_is_read_once_it_appears(
+    tmp_path, mic, broker, caplog
+):
+    """A box from an image makes its broker password at first boot: until the file is there the
+    recorder records (and says why MQTT is down), and it logs in as soon as the file appears."""
+    section = _mqtt_section(tmp_path, broker)
+    pw = tmp_path / "mqtt.pass"
+    pw.unlink()
+    cfg = make_config(tmp_path, device={"id": "box-1"}, mqtt=section, warnings={"disk_minutes": 0})
+    feeder = Feeder(mic.infile, random_periods(S16, 2, 4800, None), 0.05)
+    with Running(cfg, feeder) as r:
+        r.wait_frames(24000)
+        started = r.request(Start())
+        assert started["ok"]
+        r.wait_session_frames(48000)
+        assert not r.rec.mqtt.connected
+        assert f"password_file {pw} cannot be read" in caplog.text
+        watcher = Watcher(broker, topics=("session-recorder/#",))
+        pw.write_text(broker.recorder.password + "\n")
+        wait_until(lambda: r.rec.mqtt.connected, 40, "connected once the file is there")
+        wait_until(lambda: "recording" in watcher.states(), 10, "state published")
+        r.request(Stop())
+        session = r.wait_outbox(started["session_id"])
+    assert session.manifest.gaps == []
+
+
 def test_fleet_lists_every_box_under_the_prefix(tmp_path, mic, broker):
     cfg, feeder = _running(tmp_path, mic, broker)
     other = broker.client(broker.admin)  # a second box, as its retained messages look

@@ -62,6 +62,7 @@ class MqttLink:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._commands: queue.Queue[object] = queue.Queue(COMMAND_QUEUE)
+        self._password_warned = False
         self.client = self._client()
         self._threads = [
             threading.Thread(target=self._publish_loop, name="mqtt-state", daemon=True),
@@ -78,10 +79,9 @@ class MqttLink:
         )
         c.will_set(f"{self.base}/availability", "offline", qos=1, retain=True)
         if self.cfg.username:
-            password = None
-            if self.cfg.password_file is not None:
-                password = self.cfg.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-            c.username_pw_set(self.cfg.username, password)
+            # Read before every attempt, not once: a box flashed from an image makes its
+            # password at first boot, and a missing file must never keep the recorder down.
+            c.on_pre_connect = self._set_credentials
         if self.cfg.tls:
             c.tls_set(
                 ca_certs=str(self.cfg.ca_file) if self.cfg.ca_file else None,
@@ -95,6 +95,24 @@ class MqttLink:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         return c
+
+    def _set_credentials(self, client: mqtt.Client, _userdata: object) -> None:
+        password = None
+        if self.cfg.password_file is not None:
+            try:
+                password = self.cfg.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                if not self._password_warned:
+                    log.error(
+                        "[mqtt] password_file %s cannot be read (%s): connecting without a "
+                        "password; recording is not affected",
+                        self.cfg.password_file,
+                        exc.strerror or exc,
+                    )
+                    self._password_warned = True
+            else:
+                self._password_warned = False
+        client.username_pw_set(self.cfg.username, password)
 
     def start(self) -> None:
         self.refresh_recent()
