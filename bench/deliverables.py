@@ -21,10 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from test_deliverables import speech_like, write_session  # the tests' signal, one source
+from test_deliverables import write_session
 
 from recorder.core.manifest import Manifest
 from recorder.deliverables import build_flac, build_mp3, build_wav, mp3_bitrate_kbps
+from recorder.virtualmic import speech_like
 
 RATE = 48000
 SEGMENT_S = 300

@@ -17,7 +17,6 @@ import logging
 import os
 import subprocess
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,53 +41,10 @@ from recorder.deliverables import (
     mp3_compression_level,
     verify_flac,
 )
+from recorder.virtualmic import speech_like
 
 SESSION_ID = "000042-20261129T093000Z"
 SOX_ENCODING = {"S16_LE": ["-b", "16"], "S24_3LE": ["-b", "24"], "S32_LE": ["-b", "32"]}
-
-
-# ---------------------------------------------------------------- speech-like audio
-
-
-def _voice_table(f0: float = 120.0, size: int = 2048) -> np.ndarray:
-    """One glottal period: harmonics of f0 weighted by three formant-like bumps."""
-    phase = np.arange(size) / size * 2 * np.pi
-    wave = np.zeros(size)
-    for k in range(1, 30):
-        f = k * f0
-        formants = ((500, 150, 1.0), (1500, 250, 0.5), (2500, 300, 0.25))
-        amp = sum(a * np.exp(-(((f - fc) / bw) ** 2)) for fc, bw, a in formants)
-        wave += amp / k**0.5 * np.sin(k * phase)
-    return wave / np.abs(wave).max()
-
-
-_VOICE = _voice_table()
-
-
-def speech_like(
-    frames: int, rate: int, channels: int, seed: int = 0, block: int = 1 << 16
-) -> Iterator[np.ndarray]:
-    """Seeded int16 blocks (n, channels) that compress like a voice in a quiet room.
-
-    A voiced buzz and bursts of noise under a 4 Hz syllable envelope with pauses (5 s of talk
-    in every 7), plus a -64 dBFS noise floor that differs per channel, as two real mics would.
-    """
-    start = 0
-    while start < frames:
-        n = min(block, frames - start)
-        t = (start + np.arange(n)) / rate
-        rng = np.random.default_rng([seed, start])
-        phase = 120 * t + 3 * np.sin(2 * np.pi * 0.25 * t)
-        voiced = _VOICE[((phase % 1.0) * len(_VOICE)).astype(np.int64)]
-        syllable = np.floor(t * 4)
-        loud = 0.4 + 0.6 * (np.sin(syllable * 12.9898 + seed) * 43758.5453 % 1.0)
-        envelope = np.sin(np.pi * (t * 4 % 1.0)) ** 2 * loud * ((t % 7.0) < 5.0)
-        x = envelope * (0.25 * voiced + 0.04 * rng.standard_normal(n) * (syllable % 3 == 0))
-        out = np.empty((n, channels))
-        for c in range(channels):
-            out[:, c] = x * (1.0 - 0.2 * c) + 0.0006 * rng.standard_normal(n)
-        yield np.clip(np.round(out * 32767), -32768, 32767).astype(np.int16)
-        start += n
 
 
 # ---------------------------------------------------------------- sessions on disk
