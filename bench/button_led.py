@@ -5,16 +5,13 @@ The recorder's path: gpiozero callback -> event queue -> controller thread (pure
 an LED directly, measured the same way on the same mock pin factory. Reported as p50/p99 and
 the ratio; nothing here asserts a time.
 
-    .venv/bin/python bench/button_led.py [--presses N]
+    .venv/bin/python bench/button_led.py [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gpiozero import LED, Button
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from bench.common import Options, Section, median, percentile, standalone, table, verdict
 from recorder.config import parse_config
-from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
 from recorder.daemon import Parts, Recorder
 from recorder.virtualmic import Feeder, VirtualMic, demo_periods
@@ -37,11 +34,6 @@ def _wait(predicate, timeout: float = 5.0) -> float:
             raise TimeoutError("no change")
         time.sleep(0.0002)
     return time.monotonic()
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def measure_recorder(presses: int, root: Path) -> tuple[list[float], list[float]]:
@@ -106,32 +98,50 @@ def measure_baseline(presses: int) -> list[float]:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--presses", type=int, default=100)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-button-led-") as tmp:
-        to_led, to_state = measure_recorder(args.presses, Path(tmp))
-    base = measure_baseline(args.presses)
+def run(opts: Options) -> Section:
+    presses = 8 if opts.quick else 200
+    to_led, to_state = measure_recorder(presses, opts.workdir)
+    base = measure_baseline(presses)
     ms = 1000
     rows = [
-        ("button -> state (recorder)", to_state),
-        ("button -> LED (recorder)", to_led),
-        ("button -> LED (bare gpiozero)", base),
+        ("button → state (recorder)", to_state),
+        ("button → LED (recorder)", to_led),
+        ("button → LED (bare gpiozero)", base),
     ]
-    print(f"{args.presses} short presses while recording, {FORMATS['S16_LE'].name} 48 kHz stereo")
-    print(f"{'path':<32} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for name, values in rows:
-        print(
-            f"{name:<32} {statistics.median(values) * ms:>8.2f} "
-            f"{percentile(values, 99) * ms:>8.2f} {max(values) * ms:>8.2f}"
-        )
-    print(
-        f"ratio recorder/bare LED p50: {statistics.median(to_led) / statistics.median(base):.1f}x; "
-        f"target: p99 under 50 ms ({'met' if percentile(to_led, 99) < 0.05 else 'MISSED'})"
+    p99 = percentile(to_led, 99)
+    return Section(
+        key="button_led",
+        title="Button to LED (`bench/button_led.py`)",
+        text=f"""
+A short press on gpiozero's mock pin while recording (real ALSA capture from the virtual
+microphone running at real time), {presses} times: the release becomes a marker, and the LED
+acknowledges it (the steady LED goes dark). Measured from the release to the controller's state
+change and to the LED pin changing, against the floor of gpiozero alone (a Button whose release
+callback switches an LED directly, on the same mock pin factory). The recorder's path is
+gpiozero callback → event queue → controller thread (pure transition) → LED thread → pin.
+""",
+        tables=[
+            table(
+                ["path", "p50 ms", "p99 ms", "max ms"],
+                [
+                    [
+                        name,
+                        f"{median(v) * ms:.2f}",
+                        f"{percentile(v, 99) * ms:.2f}",
+                        f"{max(v) * ms:.2f}",
+                    ]
+                    for name, v in rows
+                ],
+            )
+        ],
+        findings=[
+            f"button → LED p99 {p99 * ms:.2f} ms against the 50 ms target: "
+            f"{verdict(p99 < 0.050)}; the recorder's path is "
+            f"{median(to_led) / median(base):.1f}× the bare gpiozero callback at the median",
+        ],
+        data={"presses": presses, "to_led_s": to_led, "to_state_s": to_state, "bare_s": base},
     )
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    standalone(run)

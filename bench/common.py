@@ -40,6 +40,10 @@ TICK = os.sysconf("SC_CLK_TCK")
 # ---- options and results --------------------------------------------------------------------
 
 
+class Unavailable(Exception):
+    """This machine cannot run the benchmark (not root, a tool missing): the report says why."""
+
+
 @dataclass(frozen=True)
 class Options:
     quick: bool  # seconds, not minutes: CI keeps the code working, numbers mean nothing
@@ -382,15 +386,26 @@ def frame_bytes(fmt: str, channels: int = 2) -> int:
 
 
 def standalone(run: Callable[[Options], Section]) -> None:
-    """`python bench/<name>.py [--quick] [--runs N]`: one section, printed."""
+    """`python -m bench.<name> [--quick] [--runs N] [--json PATH]`: one section, printed (and
+    saved as JSON for bench/run.py, which runs each benchmark in a process of its own)."""
     import argparse
+    import dataclasses
     import tempfile
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="seconds, not minutes")
     parser.add_argument("--runs", type=int, default=None, help="repetitions (default 3; quick 1)")
+    parser.add_argument("--json", type=Path, help="also write the section here")
     args = parser.parse_args()
     runs = args.runs or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        section = run(Options(args.quick, runs, Path(tmp)))
+        try:
+            section = run(Options(args.quick, runs, Path(tmp)))
+        except Unavailable as exc:
+            print(f"skipped: {exc}")
+            if args.json:
+                args.json.write_text(json.dumps({"unavailable": str(exc)}))
+            return
     print(section.markdown())
+    if args.json:
+        args.json.write_text(json.dumps(dataclasses.asdict(section), indent=1, default=str))
