@@ -344,7 +344,6 @@ source_hash() {
 # The interpreter for the venv: Debian's python3 (the one python3-venv and python3-dev are for);
 # in image mode the image's own.
 PYTHON=/usr/bin/python3
-if ((CHROOT == 0)) && [[ ! -x $PYTHON ]]; then PYTHON=$(command -v python3 || true); fi
 
 # =============================================================================================
 # Uninstall
@@ -526,6 +525,8 @@ if ((CHROOT)) && [[ -z ${PIP_CACHE_DIR:-} ]]; then PIP_IMAGE_ARGS=(--no-cache-di
 PACKAGE_CHANGED=0
 install_venv() {
   step "Python virtualenv $VENV"
+  # Looked up now, not at the start: on a fresh Debian python3 comes with the packages above.
+  if ((CHROOT == 0)) && [[ ! -x $PYTHON ]]; then PYTHON=$(command -v python3 || true); fi
   [[ -n $PYTHON ]] || die "python3 is missing (Debian package python3)"
   if ((CHROOT)); then say "image mode: the venv is made inside $R with its own $PYTHON (chroot)"; fi
   on_box "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
