@@ -256,6 +256,61 @@ def test_verify_without_common_hashes_reads_the_remote_copy_back(
     assert rc.verify(session, FILES, dest) == ["seg-0000.wav"]
 
 
+def test_verify_on_storage_without_hashes_reads_the_remote_copy_back(
+    session: Path, tmp_path: Path
+) -> None:
+    """Crypt over plain WebDAV (`rclone serve webdav` on loopback) keeps no hashes: cryptcheck
+    gives up ("does not support any hashes"). A session must still be verified by content before
+    its local copy may go, so the adapter reads the copy back, decrypted, and compares it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = tmp_path / "dav"
+    store.mkdir()
+    server = subprocess.Popen(
+        [str(rclone_binary()), "serve", "webdav", str(store), "--addr", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "rclone serve webdav did not listen"
+                time.sleep(0.05)
+        password = subprocess.run(
+            [str(rclone_binary()), "obscure", "-"],
+            input="crypt password\n",
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        conf = tmp_path / "dav.conf"
+        conf.write_text(
+            f"[dav]\ntype = webdav\nurl = http://127.0.0.1:{port}/\nvendor = other\n\n"
+            f"[vault]\ntype = crypt\nremote = dav:recordings\npassword = {password}\n"
+        )
+        conf.chmod(0o600)
+        rc = Rclone(conf, binary=rclone_binary(), extra_flags=FAST)
+        dest = f"vault:{SESSION_ID}"
+        rc.upload(session, FILES, dest)
+        assert rc.verify(session, FILES, dest) == []
+
+        stored = max((p for p in store.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+        data = bytearray(stored.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        stored.write_bytes(bytes(data))
+        assert rc.verify(session, FILES, dest) == ["seg-0000.wav"]
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
 def test_upload_refuses_files_that_are_not_there(
     rc: Rclone, server: S3Server, session: Path
 ) -> None:

@@ -21,6 +21,9 @@ rclone behaviours this module works around (rclone v1.75, verified against `rclo
 - `copy --files-from-raw` silently skips listed files that do not exist locally.
 - A crypt remote stores no hashes; `check` then compares sizes only (exit 0) and says
   "No common hash found". Crypt remotes use `cryptcheck`; others fall back to `check --download`.
+  `cryptcheck` needs hashes from the storage under the crypt: on a backend with none (plain
+  WebDAV) it fails with "does not support any hashes", and objects without one pass on size
+  ("hashes could not be checked"). Both fall back to `check --download` too.
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ DEFAULT_FLAGS: tuple[str, ...] = (
     "--timeout",
     "60s",
     "--ask-password=false",
+)
+# What check and cryptcheck say when the storage keeps no hash to compare: a size match is all
+# they could do (check, or cryptcheck on objects without one), or they did nothing (cryptcheck
+# on a backend without hashes, such as plain WebDAV).
+NO_HASH = re.compile(
+    r"No common hash found|hashes could not be checked|does not support any hashes"
 )
 STATS_FLAGS = ("--stats", "1s", "--stats-unit", "bytes", "--use-json-log", "-v")
 
@@ -426,8 +435,10 @@ class Rclone:
             raise RcloneError(f"not in {src}: {', '.join(missing)}", kind="not_found")
         command = "cryptcheck" if self.remote_type(dst) == "crypt" else "check"
         results, code, err = self._check(command, src, dst, names, download=False)
-        if command == "check" and re.search(r"No common hash found", err):
-            # sizes only: not a verification. Read the remote copy back instead.
+        if NO_HASH.search(err):
+            # Sizes only, or nothing at all: not a verification. Read the remote copy back
+            # (through crypt, decrypted) and compare it byte for byte instead.
+            command = "check"
             results, code, err = self._check(command, src, dst, names, download=True)
         wrong = [n for n in names if results.get(n) != "="]
         if code == 0 or (wrong and all(n in results for n in names)):
