@@ -233,9 +233,19 @@ class Daemon:
         )
         threading.Thread(target=self._listen, name="bench-notify", daemon=True).start()
 
+    def alive(self) -> bool:
+        """Without reaping it (Popen.poll would): stop() takes the rusage from wait4."""
+        if self.proc.returncode is not None:
+            return False
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        try:
+            return os.waitid(os.P_PID, self.proc.pid, flags) is None
+        except ChildProcessError:
+            return False
+
     def _listen(self) -> None:
         self._notify.settimeout(0.5)
-        while self.proc.poll() is None:
+        while self.alive():
             try:
                 data = self._notify.recv(4096)
             except TimeoutError:
@@ -287,7 +297,7 @@ class Daemon:
 
     def stop(self, timeout: float = 60) -> Usage:
         """SIGTERM (as systemctl stop), wait, and the kernel's account of the whole process."""
-        if self.proc.poll() is None:
+        if self.alive():
             self.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while True:

@@ -7,13 +7,13 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from recorder.adapters.alsa import AlsaSource
 from recorder.adapters.clock import SystemClock
 from recorder.adapters.control_socket import ControlServer
 from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.gpio import ButtonInput, LedPlayer, gpio_unavailable_reason, make_led
-from recorder.adapters.mqtt import MqttLink
 from recorder.adapters.notify import Notifier
 from recorder.adapters.wavfile import SoundfileSegment
 from recorder.blockqueue import FrameQueue
@@ -29,6 +29,9 @@ from recorder.recovery import recover_all
 from recorder.storage import SessionStore
 from recorder.tap import CaptureTap
 from recorder.writer import WriterThread
+
+if TYPE_CHECKING:
+    from recorder.adapters.mqtt import MqttLink
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,9 @@ class Recorder:
         self.server = ControlServer(cfg.socket_path, self.controller.request, self.queries)
         self.mqtt: MqttLink | None = None
         if cfg.mqtt is not None:
+            # Imported here: paho-mqtt and ssl cost about 2.5 MB of RSS, for nothing when off.
+            from recorder.adapters.mqtt import MqttLink
+
             self.mqtt = MqttLink(
                 cfg.mqtt, cfg.device.id, self.controller.status, self._recent, self.dispatch
             )
@@ -313,8 +319,19 @@ def run(cfg: Config) -> int:
     rec = Recorder(cfg)
     notifier = Notifier()
     last_line: list[str] = [""]
+    last_look: list[tuple] = [()]
 
-    def tell_systemd(_state) -> None:
+    def tell_systemd(state) -> None:
+        # Level reports change the state four times a second of audio; the line systemd shows
+        # changes with these fields, or (elapsed minutes, hours left) slowly: look again only
+        # when one of them changed or a second has passed, not at every report.
+        look = (
+            state.mode, state.session_id, state.device, state.disk_full, state.last_error,
+            state.finalizing, state.uploading, int(time.monotonic()),
+        )  # fmt: skip
+        if look == last_look[0]:
+            return
+        last_look[0] = look
         line = _status_line(rec.controller.status())
         if line != last_line[0]:
             last_line[0] = line
@@ -343,9 +360,6 @@ def run(cfg: Config) -> int:
         cfg.socket_path,
     )
     notifier.ready(_status_line(rec.controller.status()))
-    rec.controller.add_listener(
-        lambda _state: notifier.status(_status_line(rec.controller.status()))
-    )
     watchdog = None
     if notifier.watchdog_s:
         watchdog = Watchdog(notifier, rec.capture)

@@ -38,15 +38,25 @@ class LevelMeter:
         """`samples` is (frames, channels) of unscaled integers."""
         if samples.size == 0:
             return
-        wide = samples.astype(np.int64)
-        magnitude = np.abs(wide)
-        peaks = magnitude.max(axis=0)
-        squares = (wide.astype(np.float64) ** 2).sum(axis=0)
+        if samples.dtype.kind != "i":
+            samples = samples.astype(np.int64)
+        frames = samples.shape[0]
+        # numpy reduces a column of an interleaved (frames, channels) array one frame at a time,
+        # dozens of times slower than a contiguous row: meter a channel-major copy instead.
+        rows = np.ascontiguousarray(samples.T)
+        highs, lows = rows.max(axis=1), rows.min(axis=1)
+        peaks = [max(int(h), -int(lo)) for h, lo in zip(highs, lows, strict=True)]
+        loudest = max(peaks)
+        squares = rows.astype(np.float64)
+        np.square(squares, out=squares)
+        sums = squares.sum(axis=1)  # exact for 16-bit audio; pairwise (more accurate) beyond
         for ch in range(self.channels):
-            self.peak[ch] = max(self.peak[ch], int(peaks[ch]))
-            self.sum_squares[ch] += float(squares[ch])
-        self.frames += samples.shape[0]
-        self.clipped += int(np.count_nonzero(magnitude >= self.full_scale - 1))
+            self.peak[ch] = max(self.peak[ch], peaks[ch])
+            self.sum_squares[ch] += float(sums[ch])
+        self.frames += frames
+        if loudest >= self.full_scale - 1:  # only then can a sample count as clipped
+            magnitude = np.abs(samples.astype(np.int64))
+            self.clipped += int(np.count_nonzero(magnitude >= self.full_scale - 1))
 
     def merge(self, other: LevelMeter) -> None:
         for ch in range(self.channels):

@@ -1,0 +1,713 @@
+"""Capture cost: the daemon's whole recording path beside `arecord`, for the same audio.
+
+Both read the same speech-like file through the same virtual ALSA microphone (alsa-lib's file
+plugin on a FIFO), as fast as they can take it, and write WAV: the recorder as the real
+`session-recorder run` (capture thread, pre-roll tap, queue, writer with levels, segments whose
+header is brought up to date and fsynced every 0.5 s), `arecord` into one file. CPU comes from
+the kernel's accounting; each recording is checked sample by sample against the source.
+
+    .venv/bin/python -m bench.capture [--quick] [--runs N]
+"""
+
+from __future__ import annotations
+
+import array
+import collections
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import soundfile
+
+from bench.common import (
+    TICK,
+    Daemon,
+    Options,
+    Section,
+    Unavailable,
+    Usage,
+    file_chunks,
+    frame_bytes,
+    median,
+    mic,
+    source_file,
+    standalone,
+    table,
+    timed_process,
+    verdict,
+    write_config,
+)
+from recorder.adapters.wavfile import SoundfileSegment, file_sha256
+from recorder.virtualmic import Feeder
+
+RATE = 48000
+CHANNELS = 2
+PERIOD = 4800  # frames: the daemon's default period_ms = 100
+PERIODS = 4  # the ALSA buffer the daemon asks for (recorder.adapters.alsa)
+CHUNK_PERIODS = 10  # each write() into the FIFO: whole periods (see virtualmic)
+SYNC_PERIODS = 5  # the default [storage] sync_s = 0.5
+SEGMENT_PERIODS = 3000  # the default [audio] segment_s = 300
+LEAD_S = 20  # how far the feed may run ahead of the recorder's segments (its queue holds 60 s)
+FORMATS = ("S16_LE", "S32_LE")
+TARGET_RATIO = 3.0
+FULL_S, QUICK_S, PROFILE_S = 3600, 20, 600  # seconds of audio
+F_GETPIPE_SZ = 1032
+PAGE = 4096
+
+
+class PipeFeeder(Feeder):
+    """A Feeder that never lets one write() straddle a full pipe.
+
+    Linux copies a pipe write atomically only while the whole of it fits: into a nearly full
+    pipe it copies a part and sleeps, and the reader (alsa-lib, one read() per period) can take
+    half a period; the file plugin then pads the rest with silence and every later frame shifts.
+    Fed flat out, that added one or two periods of silence to a 20-s source. So each chunk waits
+    until the pipe has room for all of it (FIONREAD on the write end). `held_back` (bytes
+    already consumed downstream) keeps the feed within `lead` bytes of it.
+    """
+
+    def __init__(
+        self,
+        fifo: Path,
+        chunks: Iterator[bytes],
+        held_back: Callable[[], int] | None = None,
+        lead: int = 0,
+    ) -> None:
+        super().__init__(fifo, self._gate(chunks), period_s=None)
+        self.held_back = held_back
+        self.lead = lead
+        self.sent = 0  # bytes handed to write()
+        self.fd: int | None = None
+        self.pipe_size = 0
+        self.opened = threading.Event()  # the reader has opened the FIFO (our open returned)
+
+    def _open(self) -> int:
+        fd = super()._open()
+        self.pipe_size = fcntl.fcntl(fd, F_GETPIPE_SZ)
+        self.fd = fd
+        self.opened.set()
+        return fd
+
+    def unread(self) -> int:
+        """Bytes written but not yet read (FIONREAD works on a pipe's write end too)."""
+        assert self.fd is not None
+        buf = array.array("i", [0])
+        fcntl.ioctl(self.fd, termios.FIONREAD, buf)
+        return buf[0]
+
+    def _gate(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            while self.held_back is not None and self.sent - self.held_back() > self.lead:
+                if self.stopping.wait(0.002):
+                    return
+            # a page of slack at each end: the pipe counts whole pages, not bytes
+            while self.unread() + len(chunk) > self.pipe_size - 2 * PAGE:
+                if self.stopping.wait(0.0005):
+                    return
+            self.sent += len(chunk)
+            yield chunk
+
+    def stop(self) -> None:
+        """Also when no reader ever came: a reader of our own lets the blocked open() return."""
+        self.stopping.set()
+        if not self.opened.is_set() and self.is_alive():
+            fd = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                self.join(5)
+            finally:
+                os.close(fd)
+        super().stop()
+
+
+# ---- checking what was written --------------------------------------------------------------
+
+
+def wav_data(path: Path) -> tuple[int, int]:
+    """(offset, size) of a WAV file's data chunk, as its header declares it."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise ValueError(f"{path}: not a RIFF/WAVE file")
+        while hdr := f.read(8):
+            cid, size = hdr[:4], struct.unpack("<I", hdr[4:8])[0]
+            if cid == b"data":
+                return f.tell(), size
+            f.seek(size + (size & 1), os.SEEK_CUR)
+    raise ValueError(f"{path}: no data chunk")
+
+
+def digest(parts: list[tuple[Path, int, int]]) -> str:
+    """sha256 over byte ranges (path, offset, size) taken in order."""
+    h = hashlib.sha256()
+    for path, offset, size in parts:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            left = size
+            while left > 0 and (chunk := f.read(min(left, 1 << 22))):
+                h.update(chunk)
+                left -= len(chunk)
+    return h.hexdigest()
+
+
+class SegmentWatch:
+    """Audio bytes the recorder's writer has handed to the kernel so far, from the sizes of its
+    segment files (read from outside: costs the daemon nothing)."""
+
+    def __init__(self, sessions: Path) -> None:
+        self.sessions = sessions
+        self._offsets: dict[Path, int] = {}  # where each segment's audio starts
+
+    def audio_bytes(self) -> int:
+        total = 0
+        for seg in self.sessions.glob("recording/*/seg-*.wav"):
+            try:
+                if seg not in self._offsets:
+                    self._offsets[seg] = wav_data(seg)[0]
+                total += seg.stat().st_size - self._offsets[seg]
+            except (OSError, ValueError):  # moved to the outbox, or the header not yet whole
+                pass
+        return total
+
+
+# ---- the daemon's threads, from outside -----------------------------------------------------
+
+
+def py_spy() -> str | None:
+    found = shutil.which("py-spy") or Path(sys.executable).with_name("py-spy")
+    return str(found) if found and Path(found).exists() else None
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Thread id -> Python thread name, from `py-spy dump` when installed (Python 3.11 does not
+    name its OS threads); {} otherwise."""
+    tool = py_spy()
+    if tool is None:
+        return {}
+    try:
+        out = subprocess.run(
+            [tool, "dump", "--pid", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {int(m[1]): m[2] for m in re.finditer(r'^Thread (\d+) \(\w+\): "([^"]*)"', out, re.M)}
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    """Thread id -> (user, system) seconds."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        out[int(task.name)] = (int(fields[11]) / TICK, int(fields[12]) / TICK)
+    return out
+
+
+def process_cpu(pid: int) -> tuple[float, float]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+# ---- one run of each side -------------------------------------------------------------------
+
+
+class Source:
+    """The raw source file of one format and what every recording of it must equal."""
+
+    def __init__(self, fmt: str, seconds: float) -> None:
+        self.fmt = fmt
+        self.path = source_file(fmt, seconds, RATE, CHANNELS)
+        self.frame_bytes = frame_bytes(fmt, CHANNELS)
+        self.bytes = self.path.stat().st_size
+        self.frames = self.bytes // self.frame_bytes
+        self.seconds = self.frames / RATE
+        self.sha256 = digest([(self.path, 0, self.bytes)])
+
+    def chunks(self) -> Iterator[bytes]:
+        return file_chunks(self.path, CHUNK_PERIODS * PERIOD * self.frame_bytes)
+
+
+def run_recorder(src: Source, where: Path, profile_to: Path | None = None) -> dict:
+    """The real daemon: READY, start a session, feed the file, wait until the writer has it."""
+    where.mkdir(parents=True)
+    vmic = mic(where)
+    config = write_config(where, vmic.name, audio={"format": src.fmt})
+    watch = SegmentWatch(where / "sessions")
+    lead = LEAD_S * RATE * src.frame_bytes
+    feeder = PipeFeeder(vmic.infile, src.chunks(), watch.audio_bytes, lead)
+    feeder.paused.set()  # until the session has started: nothing reaches the pre-roll
+    feeder.start()
+    daemon = Daemon(config, vmic)
+    spy = None
+    deadline = time.monotonic() + 120 + src.seconds  # slower than real time is a failure
+    try:
+        ready_s = daemon.wait_ready()
+        ready_cpu = daemon.cpu_s()
+        daemon.wait_for(lambda s: s["device"] == "ok", 30, every=0.02)
+        # without py-spy: numbered in creation order, the same in every run
+        names = thread_names(daemon.proc.pid) or {
+            tid: f"thread {k}" for k, tid in enumerate(sorted(thread_cpu(daemon.proc.pid)))
+        }
+        if profile_to is not None:
+            spy = start_profile(daemon.proc.pid, profile_to)
+        before, threads_before = process_cpu(daemon.proc.pid), thread_cpu(daemon.proc.pid)
+        reply = daemon.request({"cmd": "start"})
+        if not reply.get("ok"):
+            raise RuntimeError(f"the daemon did not start a session: {reply}")
+        start = time.monotonic()
+        feeder.paused.clear()
+        status = daemon.status()
+        polled = time.monotonic()
+        # done when the segments hold every byte: watched from outside, with a status request
+        # (which costs the daemon CPU) only once a second, for an early sign of lost audio
+        while watch.audio_bytes() < src.bytes and not status["overflow_frames"]:
+            if feeder.error or not daemon.alive():
+                raise RuntimeError(f"feeding stopped early: {feeder.error or 'daemon exited'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the recorder wrote {watch.audio_bytes()} of {src.bytes} bytes")
+            if time.monotonic() - polled > 1:
+                status, polled = daemon.status(), time.monotonic()
+            time.sleep(0.005)
+        wall = time.monotonic() - start
+        after, threads_after = process_cpu(daemon.proc.pid), thread_cpu(daemon.proc.pid)
+        status = daemon.status()  # the frames the session holds, and nothing left queued
+        if spy is not None:
+            spy.send_signal(2)  # SIGINT: py-spy writes what it has
+            spy.wait(60)
+        daemon.request({"cmd": "stop"})
+        last = daemon.wait_for(
+            lambda s: (s.get("last_session") or {}).get("id") == reply["session_id"], 120, 0.05
+        )["last_session"]
+    finally:
+        if spy is not None and spy.poll() is None:
+            spy.kill()
+        feeder.stop()  # the reader now sees end of file (silence, fast) until it stops
+        # The outbox now builds the session's FLAC and MP3 (paused while recording, so never
+        # inside the measurement); not capture's cost, and minutes for an hour: not waited for.
+        usage = daemon.stop(timeout=3)
+    user, system = after[0] - before[0], after[1] - before[1]
+    per_thread = {}
+    for tid, (u, s) in threads_after.items():
+        u0, s0 = threads_before.get(tid, (0.0, 0.0))
+        if u - u0 + s - s0 > 0:
+            per_thread[names.get(tid, "control requests, rounding (exited threads)")] = round(
+                u - u0 + s - s0, 3
+            )
+    per_thread["control requests, rounding (exited threads)"] = round(
+        max(0.0, user + system - sum(per_thread.values())), 3
+    )
+    check = check_session(Path(last["path"]), src)
+    check.update(
+        status_frames=status["frames"],
+        status_buffer_s=status["buffer_s"],
+        overflow_frames=status["overflow_frames"],
+        overruns=status.get("overruns", 0),
+    )
+    check["ok"] = (
+        check["ok"]
+        and status["frames"] == src.frames
+        and status["buffer_s"] == 0
+        and status["overflow_frames"] == 0
+        and not check["overruns"]
+    )
+    shutil.rmtree(where, ignore_errors=True)
+    return {
+        "cpu_s": user + system,
+        "user_s": user,
+        "system_s": system,
+        "wall_s": wall,
+        "ready_s": ready_s,
+        "ready_cpu_s": ready_cpu,
+        "process_cpu_s": usage.cpu_s,
+        "threads_cpu_s": per_thread,
+        "check": check,
+    }
+
+
+def check_session(path: Path, src: Source) -> dict:
+    manifest = json.loads((path / "manifest.json").read_text())
+    parts = []
+    for seg in manifest["segments"]:
+        offset, size = wav_data(path / seg["file"])
+        parts.append((path / seg["file"], offset, size))
+    got = digest(parts)
+    frames = manifest["frames"]
+    ok = (
+        frames == src.frames
+        and sum(s["frames"] for s in manifest["segments"]) == src.frames
+        and not manifest["gaps"]
+        and manifest["overruns"] == 0
+        and manifest["preroll_frames"] == 0
+        and got == src.sha256
+    )
+    return {
+        "ok": ok,
+        "frames": frames,
+        "segments": len(manifest["segments"]),
+        "gaps": len(manifest["gaps"]),
+        "preroll_frames": manifest["preroll_frames"],
+        "identical": got == src.sha256,
+    }
+
+
+def run_arecord(src: Source, where: Path) -> dict:
+    """`arecord` from the same kind of microphone, same period and buffer, into one WAV."""
+    where.mkdir(parents=True)
+    vmic = mic(where)
+    out = where / "arecord.wav"
+    command = [
+        "arecord", "-q", "-D", vmic.name, "-t", "wav", "-f", src.fmt, "-r", str(RATE),
+        "-c", str(CHANNELS), f"--period-size={PERIOD}", f"--buffer-size={PERIOD * PERIODS}",
+        "-s", str(src.frames), str(out),
+    ]  # fmt: skip
+    feeder = PipeFeeder(vmic.infile, src.chunks())
+    feeder.paused.set()
+    feeder.start()
+    result: dict[str, Usage | BaseException] = {}
+
+    def record() -> None:
+        try:
+            result["usage"] = timed_process(command, env=vmic.env())
+        except BaseException as exc:  # reported below, in this thread
+            result["error"] = exc
+
+    runner = threading.Thread(target=record, name="arecord")
+    try:
+        runner.start()
+        while not feeder.opened.wait(0.05) and runner.is_alive():
+            pass
+        feeder.paused.clear()  # arecord has the device open
+        runner.join(120 + src.seconds)
+    finally:
+        feeder.stop()
+    if "error" in result or "usage" not in result:
+        raise RuntimeError(f"arecord failed: {result.get('error', 'no result in time')}")
+    usage = result["usage"]
+    assert isinstance(usage, Usage)
+    offset, size = wav_data(out)
+    identical = digest([(out, offset, size)]) == src.sha256
+    frames = soundfile.info(str(out)).frames
+    shutil.rmtree(where, ignore_errors=True)
+    return {
+        "cpu_s": usage.cpu_s,
+        "wall_s": usage.wall_s,
+        "check": {
+            "ok": identical and frames == src.frames,
+            "frames": frames,
+            "identical": identical,
+        },
+    }
+
+
+def run_storage(src: Source, where: Path) -> dict:
+    """The recorder's WAV adapter alone, on the writer's schedule: one write per period, the
+    header updated and fsynced every 0.5 s, a new segment every 300 s (the closed one fsynced
+    and hashed for the manifest). No threads, no metering: the floor that crash safety sets."""
+    where.mkdir(parents=True)
+    sink: SoundfileSegment | None = None
+    start, cpu = time.monotonic(), time.thread_time()
+    for i, period in enumerate(file_chunks(src.path, PERIOD * src.frame_bytes)):
+        if i % SEGMENT_PERIODS == 0:
+            if sink is not None:
+                sink.close()
+                file_sha256(sink.path)
+            name = f"seg-{i // SEGMENT_PERIODS:04d}.wav"
+            sink = SoundfileSegment(where / name, RATE, CHANNELS, src.fmt)
+        sink.write(period)
+        if i % SYNC_PERIODS == SYNC_PERIODS - 1:
+            sink.sync()
+    cpu, wall = time.thread_time() - cpu, time.monotonic() - start
+    if sink is not None:
+        sink.close()  # as the recorder's last segment: closed at stop, outside the measurement
+    shutil.rmtree(where, ignore_errors=True)
+    return {"cpu_s": cpu, "wall_s": wall}
+
+
+# ---- a profile of the daemon ----------------------------------------------------------------
+
+
+def start_profile(pid: int, out: Path) -> subprocess.Popen | None:
+    """py-spy sampling the thread that holds the GIL (Python and the C code it calls; time in
+    write/fsync/ALSA reads, which release the GIL, shows in the per-thread CPU instead)."""
+    tool = py_spy()
+    if tool is None:
+        return None
+    proc = subprocess.Popen(
+        [tool, "record", "--gil", "--nonblocking", "--rate", "250", "--format", "raw",
+         "--output", str(out), "--pid", str(pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.0)  # attaching takes a moment; an early exit means no permission to trace
+    return proc if proc.poll() is None else None
+
+
+def frame_name(frame: str) -> str:
+    """`Class.method (path:line)` as `Class.method (recorder/x.py)` or `(library.py)`."""
+    m = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+    if m is None:
+        return frame
+    name, path = m[1], m[2]
+    where = path[path.rindex("recorder/") :] if "recorder/" in path else Path(path).name
+    return f"{name} ({where})"
+
+
+def profile_top(raw: Path, count: int = 10) -> list[tuple[str, float, float]]:
+    """(function, self %, inclusive %) of the most sampled functions in py-spy's raw output."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = [frame_name(f) for f in stack.split(";")[1:]]  # the first names the thread
+        if not frames or not n.isdigit():
+            continue
+        total += int(n)
+        own[frames[-1]] += int(n)
+        for f in set(frames):
+            inclusive[f] += int(n)
+    if not total:
+        return []
+    top = own.most_common(count)
+    return [(f, 100 * own[f] / total, 100 * inclusive[f] / total) for f, _ in top]
+
+
+# ---- the section ----------------------------------------------------------------------------
+
+
+def run(opts: Options) -> Section:
+    if shutil.which("arecord") is None:
+        raise Unavailable("arecord is missing (Debian package alsa-utils): no baseline")
+    seconds = QUICK_S if opts.quick else FULL_S
+    sources = {fmt: Source(fmt, seconds) for fmt in FORMATS}
+    raw = opts.workdir / "profile.txt"
+    # quick mode profiles its one S16_LE run (its numbers mean nothing anyway); full mode a
+    # separate run, so that sampling cannot colour the medians
+    profiled = py_spy() is not None and opts.quick
+    sides = ["recorder", "arecord", "storage"]
+    runs: dict[str, dict[str, list[dict]]] = {f: {s: [] for s in sides} for f in FORMATS}
+    for i in range(opts.runs):
+        for fmt in FORMATS:
+            for side in sides[i % 3 :] + sides[: i % 3]:  # each goes first in turn
+                where = opts.workdir / f"{side}-{fmt}-{i}"
+                if side == "arecord":
+                    runs[fmt][side].append(run_arecord(sources[fmt], where))
+                elif side == "storage":
+                    runs[fmt][side].append(run_storage(sources[fmt], where))
+                else:
+                    spy = raw if profiled and fmt == "S16_LE" and i == 0 else None
+                    runs[fmt][side].append(run_recorder(sources[fmt], where, spy))
+
+    profile: list[tuple[str, float, float]] = []
+    profile_note = "py-spy is not installed (`.venv/bin/pip install py-spy`): no profile"
+    if py_spy() is not None:
+        prof_src = sources["S16_LE"] if opts.quick else Source("S16_LE", PROFILE_S)
+        if not opts.quick:
+            run_recorder(prof_src, opts.workdir / "profile", profile_to=raw)
+        if raw.exists():
+            profile = profile_top(raw)
+            profile_note = (
+                f"py-spy on {prof_src.seconds:.0f} s of S16_LE"
+                + (", an extra run not in the medians" if not opts.quick else "")
+                + ", sampling whichever thread holds the GIL; % of those samples"
+            )
+        else:
+            profile_note = "py-spy could not attach here (ptrace not permitted?): no profile"
+    return section(opts, seconds, sources, runs, profile, profile_note)
+
+
+def per_hour(cpu_s: float, src: Source) -> float:
+    return cpu_s * 3600 / src.seconds
+
+
+def section(
+    opts: Options,
+    seconds: float,
+    sources: dict[str, Source],
+    runs: dict[str, dict[str, list[dict]]],
+    profile: list[tuple[str, float, float]],
+    profile_note: str,
+) -> Section:
+    tables, findings = [], []
+    data: dict = {"seconds": seconds, "runs": opts.runs, "formats": {}}
+    all_ok = True
+    thread_rows: list[list[object]] = []
+    for fmt in FORMATS:
+        src, rec, base = sources[fmt], runs[fmt]["recorder"], runs[fmt]["arecord"]
+        store = runs[fmt]["storage"]
+        r_cpu = median([per_hour(r["cpu_s"], src) for r in rec])
+        a_cpu = median([per_hour(r["cpu_s"], src) for r in base])
+        s_cpu = median([per_hour(r["cpu_s"], src) for r in store])
+        r_user = median([per_hour(r["user_s"], src) for r in rec])
+        r_sys = median([per_hour(r["system_s"], src) for r in rec])
+        r_speed = median([src.seconds / r["wall_s"] for r in rec])
+        a_speed = median([src.seconds / r["wall_s"] for r in base])
+        s_speed = median([src.seconds / r["wall_s"] for r in store])
+        ratio = r_cpu / a_cpu if a_cpu else float("inf")
+        s_ratio = s_cpu / a_cpu if a_cpu else float("inf")
+        ready = median([r["ready_s"] for r in rec])
+        ready_cpu = median([r["ready_cpu_s"] for r in rec])
+        tables.append(
+            table(
+                [
+                    f"{fmt}, 48 kHz stereo, {src.seconds:.0f} s of audio",
+                    "session-recorder",
+                    "arecord",
+                    "WAV adapter alone",
+                ],
+                [
+                    ["capture CPU, s per audio hour", r_cpu, a_cpu, s_cpu],
+                    ["… ÷ arecord's", f"{ratio:.1f}×", "1×", f"{s_ratio:.1f}×"],
+                    ["… user / system", f"{r_user:.3g} / {r_sys:.3g}", "", ""],
+                    [
+                        "wall-clock throughput, × real time",
+                        *(f"{x:.0f}" for x in (r_speed, a_speed, s_speed)),
+                    ],
+                    ["start-up (not above): process start to READY, s", ready, "", ""],
+                    ["start-up CPU at READY, s", ready_cpu, "", ""],
+                ],
+            )
+        )
+        threads: dict[str, list[float]] = collections.defaultdict(list)
+        for r in rec:
+            for name, cpu in r["threads_cpu_s"].items():
+                threads[name].append(per_hour(cpu, src))
+        top = sorted(threads.items(), key=lambda kv: -median(kv[1]))
+        share = ", ".join(f"{n} {100 * median(v) / r_cpu:.0f}%" for n, v in top[:3] if r_cpu)
+        findings.append(
+            f"Capture CPU, {fmt}: {ratio:.1f}× arecord's ({r_cpu:.3g} vs {a_cpu:.3g} s per "
+            f"audio hour; {r_speed:.0f}× vs {a_speed:.0f}× real time); target ≤ "
+            f"{TARGET_RATIO:.0f}×: {verdict(ratio <= TARGET_RATIO)}. Largest shares: {share}; "
+            f"the WAV adapter alone (write, header + fsync every 0.5 s) costs {s_ratio:.1f}×"
+        )
+        ok = all(r["check"]["ok"] for r in rec + base)
+        all_ok = all_ok and ok
+        data["formats"][fmt] = {
+            "source_frames": src.frames,
+            "recorder_cpu_s_per_audio_hour": r_cpu,
+            "arecord_cpu_s_per_audio_hour": a_cpu,
+            "ratio": ratio,
+            "recorder_x_realtime": r_speed,
+            "arecord_x_realtime": a_speed,
+            "storage_cpu_s_per_audio_hour": s_cpu,
+            "storage_x_realtime": s_speed,
+            "threads_cpu_s_per_audio_hour": {n: median(v) for n, v in top},
+            "recorder_runs": rec,
+            "arecord_runs": base,
+            "storage_runs": store,
+        }
+        if fmt == FORMATS[0]:
+            thread_rows = [[n, median(v), f"{100 * median(v) / r_cpu:.0f}%"] for n, v in top]
+    tables.append(table(["recorder thread (S16_LE)", "CPU s per audio hour", "share"], thread_rows))
+    if profile:
+        tables.append(
+            table(
+                ["function (py-spy, S16_LE)", "self %", "inclusive %"],
+                [[f"`{f}`", own, incl] for f, own, incl in profile],
+            )
+        )
+    data["profile"] = [{"function": f, "self_pct": o, "inclusive_pct": i} for f, o, i in profile]
+    checked = sum(len(runs[f][side]) for f in FORMATS for side in ("recorder", "arecord"))
+    findings.append(
+        f"Every recording equals its source sample for sample (frames, sha256 of the audio, no "
+        f"gap, overflow or overrun; {checked} recordings): {verdict(all_ok)}"
+    )
+    startup = ", ".join(
+        f"{f} {median([r['ready_s'] for r in runs[f]['recorder']]):.2f} s / "
+        f"{median([r['ready_cpu_s'] for r in runs[f]['recorder']]):.2f} s CPU"
+        for f in FORMATS
+    )
+    findings.append(f"Start-up, kept out of the per-hour figures: to READY {startup}")
+    return Section(
+        key="capture",
+        title="Capture cost: the recording path beside arecord",
+        text=TEXT.format(seconds=seconds, runs=opts.runs, lead=LEAD_S, profile_note=profile_note),
+        tables=tables,
+        findings=findings,
+        data=data,
+    )
+
+
+TEXT = """\
+What an hour of recording costs in CPU, beside the cheapest way to record the same audio. For
+S16_LE and S32_LE at 48 kHz stereo, {seconds:.0f} s of speech-like audio (a raw file made once)
+goes into the virtual microphone (alsa-lib's `file` plugin reading a FIFO) as fast as the reader
+takes it, in whole 0.1-s periods. A plain file as the plugin's `infile` would be simpler, but
+after its end both tools would go on reading silence with no exact place to stop: the FIFO stays
+open after the last period, so the reader blocks instead, and the feed is held back until the
+side under test has the device open (`arecord`) or has started its session (the daemon), so
+nothing is read early.
+
+*Recorder*: the real `session-recorder run` with its default config (pre-roll 10 s, 300-s
+segments, header updated and fsynced every 0.5 s of audio, levels four times a second) in a
+process of its own. After READY, `ctl start`, then the feed; done when the segment files hold
+every byte of the source. Capture CPU is the process's user + system time over that stretch
+(/proc), start-up excluded (reported apart). The pre-roll ring is empty at the start (nothing
+was fed before), so the session must equal the file. Flat out, capture outruns the writer many
+times over (reading a period takes microseconds; the writer fsyncs), and the daemon, which never
+lets capture wait for the disk, would drop audio once its 60-s queue filled; so the feed is
+kept at most {lead} s ahead of what the writer has put in its segments, and the throughput shown
+is the writer's. *Baseline*: `arecord -f <format> -r 48000 -c 2 --period-size 4800
+--buffer-size 19200 -s <frames>` (the daemon's period and buffer) from the same kind of
+microphone into one WAV; CPU from wait4, its start-up (milliseconds) included. *WAV adapter
+alone*: the recorder's `SoundfileSegment` on the writer's schedule in a bare loop in this
+process (a write per period, header + fsync every 0.5 s, a new segment every 300 s, the closed
+one hashed as the manifest wants): the floor that crash safety sets before any Python around
+it. They take turns, {runs} run(s) each; medians. Every recording is checked against the
+source: frame count, sha256 of the audio, no gap, no buffer overflow, no ALSA overrun.
+
+How to read it: the ratio is what carries over to a Pi; S16_LE comes out worse than S32_LE
+because `arecord`'s cost follows the bytes while most of the recorder's follows the blocks
+(36,000 an hour). The per-thread table says which part costs what; the profile ({profile_note})
+shows the Python side only: writes, fsyncs and ALSA reads release the GIL and appear in the
+per-thread figures and the user/system split instead.
+
+What was found and changed while writing this (2026-11-29, on a shared 2-core VM with other
+work running; 600 s of audio, three interleaved runs each):
+- Level metering dominated. `LevelMeter.feed` reduced an interleaved (frames, channels) block
+  along its frames axis, which numpy walks one frame at a time: about 0.45 ms of the writer's
+  0.6 ms per block. It now meters a channel-major copy and keeps the float sums bit-identical
+  (same summation order where rounding could make order matter). Capture CPU went from 27.4 to
+  16.0 s per audio hour for S16_LE (26× to 15× arecord's) and from 30.2 to 18.3 for S32_LE
+  (16× to 10×); the writer thread from 22.6 to 11.2 and 24 to 13; throughput from 45× to 87×
+  and 46× to 72× real time.
+- The WAV adapter alone costs 4.5 (S16_LE) and 6.1 (S32_LE) s per audio hour, 4.3× and 3.2×
+  arecord's: with a header update and fsync every 0.5 s the 3× target cannot be met, whatever
+  the Python around it costs.
+- Level reports (four a second): with them switched off in a patched copy (not shipped), the
+  controller thread's ~3.3 s per audio hour disappeared (17.6 to 12.9 in total). Each report
+  goes through the state machine; when it changes the state (in every pause the silence
+  counter moves), the daemon's two state listeners each build a full status snapshot for the
+  systemd status line, and one sends it to systemd whether it changed or not
+  (recorder/daemon.py, recorder/controller.py: outside this change). In the profile, the
+  writer's `Condition.notify` is the wake-up of the controller for each report; a futex wake
+  is slow on this virtual machine.
+- Not a recorder bug, but it made the first smoke runs wrong: `virtualmic.Feeder` fed flat out
+  added one or two periods of silence to a 20-s source and shifted everything after them. A
+  write larger than the room left in the pipe is not atomic on Linux: the writer copies part,
+  sleeps, and alsa-lib's single read() of a period can take the part; the file plugin pads the
+  rest with silence (the DESIGN.md trap, reached through a full pipe rather than a short
+  write). The feeder here waits for room before each write (FIONREAD on the write end), and
+  then every recording matched its source. Real-time feeding never fills the pipe.
+"""
+
+
+if __name__ == "__main__":
+    standalone(run)
