@@ -683,8 +683,8 @@ What was found and changed while writing this (2026-11-29, on a shared 2-core VM
 work running; 600 s of audio, three interleaved runs each):
 - Level metering dominated. `LevelMeter.feed` reduced an interleaved (frames, channels) block
   along its frames axis, which numpy walks one frame at a time: about 0.45 ms of the writer's
-  0.6 ms per block. It now meters a channel-major copy and keeps the float sums bit-identical
-  (same summation order where rounding could make order matter). Capture CPU went from 27.4 to
+  0.6 ms per block. It now meters a channel-major copy (sums of squares exact for 16-bit
+  audio, pairwise and so more accurate beyond). Capture CPU went from 27.4 to
   16.0 s per audio hour for S16_LE (26× to 15× arecord's) and from 30.2 to 18.3 for S32_LE
   (16× to 10×); the writer thread from 22.6 to 11.2 and 24 to 13; throughput from 45× to 87×
   and 46× to 72× real time.
@@ -694,11 +694,11 @@ work running; 600 s of audio, three interleaved runs each):
 - Level reports (four a second): with them switched off in a patched copy (not shipped), the
   controller thread's ~3.3 s per audio hour disappeared (17.6 to 12.9 in total). Each report
   goes through the state machine; when it changes the state (in every pause the silence
-  counter moves), the daemon's two state listeners each build a full status snapshot for the
-  systemd status line, and one sends it to systemd whether it changed or not
-  (recorder/daemon.py, recorder/controller.py: outside this change). In the profile, the
-  writer's `Condition.notify` is the wake-up of the controller for each report; a futex wake
-  is slow on this virtual machine.
+  counter moves), the daemon built a full status snapshot for systemd's status line twice,
+  and sent it once whether it changed or not. Now the status line is looked at when a field
+  it shows changes or a second has passed, and sent once (recorder/daemon.py). In the
+  profile, the writer's `Condition.notify` is the wake-up of the controller for each report;
+  a futex wake is slow on this virtual machine. The figures above are from after both fixes.
 - Not a recorder bug, but it made the first smoke runs wrong: `virtualmic.Feeder` fed flat out
   added one or two periods of silence to a 20-s source and shifted everything after them. A
   write larger than the room left in the pipe is not atomic on Linux: the writer copies part,
