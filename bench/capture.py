@@ -64,6 +64,7 @@ LEAD_S = 20  # how far the feed may run ahead of the recorder's segments (its qu
 FORMATS = ("S16_LE", "S32_LE")
 TARGET_RATIO = 3.0
 FULL_S, QUICK_S, PROFILE_S = 3600, 20, 600  # seconds of audio
+FULL_REALTIME_S, QUICK_REALTIME_S = 30, 4  # seconds of a session recorded at real time
 F_GETPIPE_SZ = 1032
 PAGE = 4096
 
@@ -441,6 +442,52 @@ def run_storage(src: Source, where: Path) -> dict:
     return {"cpu_s": cpu, "wall_s": wall}
 
 
+def realtime_recorder(src: Source, seconds: float, where: Path) -> dict:
+    """The daemon recording at real time (the feed paced to the clock, as a microphone is):
+    its CPU over `seconds` of a session, as a share of one core."""
+    where.mkdir(parents=True)
+    vmic = mic(where)
+    config = write_config(where, vmic.name, audio={"format": src.fmt})
+    feeder = Feeder(vmic.infile, file_chunks(src.path, PERIOD * src.frame_bytes), PERIOD / RATE)
+    feeder.start()
+    daemon = Daemon(config, vmic)
+    try:
+        daemon.wait_ready()
+        daemon.wait_for(lambda s: s["device"] == "ok", 30, every=0.05)
+        if not daemon.request({"cmd": "start"}).get("ok"):
+            raise RuntimeError("the daemon did not start a session")
+        time.sleep(1.0)  # past the session's first segment and manifest
+        cpu0, t0 = daemon.cpu_s(), time.monotonic()
+        time.sleep(seconds)
+        cpu1, t1 = daemon.cpu_s(), time.monotonic()
+        status = daemon.status()
+        daemon.request({"cmd": "stop"})
+    finally:
+        feeder.stop()
+        daemon.stop(timeout=3)
+    shutil.rmtree(where, ignore_errors=True)
+    return {"core_pct": 100 * (cpu1 - cpu0) / (t1 - t0), "overflow": status["overflow_frames"]}
+
+
+def realtime_arecord(src: Source, seconds: float, where: Path) -> dict:
+    """`arecord` from the same microphone at real time, for the same length."""
+    where.mkdir(parents=True)
+    vmic = mic(where)
+    command = [
+        "arecord", "-q", "-D", vmic.name, "-t", "wav", "-f", src.fmt, "-r", str(RATE),
+        "-c", str(CHANNELS), f"--period-size={PERIOD}", f"--buffer-size={PERIOD * PERIODS}",
+        "-s", str(round(seconds * RATE)), str(where / "arecord.wav"),
+    ]  # fmt: skip
+    feeder = Feeder(vmic.infile, file_chunks(src.path, PERIOD * src.frame_bytes), PERIOD / RATE)
+    feeder.start()
+    try:
+        usage = timed_process(command, env=vmic.env())
+    finally:
+        feeder.stop()
+    shutil.rmtree(where, ignore_errors=True)
+    return {"core_pct": 100 * usage.cpu_s / usage.wall_s}
+
+
 # ---- a profile of the daemon ----------------------------------------------------------------
 
 
@@ -515,6 +562,15 @@ def run(opts: Options) -> Section:
                     spy = raw if profiled and fmt == "S16_LE" and i == 0 else None
                     runs[fmt][side].append(run_recorder(sources[fmt], where, spy))
 
+    realtime_s = QUICK_REALTIME_S if opts.quick else FULL_REALTIME_S
+    live = Source("S16_LE", realtime_s + 15)
+    realtime: dict[str, list[dict]] = {"recorder": [], "arecord": []}
+    for i in range(opts.runs):
+        for side in ("recorder", "arecord") if i % 2 == 0 else ("arecord", "recorder"):
+            where = opts.workdir / f"realtime-{side}-{i}"
+            measure = realtime_recorder if side == "recorder" else realtime_arecord
+            realtime[side].append(measure(live, realtime_s, where))
+
     profile: list[tuple[str, float, float]] = []
     profile_note = "py-spy is not installed (`.venv/bin/pip install py-spy`): no profile"
     if py_spy() is not None:
@@ -530,7 +586,27 @@ def run(opts: Options) -> Section:
             )
         else:
             profile_note = "py-spy could not attach here (ptrace not permitted?): no profile"
-    return section(opts, seconds, sources, runs, profile, profile_note)
+    section_ = section(opts, seconds, sources, runs, profile, profile_note)
+    r_pct = median([r["core_pct"] for r in realtime["recorder"]])
+    a_pct = median([r["core_pct"] for r in realtime["arecord"]])
+    section_.tables.insert(
+        len(FORMATS),
+        table(
+            [
+                f"S16_LE at real time, {realtime_s:.0f} s of a session",
+                "session-recorder",
+                "arecord",
+            ],
+            [["CPU, % of one core", f"{r_pct:.2f}", f"{a_pct:.3f}"]],
+        ),
+    )
+    section_.findings.insert(
+        len(FORMATS),
+        f"At real time (as a microphone delivers) the recorder uses {r_pct:.2f}% of one core "
+        f"while recording S16_LE stereo, arecord {a_pct:.3f}%",
+    )
+    section_.data["realtime"] = {"seconds": realtime_s, **realtime}
+    return section_
 
 
 def per_hour(cpu_s: float, src: Source) -> float:
@@ -672,6 +748,10 @@ process (a write per period, header + fsync every 0.5 s, a new segment every 300
 one hashed as the manifest wants): the floor that crash safety sets before any Python around
 it. They take turns, {runs} run(s) each; medians. Every recording is checked against the
 source: frame count, sha256 of the audio, no gap, no buffer overflow, no ALSA overrun.
+
+*At real time*: the same daemon (S16_LE) fed at the pace of a real microphone, its CPU over a
+stretch of a session as a share of one core, beside `arecord` recording the same way: what a
+box actually spends while it records, the room it leaves.
 
 How to read it: the ratio is what carries over to a Pi; S16_LE comes out worse than S32_LE
 because `arecord`'s cost follows the bytes while most of the recorder's follows the blocks
