@@ -19,6 +19,9 @@ class FrameQueue:
         self._cond = threading.Condition()
         self._items: deque[Item] = deque()  # guarded by _cond
         self._frames = 0  # guarded by _cond
+        # guarded by _cond: pre-roll frames still queued, at most. They were already held in
+        # RAM by the ring, so they do not use up the room live audio has for a stalled disk.
+        self._forced = 0
         self.peak_frames = 0  # guarded by _cond: high-water mark, for status and benchmarks
 
     @property
@@ -27,13 +30,17 @@ class FrameQueue:
             return self._frames
 
     def put_audio(self, block: Block, force: bool = False, after: Item | None = None) -> bool:
-        """Queue a block unless that would pass the bound; `force` is for the pre-roll.
+        """Queue a block unless live audio would pass the bound; `force` is for the pre-roll,
+        which is queued whole and counted outside the bound.
 
         `after` is a control item queued just before the block, only if the block fits.
         """
         with self._cond:
-            if not force and self._frames + block.frames > self.capacity_frames:
+            live = self._frames - self._forced
+            if not force and live + block.frames > self.capacity_frames:
                 return False
+            if force:
+                self._forced += block.frames
             if after is not None:
                 self._items.append(after)
             self._items.append(block)
@@ -56,4 +63,6 @@ class FrameQueue:
             item = self._items.popleft()
             if isinstance(item, Block):
                 self._frames -= item.frames
+                # Older live blocks may leave first: that only ends the allowance early.
+                self._forced = max(0, self._forced - item.frames)
             return item

@@ -1,0 +1,868 @@
+"""Memory of the real daemon: idle, recording, over a two-hour session, and with the pre-roll
+and the writer buffer full, beside the bare interpreter with the same imports.
+
+Everything is read from outside, from /proc/<pid>/status of `session-recorder run` (VmRSS now,
+VmHWM the peak so far), fed by the virtual ALSA microphone. The buffer's worst case is a full
+buffer, so it is filled for real: the storage is a loop-mounted ext4 frozen with `fsfreeze`.
+
+    .venv/bin/python -m bench.memory [--quick] [--runs N]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import (
+    ROOT,
+    Daemon,
+    FreezableDisk,
+    Options,
+    Section,
+    file_chunks,
+    median,
+    mic,
+    source_file,
+    standalone,
+    table,
+    verdict,
+    write_config,
+)
+from recorder.virtualmic import Feeder
+
+FMT = "S16_LE"
+RATE = 48000
+FRAME_BYTES = 4  # S16_LE stereo
+PERIOD_S = 0.1
+PERIOD_FRAMES = int(RATE * PERIOD_S)
+PERIOD_BYTES = PERIOD_FRAMES * FRAME_BYTES
+RAW_MB_PER_MIN = RATE * FRAME_BYTES * 60 / 1e6  # 11.52: what a minute of audio is, raw
+TARGET_MB = 60.0
+GROWTH_TARGET_MB = 2.0
+
+
+def mb(kib: float) -> float:
+    """/proc reports KiB; MB here are 10^6 bytes (the stricter reading of the target)."""
+    return kib * 1024 / 1e6
+
+
+# ---- feeding the virtual microphone ---------------------------------------------------------
+
+
+class Pacer:
+    """Periods for a Feeder: at real time, or as fast as capture takes them while `fast` is set;
+    `hold` stops the flow. After the last period comes silence at real time, so capture never
+    starves: a capture thread blocked in read() delays every shutdown.
+
+    Capture reads far faster than the writer writes, so a fast feed alone would overflow the
+    buffer in a fraction of a second. With `backlog` set (seconds waiting in the daemon's
+    buffer), the fast feed asks it every `CHECK` periods and waits above `HIGH` s until it is
+    below `LOW`: at most HIGH + CHECK + the pipe's 5.5 s are ever queued, far below 60 s.
+    """
+
+    CHECK = 50
+    HIGH, LOW = 15.0, 5.0
+
+    def __init__(self, periods: Iterable[bytes]) -> None:
+        self.periods = periods
+        self.fast = threading.Event()
+        self.hold = threading.Event()
+        self.done = threading.Event()  # every period of `periods` is handed to the Feeder
+        self.sent = 0  # periods of `periods` handed over
+        self.backlog: Callable[[], float] | None = None
+        self.waited_s = 0.0  # time spent waiting for the writer
+
+    def __iter__(self) -> Iterator[bytes]:
+        due = time.monotonic()
+        for chunk in self.periods:
+            while self.hold.is_set():
+                time.sleep(0.005)
+            fast = self.fast.is_set()
+            if fast and self.backlog is not None and self.sent % self.CHECK == 0:
+                self._throttle(self.backlog)
+            due = self._wait(due, fast)
+            self.sent += 1
+            yield chunk
+        self.done.set()
+        silence = bytes(PERIOD_BYTES)
+        while True:
+            due = self._wait(due, False)
+            yield silence
+
+    def _throttle(self, backlog: Callable[[], float]) -> None:
+        if backlog() <= self.HIGH:
+            return
+        t0 = time.monotonic()
+        while backlog() > self.LOW:
+            time.sleep(0.05)
+        self.waited_s += time.monotonic() - t0
+
+    @staticmethod
+    def _wait(due: float, fast: bool) -> float:
+        now = time.monotonic()
+        if fast:
+            return now
+        due = max(due + PERIOD_S, now - PERIOD_S)  # after a hold: no burst to catch up
+        if due > now:
+            time.sleep(due - now)
+        return due
+
+
+@dataclass
+class Run:
+    """One running daemon and what feeds it, with the few requests the measurements need."""
+
+    daemon: Daemon
+    pacer: Pacer
+    feeder: Feeder
+    folder: Path
+    storage: Path
+
+    def mem(self) -> dict[str, int]:
+        return self.daemon.memory_kib()
+
+    def start(self) -> str:
+        reply = self.daemon.request({"cmd": "start"})
+        if not reply.get("ok"):
+            raise RuntimeError(f"start refused: {reply}")
+        return reply["session_id"]
+
+    def stop_session(self, session_id: str, timeout: float) -> dict:
+        """Stop, wait until the writer has finalized it; the stop reply (frames)."""
+        reply = self.daemon.request({"cmd": "stop"})
+        if not reply.get("ok"):
+            raise RuntimeError(f"stop refused: {reply}")
+        self.daemon.wait_for(
+            lambda s: (s.get("last_session") or {}).get("id") == session_id, timeout
+        )
+        return reply
+
+    def manifest(self, session_id: str) -> dict:
+        return json.loads((self.storage / "outbox" / session_id / "manifest.json").read_text())
+
+    def wait_deliverables(self, session_id: str, timeout: float) -> bool:
+        """The outbox worker builds session.flac and session.mp3 after a stop (upload or not)."""
+        mp3 = self.storage / "outbox" / session_id / "session.mp3"
+        deadline = time.monotonic() + timeout
+        while not mp3.exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+
+@contextlib.contextmanager
+def running(
+    workdir: Path,
+    name: str,
+    periods: Iterable[bytes],
+    audio: dict | None = None,
+    storage: Path | None = None,
+    mqtt_port: int | None = None,
+) -> Iterator[Run]:
+    """The daemon in a folder of its own (defaults unless `audio` says otherwise), its
+    microphone fed by a Pacer; everything is stopped and the folder removed afterwards."""
+    folder = workdir / name
+    folder.mkdir(parents=True)
+    m = mic(folder)
+    pacer = Pacer(periods)
+    feeder = Feeder(m.infile, iter(pacer), None)
+    feeder.start()
+    store = storage or folder / "sessions"
+    extra = {"mqtt": {"host": "127.0.0.1", "port": mqtt_port}} if mqtt_port else {}
+    cfg = write_config(folder, m.name, audio=audio or {}, storage={"dir": str(store)}, **extra)
+    daemon = Daemon(cfg, m)
+    try:
+        daemon.wait_ready()
+        daemon.wait_for(lambda s: s["device"] == "ok", 30)
+        yield Run(daemon, pacer, feeder, folder, store)
+    finally:
+        daemon.stop()
+        feeder.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+        if storage is not None:
+            shutil.rmtree(storage, ignore_errors=True)
+
+
+def source(seconds: float) -> Path:
+    return source_file(FMT, seconds)
+
+
+def periods(path: Path, seconds: float | None = None) -> Iterator[bytes]:
+    chunks = file_chunks(path, PERIOD_BYTES)
+    return chunks if seconds is None else itertools.islice(chunks, round(seconds / PERIOD_S))
+
+
+# ---- the baseline: the interpreter and the imports alone ------------------------------------
+
+PROBE = """
+import json, sys
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1])
+out = [hwm()]
+for names in sys.argv[1:]:
+    for name in names.split(','):
+        __import__(name)
+    out.append(hwm())
+print(json.dumps(out))
+"""
+
+# In import order (a module's shared dependencies are charged to the first that loads them).
+IMPORT_STEPS = [
+    ("numpy", "numpy"),
+    ("soundfile (cffi, libsndfile)", "soundfile"),
+    ("pydantic", "pydantic"),
+    ("the config and manifest models (pydantic schemas)", "recorder.config,recorder.core.manifest"),
+    ("pyalsaaudio", "alsaaudio"),
+    ("the rest of `recorder.cli` + `recorder.daemon`", "recorder.cli,recorder.daemon"),
+    ("paho-mqtt and ssl (imported only for an `[mqtt]` section)", "recorder.adapters.mqtt"),
+]
+
+
+def probe(modules: list[str]) -> list[int]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *modules],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def measure_baseline(runs: int) -> dict:
+    """VmHWM of the bare interpreter, after each import step, and after exactly what
+    `session-recorder run` imports (recorder.cli, then recorder.daemon)."""
+    steps = [probe([m for _, m in IMPORT_STEPS]) for _ in range(runs)]
+    daemon_imports = [probe(["recorder.cli", "recorder.daemon"])[-1] for _ in range(runs)]
+    chain = [median([s[i] for s in steps]) for i in range(len(IMPORT_STEPS) + 1)]
+    return {
+        "bare_kib": chain[0],
+        "steps": [
+            {"what": what, "kib": chain[i + 1] - chain[i]}
+            for i, (what, _) in enumerate(IMPORT_STEPS)
+        ],
+        "all_steps_kib": chain[-1],
+        "daemon_imports_kib": median(daemon_imports),
+        "raw": {"steps": steps, "daemon_imports": daemon_imports},
+    }
+
+
+# ---- idle and recording ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def broker(workdir: Path) -> Iterator[int | None]:
+    """A bare mosquitto on a free loopback port (anonymous, nothing kept), or None without one."""
+    binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/bin")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("mosquitto did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def measure_lifecycle(workdir: Path, n: int, quick: bool, mqtt_port: int | None = None) -> dict:
+    """READY, idle (the pre-roll full), a session at real time, after its finalize and its
+    deliverables, and a second session (VmHWM is a lifetime peak; VmRSS in the second session
+    shows what the first one left behind)."""
+    idle_s, rec_s = (0.5, 1.0) if quick else (15.0, 20.0)  # 15 s: the 10-s pre-roll is full
+    out: dict = {}
+    name = f"life-{n}" + ("-mqtt" if mqtt_port else "")
+    feed = periods(source(60 if quick else 600))
+    with running(workdir, name, feed, mqtt_port=mqtt_port) as r:
+        out["ready"] = r.mem()
+        time.sleep(idle_s)
+        out["idle"] = r.mem()
+        sid = r.start()
+        time.sleep(rec_s)
+        out["recording"] = r.mem()
+        r.stop_session(sid, 60)
+        out["finalized"] = r.mem()
+        out["deliverables_built"] = r.wait_deliverables(sid, 120)
+        out["deliverables"] = r.mem()
+        sid = r.start()
+        time.sleep(rec_s)
+        out["second_session"] = r.mem()
+        r.stop_session(sid, 60)
+    return out
+
+
+# ---- a long session, fed faster than real time ----------------------------------------------
+
+
+def session_audio(session_dir: Path, manifest: dict, block: int = 1 << 18) -> Iterator[bytes]:
+    """The session's samples, segment after segment, as raw bytes (as captured)."""
+    for seg in manifest["segments"]:
+        with soundfile.SoundFile(session_dir / seg["file"]) as wav:
+            while len(data := wav.read(block, dtype="int16")):
+                yield data.tobytes()
+
+
+def whole_periods(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    rest = b""
+    for chunk in chunks:
+        rest += chunk
+        cut = len(rest) - len(rest) % PERIOD_BYTES
+        for i in range(0, cut, PERIOD_BYTES):
+            yield rest[i : i + PERIOD_BYTES]
+        rest = rest[cut:]
+    if rest:
+        yield rest
+
+
+@dataclass
+class Check:
+    """A recording compared with what was fed, capture period by capture period."""
+
+    frames: int = 0  # session frames compared
+    exact: int = 0  # periods equal to what was fed
+    short_reads: int = 0  # periods that hold the start of a fed period, then silence
+    mismatched: int = 0  # anything else: the recorder changed, lost or invented audio
+    first_mismatch_s: float | None = None  # session time of the first mismatch
+    fed_offset_s: float = 0.0  # where in the feed the session starts, against start_pos
+
+
+def compare(
+    recording: Iterable[bytes],
+    fed: Callable[[int, int], bytes],
+    start_pos: int,
+    gaps: list[dict],
+) -> Check:
+    """Walk the session period by period beside the feed, skipping the feed over recorded gaps.
+
+    alsa-lib's `file` plugin fills a period with one read() of the FIFO. On this kernel a reader
+    sometimes gets only part of a 19200-byte write although the pipe is enlarged (the virtual
+    microphone's known trap, more often the faster it is fed): that period holds the start of
+    the fed one and then whatever was in the plugin's buffer, and the feed goes on in the next
+    period. Such a period is a `short_read` when the next period starts in the feed within its
+    fed prefix: an artefact of the harness (the recorder stored exactly what ALSA gave it).
+    Anything else is a mismatch.
+    """
+    c = Check()
+    periods = whole_periods(recording)
+    head = next(periods, b"")
+    nominal = start_pos * FRAME_BYTES
+    offset = nominal
+    if head and fed(nominal, len(head)) != head:
+        # a short read before the session moved the feed against capture positions
+        lo = max(0, nominal - 600 * PERIOD_BYTES)
+        found = fed(lo, nominal - lo + len(head)).rfind(head)
+        if found >= 0:
+            offset = lo + found
+    c.fed_offset_s = (offset - nominal) / FRAME_BYTES / RATE
+    skips = {g["at_frame"]: g["frames"] for g in gaps}
+    pending: tuple[int, int, float] | None = None  # (offset, fed prefix, session time)
+    probe = 64  # bytes: short reads are whole pages (4096 bytes) here
+
+    def mismatch(at_s: float) -> None:
+        c.mismatched += 1
+        if c.first_mismatch_s is None:
+            c.first_mismatch_s = at_s
+
+    for rec in itertools.chain([head] if head else [], periods):
+        offset += skips.pop(c.frames, 0) * FRAME_BYTES
+        if pending is not None:
+            # the last period was not what was fed: was it the start of it, cut short? Then
+            # this one begins (whole, or cut short too) just after that start.
+            before, prefix, at_s = pending
+            pending = None
+            found = fed(before + 1, prefix + probe - 1).find(rec[:probe]) if prefix else -1
+            if found >= 0:
+                c.short_reads += 1
+                offset = before + 1 + found
+            else:
+                mismatch(at_s)
+        if rec == fed(offset, len(rec)):
+            c.exact += 1
+        else:
+            same = np.frombuffer(rec, np.uint8) == np.frombuffer(fed(offset, len(rec)), np.uint8)
+            pending = (offset, int(np.argmin(same)), c.frames / RATE)
+        offset += len(rec)
+        c.frames += len(rec) // FRAME_BYTES
+    if pending is not None:
+        mismatch(pending[2])
+    return c
+
+
+def file_reader(fd: int) -> Callable[[int, int], bytes]:
+    """The fed stream when it was a file: pread, and silence beyond its end (the tail)."""
+
+    def read(offset: int, n: int) -> bytes:
+        data = os.pread(fd, n, offset)
+        return data + bytes(n - len(data))
+
+    return read
+
+
+def bytes_reader(fed: bytes) -> Callable[[int, int], bytes]:
+    """The fed stream as a Feeder recorded it, silence beyond its end."""
+
+    def read(offset: int, n: int) -> bytes:
+        data = fed[offset : offset + n]
+        return data + bytes(n - len(data))
+
+    return read
+
+
+def measure_long(workdir: Path, quick: bool) -> dict:
+    """One session of `minutes` of audio fed as fast as the writer keeps up (see Pacer), VmRSS
+    sampled every `every` minutes of session audio; then the finalize, a sample-exact check
+    against the source, and VmRSS while the outbox builds its deliverables (for at most
+    `watch_s`: they stream in blocks, so a few minutes of the build show whether it grows)."""
+    minutes, every, watch_s = (1.0, 0.25, 5.0) if quick else (120.0, 5.0, 180.0)
+    src = source(minutes * 60)
+    samples: list[dict] = []
+    out: dict = {"minutes": minutes, "every_min": every, "samples": samples}
+    with running(workdir, "long", periods(src)) as r:
+        sid = r.start()
+        t0 = time.monotonic()
+        r.pacer.backlog = lambda: r.daemon.status()["buffer_s"]
+        r.pacer.fast.set()
+        next_mark = every
+        peak_buffer = 0.0
+        while True:
+            s = r.daemon.status()
+            peak_buffer = max(peak_buffer, s["buffer_s"])
+            while s["frames"] >= next_mark * 60 * RATE:
+                samples.append({"minute": next_mark, "frames": s["frames"], **r.mem()})
+                next_mark += every
+            if r.pacer.done.is_set() and s["buffer_s"] < 0.5:
+                break
+            time.sleep(0.1)
+        out["feed_s"] = time.monotonic() - t0
+        out["throttled_s"] = r.pacer.waited_s  # the feed waiting for the writer
+        out["peak_buffer_s"] = peak_buffer
+        stop = r.stop_session(sid, 600)
+        out["stop_frames"] = stop["frames"]
+        out["overflow_frames"] = r.daemon.status()["overflow_frames"]
+        out["finalized"] = r.mem()
+        m = r.manifest(sid)
+        out["manifest"] = {k: m[k] for k in ("frames", "start_pos", "preroll_frames", "gaps")}
+        out["segments"] = len(m["segments"])
+        audio = session_audio(r.storage / "outbox" / sid, m)
+        with open(src, "rb") as f:
+            check = compare(audio, file_reader(f.fileno()), m["start_pos"], m["gaps"])
+        out["check"] = asdict(check)
+        # The deliverables of the long session: does building them grow with its length?
+        t1 = time.monotonic()
+        peak_rss = 0
+        mp3 = r.storage / "outbox" / sid / "session.mp3"
+        while not mp3.exists() and time.monotonic() < t1 + watch_s:
+            peak_rss = max(peak_rss, r.mem()["VmRSS"])
+            time.sleep(0.5)
+        out["deliverables_built"] = mp3.exists()
+        out["deliverables_watched_s"] = time.monotonic() - t1
+        out["deliverables_peak_rss"] = max(peak_rss, r.mem()["VmRSS"])
+        out["deliverables"] = r.mem()
+    return out
+
+
+# ---- scaling with the pre-roll and the buffer -----------------------------------------------
+
+
+def measure_preroll(workdir: Path, preroll_s: float, n: int, src: Path) -> dict:
+    """The pre-roll filled fast (capture only, no disk), then a session that takes it over."""
+    feed = periods(src, preroll_s + 5)
+    out: dict = {"preroll_s": preroll_s}
+    with running(workdir, f"preroll-{preroll_s:g}-{n}", feed, {"preroll_s": preroll_s}) as r:
+        r.pacer.fast.set()
+        r.pacer.done.wait(120)
+        time.sleep(1.0)  # the last MB in the pipe reaches the ring
+        out["idle"] = r.mem()
+        sid = r.start()
+        s = r.daemon.wait_for(
+            lambda s: s["frames"] >= preroll_s * RATE and s["buffer_s"] < 0.3, 120, 0.1
+        )
+        out["taken_over"] = r.mem()
+        out["session_preroll_frames"] = s["frames"]
+        out["overflow_frames"] = s["overflow_frames"]
+        r.stop_session(sid, 60)
+        out["gaps"] = r.manifest(sid)["gaps"]
+    return out
+
+
+def measure_buffer(workdir: Path, disk: FreezableDisk, buffer_s: float, n: int, src: Path) -> dict:
+    """A session on a frozen disk, fed as fast as capture reads until the buffer is full."""
+    out: dict = {"buffer_s": buffer_s}
+    store = disk.mount / f"buffer-{buffer_s:g}-{n}"
+    feed = periods(src)
+    with running(workdir, f"buffer-{buffer_s:g}-{n}", feed, {"buffer_s": buffer_s}, store) as r:
+        sid = r.start()
+        r.daemon.wait_for(lambda s: s["buffer_s"] < 0.3, 30, 0.1)  # the pre-roll is on disk
+        out["before"] = r.mem()
+        try:
+            disk.freeze()
+            r.pacer.fast.set()
+            s = r.daemon.wait_for(
+                lambda s: s["buffer_s"] >= buffer_s - 0.2 or s["overflow_frames"] > 0, 120, 0.05
+            )
+            r.pacer.hold.set()
+            time.sleep(0.3)
+            out["full"] = r.mem()
+            out["filled_s"] = r.daemon.status()["buffer_s"]
+            out["overflow_at_read"] = s["overflow_frames"]
+        finally:
+            r.pacer.fast.clear()
+            r.pacer.hold.clear()
+            disk.thaw()
+        r.daemon.wait_for(lambda s: s["buffer_s"] < 0.3, 300, 0.2)
+        time.sleep(1.0)
+        out["drained"] = r.mem()
+        r.stop_session(sid, 120)
+    return out
+
+
+# ---- the report -----------------------------------------------------------------------------
+
+
+def run(opts: Options) -> Section:
+    quick = opts.quick
+    small = source(60 if quick else 600)
+    baseline = measure_baseline(opts.runs)
+    lifecycle = [measure_lifecycle(opts.workdir, n, quick) for n in range(opts.runs)]
+    with broker(opts.workdir) as port:  # one run: the numbers above vary by < 0.3 MB
+        with_mqtt = measure_lifecycle(opts.workdir, 0, quick, port) if port else None
+    long = measure_long(opts.workdir, quick)
+    preroll_values = (0.0, 5.0) if quick else (0.0, 10.0, 60.0, 300.0)
+    prerolls = {
+        v: [measure_preroll(opts.workdir, v, n, small) for n in range(opts.runs)]
+        for v in preroll_values
+    }
+    buffer_values = (5.0,) if quick else (30.0, 60.0, 300.0)
+    buffers: dict[float, list[dict]] = {}
+    why = FreezableDisk.unavailable()
+    if why is None:
+        try:
+            with FreezableDisk(opts.workdir, 128 if quick else 1024) as disk:
+                for v in buffer_values:
+                    buffers[v] = [
+                        measure_buffer(opts.workdir, disk, v, n, small) for n in range(opts.runs)
+                    ]
+        except RuntimeError as exc:
+            if not str(exc).startswith("cannot loop-mount"):  # no loop devices (a container)
+                raise
+            why = str(exc)
+    data = {
+        "baseline": baseline,
+        "lifecycle": lifecycle,
+        "lifecycle_mqtt": with_mqtt,
+        "long": long,
+        "preroll": {str(k): v for k, v in prerolls.items()},
+        "buffer": {str(k): v for k, v in buffers.items()},
+        "disk_unavailable": why,
+    }
+    return report(opts, data)
+
+
+def _med(runs: list[dict], *path: str) -> float:
+    def get(d):
+        for p in path:
+            d = d[p]
+        return d
+
+    return median([get(r) for r in runs])
+
+
+def _f(kib: float) -> str:
+    return f"{mb(kib):.1f}"
+
+
+STAGES = [
+    ("READY (no audio yet)", "ready"),
+    ("idle, pre-roll full", "idle"),
+    ("recording (first session)", "recording"),
+    ("stopped and finalized (its FLAC + MP3 under way)", "finalized"),
+    ("after its FLAC + MP3 were built", "deliverables"),
+    ("recording (second session)", "second_session"),
+]
+
+
+def report(opts: Options, data: dict) -> Section:
+    baseline, lifecycle, with_mqtt = data["baseline"], data["lifecycle"], data["lifecycle_mqtt"]
+    long, prerolls, buffers = data["long"], data["preroll"], data["buffer"]
+    bare, imports = baseline["bare_kib"], baseline["daemon_imports_kib"]
+
+    base_rows = [["bare interpreter (`python -c pass`)", "", _f(bare)]]
+    total = bare
+    for step in baseline["steps"]:
+        if step is baseline["steps"][-1]:  # paho: after the line, as it is optional
+            base_rows.append(
+                ["what `session-recorder run` imports, alone", "", f"**{_f(imports)}**"]
+            )
+        total += step["kib"]
+        base_rows.append([f"+ {step['what']}", f"+{mb(step['kib']):.1f}", _f(total)])
+
+    life_rows = []
+    for label, key in STAGES:
+        rss = _med(lifecycle, key, "VmRSS")
+        row = [label, _f(rss), _f(_med(lifecycle, key, "VmHWM")), _f(rss - bare)]
+        row += [f"{mb(rss - imports):+.1f}"]
+        row += [_f(with_mqtt[key]["VmRSS"]) if with_mqtt else "—"]
+        life_rows.append(row)
+
+    samples = long["samples"]
+    ref_min = long["every_min"] if opts.quick else 10.0
+    ref = next((x for x in samples if x["minute"] >= ref_min), None)
+    last = samples[-1] if samples else None
+    shown = [x for x in samples if opts.quick or x["minute"] in (10, 30, 60, 90, 120) or x is last]
+    long_rows = [[f"{x['minute']:g} min", _f(x["VmRSS"]), _f(x["VmHWM"])] for x in shown]
+    long_rows.append(
+        ["stopped and finalized", _f(long["finalized"]["VmRSS"]), _f(long["finalized"]["VmHWM"])]
+    )
+    watched = f"{long['deliverables_watched_s']:.0f} s"
+    built = "built" if long["deliverables_built"] else f"first {watched}"
+    long_rows.append(
+        [
+            f"building its FLAC + MP3 (peak, {built})",
+            _f(long["deliverables_peak_rss"]),
+            _f(long["deliverables"]["VmHWM"]),
+        ]
+    )
+    growth = mb(last["VmRSS"] - ref["VmRSS"]) if ref and last else float("nan")
+    check = long["check"]
+    whole = (
+        not long["manifest"]["gaps"]
+        and long["overflow_frames"] == 0
+        and long["manifest"]["frames"] == long["stop_frames"] == check["frames"]
+        and check["mismatched"] == 0
+    )
+
+    pre_rows = []
+    p0 = _med(prerolls[min(prerolls, key=float)], "idle", "VmRSS")
+    for v, runs in prerolls.items():
+        sec = float(v)
+        idle = _med(runs, "idle", "VmRSS")
+        per_min = f"{mb(idle - p0) / (sec / 60):.2f}" if sec else "—"
+        lost = max(r["overflow_frames"] for r in runs) / RATE
+        pre_rows.append(
+            [
+                f"{sec:g}",
+                _f(idle),
+                per_min,
+                f"{RAW_MB_PER_MIN * sec / 60:.1f}",
+                _f(_med(runs, "taken_over", "VmHWM")),
+                _f(_med(runs, "taken_over", "VmRSS")),
+                f"{lost:.2f}",
+            ]
+        )
+
+    buf_rows = []
+    for v, runs in buffers.items():
+        full, before = _med(runs, "full", "VmRSS"), _med(runs, "before", "VmRSS")
+        filled = _med(runs, "filled_s")
+        per_min = mb(full - before) / (filled / 60) if filled else float("nan")
+        buf_rows.append(
+            [
+                f"{float(v):g}",
+                f"{filled:.1f}",
+                _f(before),
+                _f(full),
+                f"{per_min:.2f}",
+                f"{RAW_MB_PER_MIN * filled / 60:.1f}",
+                _f(_med(runs, "drained", "VmRSS")),
+            ]
+        )
+
+    rec_peak = mb(_med(lifecycle, "recording", "VmHWM"))
+    second = mb(_med(lifecycle, "second_session", "VmRSS"))
+    lifetime = mb(_med(lifecycle, "second_session", "VmHWM"))
+    findings = [
+        f"peak RSS while recording (first session, VmHWM): {rec_peak:.1f} MB; target ≤ "
+        f"{TARGET_MB:g} MB: {verdict(rec_peak <= TARGET_MB)}",
+        f"RSS while recording a second session, after the first one's deliverables: "
+        f"{second:.1f} MB; target ≤ {TARGET_MB:g} MB: {verdict(second <= TARGET_MB)} "
+        f"(lifetime peak, reached while building the deliverables: {lifetime:.1f} MB)",
+    ]
+    if with_mqtt:
+        m1 = mb(with_mqtt["recording"]["VmHWM"])
+        m2 = mb(with_mqtt["second_session"]["VmRSS"])
+        findings.append(
+            f"the same with [mqtt] on (a local mosquitto): {m1:.1f} MB first session, "
+            f"{m2:.1f} MB second; target ≤ {TARGET_MB:g} MB: "
+            f"{verdict(m2 <= TARGET_MB)}"
+        )
+    findings += [
+        f"growth over a {long['minutes']:g}-min session ({ref['minute'] if ref else '?'} → "
+        f"{last['minute'] if last else '?'} min): {growth:+.2f} MB; target ≤ "
+        f"{GROWTH_TARGET_MB:g} MB: {verdict(abs(growth) <= GROWTH_TARGET_MB)}; the session is "
+        + ("whole (every frame, no gaps, sample-exact)" if whole else "**not whole**"),
+        f"the interpreter and libraries are {mb(imports):.1f} MB of it (bare interpreter "
+        f"{mb(bare):.1f} MB); the recorder's own data while recording "
+        f"{mb(_med(lifecycle, 'recording', 'VmRSS') - imports):.1f} MB",
+    ]
+    if buf_rows:
+        key = "60.0" if "60.0" in buffers else max(buffers, key=float)
+        worst = buffers[key]
+        worst_mb = mb(_med(worst, "full", "VmRSS"))
+        which = "the default buffer" if key == "60.0" else f"buffer_s {float(key):g}"
+        findings.append(
+            f"worst case, {which} full ({_med(worst, 'filled_s'):.0f} s of audio "
+            f"waiting for a stalled disk): {worst_mb:.1f} MB; target ≤ {TARGET_MB:g} MB: "
+            f"{verdict(worst_mb <= TARGET_MB)} (the buffer is raw audio, "
+            f"{RAW_MB_PER_MIN:.2f} MB a minute, on top of the {mb(imports):.0f} MB of imports)"
+        )
+    tables = [
+        table(["baseline", "VmHWM MB (step)", "VmHWM MB (total)"], base_rows),
+        table(
+            [
+                "daemon, defaults",
+                "VmRSS MB",
+                "VmHWM MB",
+                "over the bare interpreter",
+                "over its imports",
+                "VmRSS MB with [mqtt]",
+            ],
+            life_rows,
+        ),
+        table([f"{long['minutes']:g}-min session", "VmRSS MB", "VmHWM MB"], long_rows),
+        table(
+            [
+                "preroll_s",
+                "idle VmRSS MB (ring full)",
+                "MB per minute of pre-roll",
+                "raw audio MB",
+                "VmHWM MB after the take-over",
+                "VmRSS MB once written",
+                "s lost at the start",
+            ],
+            pre_rows,
+        ),
+    ]
+    if buf_rows:
+        tables.append(
+            table(
+                [
+                    "buffer_s",
+                    "filled, s",
+                    "VmRSS MB before",
+                    "VmRSS MB full",
+                    "MB per minute held",
+                    "raw audio MB",
+                    "VmRSS MB drained",
+                ],
+                buf_rows,
+            )
+        )
+    text = TEXT.format(
+        runs=opts.runs,
+        raw=RAW_MB_PER_MIN,
+        minutes=long["minutes"],
+        every=long["every_min"],
+        ref=ref_min,
+        feed_x=long["minutes"] * 60 / long["feed_s"],
+        short=check["short_reads"],
+        disk="" if not data["disk_unavailable"] else f" (not run here: {data['disk_unavailable']})",
+    )
+    return Section(
+        key="memory",
+        title="Memory: idle, recording, a long session, pre-roll and buffer (`bench/memory.py`)",
+        text=text,
+        tables=tables,
+        findings=findings,
+        data=data,
+    )
+
+
+TEXT = """
+The real daemon (`session-recorder run`, defaults: 48 kHz S16_LE stereo, `preroll_s` 10,
+`buffer_s` 60, 300-s segments; no MQTT, no upload, no GPIO) fed by the virtual ALSA microphone
+with speech-like audio, its memory read from outside in `/proc/<pid>/status`: VmRSS is the
+resident size now, VmHWM the peak so far. MB are 10^6 bytes. Medians of {runs} runs, each a
+fresh process.
+
+**Baseline.** The bare interpreter, then the same interpreter importing the daemon's libraries
+one after another (each step is charged what it adds to the peak; a shared dependency counts
+where it is first loaded), then exactly what `session-recorder run` imports, in a process that
+does nothing else. What the daemon holds above that line is the recorder's own: its threads,
+the pre-roll ring, the buffer, libsndfile's and the level meter's working memory.
+
+**Lifecycle.** READY, idle until the pre-roll ring is full, one session at real time, stopped
+and finalized, then after the outbox worker built the session's FLAC and MP3 (it does so with
+uploads off too), then a second session: VmHWM is a lifetime peak, so the second session's VmRSS
+shows what the first session and its deliverables left resident. The last column is one run
+with `[mqtt]` on, against a local mosquitto (status, levels four times a second, HA discovery).
+
+**A long session.** {minutes:g} minutes of audio fed as fast as the writer keeps up (the feed
+pauses while more than 15 s wait in the buffer, so nothing overflows; {feed_x:.0f}× real time
+here), VmRSS sampled every {every:g} minutes of session audio (status `frames`). Growth is the
+last sample minus the one at {ref:g} min: the first minutes hold one-time costs (libsndfile's
+and the writer's buffers, the first segment roll-over with its SHA-256 at 5 min, the allocator's
+arenas reaching their working size), and the question is whether anything grows with length
+after that. The session is then checked: as many frames as capture handed over, no gaps, and
+every period equal to the source file from its first capture position ({short} periods were
+short reads of the virtual microphone's FIFO, an artefact of the harness, see `bench/stall.py`).
+Its deliverables are built after the stop, streaming; their peak is watched for a few minutes.
+
+**Pre-roll.** For each `preroll_s` the ring is filled fast (idle capture touches only RAM) and
+VmRSS read with it full; then a session takes it over and the writer drains it. MB per minute
+is the increase over `preroll_s` 0 per minute of pre-roll, beside the raw audio (48000 × 4
+bytes a second = {raw:.2f} MB a minute): the difference is the overhead.
+
+**Buffer.** Its worst case is full, so it is filled for real{disk}: the session's storage is a
+loop-mounted ext4 that `fsfreeze` makes block every write (a stalled card), and audio is fed as
+fast as capture reads until status `buffer_s` reaches the configured size. MB per minute held is
+(full − before) over the minutes held. Drained is after the thaw, once the writer caught up:
+glibc keeps the freed blocks resident (reused by the next backlog, so this is a peak kept, not
+growth) until the outbox worker's next pass after the session hands them back.
+
+**Where the memory goes.** About 50 MB is the interpreter and its libraries before the recorder
+holds a byte: numpy (15 MB, for level metering and deliverables), pydantic with the config and
+manifest models (16 MB, including OpenSSL's libcrypto, which `pydantic.types` loads through
+`secrets`/`hmac`), libsndfile, the bare interpreter (11 MB). The recorder's own data is a few
+MB: the pre-roll ring and the buffer at their raw audio size (no measurable overhead), the
+threads, libsndfile's and the meter's working memory. A finished session's FLAC and MP3 add
+about 4 MB that stay: LAME's and FLAC's code pages, mapped once (file-backed, reclaimable), and
+about 1 MB live in the outbox thread's malloc arena.
+
+**Fixes made from these numbers** (before → after, medians of 3 here, minutes apart): the daemon
+imported paho-mqtt and ssl with MQTT off; now `recorder.daemon` imports the MQTT link only for
+an `[mqtt]` section (imports 53.3 → 50.1 MB; recording 57.4 → 54.2 MB). Building a session's
+FLAC and MP3 left the encoders' freed buffers resident in glibc's heap; the outbox worker now
+hands freed memory back (`malloc_trim`) after each pass (RSS after the first deliverables
+63.3 → 57.0 MB; while recording the second session 63.3 → 57.2 MB, so the target holds for
+every session, not just the first). And the pre-roll handed to the writer at a start used to
+count against `buffer_s`: with `preroll_s` 300 and the default buffer a start lost 1.9 s of
+live audio right after the pre-roll, with no stall at all (the last column of the pre-roll
+table, now 0); it is now queued outside the bound (`recorder/blockqueue.py`), so the whole
+buffer is left for a stalled disk (see `bench/stall.py`, a stall at the start).
+"""
+
+
+if __name__ == "__main__":
+    standalone(run)
