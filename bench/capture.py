@@ -369,16 +369,21 @@ def check_session(path: Path, src: Source) -> dict:
     }
 
 
+def arecord_command(device: str, fmt: str, frames: int, out: Path) -> list[str]:
+    """`arecord` with the daemon's period and ALSA buffer, `frames` frames into one WAV."""
+    return [
+        "arecord", "-q", "-D", device, "-t", "wav", "-f", fmt, "-r", str(RATE),
+        "-c", str(CHANNELS), f"--period-size={PERIOD}", f"--buffer-size={PERIOD * PERIODS}",
+        "-s", str(frames), str(out),
+    ]  # fmt: skip
+
+
 def run_arecord(src: Source, where: Path) -> dict:
     """`arecord` from the same kind of microphone, same period and buffer, into one WAV."""
     where.mkdir(parents=True)
     vmic = mic(where)
     out = where / "arecord.wav"
-    command = [
-        "arecord", "-q", "-D", vmic.name, "-t", "wav", "-f", src.fmt, "-r", str(RATE),
-        "-c", str(CHANNELS), f"--period-size={PERIOD}", f"--buffer-size={PERIOD * PERIODS}",
-        "-s", str(src.frames), str(out),
-    ]  # fmt: skip
+    command = arecord_command(vmic.name, src.fmt, src.frames, out)
     feeder = PipeFeeder(vmic.infile, src.chunks())
     feeder.paused.set()
     feeder.start()
@@ -473,11 +478,7 @@ def realtime_arecord(src: Source, seconds: float, where: Path) -> dict:
     """`arecord` from the same microphone at real time, for the same length."""
     where.mkdir(parents=True)
     vmic = mic(where)
-    command = [
-        "arecord", "-q", "-D", vmic.name, "-t", "wav", "-f", src.fmt, "-r", str(RATE),
-        "-c", str(CHANNELS), f"--period-size={PERIOD}", f"--buffer-size={PERIOD * PERIODS}",
-        "-s", str(round(seconds * RATE)), str(where / "arecord.wav"),
-    ]  # fmt: skip
+    command = arecord_command(vmic.name, src.fmt, round(seconds * RATE), where / "arecord.wav")
     feeder = Feeder(vmic.infile, file_chunks(src.path, PERIOD * src.frame_bytes), PERIOD / RATE)
     feeder.start()
     try:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,9 +214,7 @@ class Daemon:
 
     def __init__(self, config: Path, mic: VirtualMic, extra_env: dict[str, str] | None = None):
         self.config = config
-        self.socket_path = Path(
-            json.loads(config.read_text().split("[control]")[1].split("=", 1)[1].splitlines()[0])
-        )
+        self.socket_path = Path(tomllib.loads(config.read_text())["control"]["socket"])
         self._notify_path = config.parent / "notify.sock"
         self._notify_path.unlink(missing_ok=True)
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

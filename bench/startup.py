@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import soundfile
 
-from bench.capture import CHANNELS, PERIOD, PERIODS, RATE, PipeFeeder
+from bench.capture import CHANNELS, PERIOD, RATE, PipeFeeder, arecord_command
 from bench.common import (
     Daemon,
     Options,
@@ -107,11 +107,7 @@ def run_arecord(where: Path, period: bytes) -> dict:
     where.mkdir(parents=True)
     vmic = mic(where)
     out = where / "one.wav"
-    command = [
-        "arecord", "-q", "-D", vmic.name, "-t", "wav", "-f", FMT, "-r", str(RATE),
-        "-c", str(CHANNELS), f"--period-size={PERIOD}", f"--buffer-size={PERIOD * PERIODS}",
-        "-s", str(PERIOD), str(out),
-    ]  # fmt: skip
+    command = arecord_command(vmic.name, FMT, PERIOD, out)
     probe = PipeFeeder(vmic.infile, iter([period]))
     probe.start()
     result: dict[str, float | Usage | BaseException] = {}
