@@ -96,7 +96,7 @@ def blocked_threads(pid: int) -> list[str]:
 
 
 class Restart(threading.Thread):
-    """A start request sent while the disk is frozen, timed; it may wait for the thaw."""
+    """A start request sent while the disk is frozen, timed."""
 
     def __init__(self, daemon: Daemon, feeder: Feeder) -> None:
         super().__init__(name="bench-restart", daemon=True)
@@ -350,12 +350,20 @@ def report(opts: Options, buffer_s: float, results: list[dict], restart: dict) -
             "yes" if restart["whole"] else "**no**",
         ]
     ]
+    if rs["late_s"] <= 0:
+        outcome = (
+            f"the new session holds the audio from the press on (it begins "
+            f"{-rs['late_s']:.1f} s before the request: its pre-roll)"
+        )
+    else:
+        outcome = (
+            f"the new session begins {rs['late_s']:+.1f} s after the request: audio after the "
+            "press is not in it"
+        )
     findings.append(
-        f"a start asked for during a {restart['stall_s']:g}-s stall waits for the thaw: the "
-        f"controller thread blocks creating the session on the frozen disk, ctl "
+        f"a start asked for during a {restart['stall_s']:g}-s stall: ctl "
         + ("answered" if answered else "timed out")
-        + f" after {rs['reply_s']:.0f} s, and the new session begins {rs['late_s']:+.1f} s "
-        "after the request (positive: audio after the press is not in it)"
+        + f" after {rs['reply_s']:.1f} s ({rs['reply'].get('message', '')!r}); {outcome}"
     )
     text = TEXT.format(buffer_s=buffer_s, before=0.5 if opts.quick else 3)
     return Section(
@@ -427,14 +435,17 @@ period's write from the FIFO and fills the rest itself (counted, then skipped).
 stall at the start with a 3-s pre-roll and a 5-s buffer lost 1.3 s; with the defaults the room
 was 50 s, not 60). The pre-roll is now queued outside the bound (`recorder/blockqueue.py`).
 
-**Not fixed (the second table):** the session is stopped during the stall and a new one asked
-for a second later (the box handed to the next speaker while its card hangs). The stop is
-immediate, but the start blocks the controller thread in `SessionStore.new_session` (writing the
+**Fixed, a start during a stall (the second table):** the session is stopped during the stall
+and a new one asked for a second later (the box handed to the next speaker while its card
+hangs). The start used to block the controller thread in the session store (writing the
 sequence file and the session folder on the frozen disk) until the thaw: ctl, MQTT and the
-button get no answer meanwhile, and the new session begins at the thaw minus the pre-roll, so
-audio after the press is missing from it when the stall outlasts the pre-roll. Capture itself
-loses nothing. The fix is not small: the session would have to start in RAM (tap first) and its
-folder be created by the writer, with the failure of a start reported afterwards.
+button got no answer meanwhile, and the new session began at the thaw minus the pre-roll, so
+audio after the press was missing from it. Before (30-s stall, start asked 6 s into it): ctl
+timed out after 10 s and the session began 14.1 s after the request. Now the id is handed out
+from memory, the tap starts at the press and the writer makes the folder when the card answers;
+the controller waits at most 1 s for the writer's word, so a card that refuses writes still
+refuses the start with its reason, and a stalled one gets an answer saying the audio waits in
+memory.
 """
 
 

@@ -45,11 +45,12 @@ from recorder.core.state import (
 from recorder.core.warnings import WarningSettings
 from recorder.ports import DiskSpace
 from recorder.storage import SessionStore
-from recorder.tap import CaptureTap
+from recorder.tap import CaptureTap, StartAck
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.5  # how often free space is checked
+START_ACK_S = 1.0  # how long a start waits for the writer to say the session's folder exists
 
 
 @dataclass
@@ -240,16 +241,7 @@ class Controller(threading.Thread):
         a = self.cfg.audio
         wall = self.clock.now()
         synced = self.clock.synchronised()
-        try:
-            session_id, path = self.store.new_session(wall, synced)
-        except OSError as exc:
-            self.state, commands = transition(
-                replace(self.state, mode="idle"), WriterFailed(f"cannot create a session: {exc}")
-            )
-            for cmd in commands:
-                self._execute(cmd, result)
-            result.update(ok=False, message=f"cannot start: {exc}")
-            return
+        session_id, path = self.store.reserve(wall, synced)
         manifest = Manifest(
             id=session_id,
             device_id=self.cfg.device.id,
@@ -260,7 +252,18 @@ class Controller(threading.Thread):
             preroll_frames=0,
             start_source=source,
         )
-        info = self.tap.start(path, manifest)
+        # The tap starts first, so the session holds the audio from the press on even when the
+        # card stalls; the writer makes the folder and says so, and a refusal comes back here.
+        ack = StartAck()
+        info = self.tap.start(path, manifest, ack)
+        answered, error = ack.wait(START_ACK_S)
+        if error is not None:
+            self.tap.stop("write_error", wall.isoformat(timespec="seconds"))
+            self.state, commands = transition(replace(self.state, mode="idle"), WriterFailed(error))
+            for cmd in commands:
+                self._execute(cmd, result)
+            result.update(ok=False, message=f"cannot start: {error}")
+            return
         self.tap_session_id = session_id
         self.state, commands = transition(self.state, SessionBegun(session_id))
         for cmd in commands:
@@ -269,7 +272,8 @@ class Controller(threading.Thread):
             session_id=session_id,
             path=str(path),
             preroll_s=round(info.preroll_frames / a.rate, 3),
-            message=f"recording session {session_id}",
+            message=f"recording session {session_id}"
+            + ("" if answered else "; the storage is slow to answer, the audio waits in memory"),
         )
         self._tell(
             "event",

@@ -87,6 +87,7 @@ class SessionStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lock_fd: int | None = None
+        self._last_seq: int | None = None  # the last id handed out; `reserve` (controller) only
 
     def state_dir(self, state: str) -> Path:
         return self.root / state
@@ -122,20 +123,45 @@ class SessionStore:
                 f"storage dir {self.root} is in use by another running recorder"
             ) from None
         self._lock_fd = fd
+        self._last_seq = None  # read afresh: ids are this process's to hand out from now on
+        self._load_sequence()
 
-    def new_session(self, wall: datetime, clock_synced: bool) -> tuple[str, Path]:
-        """A fresh id and its folder under recording/. The sequence is saved before use."""
+    def _load_sequence(self) -> None:
+        """Read the last id handed out, so that `reserve` never has to touch the storage."""
+        stored = None
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            stored = int((self.root / SEQUENCE_FILE).read_text().strip())
+        self._last_seq = next_sequence(stored, self._all_ids()) - 1
+
+    def reserve(self, wall: datetime, clock_synced: bool) -> tuple[str, Path]:
+        """A fresh id and where its folder will be, without writing anything.
+
+        A start must not wait for a slow or stalled card, so the id comes from a counter kept in
+        memory (read once, when the storage is locked); `create` writes it down. The lock makes
+        this process the only one that hands out ids.
+        """
+        if self._last_seq is None:
+            self._load_sequence()
+        assert self._last_seq is not None
+        self._last_seq += 1
+        session_id = make_id(self._last_seq, wall, clock_synced)
+        return session_id, self.state_dir("recording") / session_id
+
+    def create(self, session_id: str) -> Path:
+        """Make a reserved session's folder; its sequence number is saved first, never reused."""
+        seq = sequence_of(session_id)
+        if seq is None:
+            raise ValueError(f"not a session id: {session_id!r}")
         seq_file = self.root / SEQUENCE_FILE
         stored = None
         with contextlib.suppress(FileNotFoundError, ValueError):
             stored = int(seq_file.read_text().strip())
-        seq = next_sequence(stored, self._all_ids())
-        atomic_write(seq_file, f"{seq}\n")
-        session_id = make_id(seq, wall, clock_synced)
+        if stored is None or stored < seq:
+            atomic_write(seq_file, f"{seq}\n")
         path = self.state_dir("recording") / session_id
         path.mkdir()
         fsync_dir(path.parent)
-        return session_id, path
+        return path
 
     def write_manifest(self, session_dir: Path, manifest: Manifest) -> None:
         atomic_write(session_dir / MANIFEST, dump_manifest(manifest))

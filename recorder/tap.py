@@ -29,6 +29,39 @@ class StartInfo:
     preroll_frames: int
 
 
+class StartAck:
+    """The writer's word on whether a new session's folder could be made, to a controller that
+    waits for it only briefly: a stalled card must not hold up a start, since the audio after the
+    press is already being kept in memory.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._error: str | None = None  # guarded by _lock
+        self._abandoned = False  # guarded by _lock
+
+    def deliver(self, error: str | None) -> bool:
+        """The writer's outcome; False when the controller stopped waiting (it must be told
+        some other way)."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self._error = error
+            self._done.set()
+            return True
+
+    def wait(self, timeout: float) -> tuple[bool, str | None]:
+        """(answered, error): answered is False when the writer did not say in time."""
+        if not self._done.wait(timeout):
+            with self._lock:
+                if not self._done.is_set():
+                    self._abandoned = True
+                    return False, None
+        with self._lock:
+            return True, self._error
+
+
 class CaptureTap:
     def __init__(self, ring: PrerollRing, queue: FrameQueue) -> None:
         self._lock = threading.Lock()
@@ -76,13 +109,13 @@ class CaptureTap:
             else:
                 self._ring.push(gap)
 
-    def start(self, path: object, manifest: object) -> StartInfo:
+    def start(self, path: object, manifest: object, ack: StartAck | None = None) -> StartInfo:
         """Begin a session with everything in the ring, then live blocks straight through."""
         with self._lock:
             items = self._ring.drain()
             preroll = sum(i.frames for i in items if isinstance(i, Block))
             first = next((i.pos for i in items if isinstance(i, Block)), self._pos)
-            self._queue.put_control(SessionBegin(path, manifest, first, preroll))
+            self._queue.put_control(SessionBegin(path, manifest, first, preroll, ack))
             for item in items:
                 if isinstance(item, Block):
                     self._queue.put_audio(item, force=True)

@@ -25,6 +25,7 @@ from recorder.core.warnings import LevelReport
 from recorder.markers import finalize_markers
 from recorder.ports import DiskSpace, SegmentFactory, SegmentSink
 from recorder.storage import SessionStore
+from recorder.tap import StartAck
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class _Active:
     unsynced: int = 0  # frames written since the last header update
     closed_levels: dict | None = None  # level summary over the closed segments only
     failed: bool = False  # the storage failed: the rest is recorded as lost, not retried
+    created: bool = False  # the session's folder exists (its manifest can be written)
     frames_lost_to_disk: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -123,7 +125,20 @@ class WriterThread(threading.Thread):
             meter=LevelMeter(manifest.audio.channels, fmt.full_scale),
             report=LevelMeter(manifest.audio.channels, fmt.full_scale),
         )
-        self._save(a)
+        ack: StartAck | None = item.ack  # type: ignore[assignment]
+        try:
+            self.store.create(manifest.id)
+            a.created = True
+            self.store.write_manifest(a.path, manifest)
+        except OSError as exc:
+            a.failed = True
+            error = f"cannot create session {manifest.id} in {a.path.parent}: {exc.strerror or exc}"
+            log.error("%s", error)
+            if ack is None or not ack.deliver(error):
+                self.emit(WriterFailed(error))
+            return
+        if ack is not None:
+            ack.deliver(None)
 
     def _end(self, item: SessionEnd) -> None:
         a = self._active
@@ -131,6 +146,9 @@ class WriterThread(threading.Thread):
             return
         self._active = None
         m = a.manifest
+        if not a.created:
+            log.error("session %s was never written: its folder could not be made", m.id)
+            return
         try:
             self._close_segment(a)
         except OSError as exc:
@@ -336,6 +354,8 @@ class WriterThread(threading.Thread):
         self._save(a)
 
     def _save(self, a: _Active) -> None:
+        if not a.created:
+            return
         a.manifest.levels = a.closed_levels
         try:
             self.store.write_manifest(a.path, a.manifest)
