@@ -2,7 +2,8 @@
 
 A slow or stalled disk fills it; capture is then told no and records the loss as a gap instead
 of waiting. Control items (session begin/end, markers, gaps) always fit: they are tiny and losing
-one would lose a session's structure.
+one would lose a session's structure. The writer takes blocks in batches, woken when a batch's
+worth has arrived rather than for every block: each wake-up costs more than the block's write.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class FrameQueue:
         # RAM by the ring, so they do not use up the room live audio has for a stalled disk.
         self._forced = 0
         self.peak_frames = 0  # guarded by _cond: high-water mark, for status and benchmarks
+        self._controls = 0  # guarded by _cond: control items queued
+        self._wanted = 0  # guarded by _cond: frames the waiting writer asked for
 
     @property
     def frames(self) -> int:
@@ -46,23 +49,33 @@ class FrameQueue:
             self._items.append(block)
             self._frames += block.frames
             self.peak_frames = max(self.peak_frames, self._frames)
-            self._cond.notify()
+            if self._frames >= self._wanted:
+                self._cond.notify()
             return True
 
     def put_control(self, item: Item) -> None:
         with self._cond:
             self._items.append(item)
+            self._controls += 1
             self._cond.notify()
 
-    def get(self, timeout: float) -> Item | None:
+    def get_batch(self, frames: int, timeout: float) -> list[Item]:
+        """Whole blocks adding up to at least `frames` (or all there is) with the control items
+        among them, in order. Waits until that much audio or any control item is queued, or for
+        `timeout`; an empty list means nothing came."""
         with self._cond:
-            if not self._items and not self._cond.wait(timeout):
-                return None
-            if not self._items:
-                return None
-            item = self._items.popleft()
-            if isinstance(item, Block):
-                self._frames -= item.frames
-                # Older live blocks may leave first: that only ends the allowance early.
-                self._forced = max(0, self._forced - item.frames)
-            return item
+            self._wanted = frames
+            self._cond.wait_for(lambda: self._frames >= frames or self._controls, timeout)
+            batch: list[Item] = []
+            got = 0
+            while self._items and got < frames:
+                item = self._items.popleft()
+                if isinstance(item, Block):
+                    got += item.frames
+                    self._frames -= item.frames
+                    # Older live blocks may leave first: that only ends the allowance early.
+                    self._forced = max(0, self._forced - item.frames)
+                else:
+                    self._controls -= 1
+                batch.append(item)
+            return batch

@@ -48,7 +48,7 @@ class SegmentSink(Protocol):
     path: Path
     frames: int
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes | memoryview) -> None: ...
 
     def sync(self) -> None:
         """Make everything written so far readable by other tools after a power cut."""

@@ -30,8 +30,34 @@ from recorder.tap import StartAck
 log = logging.getLogger(__name__)
 
 
+BATCH_WAIT_S = 0.5  # the longest the writer sleeps before taking whatever audio has come
+
+
 def segment_name(index: int) -> str:
     return f"seg-{index:04d}.wav"
+
+
+def _runs(batch: list[Item]) -> list[Item | list[Block]]:
+    """The batch with each stretch of consecutive blocks gathered into one list."""
+    out: list[Item | list[Block]] = []
+    for item in batch:
+        if isinstance(item, Block):
+            last = out[-1] if out else None
+            if isinstance(last, list) and last[-1].pos + last[-1].frames == item.pos:
+                last.append(item)
+                continue
+            out.append([item])
+        else:
+            out.append(item)
+    return out
+
+
+def _levels(a: _Active) -> dict:
+    """The level summary over everything written so far."""
+    total = LevelMeter(a.meter.channels, a.meter.full_scale)
+    total.merge(a.meter)
+    total.merge(a.report)
+    return total.summary()
 
 
 @dataclass
@@ -39,8 +65,8 @@ class _Active:
     path: Path
     manifest: Manifest
     plan: SegmentPlan
-    meter: LevelMeter
-    report: LevelMeter  # levels since the last report to the controller
+    meter: LevelMeter  # levels up to the last report to the controller
+    report: LevelMeter  # levels since then
     sink: SegmentSink | None = None
     unsynced: int = 0  # frames written since the last header update
     closed_levels: dict | None = None  # level summary over the closed segments only
@@ -85,21 +111,32 @@ class WriterThread(threading.Thread):
 
     def run(self) -> None:
         while True:
-            item = self.queue.get(timeout=0.2)
-            if item is None:
+            batch = self.queue.get_batch(self._batch_frames(), timeout=BATCH_WAIT_S)
+            if not batch:
                 if self.stopping.is_set():
                     break
                 continue
-            try:
-                self.handle(item)
-            except Exception as exc:  # the thread must outlive any one bad item
-                log.exception("writer: %s failed", type(item).__name__)
-                self.emit(WriterFailed(f"internal error: {exc}"))
+            for part in _runs(batch):
+                try:
+                    if isinstance(part, list):
+                        self._audio(part)
+                    else:
+                        self.handle(part)
+                except Exception as exc:  # the thread must outlive any one bad item
+                    log.exception("writer: %s failed", type(part).__name__)
+                    self.emit(WriterFailed(f"internal error: {exc}"))
+
+    def _batch_frames(self) -> int:
+        """As much audio as makes the next level report, but never past the next header sync."""
+        a = self._active
+        if a is None or a.failed:
+            return self.report_frames
+        return max(1, min(self.report_frames, self.sync_frames - a.unsynced))
 
     def handle(self, item: Item) -> None:
         match item:
             case Block():
-                self._block(item)
+                self._audio([item])
             case Gap():
                 self._gap(item)
             case MarkerAt():
@@ -160,7 +197,7 @@ class WriterThread(threading.Thread):
         m.state = "finalized"
         m.stop_reason = item.reason  # type: ignore[assignment]
         m.ended_at = item.ended_at
-        m.levels = a.meter.summary()
+        m.levels = _levels(a)
         if m.frames != item.frames - a.frames_lost_to_disk:
             log.error(
                 "session %s: wrote %d frames, capture handed over %d", m.id, m.frames, item.frames
@@ -183,29 +220,32 @@ class WriterThread(threading.Thread):
 
     # ---- audio ------------------------------------------------------------------------------
 
-    def _block(self, block: Block) -> None:
+    def _audio(self, blocks: list[Block]) -> None:
+        """Consecutive blocks, written with one call per segment they fall into."""
         a = self._active
         if a is None:
             return
-        if a.failed or not self._room_for(len(block.data)):
-            self._lose(a, "disk_full" if not a.failed else "write_error", block)
+        pos, frames = blocks[0].pos, sum(b.frames for b in blocks)
+        data = blocks[0].data if len(blocks) == 1 else b"".join(b.data for b in blocks)
+        if a.failed or not self._room_for(len(data)):
+            self._lose(a, "disk_full" if not a.failed else "write_error", pos, frames)
             return
         fmt = FORMATS[a.manifest.audio.format]
         frame_bytes = fmt.frame_bytes(a.manifest.audio.channels)
+        view = memoryview(data)
         try:
-            for piece in a.plan.place(block.frames):
+            for piece in a.plan.place(frames):
                 if piece.opens:
                     self._close_segment(a)
-                    self._open_segment(a, piece.segment, block.pos + piece.offset)
-                chunk = block.data[
-                    piece.offset * frame_bytes : (piece.offset + piece.frames) * frame_bytes
-                ]
+                    self._open_segment(a, piece.segment, pos + piece.offset)
                 assert a.sink is not None
-                a.sink.write(chunk)
+                a.sink.write(
+                    view[piece.offset * frame_bytes : (piece.offset + piece.frames) * frame_bytes]
+                )
                 a.manifest.frames += piece.frames
                 a.manifest.segments[-1].frames = a.sink.frames
                 a.unsynced += piece.frames
-            self._measure(a, decode(block.data, fmt, a.manifest.audio.channels))
+            self._measure(a, decode(data, fmt, a.manifest.audio.channels))
             if a.unsynced >= self.sync_frames:
                 a.sink.sync()
                 a.unsynced = 0
@@ -215,17 +255,20 @@ class WriterThread(threading.Thread):
             self.emit(WriterFailed(str(exc)))
 
     def _measure(self, a: _Active, samples) -> None:
-        this = LevelMeter(a.meter.channels, a.meter.full_scale)
-        this.feed(samples)
-        a.meter.merge(this)
-        a.report.merge(this)
-        if a.report.frames >= self.report_frames:
+        """Levels for the controller every `report_frames` exactly, however the audio came."""
+        at, total = 0, samples.shape[0]
+        while at < total:
+            take = min(total - at, self.report_frames - a.report.frames)
+            a.report.feed(samples[at : at + take])
+            at += take
+            if a.report.frames < self.report_frames:
+                break
             r = a.report
             summary = r.summary()
             self.emit(
                 Levels(
                     LevelReport(
-                        end_frame=a.manifest.frames,
+                        end_frame=a.manifest.frames - (total - at),
                         frames=r.frames,
                         peak_dbfs=tuple(summary["peak_dbfs"]),
                         rms_dbfs=tuple(summary["rms_dbfs"]),
@@ -233,6 +276,7 @@ class WriterThread(threading.Thread):
                     )
                 )
             )
+            a.meter.merge(r)
             a.report = LevelMeter(r.channels, r.full_scale)
 
     def _room_for(self, nbytes: int) -> bool:
@@ -244,15 +288,15 @@ class WriterThread(threading.Thread):
             return True  # a failing statvfs is not a full disk; the write will say what is wrong
         return free - nbytes >= self.min_free_bytes
 
-    def _lose(self, a: _Active, kind: str, block: Block) -> None:
-        a.frames_lost_to_disk += block.frames
+    def _lose(self, a: _Active, kind: str, pos: int, frames: int) -> None:
+        a.frames_lost_to_disk += frames
         last = a.manifest.gaps[-1] if a.manifest.gaps else None
-        if last is not None and last.kind == kind and last.pos + last.frames == block.pos:
-            last.frames += block.frames
+        if last is not None and last.kind == kind and last.pos + last.frames == pos:
+            last.frames += frames
             last.seconds = a.manifest.seconds(last.frames)
             return
         log.error("session %s: storage full or failing, audio is being lost", a.manifest.id)
-        self._gap(Gap(kind, block.pos, block.frames))  # type: ignore[arg-type]
+        self._gap(Gap(kind, pos, frames))  # type: ignore[arg-type]
 
     def _open_segment(self, a: _Active, index: int, first_pos: int) -> None:
         name = segment_name(index)
@@ -277,7 +321,7 @@ class WriterThread(threading.Thread):
         info.bytes = os.path.getsize(sink.path)
         info.sha256 = file_sha256(sink.path)
         info.closed = True
-        a.closed_levels = a.meter.summary()
+        a.closed_levels = _levels(a)
         self._save(a)
 
     # ---- structure --------------------------------------------------------------------------

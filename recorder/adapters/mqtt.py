@@ -58,7 +58,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self._recent: list[dict] = []  # guarded by _lock
         self._connected = False  # guarded by _lock
-        self._last_level = 0.0  # guarded by _lock
+        self._next_level = 0.0  # guarded by _lock: monotonic time of the next level slot
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._commands: queue.Queue[object] = queue.Queue(COMMAND_QUEUE)
@@ -229,11 +229,13 @@ class MqttLink:
         self.client.publish(f"{self.base}/event", json.dumps(payload), qos=1)
 
     def level(self, levels: dict, elapsed_s: float) -> None:
-        now = time.monotonic()
+        # `level_hz` on average: reports come when their audio has been written, a little
+        # early or late, so a slot is taken up to half a period early instead of being missed.
+        now, period = time.monotonic(), 1.0 / self.cfg.level_hz
         with self._lock:
-            if now - self._last_level < 1.0 / self.cfg.level_hz or not self._connected:
+            if now < self._next_level - period / 2 or not self._connected:
                 return
-            self._last_level = now
+            self._next_level = max(now, self._next_level) + period
         payload = {**levels, "elapsed_s": round(elapsed_s, 2)}
         self.client.publish(f"{self.base}/level", json.dumps(payload), qos=0)
 

@@ -33,7 +33,7 @@ class SoundfileSegment:
         )
         self.sync()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         buf, dtype = to_soundfile_buffer(data, self.fmt)
         self._file.buffer_write(buf, dtype)
         self.frames = self._file.frames

@@ -47,7 +47,9 @@ def decode(data: bytes, fmt: SampleFormat, channels: int) -> np.ndarray:
     return samples.reshape(-1, channels)
 
 
-def to_soundfile_buffer(data: bytes, fmt: SampleFormat) -> tuple[bytes, str]:
+def to_soundfile_buffer(
+    data: bytes | memoryview, fmt: SampleFormat
+) -> tuple[bytes | memoryview, str]:
     """The bytes and dtype to hand libsndfile so it stores exactly the captured samples.
 
     libsndfile takes 16- and 32-bit integers as they are; 24-bit samples go in as int32 with the

@@ -43,16 +43,15 @@ class LevelMeter:
         frames = samples.shape[0]
         # numpy reduces a column of an interleaved (frames, channels) array one frame at a time,
         # dozens of times slower than a contiguous row: meter a channel-major copy instead.
-        rows = np.ascontiguousarray(samples.T)
-        highs, lows = rows.max(axis=1), rows.min(axis=1)
-        peaks = [max(int(h), -int(lo)) for h, lo in zip(highs, lows, strict=True)]
+        # float64 holds every integer sample exactly, and the squares' sums exactly for 16 bits.
+        rows = samples.T.astype(np.float64, order="C")
+        highs, lows = rows.max(axis=1).tolist(), rows.min(axis=1).tolist()
+        peaks = [int(max(h, -lo)) for h, lo in zip(highs, lows, strict=True)]
         loudest = max(peaks)
-        squares = rows.astype(np.float64)
-        np.square(squares, out=squares)
-        sums = squares.sum(axis=1)  # exact for 16-bit audio; pairwise (more accurate) beyond
+        sums = np.einsum("ij,ij->i", rows, rows).tolist()
         for ch in range(self.channels):
             self.peak[ch] = max(self.peak[ch], peaks[ch])
-            self.sum_squares[ch] += float(sums[ch])
+            self.sum_squares[ch] += sums[ch]
         self.frames += frames
         if loudest >= self.full_scale - 1:  # only then can a sample count as clipped
             magnitude = np.abs(samples.astype(np.int64))
