@@ -11,9 +11,7 @@ the kernel's accounting; each recording is checked sample by sample against the 
 
 from __future__ import annotations
 
-import array
 import collections
-import fcntl
 import hashlib
 import json
 import os
@@ -22,7 +20,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -65,19 +62,12 @@ FORMATS = ("S16_LE", "S32_LE")
 TARGET_RATIO = 3.0
 FULL_S, QUICK_S, PROFILE_S = 3600, 20, 600  # seconds of audio
 FULL_REALTIME_S, QUICK_REALTIME_S = 30, 4  # seconds of a session recorded at real time
-F_GETPIPE_SZ = 1032
-PAGE = 4096
 
 
 class PipeFeeder(Feeder):
-    """A Feeder that never lets one write() straddle a full pipe.
-
-    Linux copies a pipe write atomically only while the whole of it fits: into a nearly full
-    pipe it copies a part and sleeps, and the reader (alsa-lib, one read() per period) can take
-    half a period; the file plugin then pads the rest with silence and every later frame shifts.
-    Fed flat out, that added one or two periods of silence to a 20-s source. So each chunk waits
-    until the pipe has room for all of it (FIONREAD on the write end). `held_back` (bytes
-    already consumed downstream) keeps the feed within `lead` bytes of it.
+    """A Feeder that keeps within `lead` bytes of what the recorder has consumed (`held_back`),
+    so that fed flat out its queue never overflows. (Feeder itself waits for room in the pipe
+    before each write, so no write is split across a full pipe.)
     """
 
     def __init__(
@@ -91,32 +81,17 @@ class PipeFeeder(Feeder):
         self.held_back = held_back
         self.lead = lead
         self.sent = 0  # bytes handed to write()
-        self.fd: int | None = None
-        self.pipe_size = 0
         self.opened = threading.Event()  # the reader has opened the FIFO (our open returned)
 
     def _open(self) -> int:
         fd = super()._open()
-        self.pipe_size = fcntl.fcntl(fd, F_GETPIPE_SZ)
-        self.fd = fd
         self.opened.set()
         return fd
-
-    def unread(self) -> int:
-        """Bytes written but not yet read (FIONREAD works on a pipe's write end too)."""
-        assert self.fd is not None
-        buf = array.array("i", [0])
-        fcntl.ioctl(self.fd, termios.FIONREAD, buf)
-        return buf[0]
 
     def _gate(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
             while self.held_back is not None and self.sent - self.held_back() > self.lead:
                 if self.stopping.wait(0.002):
-                    return
-            # a page of slack at each end: the pipe counts whole pages, not bytes
-            while self.unread() + len(chunk) > self.pipe_size - 2 * PAGE:
-                if self.stopping.wait(0.0005):
                     return
             self.sent += len(chunk)
             yield chunk

@@ -2,14 +2,19 @@
 
 Used by `session-recorder demo`, the tests and the benchmarks. The null slave hands alsa-lib a
 period of silence and the plugin overwrites it with one read() of the FIFO, so the feeder writes
-whole periods, each in a single write() into a pipe enlarged to hold it.
+whole periods, each in a single write() into a pipe enlarged to hold it, and only once the pipe
+has room for all of it: Linux copies a pipe write atomically only while the whole of it fits.
+Into a nearly full pipe it copies a part and sleeps, a read() can take that part alone, and the
+plugin pads the rest of the period with silence, shifting every later frame.
 """
 
 from __future__ import annotations
 
+import array
 import fcntl
 import math
 import os
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +25,9 @@ import numpy as np
 from recorder.core.formats import FORMATS, SampleFormat
 
 F_SETPIPE_SZ = 1031
+F_GETPIPE_SZ = 1032
 PIPE_SIZE = 1 << 20
+PAGE = 4096  # a pipe counts whole pages, not bytes
 
 ASOUNDRC = (
     'pcm.{name} {{ type file  slave.pcm "null"  file "/dev/null"  infile "{infile}"  '
@@ -83,6 +90,8 @@ class Feeder(threading.Thread):
         self.stopping = threading.Event()
         self.paused = threading.Event()
         self.error: BaseException | None = None
+        self.pipe_size = PIPE_SIZE  # what the kernel granted, read at each open
+        self.fd: int | None = None  # the FIFO's write end while open
 
     def run(self) -> None:
         try:
@@ -95,7 +104,23 @@ class Feeder(threading.Thread):
     def _open(self) -> int:
         fd = os.open(self.fifo, os.O_WRONLY)
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+        self.pipe_size = fcntl.fcntl(fd, F_GETPIPE_SZ)
+        self.fd = fd
         return fd
+
+    def unread(self) -> int:
+        """Bytes written but not yet read (FIONREAD works on a pipe's write end too)."""
+        assert self.fd is not None
+        buf = array.array("i", [0])
+        fcntl.ioctl(self.fd, termios.FIONREAD, buf)
+        return buf[0]
+
+    def _wait_for_room(self, size: int) -> bool:
+        """Until the pipe can take `size` bytes in one piece; False when stopped meanwhile."""
+        while self.unread() + size > self.pipe_size - 2 * PAGE:
+            if self.stopping.wait(0.0005):
+                return False
+        return True
 
     def _run(self) -> None:
         fd = self._open()
@@ -111,6 +136,8 @@ class Feeder(threading.Thread):
                     if delay > 0 and self.stopping.wait(delay):
                         return
                 while True:
+                    if not self._wait_for_room(len(chunk)):
+                        return
                     try:
                         os.write(fd, chunk)
                         break
