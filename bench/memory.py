@@ -61,6 +61,24 @@ def mb(kib: float) -> float:
     return kib * 1024 / 1e6
 
 
+# ---- bytecode, as on the box ----------------------------------------------------------------
+
+# Every process measured here (the daemon and the import probes) gets this environment.
+ENV: dict[str, str] = {}
+
+
+def use_bytecode(workdir: Path) -> None:
+    """Run the daemon from compiled bytecode, as on the box (install.sh's `pip install`
+    compiles every module; a checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise
+    compile the recorder's sources at each start, about 1.4 MB more RSS). The .pyc files go to
+    a PYTHONPYCACHEPREFIX in the scratch dir, written once by importing everything the daemon
+    imports (MQTT included), so the checkout is left alone."""
+    ENV["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    warm = "import recorder.cli, recorder.daemon, recorder.adapters.mqtt"
+    subprocess.run([sys.executable, "-c", warm], cwd=ROOT, env={**env, **ENV}, check=True)
+
+
 # ---- feeding the virtual microphone ---------------------------------------------------------
 
 
@@ -174,6 +192,7 @@ def running(
     audio: dict | None = None,
     storage: Path | None = None,
     mqtt_port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Run]:
     """The daemon in a folder of its own (defaults unless `audio` says otherwise), its
     microphone fed by a Pacer; everything is stopped and the folder removed afterwards."""
@@ -186,7 +205,7 @@ def running(
     store = storage or folder / "sessions"
     extra = {"mqtt": {"host": "127.0.0.1", "port": mqtt_port}} if mqtt_port else {}
     cfg = write_config(folder, m.name, audio=audio or {}, storage={"dir": str(store)}, **extra)
-    daemon = Daemon(cfg, m)
+    daemon = Daemon(cfg, m, {**ENV, **(env or {})})
     try:
         daemon.wait_ready()
         daemon.wait_for(lambda s: s["device"] == "ok", 30)
@@ -228,8 +247,20 @@ print(json.dumps(out))
 IMPORT_STEPS = [
     ("numpy", "numpy"),
     ("soundfile (cffi, libsndfile)", "soundfile"),
-    ("pydantic", "pydantic"),
-    ("the config and manifest models (pydantic schemas)", "recorder.config,recorder.core.manifest"),
+    ("pydantic (the package)", "pydantic"),
+    (
+        "pydantic's model and schema machinery (imported at the first model)",
+        "pydantic.main,pydantic._internal._generate_schema",
+    ),
+    ("OpenSSL's libcrypto (hashlib, for `pydantic.types` and the segments' SHA-256)", "hashlib"),
+    (
+        "`importlib.metadata` (pydantic's plugin loader, at the first model)",
+        "pydantic.plugin._loader",
+    ),
+    (
+        "the config and manifest models (pydantic-core builds their validators and serializers)",
+        "recorder.config,recorder.core.manifest",
+    ),
     ("pyalsaaudio", "alsaaudio"),
     ("the rest of `recorder.cli` + `recorder.daemon`", "recorder.cli,recorder.daemon"),
     ("paho-mqtt and ssl (imported only for an `[mqtt]` section)", "recorder.adapters.mqtt"),
@@ -240,6 +271,7 @@ def probe(modules: list[str]) -> list[int]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *modules],
         cwd=ROOT,
+        env={**os.environ, **ENV},
         capture_output=True,
         text=True,
         check=True,
@@ -554,6 +586,7 @@ def measure_buffer(workdir: Path, disk: FreezableDisk, buffer_s: float, n: int, 
 def run(opts: Options) -> Section:
     quick = opts.quick
     small = source(60 if quick else 600)
+    use_bytecode(opts.workdir)
     baseline = measure_baseline(opts.runs)
     lifecycle = [measure_lifecycle(opts.workdir, n, quick) for n in range(opts.runs)]
     with broker(opts.workdir) as port:  # one run: the numbers above vary by < 0.3 MB
@@ -860,7 +893,21 @@ every session, not just the first). And the pre-roll handed to the writer at a s
 count against `buffer_s`: with `preroll_s` 300 and the default buffer a start lost 1.9 s of
 live audio right after the pre-roll, with no stall at all (the last column of the pre-roll
 table, now 0); it is now queued outside the bound (`recorder/blockqueue.py`), so the whole
-buffer is left for a stalled disk (see `bench/stall.py`, a stall at the start).
+buffer is left for a stalled disk (see `bench/stall.py`, a stall at the start). The
+benchmark now runs the daemon from compiled bytecode, as `pip install` leaves it on the box (it
+used to compile the recorder's sources at each start under PYTHONDONTWRITEBYTECODE: imports
+50.4 → 48.6 MB, a correction of the measurement, not of the recorder). `session-recorder run`
+now limits glibc to one malloc arena before its threads start (`use_one_malloc_arena` in
+`recorder/daemon.py`): the blocks capture allocates and the writer frees, and the encoders' memory
+on the outbox thread, no longer stay resident in per-thread arenas (one run each, bytecode both
+sides: recording the second session 56.9 → 53.9 MB, lifetime peak 58.7 → 55.6 MB; with [mqtt]
+61.0 → 57.8 MB, now met; the full 60-s buffer unchanged, 61.8 → 61.7 MB, still missed; drained
+61.8 → between 50.9 and 61.6 MB over three runs). Where the +12.1 MB "models" step went: the
+models' own validators (pydantic-core) and the first model's schema code about 4 MB, pydantic's
+lazily imported model machinery 2.4 MB, OpenSSL's libcrypto 3.7 MB (loaded by `hashlib`, which
+the segments' SHA-256 import anyway), `importlib.metadata` for pydantic's plugin loader 1.8 MB.
+`defer_build` and building sections only on demand saved under 0.1 MB once a session is
+recording (the manifest and config validators are all needed then), so they were not kept.
 """
 
 

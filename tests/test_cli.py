@@ -158,6 +158,43 @@ def test_control_socket_is_0660_and_survives_garbage(absent_daemon):
     assert proc.poll() is None
 
 
+def _malloc_arena_heaps(pid: int) -> int:
+    """glibc's arenas besides the main one, counted in /proc/PID/maps: each lives in a heap of
+    its own, an anonymous mapping aligned to 64 MiB and 64 MiB long (the part not in use yet is
+    PROT_NONE). Thread stacks and pymalloc's arenas never look like that."""
+    heap = 64 << 20
+    rows = []
+    for line in open(f"/proc/{pid}/maps"):  # noqa: SIM115
+        fields = line.split()
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        rows.append((lo, hi, fields[1], len(fields) > 5))
+    starts = {lo: (hi, perms, named) for lo, hi, perms, named in rows}
+    count = 0
+    for lo, hi, perms, named in rows:
+        if named or lo % heap or not perms.startswith("rw"):
+            continue
+        end = hi
+        after = starts.get(hi)
+        if after is not None and after[1].startswith("---") and not after[2]:
+            end = after[0]
+        count += end - lo == heap
+    return count
+
+
+@pytest.mark.skipif(
+    "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""),
+    reason="the environment sets the arena count itself",
+)
+def test_daemon_threads_share_one_malloc_arena(absent_daemon):
+    """`run` limits glibc to one malloc arena before its threads start (recorder.daemon:
+    use_one_malloc_arena). Without it, this daemon has one arena heap per busy thread (6 here)."""
+    _, sock, proc = absent_daemon
+    for _ in range(20):  # the controller and the socket's threads allocate
+        assert send(sock, {"cmd": "status"})["ok"]
+    assert _malloc_arena_heaps(proc.pid) == 0
+    assert proc.poll() is None
+
+
 def test_second_daemon_on_the_same_socket_refuses_to_run(absent_daemon, tmp_path):
     _, sock, _ = absent_daemon
     other = tmp_path / "other"
