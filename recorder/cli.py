@@ -269,7 +269,7 @@ def _upload(cfg: Config) -> int:
         if s.manifest is not None and s.state in ("outbox", "uploaded"):
             u = s.manifest.upload
             print(f"{s.id}  {s.state:<9} {u.status:<9} {u.last_error or u.remote or ''}")
-            failed += s.state == "outbox"
+            failed += u.status != "verified"  # still in outbox/, or uploaded but unverified
     return EXIT_REFUSED if failed else 0
 
 

@@ -125,7 +125,7 @@ def run_demo(where: Path | None, seconds: float) -> int:
         if cfg.upload is not None:
             say(f"uploading to {cfg.upload.remote} (a crypt remote over {root / 'cloud'}) ...")
             session = _wait(
-                lambda: _in_state(cfg.storage.dir, session_id, "uploaded"), "the upload", 120
+                lambda: _verified(cfg.storage.dir, session_id, rec), "the upload and its check", 120
             )
     finally:
         rec.shutdown()
@@ -170,6 +170,14 @@ def _wait(predicate, what: str, timeout: float = 20.0):
 
 def _in_state(storage: Path, session_id: str, state: str):
     return next((s for s in SessionStore(storage).sessions(state) if s.id == session_id), None)
+
+
+def _verified(storage: Path, session_id: str, rec):
+    """The session once it is on the remote, checked, and its last manifest sent."""
+    s = _in_state(storage, session_id, "uploaded")
+    if s is None or s.manifest is None or s.manifest.upload.status != "verified":
+        return None
+    return s if rec.outbox.status().get("verifying") != session_id else None
 
 
 def _local_cloud(root: Path) -> str:

@@ -1,10 +1,13 @@
 """The outbox worker: deliverables, upload, verification, retention and discards.
 
 Finalized sessions wait in `outbox/`. This thread, at low priority, builds each one's
-deliverables (a lossless FLAC and an MP3 for credential submissions), uploads them with the
-manifest and label track, has rclone verify what arrived, and only then records the session as
-verified and moves it to `uploaded/`. Failures are retried with backoff; the queue is the
-filesystem, so it survives restarts and power cuts. Local copies are deleted only once verified.
+deliverables (a lossless FLAC and an MP3 for credential submissions) and uploads them with the
+manifest and label track; a session that arrived is marked "uploaded" and moved to `uploaded/`.
+Only once every due session is off the box does rclone verify what arrived (verification costs
+about a quarter of a copy: a backlog after an outage should not wait behind it). A verified
+session is marked "verified"; one that fails goes back to `outbox/` to be sent again. Failures
+are retried with backoff; the queue is the filesystem, so it survives restarts and power cuts.
+Local copies are deleted only once verified.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +31,7 @@ from recorder.config import UploadSection
 from recorder.core.manifest import Manifest
 from recorder.core.session_id import is_valid_id
 from recorder.core.state import Event, SessionUploaded, UploadActivity
-from recorder.core.upload_plan import Stored, is_due, retry_delay_s, to_delete
+from recorder.core.upload_plan import Stored, is_due, retry_delay_s, send_again_after, to_delete
 from recorder.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
 from recorder.markers import LABELS_FILE
 from recorder.ports import DiskSpace, RemoteStore
@@ -71,7 +75,8 @@ class OutboxWorker(threading.Thread):
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._current: str | None = None  # guarded by _lock
+        self._current: str | None = None  # guarded by _lock: being uploaded
+        self._verifying: str | None = None  # guarded by _lock: being verified
         self._progress: dict | None = None  # guarded by _lock
         self._last_error: str | None = None  # guarded by _lock
         self._next_try: dict[str, float] = {}  # guarded by _lock: id -> monotonic time
@@ -117,6 +122,7 @@ class OutboxWorker(threading.Thread):
                 "remote": self.upload.remote if self.upload else None,
                 "queue": len(queue),
                 "current": self._current,
+                "verifying": self._verifying,
                 "progress": dict(self._progress) if self._progress else None,
                 "paused": self._paused(),
                 "last_error": self._last_error,
@@ -151,22 +157,61 @@ class OutboxWorker(threading.Thread):
             return max(0.5, min(IDLE_POLL_S, min(self._next_try.values()) - time.monotonic()))
 
     def pass_once(self) -> None:
-        """One pass over the outbox, then pending remote deletions and retention."""
-        for s in self.store.sessions("outbox"):
-            if self.stopping.is_set() or self._paused():
+        """Upload every due session, then verify what was uploaded, then pending remote
+        deletions and retention.
+
+        Uploads come first so that sessions leave the box as soon as the link allows (a backlog
+        after an outage is not held up by verifying each one in turn); verification still
+        gates every deletion.
+        """
+        if not self._upload_phase():
+            return
+        if self.remote is not None:
+            if not self._verify_phase():
                 return
+            self._retry_discards()
+        self._retain()
+
+    def _upload_phase(self) -> bool:
+        """Deliverables and upload of each due session in the outbox; False if interrupted."""
+        for s in self.store.sessions("outbox"):
+            if not self._may_go_on():
+                return False
             if s.manifest is None:
                 continue  # damaged: reported by `sessions`, never touched
-            with self._lock:
-                if self._next_try.get(s.id, 0) > time.monotonic():
-                    continue
+            if not self._due(s.id):
+                continue
             with self._busy:
                 if not s.path.exists():
                     continue  # discarded meanwhile
                 self._process(s)
-        if self.remote is not None:
-            self._retry_discards()
-        self._retain()
+        return True
+
+    def _verify_phase(self) -> bool:
+        """Verify each session in uploaded/ not verified yet; False if interrupted.
+
+        Any status but "verified" there counts: "uploaded" normally, or whatever a crash
+        between writing a manifest and moving its folder left behind.
+        """
+        for s in self.store.sessions("uploaded"):
+            if not self._may_go_on():
+                return False
+            if s.manifest is None or s.manifest.upload.status == "verified":
+                continue
+            if not self._due(s.id):
+                continue
+            with self._busy:
+                if not s.path.exists():
+                    continue  # discarded meanwhile
+                self._verify(s, s.manifest)
+        return True
+
+    def _may_go_on(self) -> bool:
+        return not self.stopping.is_set() and not self._paused()
+
+    def _due(self, session_id: str) -> bool:
+        with self._lock:
+            return self._next_try.get(session_id, 0) <= time.monotonic()
 
     # ---- one session ------------------------------------------------------------------------------
 
@@ -200,12 +245,14 @@ class OutboxWorker(threading.Thread):
         return files
 
     def _send(self, s: StoredSession, m: Manifest) -> None:
+        """The upload phase for one session: its files, then its manifest marked "uploaded"."""
         assert self.remote is not None and self.upload is not None
         remote_dir = remote_dir_for(self.upload.remote, s.id)
         files = self._files(s.path, m)
         m.upload.status = "uploading"
         m.upload.remote = remote_dir
         m.upload.attempts += 1
+        m.upload.verify_attempts = 0
         self.store.write_manifest(s.path, m)
         with self._lock:
             self._current, self._progress = s.id, None
@@ -215,15 +262,9 @@ class OutboxWorker(threading.Thread):
             self.remote.upload(
                 s.path, files, remote_dir, force=m.upload.force, progress=self._on_progress
             )
-            wrong = self.remote.verify(s.path, files, remote_dir)
             if self._was_cancelled(s.id):
                 return
-            if wrong:
-                self._failed(s, m, "verify", f"not verified on the remote: {', '.join(wrong)}")
-                m.upload.force = True
-                self.store.write_manifest(s.path, m)
-                return
-            self._verified(s, m, remote_dir, files)
+            self._uploaded(s, m, remote_dir, files)
         except Exception as exc:  # RcloneError and anything unexpected: retried, never lost
             if self._was_cancelled(s.id):
                 return
@@ -234,16 +275,78 @@ class OutboxWorker(threading.Thread):
                 self._current, self._progress = None, None
             self.emit(UploadActivity(False))
 
-    def _verified(self, s: StoredSession, m: Manifest, remote_dir: str, files: list[str]) -> None:
-        assert self.remote is not None and self.upload is not None
-        m.upload.status = "verified"
-        m.upload.verified_at = datetime.fromtimestamp(self.wall(), UTC).isoformat(
-            timespec="seconds"
-        )
+    def _uploaded(self, s: StoredSession, m: Manifest, remote_dir: str, files: list[str]) -> None:
+        """Every file is on the remote: say so there too, and move the session to uploaded/.
+
+        The manifest saying "uploaded" must reach the remote, or the remote would show a
+        session still "uploading": its failure fails the attempt (the next one re-sends only
+        what changed).
+        """
+        assert self.remote is not None
+        m.upload.status = "uploaded"
+        m.upload.uploaded_at = self._now_iso()
         m.upload.files = {f: (s.path / f).stat().st_size for f in files}
         m.upload.last_error = m.upload.error_kind = None
         m.upload.force = False
-        if self.upload.share_link:
+        self.store.write_manifest(s.path, m)
+        self.remote.upload(s.path, [MANIFEST], remote_dir, force=True)
+        final = self.store.move(s.path, "uploaded")
+        with self._lock:
+            self._next_try.pop(s.id, None)
+            self._last_error = None
+        log.info("session %s uploaded to %s; verification follows", s.id, remote_dir)
+        self.emit(SessionUploaded(s.id, str(final), remote_dir))
+
+    # ---- verifying ----------------------------------------------------------------------------
+
+    def _verify(self, s: StoredSession, m: Manifest) -> None:
+        """The verify phase for one session in uploaded/.
+
+        The data files are checked, not the manifest: it changes with every state (and with a
+        failed verification's error) and is sent again at each change.
+        """
+        assert self.remote is not None and self.upload is not None
+        remote_dir = m.upload.remote or remote_dir_for(self.upload.remote, s.id)
+        sent = list(m.upload.files) or self._files(s.path, m)
+        files = [f for f in sent if f != MANIFEST]
+        with self._lock:
+            self._verifying = s.id
+        self.emit(UploadActivity(True))
+        log.info("verifying session %s on %s", s.id, remote_dir)
+        try:  # until the remote's manifest says verified too
+            self._check(s, m, remote_dir, files)
+        finally:
+            with self._lock:
+                self._verifying = None
+            self.emit(UploadActivity(False))
+
+    def _check(self, s: StoredSession, m: Manifest, remote_dir: str, files: list[str]) -> None:
+        assert self.remote is not None
+        try:
+            wrong = self.remote.verify(s.path, files, remote_dir)
+        except Exception as exc:
+            if self._was_cancelled(s.id) or self.stopping.is_set():
+                return  # rclone was stopped: verified at the next pass, nothing learned
+            kind = getattr(exc, "kind", "other")
+            if send_again_after(kind):
+                self._send_again(s, m, kind, str(exc))
+            else:
+                self._verify_later(s, m, kind, str(exc))
+            return
+        if self._was_cancelled(s.id) or self.stopping.is_set():
+            return
+        if wrong:
+            self._send_again(s, m, "verify", f"not verified on the remote: {', '.join(wrong)}")
+            return
+        self._verified(s, m, remote_dir, files)
+
+    def _verified(self, s: StoredSession, m: Manifest, remote_dir: str, files: list[str]) -> None:
+        assert self.remote is not None and self.upload is not None
+        m.upload.status = "verified"
+        m.upload.verified_at = self._now_iso()
+        m.upload.last_error = m.upload.error_kind = None
+        m.upload.force = False
+        if self.upload.share_link and files:
             target = FLAC_NAME if FLAC_NAME in files else files[-1]
             try:  # a link is a convenience: its failure must not undo a verified upload
                 m.upload.link = self.remote.link(f"{remote_dir}/{target}")
@@ -254,12 +357,33 @@ class OutboxWorker(threading.Thread):
             self.remote.upload(s.path, [MANIFEST], remote_dir, force=True)
         except Exception as exc:
             log.warning("session %s: final manifest not updated on the remote: %s", s.id, exc)
-        final = self.store.move(s.path, "uploaded")
         with self._lock:
             self._next_try.pop(s.id, None)
             self._last_error = None
-        log.info("session %s uploaded and verified: %s", s.id, remote_dir)
-        self.emit(SessionUploaded(s.id, str(final), remote_dir))
+        log.info("session %s verified on %s", s.id, remote_dir)
+
+    def _send_again(self, s: StoredSession, m: Manifest, kind: str, message: str) -> None:
+        """The remote copy is wrong or missing: back to outbox/, to be sent again in full.
+
+        Moved before its manifest is written: a crash in between leaves it in outbox/, where
+        the next pass sends it again whatever its manifest says.
+        """
+        back = replace(s, path=self.store.move(s.path, "outbox"), state="outbox")
+        m.upload.force = True
+        self._failed(back, m, kind, message)
+
+    def _verify_later(self, s: StoredSession, m: Manifest, kind: str, message: str) -> None:
+        """Verification could not run (remote unreachable, refused, …): try again later with
+        backoff, leaving the session "uploaded" in uploaded/; nothing is sent again."""
+        assert self.upload is not None
+        m.upload.verify_attempts += 1
+        u = self.upload
+        delay = retry_delay_s(
+            kind, m.upload.verify_attempts, u.retry_min_s, u.retry_max_s, self.rand()
+        )
+        m.upload.last_error = f"verification: {message}"
+        m.upload.error_kind = kind
+        self._back_off(s, m, kind, m.upload.last_error, delay)
 
     def _failed(self, s: StoredSession, m: Manifest, kind: str, message: str) -> None:
         assert self.upload is not None
@@ -269,6 +393,11 @@ class OutboxWorker(threading.Thread):
         m.upload.status = "failed"
         m.upload.last_error = message
         m.upload.error_kind = kind
+        self._back_off(s, m, kind, message, delay)
+
+    def _back_off(
+        self, s: StoredSession, m: Manifest, kind: str, message: str, delay: float
+    ) -> None:
         with contextlib.suppress(OSError):
             self.store.write_manifest(s.path, m)
         with self._lock:
@@ -278,6 +407,9 @@ class OutboxWorker(threading.Thread):
         log.log(
             level, "upload of %s failed (%s): %s; next try in %.0f s", s.id, kind, message, delay
         )
+
+    def _now_iso(self) -> str:
+        return datetime.fromtimestamp(self.wall(), UTC).isoformat(timespec="seconds")
 
     def _on_progress(self, p: dict) -> None:
         with self._lock:
@@ -322,10 +454,10 @@ class OutboxWorker(threading.Thread):
         if session_id == recording_id:
             raise DiscardError(f"session {session_id} is being recorded: stop it first")
         with self._lock:
-            in_flight = self._current == session_id
+            in_flight = session_id in (self._current, self._verifying)
             if in_flight:
                 self._cancelled.add(session_id)
-        if in_flight:  # stop the transfer: the discard must not wait for a long upload
+        if in_flight:  # stop rclone: the discard must not wait for a long upload or check
             self._signal_rclone(signal.SIGCONT)
             self._signal_rclone(signal.SIGTERM)
         with self._busy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.core.upload_plan import Stored, is_due, retry_delay_s, to_delete
+from recorder.core.upload_plan import Stored, is_due, retry_delay_s, send_again_after, to_delete
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap():
@@ -26,6 +26,15 @@ def test_upload_delay():
     assert not is_due(500, 1000, 600)
     assert is_due(400, 1000, 600)
     assert is_due(5000, 1000, 600)  # the clock went backwards: do not hold it for ever
+
+
+@pytest.mark.parametrize(
+    ("kind", "again"),
+    [("verify", True), ("not_found", True), ("network", False), ("auth", False),
+     ("config", False), ("quota", False), ("other", False)],
+)  # fmt: skip
+def test_only_a_wrong_or_missing_remote_copy_is_sent_again_after_verification(kind, again):
+    assert send_again_after(kind) is again
 
 
 def _s(i, verified, mb=100, age_days=1.0, now=100 * 86400):

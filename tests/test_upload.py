@@ -6,17 +6,26 @@ import hashlib
 import json
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.rclone import Rclone
+from recorder.adapters.wavfile import SoundfileSegment, file_sha256
 from recorder.core.formats import FORMATS
-from recorder.core.state import Mark, Start, Stop
+from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
+from recorder.core.session_id import make_id
+from recorder.core.state import Mark, SessionUploaded, Start, Stop
 from recorder.daemon import Parts
+from recorder.outbox import OutboxWorker
+from recorder.storage import SessionStore
 from recorder.virtualmic import Feeder, random_periods
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
-from tests.support import Running, make_config, sox_raw, wait_until
+from tests.support import Running, cli, make_config, sox_raw, wait_until
+from tests.support import write_config as write_cfg
 
 S16 = FORMATS["S16_LE"]
 FAST_FLAGS = ["--retries=1", "--low-level-retries=1", "--contimeout=2s", "--timeout=5s"]
@@ -58,8 +67,19 @@ def _record(r, seconds: float, label: str = "") -> str:
 
 
 def _uploaded(r, session_id, timeout=90):
+    """The session once verified and done with: it reaches uploaded/ first, is verified a
+    little later, and then its manifest on the remote is marked verified too."""
+
     def find():
-        return next((s for s in r.rec.store.sessions("uploaded") if s.id == session_id), None)
+        found = next(
+            (
+                s
+                for s in r.rec.store.sessions("uploaded")
+                if s.id == session_id and s.manifest and s.manifest.upload.status == "verified"
+            ),
+            None,
+        )
+        return found if r.rec.outbox.status()["verifying"] != session_id else None
 
     return wait_until(find, timeout, f"{session_id} verified and in uploaded/")
 
@@ -326,3 +346,271 @@ def test_a_transfer_in_flight_is_frozen_while_recording(tmp_path, mic, s3):
         session = _uploaded(r, first)
         _uploaded(r, started["session_id"])
     assert session.manifest.upload.status == "verified"
+
+
+# ---- two phases: every queued session leaves the box before any verification ----------------
+#
+# These drive the outbox worker directly (no daemon), so each pass is one deterministic call;
+# the remote is the real adapter, the real crypt-over-S3 server and rclone.
+
+
+def _queue(store: SessionStore, seq: int, seconds: float = 2.0) -> str:
+    """A finalized session in outbox/, written by the recorder's own segment writer."""
+    sid = make_id(seq, datetime(2026, 11, 29, 9, seq, tzinfo=UTC), True)
+    folder = store.state_dir("outbox") / sid
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seq)
+    segments, first = [], 0
+    for i in range(2):
+        frames = int(seconds * 48000) // 2
+        name = f"seg-{i:04d}.wav"
+        seg = SoundfileSegment(folder / name, 48000, 2, "S16_LE")
+        seg.write(rng.integers(-4000, 4000, frames * 2, dtype=np.int16).tobytes())
+        seg.close()
+        segments.append(
+            SegmentInfo(
+                file=name,
+                index=i,
+                first_frame=first,
+                first_pos=first,
+                frames=frames,
+                closed=True,
+                bytes=(folder / name).stat().st_size,
+                sha256=file_sha256(folder / name),
+            )
+        )
+        first += frames
+    manifest = Manifest(
+        id=sid,
+        device_id="test-box",
+        audio=AudioInfo(device="testmic", rate=48000, channels=2, format="S16_LE"),
+        started_at=f"2026-11-29T09:{seq:02d}:00+00:00",
+        clock_synced=True,
+        start_pos=0,
+        preroll_frames=0,
+        frames=first,
+        state="finalized",
+        segments=segments,
+        stop_reason="requested",
+        ended_at=f"2026-11-29T09:{seq:02d}:02+00:00",
+    )
+    store.write_manifest(folder, manifest)
+    return sid
+
+
+class Logged:
+    """The real adapter behind the same `RemoteStore` port: every call is logged in order, and
+    a test may act just before each verification (look, tamper, cut the network)."""
+
+    def __init__(self, inner: Rclone, before_verify=None) -> None:
+        self.inner = inner
+        self.before_verify = before_verify
+        self.calls: list[tuple] = []
+
+    def upload(self, local_dir, files, remote_dir, force=False, progress=None) -> None:
+        what = "manifest" if list(files) == ["manifest.json"] else "files"
+        self.calls.append(("upload", Path(local_dir).name, what, force))
+        self.inner.upload(local_dir, files, remote_dir, force, progress)
+
+    def verify(self, local_dir, files, remote_dir) -> list[str]:
+        self.calls.append(("verify", Path(local_dir).name))
+        if self.before_verify is not None:
+            self.before_verify(self)
+        return self.inner.verify(local_dir, files, remote_dir)
+
+    def purge(self, remote_dir) -> None:
+        self.inner.purge(remote_dir)
+
+    def link(self, remote_path) -> str | None:
+        return self.inner.link(remote_path)
+
+    def data_uploads(self, sid: str) -> list[tuple]:
+        return [c for c in self.calls if c[0] == "upload" and c[1] == sid and c[2] == "files"]
+
+
+def _box(tmp_path, server, before_verify=None, **upload):
+    """A config (for the CLI), its store with the folders made, and a worker with a logged
+    remote; uploads go to `secret:box-1`."""
+    conf = write_config(tmp_path / "rclone.conf", server)
+    values = {
+        "remote": f"{CRYPT_REMOTE}:box-1",
+        "rclone_config": str(conf),
+        "rclone_binary": str(rclone_binary()),
+        "retry_min_s": 0.5,
+        "retry_max_s": 2.0,
+        **upload,
+    }
+    path = write_cfg(tmp_path, upload=values)
+    cfg = make_config(tmp_path, upload=values)
+    store = SessionStore(cfg.storage.dir)
+    store.prepare()
+    # One transfer at a time: `rclone serve s3` now and then answers concurrent PutObjects into
+    # a folder just created with a 500 (a race in its VFS: "Dir.Rename error"), and the call
+    # order these tests check must not depend on it.
+    flags = [*FAST_FLAGS, "--transfers=1"]
+    remote = Logged(Rclone(conf, rclone_binary(), None, flags), before_verify)
+    return path, cfg, store, remote
+
+
+def _worker(cfg, store, remote, events=None) -> OutboxWorker:
+    emit = events.append if events is not None else lambda event: None
+    return OutboxWorker(store, cfg.upload, remote, StatvfsDisk(), lambda: False, emit)
+
+
+def _records(store: SessionStore) -> dict[str, dict]:
+    """`sessions --json`, by id (the same records the command prints)."""
+    return {s.id: s.to_json() for s in store.sessions()}
+
+
+def _lsf(cfg, path: str) -> list[str]:
+    done = subprocess.run(
+        [str(rclone_binary()), "--config", str(cfg.upload.rclone_config), "lsf", "-R", path],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return sorted(done.stdout.split())
+
+
+def _same_on_the_remote(cfg, session, dest: Path) -> None:
+    """Every file sent decrypts back to the local bytes; the remote manifest says verified."""
+    u = session.manifest.upload
+    back = _fetch(cfg, u.remote, dest)
+    assert sorted(p.name for p in back.iterdir()) == sorted(u.files)
+    for name in u.files:
+        if name != "manifest.json":
+            assert (back / name).read_bytes() == (session.path / name).read_bytes(), name
+    assert json.loads((back / "manifest.json").read_text())["upload"]["status"] == "verified"
+
+
+def test_every_queued_session_is_on_the_remote_before_the_first_verification(tmp_path, s3):
+    seen: dict = {}
+
+    def look(remote: Logged) -> None:
+        if not seen:  # the first verification, before it runs
+            seen["records"] = _records(store)
+            seen["remote"] = _lsf(cfg, f"{CRYPT_REMOTE}:box-1")
+            seen["events"] = [e.session_id for e in events if isinstance(e, SessionUploaded)]
+
+    _, cfg, store, remote = _box(tmp_path, s3, look)
+    first, second = _queue(store, 1), _queue(store, 2)
+    events: list = []
+    _worker(cfg, store, remote, events).pass_once()
+
+    assert [c[:3] for c in remote.calls] == [
+        ("upload", first, "files"),
+        ("upload", first, "manifest"),  # marked "uploaded"
+        ("upload", second, "files"),
+        ("upload", second, "manifest"),
+        ("verify", first),
+        ("upload", first, "manifest"),  # marked "verified"
+        ("verify", second),
+        ("upload", second, "manifest"),
+    ]
+    # when the first verification started, both were off the box and said so everywhere
+    for sid in (first, second):
+        record = seen["records"][sid]
+        assert record["state"] == "uploaded"
+        assert record["upload"]["status"] == "uploaded"
+        assert record["upload"]["remote"] == f"{CRYPT_REMOTE}:box-1/{sid}"
+        assert record["upload"]["uploaded_at"] and record["upload"]["verified_at"] is None
+        files = {f"{sid}/{name}" for name in ("manifest.json", "session.flac", "session.mp3")}
+        assert files <= set(seen["remote"])
+    assert seen["events"] == [first, second]  # "session_uploaded" as each one arrived
+    # and the pass ends with both verified
+    for sid in (first, second):
+        record = _records(store)[sid]
+        assert (record["state"], record["upload"]["status"]) == ("uploaded", "verified")
+    for session in store.sessions("uploaded"):
+        _same_on_the_remote(cfg, session, tmp_path / f"back-{session.id}")
+
+
+def test_a_failed_verification_sends_the_session_again_and_it_ends_verified(tmp_path, s3):
+    def corrupt_once(remote: Logged) -> None:
+        if len([c for c in remote.calls if c[0] == "verify"]) == 1:
+            biggest = max(s3.objects(), key=lambda p: p.stat().st_size)
+            data = bytearray(biggest.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            biggest.write_bytes(bytes(data))
+            s3.settle()
+
+    _, cfg, store, remote = _box(tmp_path, s3, corrupt_once)
+    sid = _queue(store, 1)
+    worker = _worker(cfg, store, remote)
+    worker.pass_once()
+    record = _records(store)[sid]
+    assert record["state"] == "outbox"  # back in the queue, to be sent again in full
+    u = record["upload"]
+    assert (u["status"], u["error_kind"], u["force"]) == ("failed", "verify", True)
+    assert "session.flac" in u["last_error"]
+    assert worker.status()["queue"] == 1
+
+    worker.pass_once()  # backing off: nothing is sent yet
+    assert len(remote.data_uploads(sid)) == 1
+    worker.wake()  # `session-recorder upload`: try now
+    worker.pass_once()
+    assert remote.data_uploads(sid) == [
+        ("upload", sid, "files", False),
+        ("upload", sid, "files", True),  # --ignore-times: the damaged copy is replaced
+    ]
+    [session] = store.sessions("uploaded")
+    u = session.manifest.upload
+    assert (u.status, u.attempts, u.force, u.error_kind) == ("verified", 2, False, None)
+    _same_on_the_remote(cfg, session, tmp_path / "back")
+
+
+def test_remote_down_during_verification_verifies_later_without_sending_again(tmp_path, s3):
+    def cut(remote: Logged) -> None:
+        if len([c for c in remote.calls if c[0] == "verify"]) == 1:
+            s3.stop()
+
+    path, cfg, store, remote = _box(tmp_path, s3, cut, retry_min_s=60, retry_max_s=120)
+    first, second = _queue(store, 1), _queue(store, 2)
+    worker = _worker(cfg, store, remote)
+    worker.pass_once()
+    # both reached the remote; neither could be verified; neither goes back to the outbox
+    listed = json.loads(cli("sessions", "--json", "--config", str(path)).stdout)
+    records = {r["id"]: r for r in listed}
+    assert sorted(records) == [first, second]
+    for sid in (first, second):
+        r = records[sid]
+        assert r["state"] == "uploaded" and r["upload"]["status"] == "uploaded"
+        assert r["upload"]["remote"] == f"{CRYPT_REMOTE}:box-1/{sid}"
+        assert r["upload"]["error_kind"] == "network" and r["upload"]["verify_attempts"] == 1
+        assert r["upload"]["last_error"].startswith("verification: ")
+    assert worker.status()["queue"] == 0 and worker.status()["last_error"]
+
+    worker.pass_once()  # still backing off
+    assert len([c for c in remote.calls if c[0] == "verify"]) == 2
+    s3.start()
+    worker.wake()
+    worker.pass_once()
+    for sid in (first, second):
+        assert len(remote.data_uploads(sid)) == 1  # never sent again
+    sessions = store.sessions("uploaded")
+    assert [s.id for s in sessions] == [first, second]
+    for session in sessions:
+        u = session.manifest.upload
+        assert (u.status, u.attempts, u.error_kind, u.last_error) == ("verified", 1, None, None)
+        _same_on_the_remote(cfg, session, tmp_path / f"back-{session.id}")
+
+
+def test_retention_never_deletes_an_uploaded_but_unverified_session(tmp_path, s3):
+    _, cfg, store, remote = _box(tmp_path, s3, lambda remote: s3.stop(), keep_free_mb=10**9)
+    sid = _queue(store, 1)
+    _worker(cfg, store, remote).pass_once()  # uploaded; verification fails; retention runs
+    [session] = store.sessions()
+    assert (session.state, session.manifest.upload.status) == ("uploaded", "uploaded")
+    assert sorted(p.name for p in session.path.glob("seg-*.wav")) == [
+        "seg-0000.wav",
+        "seg-0001.wav",
+    ]
+
+    # the next start (a fresh worker, no memory of the failure) verifies it, then frees it
+    s3.start()
+    remote.before_verify = None
+    _worker(cfg, store, remote).pass_once()
+    assert store.sessions() == []  # "always short of space": verified, then deleted
+    assert len(remote.data_uploads(sid)) == 1
+    assert f"{sid}/session.flac" in _lsf(cfg, f"{CRYPT_REMOTE}:box-1")

@@ -36,6 +36,7 @@
   const WARNING_LABEL = { silence: "Silence", clipping: "Clipping", disk_low: "Disk nearly full", device: "Audio device" };
   const UPLOAD_LABEL = {
     verified: ["In the cloud", "ok", "✓"],
+    uploaded: ["In the cloud, being checked", "ok", "✓"],
     uploading: ["Uploading", "busy", "↑"],
     pending: ["Waiting to upload", "wait", "…"],
     failed: ["Upload failed, retrying", "bad", "!"],
@@ -735,7 +736,7 @@
       }),
     );
     const done = list.filter((r) => r.state !== "recording");
-    const notSent = done.filter((r) => r.upload_status !== "verified");
+    const notSent = done.filter((r) => !["verified", "uploaded"].includes(r.upload_status));
     let summary = "";
     if (!list.length) summary = "No sessions on this box yet.";
     else if (!uploadsOn) summary = "Uploads are off: sessions stay on the box.";

@@ -72,12 +72,16 @@ class WarningInfo(_Model):
 
 
 class UploadInfo(_Model):
-    status: str = "pending"  # pending, uploading, failed (retrying), verified
+    # pending, uploading, failed (retrying), uploaded (on the remote, in uploaded/, not verified
+    # yet: never deleted here), verified (only now may retention delete the local copy)
+    status: str = "pending"
     remote: str | None = None  # the session's folder on the remote
-    attempts: int = 0
+    attempts: int = 0  # uploads tried
     last_error: str | None = None
     error_kind: str | None = None
     files: dict[str, int] = Field(default_factory=dict)  # name -> bytes sent
+    uploaded_at: str | None = None
+    verify_attempts: int = 0  # verifications tried since the last upload (their backoff)
     verified_at: str | None = None
     link: str | None = None
     force: bool = False  # the last verification failed: send everything again

@@ -254,7 +254,7 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
         case UploadActivity(active):
             return replace(state, uploading=active), []
         case SessionUploaded(session_id, _, remote):
-            return state, [Log("info", f"session {session_id} is verified on {remote}")]
+            return state, [Log("info", f"session {session_id} is on the remote: {remote}")]
         case Stop(source, reason):
             if state.mode != "recording":
                 return state, [Reply(False, "not recording")]

@@ -2,7 +2,9 @@
 
 Retries back off exponentially with jitter so a fleet of boxes does not hammer a remote that
 just came back; an authentication or configuration error waits the longest, since only a
-person can fix it. Retention deletes only sessions verified on the remote, oldest first.
+person can fix it. A failed verification sends the session again only when the remote copy is
+wrong or missing; one that could not run is tried again on its own. Retention deletes only
+sessions verified on the remote, oldest first: an uploaded but unverified one is never chosen.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PATIENT_KINDS = ("auth", "config")  # a person must act: no tight retry loop
+RESEND_KINDS = ("verify", "not_found")  # what a verification can say of the remote copy itself
 
 
 def retry_delay_s(kind: str, attempt: int, min_s: float, max_s: float, rand: float) -> float:
@@ -18,6 +21,16 @@ def retry_delay_s(kind: str, attempt: int, min_s: float, max_s: float, rand: flo
         return max_s
     ceiling = min(max_s, min_s * 2 ** max(0, attempt - 1))
     return ceiling * (0.5 + rand / 2)  # "equal jitter": never less than half the ceiling
+
+
+def send_again_after(kind: str) -> bool:
+    """After verification raised an error of `kind`: upload the session again?
+
+    Only when the copy on the remote is wrong or missing. An unreachable remote, refused
+    credentials or an unexplained failure say nothing about the copy, and re-sending hundreds of
+    MB over a link that just failed would only delay every other session.
+    """
+    return kind in RESEND_KINDS
 
 
 def is_due(finished_at_s: float | None, now_s: float, delay_s: float) -> bool:
@@ -36,7 +49,7 @@ class Stored:
     """What retention needs to know of a session on the box."""
 
     id: str
-    verified: bool  # uploaded and verified on the remote
+    verified: bool  # verified on the remote (status "verified"; "uploaded" is not)
     bytes: int
     finished_at_s: float | None
 
