@@ -48,7 +48,7 @@ class LevelMeter:
         highs, lows = rows.max(axis=1).tolist(), rows.min(axis=1).tolist()
         peaks = [int(max(h, -lo)) for h, lo in zip(highs, lows, strict=True)]
         loudest = max(peaks)
-        sums = np.einsum("ij,ij->i", rows, rows).tolist()
+        sums = [float(np.dot(row, row)) for row in rows]
         for ch in range(self.channels):
             self.peak[ch] = max(self.peak[ch], peaks[ch])
             self.sum_squares[ch] += sums[ch]
