@@ -48,7 +48,9 @@ class LevelMeter:
         highs, lows = rows.max(axis=1).tolist(), rows.min(axis=1).tolist()
         peaks = [int(max(h, -lo)) for h, lo in zip(highs, lows, strict=True)]
         loudest = max(peaks)
-        sums = [float(np.dot(row, row)) for row in rows]
+        # Squared in place, not np.dot: that is BLAS, whose worker threads spin between calls.
+        np.square(rows, out=rows)
+        sums = rows.sum(axis=1).tolist()
         for ch in range(self.channels):
             self.peak[ch] = max(self.peak[ch], peaks[ch])
             self.sum_squares[ch] += sums[ch]
