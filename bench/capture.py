@@ -744,9 +744,9 @@ work running; 600 s of audio, three interleaved runs each):
   16.0 s per audio hour for S16_LE (26× to 15× arecord's) and from 30.2 to 18.3 for S32_LE
   (16× to 10×); the writer thread from 22.6 to 11.2 and 24 to 13; throughput from 45× to 87×
   and 46× to 72× real time.
-- The WAV adapter alone costs 4.5 (S16_LE) and 6.1 (S32_LE) s per audio hour, 4.3× and 3.2×
-  arecord's: with a header update and fsync every 0.5 s the 3× target cannot be met, whatever
-  the Python around it costs.
+- The WAV adapter alone costs 4.5 (S16_LE) and 6.1 (S32_LE) s per audio hour in that first
+  run, 4.3× and 3.2× arecord's (2–3× on a quiet machine): a header update and fsync every
+  0.5 s take most of the 3× allowed before any Python around them.
 - Level reports (four a second): with them switched off in a patched copy (not shipped), the
   controller thread's ~3.3 s per audio hour disappeared (17.6 to 12.9 in total). Each report
   goes through the state machine; when it changes the state (in every pause the silence
@@ -755,13 +755,35 @@ work running; 600 s of audio, three interleaved runs each):
   it shows changes or a second has passed, and sent once (recorder/daemon.py). In the
   profile, the writer's `Condition.notify` is the wake-up of the controller for each report;
   a futex wake is slow on this virtual machine. The figures above are from after both fixes.
+- Second round (later the same day, quiet machine, 3600 s, three interleaved runs each of the
+  code before and after, beside arecord): the writer was woken for every 0.1-s block and did
+  everything per block (a free-space check, a write, a decode and a metering pass). It now
+  sleeps until a level report's worth of audio (0.25 s) or a control item has arrived
+  (`FrameQueue.get_batch`), writes each stretch with one call per segment, meters it in one
+  pass split exactly at report boundaries, and still updates the header every `sync_s`;
+  metering squares in place instead of through a second array. S16_LE went from 14.1 to
+  10.9 s per audio hour (12.5× to 9.6× arecord's; writer thread 10.7 to 7.7; 171× to 231×
+  real time), S32_LE from 14.7 to 11.8 (6.6× to 5.3×). A trap met on the way: `np.dot` for
+  the sums of squares made the writer's own time smaller but the daemon's CPU more than
+  double (28.7 s per audio hour), because it is BLAS and OpenBLAS's worker threads spin
+  between calls; the per-thread table showed the writer cheaper and the total did not add up.
+- Why 3× is still missed: per audio hour the recorder does what arecord does (36,000 ALSA
+  reads: its capture thread alone costs about arecord's whole figure) and on top of it 7,200
+  header updates with fsync (crash safety), exact metering of every sample (peaks, RMS and
+  clipping for the warnings, the LED and the phone), 14,400 level reports through the state
+  machine, each waking two threads. Driving `WriterThread` directly in one process (1200 s
+  of audio, no other threads) and removing one part at a time, the writer's own time is about
+  half metering, a third header + fsync, a quarter the writes and bookkeeping and a tenth the
+  free-space checks (the parts overlap, so the shares add up to more than one). What would
+  reach 3× is giving up one of these (durability or live levels) or a writer outside Python;
+  neither is worth it for a box that uses 1.5 % of one core while it records.
 - Not a recorder bug, but it made the first smoke runs wrong: `virtualmic.Feeder` fed flat out
   added one or two periods of silence to a 20-s source and shifted everything after them. A
   write larger than the room left in the pipe is not atomic on Linux: the writer copies part,
   sleeps, and alsa-lib's single read() of a period can take the part; the file plugin pads the
   rest with silence (the DESIGN.md trap, reached through a full pipe rather than a short
-  write). The feeder here waits for room before each write (FIONREAD on the write end), and
-  then every recording matched its source. Real-time feeding never fills the pipe.
+  write). `virtualmic.Feeder` now waits for room before each write (FIONREAD on the write
+  end), and every recording matches its source. Real-time feeding never fills the pipe.
 """
 
 
