@@ -776,7 +776,7 @@ work running; 600 s of audio, three interleaved runs each):
   half metering, a third header + fsync, a quarter the writes and bookkeeping and a tenth the
   free-space checks (the parts overlap, so the shares add up to more than one). What would
   reach 3× is giving up one of these (durability or live levels) or a writer outside Python;
-  neither is worth it for a box that uses 1.5 % of one core while it records.
+  neither is worth it for a box that uses about 1 % of one core while it records.
 - Not a recorder bug, but it made the first smoke runs wrong: `virtualmic.Feeder` fed flat out
   added one or two periods of silence to a 20-s source and shifted everything after them. A
   write larger than the room left in the pipe is not atomic on Linux: the writer copies part,
