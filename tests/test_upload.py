@@ -28,7 +28,12 @@ from tests.support import Running, cli, make_config, sox_raw, wait_until
 from tests.support import write_config as write_cfg
 
 S16 = FORMATS["S16_LE"]
-FAST_FLAGS = ["--retries=1", "--low-level-retries=1", "--contimeout=2s", "--timeout=5s"]
+# Fail fast (the tests kill servers), and one transfer at a time: `rclone serve s3` now and then
+# answers concurrent PutObjects into a folder just created with a 500 (a race in its VFS, "Dir.Rename
+# error"), which with a single retry fails an attempt that tests expect to succeed first time.
+FAST_FLAGS = [
+    "--retries=1", "--low-level-retries=1", "--contimeout=2s", "--timeout=5s", "--transfers=1",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -444,11 +449,7 @@ def _box(tmp_path, server, before_verify=None, **upload):
     cfg = make_config(tmp_path, upload=values)
     store = SessionStore(cfg.storage.dir)
     store.prepare()
-    # One transfer at a time: `rclone serve s3` now and then answers concurrent PutObjects into
-    # a folder just created with a 500 (a race in its VFS: "Dir.Rename error"), and the call
-    # order these tests check must not depend on it.
-    flags = [*FAST_FLAGS, "--transfers=1"]
-    remote = Logged(Rclone(conf, rclone_binary(), None, flags), before_verify)
+    remote = Logged(Rclone(conf, rclone_binary(), None, FAST_FLAGS), before_verify)
     return path, cfg, store, remote
 
 
