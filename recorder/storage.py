@@ -123,8 +123,7 @@ class SessionStore:
                 f"storage dir {self.root} is in use by another running recorder"
             ) from None
         self._lock_fd = fd
-        self._last_seq = None  # read afresh: ids are this process's to hand out from now on
-        self._load_sequence()
+        self._load_sequence()  # read afresh: ids are this process's to hand out from now on
 
     def _load_sequence(self) -> None:
         """Read the last id handed out, so that `reserve` never has to touch the storage."""
@@ -152,12 +151,7 @@ class SessionStore:
         seq = sequence_of(session_id)
         if seq is None:
             raise ValueError(f"not a session id: {session_id!r}")
-        seq_file = self.root / SEQUENCE_FILE
-        stored = None
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            stored = int(seq_file.read_text().strip())
-        if stored is None or stored < seq:
-            atomic_write(seq_file, f"{seq}\n")
+        atomic_write(self.root / SEQUENCE_FILE, f"{seq}\n")  # above every stored one: `reserve`
         path = self.state_dir("recording") / session_id
         path.mkdir()
         fsync_dir(path.parent)
