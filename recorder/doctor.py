@@ -7,11 +7,16 @@ exits non-zero. The rest (GPIO, clock, broker, remote, service) warn.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import shutil
 import subprocess
 import tempfile
 import threading
 import uuid
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,14 +41,16 @@ class Check:
 
 
 def run_checks(cfg: Config) -> list[Check]:
+    """Every check, none of which changes the box: no folder is created, probe files go."""
     status = _daemon_status(cfg)
-    checks = [
-        Check("config", True, f"{cfg.source} is valid"),
-        _audio(cfg, status),
-        _storage(cfg),
-        _gpio(cfg, status),
-        _clock(),
-    ]
+    with _alsa_messages_silenced():
+        checks = [
+            Check("config", True, f"{cfg.source} is valid"),
+            _audio(cfg, status),
+            _storage(cfg),
+            _gpio(cfg, status),
+            _clock(),
+        ]
     if cfg.mqtt is not None:
         checks.append(_broker(cfg))
     if cfg.upload is not None:
@@ -107,23 +114,41 @@ def _audio(cfg: Config, status: dict | None) -> Check:
 
 
 def _storage(cfg: Config) -> Check:
+    """What `run` would find, without creating the folders it would create."""
     from recorder.adapters.disk import StatvfsDisk
-    from recorder.storage import SessionStore, StorageError
+    from recorder.storage import STATES, SessionStore
 
-    try:
-        SessionStore(cfg.storage.dir).prepare()
-    except StorageError as exc:
+    root = cfg.storage.dir
+    fix = f"check that {root} exists, is mounted and belongs to the recorder's user"
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not existing.is_dir():
+        return Check("storage", False, f"storage dir {root}: {existing} is not a folder", fix, True)
+    store = SessionStore(root)
+    dirs = [existing] + [d for d in map(store.state_dir, STATES) if d.is_dir()]
+    for d in dirs:
+        problem = _not_writable(d)
+        if problem and d == existing != root:
+            detail = f"storage dir {root} does not exist and cannot be created in {d}: {problem}"
+            return Check("storage", False, detail, fix, True)
+        if problem:
+            where = "" if d == root else f" ({d})"
+            return Check(
+                "storage", False, f"storage dir {root}{where} is not writable: {problem}", fix, True
+            )
+    free = StatvfsDisk().free_bytes(existing)
+    min_free = cfg.storage.min_free_mb * 1_000_000
+    hours = hours_left(free, min_free, cfg.audio.bytes_per_second)
+    space = f"{free / 1e9:.1f} GB free, {hours:.1f} h of recording"
+    if existing != root:
         return Check(
             "storage",
             False,
-            str(exc),
-            f"check that {cfg.storage.dir} exists, is mounted and belongs to the recorder's user",
-            True,
+            f"storage dir {root} does not exist; `session-recorder run` will create it "
+            f"under {existing} ({space})",
+            f"if {root} should be on a disk of its own, is that disk mounted?",
+            hours <= 0,
         )
-    free = StatvfsDisk().free_bytes(cfg.storage.dir)
-    min_free = cfg.storage.min_free_mb * 1_000_000
-    hours = hours_left(free, min_free, cfg.audio.bytes_per_second)
-    detail = f"{cfg.storage.dir} is writable; {free / 1e9:.1f} GB free, {hours:.1f} h of recording"
+    detail = f"{root} is writable; {space}"
     if hours < 1:
         return Check(
             "storage",
@@ -135,6 +160,18 @@ def _storage(cfg: Config) -> Check:
     return Check("storage", True, detail)
 
 
+def _not_writable(folder: Path) -> str:
+    """Why a file cannot be written in `folder` ("" when it can), proved with a probe that goes."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-probe-") as f:
+            f.write(b"ok")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
+
+
 def _gpio(cfg: Config, status: dict | None) -> Check:
     if not cfg.gpio.enabled:
         return Check("gpio", True, "button and LED are disabled in the config")
@@ -142,13 +179,19 @@ def _gpio(cfg: Config, status: dict | None) -> Check:
         return Check("gpio", False, status["gpio"], _gpio_fix())
     if status is not None:
         return Check("gpio", True, str(status.get("gpio")))
-    try:
-        from gpiozero import Device
+    from gpiozero import Device
 
-        Device._default_pin_factory()
-        return Check("gpio", True, f"pin factory available for button GPIO{cfg.gpio.button}")
-    except Exception as exc:
-        return Check("gpio", False, f"{type(exc).__name__}: {exc}", _gpio_fix())
+    # gpiozero warns once per pin factory it cannot load; the check says it in one line.
+    with warnings.catch_warnings(record=True) as fallbacks:
+        warnings.simplefilter("always")
+        try:
+            factory = Device._default_pin_factory()
+        except Exception as exc:
+            tried = "; ".join(str(w.message).removeprefix("Falling back from ") for w in fallbacks)
+            detail = f"{type(exc).__name__}: {exc}" + (f" (tried {tried})" if tried else "")
+            return Check("gpio", False, detail, _gpio_fix())
+        factory.close()
+    return Check("gpio", True, f"pin factory available for button GPIO{cfg.gpio.button}")
 
 
 def _gpio_fix() -> str:
@@ -291,3 +334,27 @@ def report(checks: list[Check]) -> str:
 
 def as_json(checks: list[Check]) -> list[dict]:
     return [asdict(c) for c in checks]
+
+
+_ALSA_ERROR_HANDLER = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+)
+_IGNORE_ALSA_ERROR = _ALSA_ERROR_HANDLER(lambda *_: None)  # kept for the process's lifetime
+
+
+@contextlib.contextmanager
+def _alsa_messages_silenced() -> Iterator[None]:
+    """alsa-lib prints each failed step of a lookup on stderr (`ALSA lib confmisc.c:855:
+    (parse_card) cannot find card '0'`, ...), by default; the audio check reports the failure in
+    words, so doctor's own ALSA calls get a handler that drops them."""
+    try:
+        lib = ctypes.CDLL("libasound.so.2")
+    except OSError:  # no alsa-lib: nothing will print
+        yield
+        return
+    lib.snd_lib_error_set_handler.argtypes = [_ALSA_ERROR_HANDLER]
+    lib.snd_lib_error_set_handler(_IGNORE_ALSA_ERROR)
+    try:
+        yield
+    finally:
+        lib.snd_lib_error_set_handler(_ALSA_ERROR_HANDLER())  # NULL: alsa-lib prints again

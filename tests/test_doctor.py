@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -40,6 +42,7 @@ def test_a_good_box(tmp_path, own_mic, broker):
         conf = write_config(tmp_path / "rclone.conf", s3)
         pw = tmp_path / "mqtt.pass"
         pw.write_text(broker.recorder.password)
+        (tmp_path / "sessions").mkdir()  # as install.sh leaves it
         path = write_cfg(
             tmp_path,
             audio={"device": own_mic.name},
@@ -100,3 +103,75 @@ def test_a_broken_config_is_reported(tmp_path):
     done = cli("doctor", "--config", str(path))
     assert done.returncode == 1
     assert "did you mean 'rate'?" in done.stderr and "[FAIL] config" in done.stdout
+
+
+def _bare_env() -> dict:
+    """The environment of a box with no GPIO: gpiozero picks its pin factory itself."""
+    return {
+        k: v for k, v in os.environ.items() if k not in ("GPIOZERO_PIN_FACTORY", "PYTHONWARNINGS")
+    }
+
+
+def test_no_sound_card_and_no_gpio_are_said_once_in_the_report(tmp_path):
+    """alsa-lib's raw lookup errors and gpiozero's per-factory fallback warnings are not
+    printed: the report says the same in words, and names what gpiozero tried."""
+    path = write_cfg(
+        tmp_path, audio={"device": "plughw:CARD=NoSuchCard,DEV=0"}, gpio={"enabled": True}
+    )
+    done = cli("doctor", "--config", str(path), env=_bare_env())
+    assert "[FAIL] audio device: cannot open ALSA device" in done.stdout
+    assert "ALSA lib" not in done.stderr
+    assert "PinFactoryFallback" not in done.stderr
+    gpio = next(line for line in done.stdout.splitlines() if "] gpio:" in line)
+    if gpio.startswith("[warn]"):  # no GPIO on this machine: what was tried is in the line
+        assert "(tried " in gpio
+    assert done.stderr == ""
+
+
+def test_doctor_creates_no_folder(tmp_path):
+    """A storage dir that is not there (an unmounted USB disk, a first run) is reported, and
+    doctor leaves it, its parents and the socket's folder uncreated."""
+    box = tmp_path / "box"
+    box.mkdir()
+    storage = box / "usb" / "sessions"
+    path = write_cfg(
+        box,
+        audio={"device": "plughw:CARD=NoSuchCard,DEV=0"},
+        storage={"dir": str(storage)},
+        control={"socket": str(box / "run" / "control.sock")},
+    )
+    before = sorted(p.relative_to(box) for p in box.rglob("*"))
+    done = cli("doctor", "--json", "--config", str(path))
+    storage_check = _checks(done)["storage"]
+    assert not storage_check["ok"] and not storage_check["blocks"]
+    assert storage_check["detail"].startswith(f"storage dir {storage} does not exist")
+    assert "is that disk mounted?" in storage_check["fix"]
+    assert sorted(p.relative_to(box) for p in box.rglob("*")) == before
+
+
+def test_storage_that_cannot_be_created_blocks_recording(tmp_path):
+    locked = tmp_path / "locked"
+    if os.geteuid() == 0:  # root writes into any folder, not onto a read-only filesystem
+        locked.mkdir()
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(locked)],
+            capture_output=True,
+            check=False,
+        )
+        if mounted.returncode:
+            pytest.skip(f"cannot mount a read-only tmpfs: {mounted.stderr.decode().strip()}")
+    else:
+        locked.mkdir(mode=0o555)
+    try:
+        path = write_cfg(tmp_path, storage={"dir": str(locked / "sessions")})
+        done = cli("doctor", "--json", "--config", str(path))
+        left = list(locked.iterdir())
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", "-l", str(locked)], check=False)
+    storage_check = _checks(done)["storage"]
+    assert done.returncode == 1 and storage_check["blocks"]
+    assert storage_check["detail"].startswith(
+        f"storage dir {locked / 'sessions'} does not exist and cannot be created in {locked}: "
+    )
+    assert left == []
