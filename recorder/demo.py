@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ import soundfile
 from recorder.adapters.control_socket import send
 from recorder.config import load_config
 from recorder.core.state import State, led_view
+from recorder.deliverables import mp3_bitrate_kbps
 from recorder.storage import SessionStore
 from recorder.virtualmic import Feeder, VirtualMic, demo_periods
 
@@ -100,7 +103,9 @@ def run_demo(where: Path | None, seconds: float) -> int:
     feeder.start()
     factory = MockFactory(pin_class=MockPWMPin)
     rec = Recorder(cfg, Parts(pin_factory=factory))
-    rec.controller.add_listener(_LedPrinter())
+    printer = _LedPrinter()
+    rec.controller.add_listener(printer)
+    rec.controller.add_notifier(printer.event)
     button = factory.pin(cfg.gpio.button)
     rec.start()
     try:
@@ -116,14 +121,18 @@ def run_demo(where: Path | None, seconds: float) -> int:
         say("button: short press")
         _press(button, 0.2)
         time.sleep(seconds / 3)
+        say("ctl mark 'demo marker'")
         answer = send(cfg.socket_path, {"cmd": "mark", "label": "demo marker"})
-        say(f"ctl mark 'demo marker' -> {answer['message']}")
+        say(f"  -> {answer['message']}")
         time.sleep(seconds / 3)
         say(f"button: hold {cfg.gpio.stop_hold_s:.0f} s, then let go")
         _press(button, cfg.gpio.stop_hold_s + 0.3)
         session = _wait(lambda: _in_state(cfg.storage.dir, session_id, "outbox"), "the outbox", 30)
         if cfg.upload is not None:
-            say(f"uploading to {cfg.upload.remote} (a crypt remote over {root / 'cloud'}) ...")
+            say(
+                f"the outbox builds session.flac and session.mp3, then uploads the session to "
+                f"{cfg.upload.remote} (a crypt remote over {root / 'cloud'}) and checks it ..."
+            )
             session = _wait(
                 lambda: _verified(cfg.storage.dir, session_id, rec), "the upload and its check", 120
             )
@@ -133,22 +142,51 @@ def run_demo(where: Path | None, seconds: float) -> int:
         factory.reset()
     report(session)
     say(f"recorder log: {log_path}")
-    say(f"list it again with: session-recorder sessions --config {cfg_path}")
+    say(f"list it again with: {own_command()} sessions --config {shlex.quote(str(cfg_path))}")
     return 0
 
 
+def own_command() -> str:
+    """This program as a command that runs from the current folder: a clone's venv is not on
+    PATH, so `session-recorder` alone would not be found there."""
+    entry = Path(sys.argv[0])
+    if entry.name != "session-recorder" or not entry.is_file():  # `python -m recorder`
+        venv = Path(".venv/bin/session-recorder")
+        if not venv.is_file():
+            return f"{shlex.quote(sys.executable)} -m recorder"
+        entry = venv
+    found = shutil.which("session-recorder")
+    if found and Path(found).resolve() == entry.resolve():
+        return "session-recorder"
+    here = os.path.relpath(entry.resolve(), Path.cwd())
+    if here.startswith(".."):
+        return shlex.quote(str(entry.resolve()))
+    return shlex.quote(here if "/" in here else f"./{here}")
+
+
 class _LedPrinter:
-    """Prints the LED pattern whenever it changes, as a coach would see it."""
+    """Prints the LED pattern whenever it changes, as a coach would see it, and why it shows
+    "finalizing": the same pattern covers closing a session, uploading it and checking it."""
 
     def __init__(self) -> None:
         self.last = None
+        self.busy = "closing the session: its last segment and manifest"
+
+    def event(self, kind: str, payload: dict) -> None:
+        """The controller's events, in order with its states: which phase the outbox is in."""
+        name = payload.get("event") if kind == "event" else None
+        if name == "session_finalized":
+            self.busy = "uploading"
+        elif name == "session_uploaded":
+            self.busy = "verifying the upload with rclone cryptcheck"
 
     def __call__(self, state: State) -> None:
         view = led_view(state)
         if self.last is not None and view.ack != self.last.ack:
             say("  LED: marker acknowledged")
         if self.last is None or view.name != self.last.name:
-            say(f"  LED: {view.name}")
+            why = f" ({self.busy})" if view.name == "finalizing" else ""
+            say(f"  LED: {view.name}{why}")
         self.last = view
 
 
@@ -243,11 +281,18 @@ def report(session) -> None:
     levels = m.levels or {}
     say(f"  peak dBFS {levels.get('peak_dbfs')}, RMS dBFS {levels.get('rms_dbfs')}")
     say(f"  manifest: {Path(rec['path']) / 'manifest.json'}")
-    for name in ("session.flac", "session.mp3"):
+    kinds = {
+        "session.flac": "lossless, every channel",
+        "session.mp3": f"mono speech at {mp3_bitrate_kbps()} kbps, the channels mixed to one",
+    }
+    for name, kind in kinds.items():
         path = Path(rec["path"]) / name
         if path.exists():
             info = soundfile.info(str(path))
-            say(f"  {name}: {info.duration:.2f} s, {info.channels} ch, {path.stat().st_size} bytes")
+            say(
+                f"  {name}: {info.duration:.2f} s, {info.channels} ch ({kind}), "
+                f"{path.stat().st_size} bytes"
+            )
     u = rec["upload"]
     if u["status"] == "verified":
         say(

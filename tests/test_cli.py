@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -300,12 +302,49 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     assert "ctl): 'demo marker'" in done.stdout
     for led in ("starting", "ready", "recording", "marker acknowledged", "hold", "armed"):
         assert f"LED: {led}\n" in done.stdout
+    lines = done.stdout.splitlines()
+    # one acknowledgement per marker, printed after the action that placed it
+    acks = [i for i, line in enumerate(lines) if line == "  LED: marker acknowledged"]
+    press, mark = lines.index("button: short press"), lines.index("ctl mark 'demo marker'")
+    assert [press < i < mark for i in acks] == [True, False]
+    assert lines[acks[1] - 1] == "ctl mark 'demo marker'"
+    assert lines[acks[1] + 1].startswith("  -> marker at ")
+    for why in ("closing the session", "uploading", "verifying the upload"):
+        assert f"LED: finalizing ({why}" in done.stdout
+    assert "1 ch (mono speech at 64 kbps" in done.stdout
+    # the closing hint is a command that works from here, the venv not being on PATH
+    hint = lines[-1].removeprefix("list it again with: ")
+    assert hint != lines[-1] and hint.endswith(
+        f"sessions --config {tmp_path / 'demo' / 'config.toml'}"
+    )
+    again = subprocess.run(shlex.split(hint), capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert session.name in again.stdout and "uploaded" in again.stdout
     assert (session / "labels.txt").read_text().splitlines()[1].endswith("\tdemo marker")
     assert f"uploaded and verified (rclone cryptcheck) to democloud:{session.name}" in done.stdout
     manifest = json.loads((session / "manifest.json").read_text())
     assert manifest["stop_reason"] == "requested"
     assert manifest["preroll_frames"] == 3 * 48000
     assert manifest["levels"]["peak_dbfs"] == [-12.0, -12.0]
+
+
+@pytest.mark.parametrize("entry", ["venv script", "python -m recorder"])
+def test_demo_hint_runs_from_outside_the_clone(tmp_path, monkeypatch, entry):
+    """From a folder that is not the clone, the demo's hint names this program by a path."""
+    from recorder import demo
+
+    script = Path(sys.executable).with_name("session-recorder")
+    if entry == "venv script" and not script.is_file():
+        pytest.skip(f"no {script}")
+    main = Path(demo.__file__).with_name("__main__.py")
+    monkeypatch.setattr(sys, "argv", [str(script if entry == "venv script" else main), "demo"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the venv's bin is not on it
+    path = write_config(tmp_path, audio={"device": ABSENT})
+    command = f"{demo.own_command()} sessions --config {path}"
+    done = subprocess.run(shlex.split(command), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, command + "\n" + done.stderr
+    assert f"no sessions in {tmp_path / 'sessions'}" in done.stdout
 
 
 def test_second_daemon_on_the_same_storage_refuses_to_run(absent_daemon, tmp_path):
