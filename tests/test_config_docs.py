@@ -1,7 +1,9 @@
-"""The shipped example config and the README's reference agree with the schema."""
+"""The shipped example config and the README's reference agree with the schema, and the README
+names the Debian packages scripts/dev installs."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 import typing
 from pathlib import Path
@@ -67,3 +69,16 @@ def test_readme_documents_every_key():
     for key in _schema_keys():
         section, name = key.split(".")
         assert f"`[{section}] {name}`" in readme, key
+
+
+def test_readme_lists_the_debian_packages_scripts_dev_installs():
+    script = (ROOT / "scripts" / "dev").read_text()
+    installed = set()
+    for name in ("RUNTIME_DEBS", "TEST_DEBS"):
+        [words] = re.findall(rf"^{name}=\(([^)]*)\)", script, re.MULTILINE)
+        installed |= set(words.split())
+    installed |= set(re.search(r"\|\| apt_install ([\w -]+)$", script, re.MULTILINE)[1].split())
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("`scripts/dev` installs the Debian packages it needs")
+    listed = re.findall(r"`([^`]+)`", readme[start : readme.index("It creates `.venv`", start)])
+    assert set(listed[1:]) == installed
