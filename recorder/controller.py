@@ -35,6 +35,7 @@ from recorder.core.state import (
     SessionBegun,
     SessionFinalized,
     SessionUploaded,
+    SessionVerified,
     Settings,
     Shutdown,
     State,
@@ -83,6 +84,7 @@ class Controller(threading.Thread):
         self._lock = threading.Lock()
         self._free_bytes = 0  # written only by this thread
         self.finished = threading.Event()
+        self.heartbeat = time.monotonic()  # the loop is alive; written only by this thread
         self.last_session: dict | None = None  # guarded by _lock
         self.last_levels: dict | None = None  # replaced whole by this thread
         self.tap_session_id: str | None = None  # the session the tap records; this thread
@@ -137,9 +139,11 @@ class Controller(threading.Thread):
     # ---- the thread -----------------------------------------------------------------------------
 
     def run(self) -> None:
+        self._check_disk()  # so that the very first state published carries real disk figures
         self._notify()
-        next_check = 0.0
+        next_check = time.monotonic() + TICK_S
         while not self.finished.is_set():
+            self.heartbeat = time.monotonic()
             if time.monotonic() >= next_check:
                 self._check_disk()
                 next_check = time.monotonic() + TICK_S
@@ -168,6 +172,15 @@ class Controller(threading.Thread):
                 "event",
                 {
                     "event": "session_uploaded",
+                    "session_id": event.session_id,
+                    "remote": event.remote,
+                },
+            )
+        elif isinstance(event, SessionVerified):
+            self._tell(
+                "event",
+                {
+                    "event": "session_verified",
                     "session_id": event.session_id,
                     "remote": event.remote,
                 },

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from recorder.adapters.alsa import AlsaSource
+from recorder.adapters.alsa_process import AlsaProcessSource
 from recorder.adapters.clock import SystemClock
 from recorder.adapters.control_socket import ControlServer
 from recorder.adapters.disk import StatvfsDisk
@@ -60,7 +60,9 @@ class Recorder:
         self.store = SessionStore(cfg.storage.dir)
         self.queue = FrameQueue(int(a.buffer_s * a.rate))
         self.tap = CaptureTap(PrerollRing(int(a.preroll_s * a.rate)), self.queue)
-        source = parts.source or AlsaSource(a.device, a.rate, a.channels, a.format, a.period_frames)
+        source = parts.source or AlsaProcessSource(
+            a.device, a.rate, a.channels, a.format, a.period_frames
+        )
         self.controller = Controller(
             cfg,
             self.store,
@@ -91,7 +93,7 @@ class Recorder:
             parts.disk,
             recording=lambda: self.controller.state.mode == "recording",
             emit=self.controller.emit,
-            deliverables=cfg.upload.deliverables if cfg.upload else True,
+            deliverables=cfg.upload.deliverables if cfg.upload else False,
         )
         self.upload_error = remote_error
         self.controller.upload_stats = self._upload_status
@@ -148,7 +150,12 @@ class Recorder:
             self.mqtt.level(payload, elapsed)
             return
         self.mqtt.event(payload)
-        if payload["event"] in ("session_started", "session_finalized", "session_uploaded"):
+        if payload["event"] in (
+            "session_started",
+            "session_finalized",
+            "session_uploaded",
+            "session_verified",
+        ):
             self.mqtt.refresh_recent()
 
     def _state_to_mqtt(self):
@@ -284,33 +291,46 @@ def _remote(cfg: Config, given: RemoteStore | None) -> tuple[RemoteStore | None,
         return None, str(exc)
 
 
-class Watchdog(threading.Thread):
-    """Pings systemd's watchdog only while the capture loop is alive.
+LOOP_SLACK_S = 3.0  # a loop may wait this long in one timed call (an open that does not answer)
 
-    A capture thread stuck in ALSA stops the pings, and systemd restarts the service (the
-    session is repaired at the next start); a device that is merely absent keeps the loop alive.
+
+class Watchdog(threading.Thread):
+    """Pings systemd's watchdog only while the daemon's own loops go round.
+
+    The capture loop goes round even when the device is missing, busy or delivers nothing (its
+    reads time out: the box is alive and says what is wrong, and a restart would not mend a
+    device), and the controller's every half second. A loop stuck in a call that never returns
+    stops the pings, and systemd restarts the service (the session is repaired at the start).
     """
 
-    def __init__(self, notifier: Notifier, capture: CaptureThread) -> None:
+    def __init__(self, notifier: Notifier, capture: CaptureThread, controller: Controller) -> None:
         super().__init__(name="watchdog", daemon=True)
         self.notifier = notifier
-        self.capture = capture
+        self.loops = {"capture": capture, "controller": controller}
         self.stopping = threading.Event()
         assert notifier.watchdog_s is not None
         self.every = notifier.watchdog_s / 2
 
     def run(self) -> None:
         while not self.stopping.wait(self.every):
-            stalled = time.monotonic() - self.capture.heartbeat
-            if stalled < self.every:
+            now = time.monotonic()
+            stuck = {name: now - t.heartbeat for name, t in self.loops.items()}
+            stuck = {name: s for name, s in stuck.items() if s >= max(self.every, LOOP_SLACK_S)}
+            if not stuck:
                 self.notifier.watchdog()
             else:
-                log.error("capture has not moved for %.0f s: no watchdog ping", stalled)
+                for name, seconds in stuck.items():
+                    log.error(
+                        "the %s loop has not moved for %.0f s: no watchdog ping", name, seconds
+                    )
 
 
 def _status_line(status: dict) -> str:
     if status.get("state") == "recording":
-        return f"recording {status['session_id']} ({status['elapsed_s'] / 60:.0f} min)"
+        line = f"recording {status['session_id']} ({status['elapsed_s'] / 60:.0f} min)"
+        if status.get("device") != "ok" and status.get("last_error"):
+            line += f"; {status['last_error']}"
+        return line
     if status.get("last_error"):
         return f"{status['state']}: {status['last_error']}"
     return f"{status.get('state')}; {status.get('hours_left', 0):.0f} h of recording space left"
@@ -388,7 +408,7 @@ def run(cfg: Config) -> int:
     notifier.ready(_status_line(rec.controller.status()))
     watchdog = None
     if notifier.watchdog_s:
-        watchdog = Watchdog(notifier, rec.capture)
+        watchdog = Watchdog(notifier, rec.capture, rec.controller)
         watchdog.start()
     while not stop.wait(1.0):
         pass

@@ -19,6 +19,13 @@ class DeviceLost(Exception):
     """The audio device went away while open (unplugged)."""
 
 
+class DeviceStalled(Exception):
+    """The audio device is open but has delivered nothing for a while (wedged, not unplugged).
+
+    Raised by `read()` after waiting in vain; the next `read()` waits again.
+    """
+
+
 class Overrun(Exception):
     """Frames were lost because capture fell behind; `lost_frames` is the best estimate."""
 
@@ -37,7 +44,7 @@ class AudioSource(Protocol):
         """Open the device; raises DeviceUnavailable."""
 
     def read(self) -> bytes:
-        """One period of raw interleaved frames; raises Overrun or DeviceLost."""
+        """One period of raw interleaved frames; raises Overrun, DeviceLost or DeviceStalled."""
 
     def close(self) -> None: ...
 

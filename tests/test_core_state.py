@@ -17,6 +17,8 @@ from recorder.core.state import (
     DeviceAbsent,
     DeviceLost,
     DeviceOpened,
+    DeviceResumed,
+    DeviceStalled,
     DiskLow,
     DiskOk,
     DiskReport,
@@ -34,6 +36,7 @@ from recorder.core.state import (
     State,
     Stop,
     WriterFailed,
+    led_view,
     transition,
 )
 from recorder.core.warnings import LevelReport, Monitor
@@ -97,10 +100,10 @@ def test_start_when_device_lost_is_refused_with_the_reason():
 
 
 def test_start_when_device_absent_is_refused_with_the_reason():
-    absent = run(State(), DeviceAbsent("no such card"))
+    absent = run(State(), DeviceAbsent("no audio device 'x': no such card"))
     state, commands = transition(absent, Start())
     assert state == absent
-    assert commands == [Reply(False, "cannot start: no audio device: no such card")]
+    assert commands == [Reply(False, "cannot start: no audio device 'x': no such card")]
 
 
 def test_start_before_the_device_opened_is_refused():
@@ -227,14 +230,14 @@ def test_device_lost_while_idle_logs_without_the_session_note():
 def test_device_absent_is_logged_once_per_message():
     first, commands = transition(State(), DeviceAbsent("no card"))
     assert first.device == "absent"
-    assert first.device_error == first.last_error == "no audio device: no card"
-    assert commands == [Log("error", "no audio device: no card; retrying")]
+    assert first.device_error == first.last_error == "no card"
+    assert commands == [Log("error", "no card; trying again")]
 
     assert transition(first, DeviceAbsent("no card")) == (first, [])
 
-    other, commands = transition(first, DeviceAbsent("busy"))
-    assert other.device_error == "no audio device: busy"
-    assert commands == [Log("error", "no audio device: busy; retrying")]
+    other, commands = transition(first, DeviceAbsent("the audio interface 'x' is busy"))
+    assert other.device_error == "the audio interface 'x' is busy"
+    assert commands == [Log("error", "the audio interface 'x' is busy; trying again")]
 
 
 def test_device_absent_after_lost_keeps_lost():
@@ -400,3 +403,43 @@ def test_transition_is_pure(state):
 def test_state_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         READY.mode = "recording"  # type: ignore[misc]
+
+
+STALLED = "the audio interface 'x' is open but delivers no sound"
+
+
+def test_a_stalled_device_while_recording_warns_refuses_nothing_and_keeps_the_session():
+    state, commands = transition(RECORDING, DeviceStalled(STALLED))
+    assert state.mode == "recording" and state.session_id == RECORDING.session_id
+    assert state.device == "stalled"
+    assert state.device_error == state.last_error == STALLED
+    assert commands == [
+        Log("error", f"{STALLED} (the session continues when it does)"),
+        NoteWarning("device", STALLED, True),
+    ]
+    assert led_view(state).name == "warning"
+
+
+def test_a_start_while_the_device_is_stalled_is_refused_with_the_reason():
+    stalled = run(READY, DeviceStalled(STALLED))
+    assert transition(stalled, Start()) == (stalled, [Reply(False, f"cannot start: {STALLED}")])
+    assert led_view(stalled).name == "error"
+
+
+def test_a_device_that_delivers_again_clears_the_stall():
+    state, commands = transition(run(RECORDING, DeviceStalled(STALLED)), DeviceResumed())
+    assert state.device == "ok" and state.device_error is None and state.last_error is None
+    assert commands == [
+        Log("info", "the audio device delivers sound again"),
+        NoteWarning("device", STALLED, False),
+    ]
+
+
+def test_a_warning_whose_message_changes_is_cleared_and_raised_again():
+    lost = run(RECORDING, DeviceLost("EPIPE"))
+    state, commands = transition(lost, DeviceStalled(STALLED))
+    assert state.monitor.messages["device"] == STALLED
+    assert [c for c in commands if isinstance(c, NoteWarning)] == [
+        NoteWarning("device", "audio device lost: EPIPE", False),
+        NoteWarning("device", STALLED, True),
+    ]

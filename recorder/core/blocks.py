@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-GapKind = Literal["overrun", "device_lost", "buffer_overflow", "disk_full", "write_error"]
+GapKind = Literal[
+    "overrun", "device_lost", "device_stalled", "buffer_overflow", "disk_full", "write_error"
+]
 
 
 @dataclass(frozen=True, slots=True)

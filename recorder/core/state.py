@@ -14,7 +14,7 @@ from recorder.core import warnings as warn
 from recorder.core.led import LedView, view_name
 
 Mode = Literal["idle", "recording"]
-DeviceState = Literal["opening", "ok", "lost", "absent"]
+DeviceState = Literal["opening", "ok", "lost", "absent", "stalled"]
 Action = Literal["start", "stop", "mark", "none"]
 
 
@@ -93,6 +93,14 @@ class SessionUploaded:
 
 
 @dataclass(frozen=True)
+class SessionVerified:
+    """rclone checked the session's files on the remote: only now may the local copy go."""
+
+    session_id: str
+    remote: str
+
+
+@dataclass(frozen=True)
 class DeviceOpened:
     pass
 
@@ -104,7 +112,21 @@ class DeviceLost:
 
 @dataclass(frozen=True)
 class DeviceAbsent:
+    """The device could not be opened; `error` says why in plain words (busy, absent, mute)."""
+
     error: str
+
+
+@dataclass(frozen=True)
+class DeviceStalled:
+    """The device is open but has delivered nothing for a while (wedged, not unplugged)."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class DeviceResumed:
+    """A stalled device delivers sound again."""
 
 
 @dataclass(frozen=True)
@@ -165,9 +187,12 @@ Event = (
     | SessionFinalized
     | UploadActivity
     | SessionUploaded
+    | SessionVerified
     | DeviceOpened
     | DeviceLost
     | DeviceAbsent
+    | DeviceStalled
+    | DeviceResumed
     | DiskLow
     | DiskOk
     | DiskReport
@@ -255,6 +280,8 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
             return replace(state, uploading=active), []
         case SessionUploaded(session_id, _, remote):
             return state, [Log("info", f"session {session_id} is on the remote: {remote}")]
+        case SessionVerified(session_id, remote):
+            return state, [Log("info", f"session {session_id} is verified on the remote: {remote}")]
         case Stop(source, reason):
             if state.mode != "recording":
                 return state, [Reply(False, "not recording")]
@@ -277,11 +304,28 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
             new, cmds = _monitor(new, warn.assess_device(new.monitor, why))
             return new, [Log("error", f"{why}{note}"), *cmds]
         case DeviceAbsent(error):
-            why = f"no audio device: {error}"
-            if state.device == "lost" or (state.device == "absent" and state.device_error == why):
+            if state.device == "lost" or (state.device == "absent" and state.device_error == error):
                 return replace(state, starting=False), []
-            new = replace(state, device="absent", starting=False, device_error=why, last_error=why)
-            return new, [Log("error", f"{why}; retrying")]
+            new = replace(
+                state, device="absent", starting=False, device_error=error, last_error=error
+            )
+            return new, [Log("error", f"{error}; trying again")]
+        case DeviceStalled(error):
+            why = (
+                f"{error} (the session continues when it does)"
+                if state.mode == "recording"
+                else error
+            )
+            new = replace(
+                state, device="stalled", starting=False, device_error=error, last_error=error
+            )
+            new, cmds = _monitor(new, warn.assess_device(new.monitor, error))
+            return new, [Log("error", why), *cmds]
+        case DeviceResumed():
+            last = state.disk_error if state.last_error == state.device_error else state.last_error
+            new = replace(state, device="ok", device_error=None, last_error=last)
+            new, cmds = _monitor(new, warn.assess_device(new.monitor, None))
+            return new, [Log("info", "the audio device delivers sound again"), *cmds]
         case DiskLow(message):
             new = replace(state, disk_full=True, disk_error=message, last_error=message)
             if state.mode == "recording":
@@ -353,9 +397,12 @@ def _session_clear(m: warn.Monitor) -> warn.Monitor:
 
 def _monitor(state: State, monitor: warn.Monitor) -> tuple[State, list[Command]]:
     before, after = state.monitor.messages, monitor.messages
-    cmds: list[Command] = [NoteWarning(k, after[k], True) for k in after if k not in before] + [
-        NoteWarning(k, before[k], False) for k in before if k not in after
-    ]
+    # A warning whose message changed (a device lost, then stalled) is cleared and raised again,
+    # so the session records what it said at each moment.
+    changed = [k for k in after if k in before and after[k] != before[k]]
+    cmds: list[Command] = [NoteWarning(k, before[k], False) for k in before if k not in after]
+    cmds += [NoteWarning(k, before[k], False) for k in changed]
+    cmds += [NoteWarning(k, after[k], True) for k in after if k not in before or k in changed]
     return replace(state, monitor=monitor), cmds
 
 

@@ -1,0 +1,270 @@
+"""The audio device behind a process boundary: a small capture helper process owns the PCM.
+
+pyalsaaudio opens a PCM with the GIL held, and an open can block inside alsa-lib for as long as
+the device pleases (a plugin opening a FIFO nobody writes, a USB interface that stopped
+answering, a `hw:` device opened blocking while another program holds it). In the daemon's own
+process that would stop every thread: no ctl answer, no LED, no MQTT, no watchdog. So the
+daemon never calls ALSA itself. `AlsaProcessSource` runs `python -m recorder.adapters.alsa_process`
+(which imports nothing but pyalsaaudio and `recorder.adapters.alsa`), and waits for its words in
+`select`, which releases the GIL, always with a timeout:
+
+- an open that does not answer within `answer_s` is reported ("does not answer") and waited for
+  again at the next try, without spawning another helper;
+- an open device that delivers nothing for `stall_s` raises DeviceStalled from `read()`;
+- a helper that dies (or is killed) is a lost device; the next `open()` starts a new one.
+
+Protocol: the daemon writes `o` to the helper's stdin to ask for an open; the helper answers on
+stdout with records of one kind byte, a little-endian 32-bit length and the payload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+from recorder.ports import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
+
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct("<cI")
+OPENED, FAILED, DATA, OVERRUN, LOST = b"O", b"E", b"D", b"X", b"L"
+ANSWER_S = 2.0  # how long an open may take before the device is said not to answer
+STALL_S = 1.0  # how long an open device may deliver nothing before it is said to be stalled
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20  # about 5 s of 48 kHz stereo S16: slack for a daemon that is briefly slow
+PR_SET_PDEATHSIG = 1
+
+
+class HelperGone(Exception):
+    """The helper process ended; the message says what it last printed."""
+
+
+class AlsaProcessSource:
+    """An AudioSource whose ALSA calls all run in a helper process (see the module docstring)."""
+
+    def __init__(
+        self,
+        device: str,
+        rate: int,
+        channels: int,
+        fmt: str,
+        period_frames: int,
+        periods: int = 4,
+        answer_s: float = ANSWER_S,
+        stall_s: float = STALL_S,
+    ) -> None:
+        self.device = device
+        self.period_frames = period_frames
+        self.answer_s = answer_s
+        self.stall_s = stall_s
+        self._argv = [
+            sys.executable, "-m", __name__, str(os.getpid()), device, str(rate), str(channels),
+            fmt, str(period_frames), str(periods),
+        ]  # fmt: skip
+        self._proc: subprocess.Popen | None = None
+        self._asked = False  # an open was asked for and not answered yet
+        self._buf = bytearray()
+        self._stderr_tail: list[str] = []
+        self._err_buf = b""
+        self._stuck: list[subprocess.Popen] = []  # killed helpers not reaped yet
+
+    # ---- the port ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._reap()
+        if self._proc is None:
+            self._spawn()
+        assert self._proc is not None and self._proc.stdin is not None
+        if not self._asked:
+            try:
+                self._proc.stdin.write(b"o")
+                self._proc.stdin.flush()
+            except OSError:
+                self.close()
+                raise DeviceUnavailable(f"the capture helper for '{self.device}' ended") from None
+            self._asked = True
+        try:
+            record = self._next(self.answer_s)
+        except HelperGone as exc:
+            self.close()
+            raise DeviceUnavailable(str(exc)) from None
+        if record is None:
+            raise DeviceUnavailable(
+                f"the audio interface '{self.device}' does not answer: opening it does not "
+                "return (waiting for it)"
+            )
+        kind, payload = record
+        self._asked = False
+        if kind == OPENED:
+            return
+        if kind == FAILED:
+            raise DeviceUnavailable(payload.decode(errors="replace"))
+        self.close()
+        raise DeviceUnavailable(f"the capture helper said {kind!r} before opening the device")
+
+    def read(self) -> bytes:
+        if self._proc is None:
+            raise DeviceLost("device is not open")
+        try:
+            record = self._next(self.stall_s)
+        except HelperGone as exc:
+            raise DeviceLost(str(exc)) from None
+        if record is None:
+            raise DeviceStalled(
+                f"the audio interface '{self.device}' is open but delivers no sound"
+            )
+        kind, payload = record
+        if kind == DATA:
+            return payload
+        if kind == OVERRUN:
+            info = json.loads(payload)
+            raise Overrun(int(info["lost"]), bool(info["estimated"]))
+        if kind == LOST:
+            raise DeviceLost(payload.decode(errors="replace"))
+        raise DeviceLost(f"the capture helper sent {kind!r} while recording")
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        self._asked = False
+        self._buf.clear()
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            proc.kill()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+        self._stuck.append(proc)
+        self._reap()
+
+    # ---- the helper process -------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        self._stderr_tail = []
+        self._err_buf = b""
+        self._proc = subprocess.Popen(
+            self._argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            close_fds=True,
+        )
+        assert self._proc.stdout is not None
+        with contextlib.suppress(OSError):  # a smaller pipe only means less slack
+            fcntl.fcntl(self._proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
+
+    def _reap(self) -> None:
+        """Collect killed helpers; one stuck in the kernel is left and tried again later."""
+        self._stuck = [p for p in self._stuck if p.poll() is None]
+
+    def _next(self, timeout: float) -> tuple[bytes, bytes] | None:
+        """The next record, or None when none came within `timeout` seconds."""
+        assert self._proc is not None
+        out, err = self._proc.stdout, self._proc.stderr
+        assert out is not None and err is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self._parse()
+            if record is not None:
+                return record
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            readable, _, _ = select.select([out, err], [], [], left)
+            if err in readable:
+                self._stderr(os.read(err.fileno(), 4096))
+            if out in readable:
+                chunk = os.read(out.fileno(), 1 << 16)
+                if not chunk:
+                    self._stderr(os.read(err.fileno(), 4096) if _ready(err) else b"")
+                    said = f": {self._stderr_tail[-1]}" if self._stderr_tail else ""
+                    raise HelperGone(f"the capture helper for '{self.device}' ended{said}")
+                self._buf += chunk
+
+    def _parse(self) -> tuple[bytes, bytes] | None:
+        if len(self._buf) < HEADER.size:
+            return None
+        kind, length = HEADER.unpack_from(self._buf)
+        end = HEADER.size + length
+        if len(self._buf) < end:
+            return None
+        payload = bytes(self._buf[HEADER.size : end])
+        del self._buf[:end]
+        return kind, payload
+
+    def _stderr(self, chunk: bytes) -> None:
+        """alsa-lib's own messages: kept for the error that follows, logged only for debugging."""
+        self._err_buf += chunk
+        *lines, self._err_buf = self._err_buf.split(b"\n")
+        for raw in lines:
+            line = raw.decode(errors="replace").strip()
+            if line:
+                log.debug("capture helper: %s", line)
+                self._stderr_tail = [*self._stderr_tail[-4:], line]
+
+
+def _ready(f) -> bool:
+    return bool(select.select([f], [], [], 0)[0])
+
+
+# ---- the helper's side -------------------------------------------------------------------------
+
+
+def _send(kind: bytes, payload: bytes = b"") -> None:
+    data = memoryview(HEADER.pack(kind, len(payload)) + payload)
+    while data:
+        data = data[os.write(1, data) :]
+
+
+def helper_main(argv: list[str]) -> int:
+    """Open the device when asked on stdin and stream what it records to stdout."""
+    # Die with the daemon even while blocked in an open; stop/restart signals are the daemon's.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    parent, *argv = argv
+    if os.getppid() != int(parent):  # the daemon died before the line above
+        return 0
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from recorder.adapters.alsa import AlsaSource
+
+    device, rate, channels, fmt, period, periods = argv
+    source = AlsaSource(device, int(rate), int(channels), fmt, int(period), int(periods))
+    try:
+        while os.read(0, 1):
+            try:
+                source.open()
+            except DeviceUnavailable as exc:
+                _send(FAILED, str(exc).encode())
+                continue
+            _send(OPENED)
+            while True:
+                try:
+                    data = source.read()
+                except Overrun as exc:
+                    info = {"lost": exc.lost_frames, "estimated": exc.estimated}
+                    _send(OVERRUN, json.dumps(info).encode())
+                    continue
+                except DeviceLost as exc:
+                    source.close()
+                    _send(LOST, str(exc).encode())
+                    break
+                _send(DATA, data)
+    except BrokenPipeError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(helper_main(sys.argv[1:]))
