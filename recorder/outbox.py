@@ -30,7 +30,7 @@ from pathlib import Path
 from recorder.config import UploadSection
 from recorder.core.manifest import Manifest
 from recorder.core.session_id import is_valid_id
-from recorder.core.state import Event, SessionUploaded, UploadActivity
+from recorder.core.state import Event, SessionUploaded, SessionVerified, UploadActivity
 from recorder.core.upload_plan import Stored, is_due, retry_delay_s, send_again_after, to_delete
 from recorder.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
 from recorder.markers import LABELS_FILE
@@ -361,6 +361,7 @@ class OutboxWorker(threading.Thread):
             self._next_try.pop(s.id, None)
             self._last_error = None
         log.info("session %s verified on %s", s.id, remote_dir)
+        self.emit(SessionVerified(s.id, remote_dir))
 
     def _send_again(self, s: StoredSession, m: Manifest, kind: str, message: str) -> None:
         """The remote copy is wrong or missing: back to outbox/, to be sent again in full.

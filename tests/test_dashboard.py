@@ -390,6 +390,28 @@ def test_buttons_send_commands_and_stop_needs_confirmation(
     assert daemon.next_command(timeout=0.3) is None  # exactly one command per confirmed tap
 
 
+def test_uploaded_then_verified_sessions_are_toasted(
+    page: Page, broker: Mosquitto, daemon: FakeDaemon
+) -> None:
+    """The two upload events as the daemon sends them: arrived, then checked by rclone (only
+    then may the box delete its own copy), each said in words on the page."""
+    daemon.state(state())
+    log_in(page, broker, broker.dashboard, "box-1")
+    expect(page.locator("#state-badge")).to_have_text("Idle", timeout=WAIT_MS)
+    sid, remote = "000043-20261129T093000Z", "secret:box-1/000043-20261129T093000Z"
+    toast = page.locator("#toast")
+    daemon.publish(
+        "event", json.dumps({"event": "session_uploaded", "session_id": sid, "remote": remote})
+    )
+    expect(toast).to_have_text("A session reached the cloud", timeout=WAIT_MS)
+    daemon.publish(
+        "event", json.dumps({"event": "session_verified", "session_id": sid, "remote": remote})
+    )
+    expect(toast).to_have_text(f"Checked in the cloud: {sid}", timeout=WAIT_MS)
+    expect(toast).to_be_visible()
+    assert toast.get_attribute("data-kind") == "ok"
+
+
 def test_offline_box_is_stated_clearly(page: Page, broker: Mosquitto, daemon: FakeDaemon) -> None:
     """The daemon's Last Will (`offline`) greys out the page and disables the buttons."""
     daemon.state(recording())

@@ -300,3 +300,60 @@ def test_fleet_lists_every_box_under_the_prefix(tmp_path, mic, broker):
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
     assert rows["box-1"][1:3] == ["yes", "recording"]
     assert rows["box-2"][1:3] == ["no", "offline"] and rows["box-2"][4] == "3"
+
+
+def test_a_subscriber_hears_uploaded_then_verified_from_the_real_s3(tmp_path, mic, broker):
+    """The two upload events of one session, through a real mosquitto, for an upload to the real
+    loopback S3: "uploaded" when the files arrived, "verified" once rclone checked them; after
+    the second, the retained state's `recent` says verified too."""
+    from recorder.adapters.rclone import Rclone
+    from recorder.daemon import Parts
+    from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary
+    from tests.rclone_server import write_config as rclone_config
+
+    watcher = Watcher(broker, topics=("session-recorder/#",))
+    with S3Server(tmp_path / "s3") as s3:
+        conf = rclone_config(tmp_path / "rclone.conf", s3)
+        cfg = make_config(
+            tmp_path,
+            device={"id": "box-1"},
+            mqtt=_mqtt_section(tmp_path, broker),
+            upload={"remote": f"{CRYPT_REMOTE}:box-1", "rclone_config": str(conf)},
+            warnings={"disk_minutes": 0},
+        )
+        flags = ["--retries=1", "--contimeout=2s", "--timeout=10s", "--transfers=1"]
+        parts = Parts(remote=Rclone(conf, rclone_binary(), None, flags))
+        feeder = Feeder(mic.infile, random_periods(S16, 2, 4800, None, seed=3), 0.02)
+        with Running(cfg, feeder, parts) as r:
+            wait_until(lambda: r.rec.mqtt.connected, 10)
+            r.wait_frames(48000)
+            sid = r.request(Start())["session_id"]
+            r.wait_session_frames(2 * 48000)
+            r.request(Stop())
+
+            def said(name: str) -> dict | None:
+                return next(
+                    (e for e in watcher.events() if e["event"] == name and e["session_id"] == sid),
+                    None,
+                )
+
+            verified = wait_until(lambda: said("session_verified"), 120, "session_verified")
+
+            def recent_status() -> str | None:
+                states = [json.loads(p) for p, _ in watcher.of("/state")]
+                listed = [s for s in states[-1]["recent"] if s["id"] == sid] if states else []
+                return listed[0]["upload_status"] if listed else None
+
+            wait_until(lambda: recent_status() == "verified", 10, "recent: verified")
+    names = [e["event"] for e in watcher.events() if e["event"].startswith("session_")]
+    assert names == [
+        "session_started",
+        "session_stopped",
+        "session_finalized",
+        "session_uploaded",
+        "session_verified",
+    ]
+    uploaded = said("session_uploaded")
+    assert uploaded is not None
+    assert verified["remote"] == uploaded["remote"] == f"{CRYPT_REMOTE}:box-1/{sid}"
+    assert verified["ts"] >= uploaded["ts"]

@@ -387,6 +387,10 @@
       case "session_uploaded":
         toast("A session reached the cloud", "ok");
         break;
+      case "session_verified":
+        // rclone compared the copy with the box's files: from now on the box may free its own
+        toast(`Checked in the cloud: ${typeof e.session_id === "string" ? e.session_id : "a session"}`, "ok");
+        break;
       default:
         break;
     }
