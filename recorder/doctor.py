@@ -7,8 +7,6 @@ exits non-zero. The rest (GPIO, clock, broker, remote, service) warn.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
 import subprocess
@@ -16,7 +14,6 @@ import tempfile
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,14 +40,13 @@ class Check:
 def run_checks(cfg: Config) -> list[Check]:
     """Every check, none of which changes the box: no folder is created, probe files go."""
     status = _daemon_status(cfg)
-    with _alsa_messages_silenced():
-        checks = [
-            Check("config", True, f"{cfg.source} is valid"),
-            _audio(cfg, status),
-            _storage(cfg),
-            _gpio(cfg, status),
-            _clock(),
-        ]
+    checks = [
+        Check("config", True, f"{cfg.source} is valid"),
+        _audio(cfg, status),
+        _storage(cfg),
+        _gpio(cfg, status),
+        _clock(),
+    ]
     if cfg.mqtt is not None:
         checks.append(_broker(cfg))
     if cfg.upload is not None:
@@ -76,29 +72,32 @@ def _audio(cfg: Config, status: dict | None) -> Check:
         if status.get("device") == "ok":
             return Check("audio device", True, f"'{a.device}' is open in the running recorder")
         return Check("audio device", False, status.get("last_error") or "not open", fix, True)
-    from recorder.adapters.alsa import AlsaSource
-    from recorder.ports import DeviceUnavailable
+    from recorder.adapters.alsa_process import AlsaProcessSource
+    from recorder.ports import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
 
-    source = AlsaSource(a.device, a.rate, a.channels, a.format, a.period_frames)
+    # The device is opened by the capture helper process, as the daemon does, so an open that
+    # blocks (a busy or wedged device) costs at most these waits, and alsa-lib's own messages
+    # stay in the helper's log instead of flooding the terminal.
+    source = AlsaProcessSource(
+        a.device, a.rate, a.channels, a.format, a.period_frames, answer_s=4.0, stall_s=3.0
+    )
     result: dict = {}
-
-    def probe() -> None:
-        try:
-            source.open()
-            meter = LevelMeter(a.channels, a.sample_format.full_scale)
-            for _ in range(max(1, 500 // a.period_ms)):  # half a second of sound
+    try:
+        source.open()
+        meter = LevelMeter(a.channels, a.sample_format.full_scale)
+        periods = max(1, 500 // a.period_ms)  # half a second of sound
+        while meter.frames < periods * a.period_frames:
+            try:
                 meter.feed(decode(source.read(), a.sample_format, a.channels))
-            result["peak"] = max(dbfs(p, meter.full_scale) for p in meter.peak)
-        except (DeviceUnavailable, Exception) as exc:
-            result["error"] = str(exc)
-        finally:
-            source.close()
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(5)
-    if t.is_alive():
-        return Check("audio device", False, f"'{a.device}' opened but delivers no audio", fix, True)
+            except Overrun:
+                continue
+        result["peak"] = max(dbfs(p, meter.full_scale) for p in meter.peak)
+    except DeviceStalled:
+        result["error"] = f"'{a.device}' opened but delivers no sound"
+    except (DeviceUnavailable, DeviceLost) as exc:
+        result["error"] = str(exc)
+    finally:
+        source.close()
     if "error" in result:
         return Check("audio device", False, result["error"], fix, True)
     peak = result["peak"]
@@ -334,27 +333,3 @@ def report(checks: list[Check]) -> str:
 
 def as_json(checks: list[Check]) -> list[dict]:
     return [asdict(c) for c in checks]
-
-
-_ALSA_ERROR_HANDLER = ctypes.CFUNCTYPE(
-    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
-)
-_IGNORE_ALSA_ERROR = _ALSA_ERROR_HANDLER(lambda *_: None)  # kept for the process's lifetime
-
-
-@contextlib.contextmanager
-def _alsa_messages_silenced() -> Iterator[None]:
-    """alsa-lib prints each failed step of a lookup on stderr (`ALSA lib confmisc.c:855:
-    (parse_card) cannot find card '0'`, ...), by default; the audio check reports the failure in
-    words, so doctor's own ALSA calls get a handler that drops them."""
-    try:
-        lib = ctypes.CDLL("libasound.so.2")
-    except OSError:  # no alsa-lib: nothing will print
-        yield
-        return
-    lib.snd_lib_error_set_handler.argtypes = [_ALSA_ERROR_HANDLER]
-    lib.snd_lib_error_set_handler(_IGNORE_ALSA_ERROR)
-    try:
-        yield
-    finally:
-        lib.snd_lib_error_set_handler(_ALSA_ERROR_HANDLER())  # NULL: alsa-lib prints again
