@@ -15,7 +15,13 @@ from recorder.adapters.alsa_process import AlsaProcessSource
 from recorder.adapters.clock import SystemClock
 from recorder.adapters.control_socket import ControlServer
 from recorder.adapters.disk import StatvfsDisk
-from recorder.adapters.gpio import ButtonInput, LedPlayer, gpio_unavailable_reason, make_led
+from recorder.adapters.gpio import (
+    ButtonInput,
+    LedPlayer,
+    gpio_unavailable_reason,
+    make_led,
+    pin_factory_fallbacks,
+)
 from recorder.adapters.notify import Notifier
 from recorder.adapters.wavfile import SoundfileSegment
 from recorder.blockqueue import FrameQueue
@@ -213,21 +219,25 @@ class Recorder:
     def _setup_gpio(self, pin_factory) -> None:
         """The button and LED; without GPIO (a laptop, a container) the recorder goes on."""
         g = self.cfg.gpio
-        try:
-            led_device = make_led(g.led_kind, g.led, g.led_rgb, g.led_active_high, pin_factory)
-            self.led = LedPlayer(led_device, g.led_kind)
-            self.button = ButtonInput(
-                g.button,
-                g.bounce_ms / 1000,
-                self.controller.emit,
-                lambda: self.tap.session_frames,
-                pin_factory,
-            )
-        except Exception as exc:  # gpiozero raises many kinds; none may stop recording
+        error: Exception | None = None
+        with pin_factory_fallbacks() as tried:
+            try:
+                led_device = make_led(g.led_kind, g.led, g.led_rgb, g.led_active_high, pin_factory)
+                self.led = LedPlayer(led_device, g.led_kind)
+                self.button = ButtonInput(
+                    g.button,
+                    g.bounce_ms / 1000,
+                    self.controller.emit,
+                    lambda: self.tap.session_frames,
+                    pin_factory,
+                )
+            except Exception as exc:  # gpiozero raises many kinds; none may stop recording
+                error = exc
+        if error is not None:
             if self.led is not None:
                 self.led.device.close()
                 self.led = None
-            reason = gpio_unavailable_reason(exc)
+            reason = gpio_unavailable_reason(error, tried)
             self.controller.gpio_status = f"unavailable ({reason})"
             log.warning(
                 "no GPIO (%s): the button and LED are off; use `session-recorder ctl`", reason

@@ -13,7 +13,6 @@ import subprocess
 import tempfile
 import threading
 import uuid
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -181,15 +180,17 @@ def _gpio(cfg: Config, status: dict | None) -> Check:
     from gpiozero import Device
 
     # gpiozero warns once per pin factory it cannot load; the check says it in one line.
-    with warnings.catch_warnings(record=True) as fallbacks:
-        warnings.simplefilter("always")
+    from recorder.adapters.gpio import gpio_unavailable_reason, pin_factory_fallbacks
+
+    error: Exception | None = None
+    with pin_factory_fallbacks() as tried:
         try:
             factory = Device._default_pin_factory()
         except Exception as exc:
-            tried = "; ".join(str(w.message).removeprefix("Falling back from ") for w in fallbacks)
-            detail = f"{type(exc).__name__}: {exc}" + (f" (tried {tried})" if tried else "")
-            return Check("gpio", False, detail, _gpio_fix())
-        factory.close()
+            error = exc
+    if error is not None:
+        return Check("gpio", False, gpio_unavailable_reason(error, tried), _gpio_fix())
+    factory.close()
     return Check("gpio", True, f"pin factory available for button GPIO{cfg.gpio.button}")
 
 

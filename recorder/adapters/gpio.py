@@ -9,10 +9,12 @@ MockFactory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 
 from recorder.core.led import LedKind, LedView, Pattern, pattern
 from recorder.core.state import ButtonHeld, ButtonPressed, ButtonReleased, Event
@@ -140,6 +142,24 @@ def make_led(kind: LedKind, pin: int, rgb: tuple[int, int, int], active_high: bo
     return LED(pin, active_high=active_high, pin_factory=pin_factory)
 
 
-def gpio_unavailable_reason(exc: BaseException) -> str:
+def gpio_unavailable_reason(exc: BaseException, tried: list[str] | None = None) -> str:
     name = type(exc).__name__
-    return f"{name}: {exc}" if str(exc) else name
+    reason = f"{name}: {exc}" if str(exc) else name
+    return reason + (f" (tried {'; '.join(tried)})" if tried else "")
+
+
+@contextlib.contextmanager
+def pin_factory_fallbacks() -> Iterator[list[str]]:
+    """gpiozero warns once for each pin factory it cannot load (four on a laptop); the caller
+    says it in one line, so these are collected (as "lgpio: why", ...) instead of printed."""
+    from gpiozero.exc import PinFactoryFallback
+
+    tried: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield tried
+    for w in caught:
+        if issubclass(w.category, PinFactoryFallback):
+            tried.append(str(w.message).removeprefix("Falling back from "))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
