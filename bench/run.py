@@ -28,7 +28,16 @@ from bench.common import Section, machine, table  # noqa: E402
 
 # In report order: what costs while recording, what it survives, how fast it reacts, then
 # what happens after the session.
-BENCHMARKS = ["capture", "memory", "stall", "button_led", "startup", "upload", "deliverables"]
+BENCHMARKS = [
+    "capture",
+    "memory",
+    "stall",
+    "powercut",
+    "button_led",
+    "startup",
+    "upload",
+    "deliverables",
+]
 DOC = ROOT / "docs" / "benchmarks.md"
 
 INTRO = """\
