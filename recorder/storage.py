@@ -10,11 +10,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from recorder.core.manifest import Manifest, ManifestError, dump_manifest, parse_manifest
+import soundfile
+
+from recorder.adapters.wavfile import WavError, frames_on_disk
+from recorder.core.manifest import (
+    SEGMENT_FILE,
+    Manifest,
+    ManifestError,
+    dump_manifest,
+    parse_manifest,
+)
 from recorder.core.session_id import is_valid_id, make_id, next_sequence, sequence_of
 
 STATES = ("recording", "outbox", "uploaded")
@@ -35,11 +45,16 @@ class StoredSession:
     error: str | None = None
 
     def to_json(self) -> dict:
-        """The `sessions --json` record (fields other parts rely on are in DESIGN.md)."""
+        """The `sessions --json` record (fields other parts rely on are in DESIGN.md).
+
+        A damaged session has no manifest to trust, so its record describes the WAV segments
+        actually in its folder: whoever reads the list can still see, and rescue, the audio.
+        """
         m = self.manifest
         record: dict = {"id": self.id, "state": self.state, "path": str(self.path)}
         if m is None:
-            record.update(segments=[], frames=0, rate=None, channels=None, markers=[])
+            record.update(_audio_on_disk(self.path))
+            record.update(format=None, markers=[], gaps=[])
             record["upload"] = {"status": "unknown", "remote": None}
             record["error"] = self.error
             return record
@@ -61,6 +76,47 @@ class StoredSession:
             upload=m.upload.model_dump(),
         )
         return record
+
+
+def _audio_on_disk(folder: Path) -> dict:
+    """Segments, frames, rate and channels of a folder's seg-NNNN.wav files, read from the files.
+
+    Frames count the whole frames each file holds (a header a power cut left stale does not
+    hide audio); files whose WAV header cannot be read are listed in `unreadable_segments`
+    and not counted. Nothing is written.
+    """
+    pattern = re.compile(SEGMENT_FILE)
+    try:
+        names = sorted(
+            (p.name for p in folder.iterdir() if pattern.match(p.name)),
+            key=lambda name: int(name[4:-4]),
+        )
+    except OSError:
+        names = []
+    frames = 0
+    rates: set[tuple[int, int]] = set()
+    unreadable: list[str] = []
+    for name in names:
+        path = folder / name
+        try:
+            held = frames_on_disk(path)
+            info = soundfile.info(str(path))
+        except (OSError, WavError, RuntimeError):  # soundfile's errors are RuntimeErrors
+            unreadable.append(str(path))
+            continue
+        frames += held
+        rates.add((info.samplerate, info.channels))
+    rate, channels = next(iter(rates)) if len(rates) == 1 else (None, None)
+    record: dict = {
+        "segments": [str(folder / name) for name in names],
+        "frames": frames,
+        "rate": rate,
+        "channels": channels,
+        "unreadable_segments": unreadable,
+    }
+    if rate:
+        record["seconds"] = round(frames / rate, 3)
+    return record
 
 
 def fsync_dir(path: Path) -> None:
@@ -161,11 +217,15 @@ class SessionStore:
         atomic_write(session_dir / MANIFEST, dump_manifest(manifest))
 
     def read_manifest(self, session_dir: Path) -> Manifest:
+        """The folder's manifest; any reason it cannot be used (missing, unreadable, corrupt,
+        impossible values) is a ManifestError naming the file, so callers leave it alone."""
         path = session_dir / MANIFEST
         try:
             text = path.read_bytes()
         except FileNotFoundError:
             raise ManifestError(f"{path}: manifest missing") from None
+        except OSError as exc:
+            raise ManifestError(f"{path}: manifest unreadable: {exc.strerror or exc}") from None
         return parse_manifest(text, str(path))
 
     def move(self, session_dir: Path, state: str) -> Path:

@@ -136,3 +136,20 @@ def repair(path: Path) -> tuple[int, bool]:
         f.flush()
         os.fsync(f.fileno())
     return data // block_align, True
+
+
+def frames_on_disk(path: Path) -> int:
+    """Whole frames of audio the file holds, whatever its header says: what `repair` would keep.
+
+    Read-only, for files that must not be touched (a damaged session's segments).
+    """
+    with open(path, "rb") as f:
+        block_align, offset, declared, _ = _find_chunks(f)
+        available = f.seek(0, os.SEEK_END) - offset
+        data_end = offset + declared + (declared & 1)
+        if declared % block_align == 0 and (
+            declared == available
+            or (declared < available and _chunks_fill(f, data_end, offset + available))
+        ):
+            return declared // block_align
+    return max(available, 0) // block_align

@@ -6,11 +6,25 @@ new fields may be added, none renamed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from recorder.core.formats import FORMATS
+from recorder.core.session_id import is_valid_id
 
 MANIFEST_VERSION = 1
+
+# Limits every reader gets: a manifest outside them was not written by a recorder (a bad disk,
+# a hand edit) and is reported as damaged rather than acted on.
+MAX_RATE = 768_000  # above any ALSA interface's rate (the config allows up to 384 kHz)
+MAX_CHANNELS = 64
+MAX_FRAME = 2**63 - 1  # a frame count or position must fit libsndfile's and numpy's int64
+MAX_SESSION_DAYS = 366
+SEGMENT_FILE = r"^seg-\d{4,}\.wav$"  # a plain name in the session folder, as the writer makes it
+
+Frame = Annotated[int, Field(ge=0, le=MAX_FRAME)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 StopReason = Literal[
     "requested",  # ctl / button / MQTT stop
@@ -24,51 +38,58 @@ StopReason = Literal[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", validate_assignment=False)
+    model_config = ConfigDict(extra="allow", validate_assignment=False, allow_inf_nan=False)
 
 
 class AudioInfo(_Model):
     device: str
-    rate: int = Field(gt=0)
-    channels: int = Field(gt=0)
+    rate: int = Field(gt=0, le=MAX_RATE)
+    channels: int = Field(ge=1, le=MAX_CHANNELS)
     format: str
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in FORMATS:
+            raise ValueError(f"{value!r} is not one of {', '.join(FORMATS)}")
+        return value
 
 
 class SegmentInfo(_Model):
-    file: str
+    file: str = Field(pattern=SEGMENT_FILE, description="seg-NNNN.wav in the session folder")
     index: int = Field(ge=0)
-    first_frame: int = Field(ge=0, description="session frame of this segment's first frame")
-    first_pos: int = Field(ge=0, description="capture position of this segment's first frame")
-    frames: int = Field(ge=0)
-    bytes: int | None = None
+    first_frame: Frame = Field(description="session frame of this segment's first frame")
+    first_pos: Frame = Field(description="capture position of this segment's first frame")
+    frames: Frame
+    bytes: int | None = Field(default=None, ge=0)
     sha256: str | None = None
     closed: bool = False
     repaired: bool = False
 
 
 class Marker(_Model):
-    frame: int = Field(ge=0)
-    seconds: float = Field(ge=0)
+    frame: Frame
+    seconds: Seconds
     label: str = ""
     source: str = "ctl"
 
 
 class GapInfo(_Model):
     kind: str
-    at_frame: int = Field(ge=0, description="session frame where the audio jumps")
-    pos: int = Field(ge=0, description="capture position of the first lost frame")
-    frames: int = Field(ge=0)
-    seconds: float = Field(ge=0)
+    at_frame: Frame = Field(description="session frame where the audio jumps")
+    pos: Frame = Field(description="capture position of the first lost frame")
+    frames: Frame
+    seconds: Seconds
     estimated: bool = False
 
 
 class WarningInfo(_Model):
     kind: str
     message: str
-    raised_frame: int = Field(ge=0)
-    raised_seconds: float = Field(ge=0)
-    cleared_frame: int | None = None
-    cleared_seconds: float | None = None
+    raised_frame: Frame
+    raised_seconds: Seconds
+    cleared_frame: Frame | None = None
+    cleared_seconds: Seconds | None = None
 
 
 class UploadInfo(_Model):
@@ -94,21 +115,40 @@ class Manifest(_Model):
     audio: AudioInfo
     started_at: str
     clock_synced: bool
-    start_pos: int = Field(ge=0)
-    preroll_frames: int = Field(ge=0)
+    start_pos: Frame
+    preroll_frames: Frame
     start_source: str = "ctl"
-    frames: int = Field(ge=0, default=0)
+    frames: Frame = 0
     state: Literal["recording", "finalized"] = "recording"
     segments: list[SegmentInfo] = Field(default_factory=list)
     markers: list[Marker] = Field(default_factory=list)
     gaps: list[GapInfo] = Field(default_factory=list)
-    overruns: int = 0
+    overruns: int = Field(default=0, ge=0)
     warnings: list[WarningInfo] = Field(default_factory=list)
     stop_reason: StopReason | None = None
     ended_at: str | None = None
     recovery: dict | None = None
     levels: dict | None = None
     upload: UploadInfo = Field(default_factory=UploadInfo)
+
+    @field_validator("id")
+    @classmethod
+    def _session_id(cls, value: str) -> str:
+        if not is_valid_id(value):
+            raise ValueError(f"{value!r} is not a session id")
+        return value
+
+    @field_validator("frames")
+    @classmethod
+    def _session_length(cls, value: int, info: ValidationInfo) -> int:
+        audio = info.data.get("audio")  # absent when audio itself is invalid: reported there
+        if audio is not None and value > audio.rate * MAX_SESSION_DAYS * 86400:
+            days = value / audio.rate / 86400
+            raise ValueError(
+                f"{value} frames at {audio.rate} Hz would be {days:.3g} days; "
+                f"no session is longer than {MAX_SESSION_DAYS} days"
+            )
+        return value
 
     def seconds(self, frame: int) -> float:
         return round(frame / self.audio.rate, 3)
