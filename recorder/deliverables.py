@@ -15,7 +15,11 @@ a full card leaves either the old file or none, never half of one.
 - MP3 is for people (ICF accepts one mp3/m4a file, under about 95 MB for 60 minutes; IAC prefers
   mp3): mono, constant bitrate, `mp3_bitrate_kbps()` (64 kbps = 28.8 MB an hour). The channels
   are averaged in float, which cannot overflow or clip and keeps 24-bit detail; libsndfile hands
-  normalised floats straight to LAME (`lame_encode_buffer_ieee_float`).
+  normalised floats straight to LAME (`lame_encode_buffer_ieee_float`). MP3 stops at 48 kHz: a
+  session at another rate is resampled on the way (`mp3_rate`: 96000 -> 48000, 88200 -> 44100)
+  by libsoxr (python-soxr's `ResampleStream`, HQ), block by block like everything else.
+  Its filter rings a little above full scale on full-scale edges; LAME takes floats and
+  encodes those as they are (nothing wraps), as it does its own overshoot.
 - Markers: `labels.txt` stays the sidecar. The FLAC also carries them, as text in its COMMENT
   Vorbis comment (one `h:mm:ss.mmm label` line each), with TITLE (the session id), DATE and
   SOFTWARE: libsndfile only writes those fixed keys (no CHAPTERnnn, no CUESHEET), so this is
@@ -24,7 +28,6 @@ a full card leaves either the old file or none, never half of one.
 
 from __future__ import annotations
 
-import logging
 import os
 import unicodedata
 from collections.abc import Iterator
@@ -33,13 +36,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+import soxr
 
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Manifest
 from recorder.markers import add_cue_chunks, marker_labels
 from recorder.storage import fsync_dir
-
-log = logging.getLogger(__name__)
 
 FLAC_NAME = "session.flac"
 MP3_NAME = "session.mp3"
@@ -88,6 +90,20 @@ def mp3_compression_level(kbps: int, rate: int) -> float:
     """
     lo, hi = (32, 320) if rate >= 32000 else (8, 160) if rate >= 16000 else (8, 64)
     return min(max((hi - (kbps + 0.5)) / (hi - lo), 0.0), 0.999)
+
+
+def mp3_rate(rate: int) -> int:
+    """The rate a session recorded at `rate` gets in its MP3: its own where MP3 has it, else the
+    nearest MP3 rate that loses no band MP3 could carry.
+
+    Above 48 kHz: 44100 for the 44.1 kHz family (88200, 176400: an integer ratio), else 48000.
+    Below, between two MP3 rates: the next one up (e.g. 20000 -> 22050).
+    """
+    if rate in MP3_RATES:
+        return rate
+    if rate > MP3_RATES[-1]:
+        return 44100 if rate % 11025 == 0 else 48000
+    return next(r for r in MP3_RATES if r > rate)
 
 
 def flac_subtype(manifest: Manifest) -> str | None:
@@ -293,57 +309,71 @@ def _downmix(block: np.ndarray) -> np.ndarray:
     return mean.astype(np.float32)
 
 
+def _mono_blocks(session_dir: Path, manifest: Manifest, rate: int) -> Iterator[np.ndarray]:
+    """The session as mono float32 blocks at `rate`, resampled on the way when that is not the
+    session's own rate (soxr keeps its filter state between blocks, so the joins are seamless
+    and memory stays a few blocks whatever the length)."""
+    with closing(_session_blocks(session_dir, manifest)) as blocks:
+        if rate == manifest.audio.rate:
+            for _, _, block in blocks:
+                yield _downmix(block)
+            return
+        stream = soxr.ResampleStream(manifest.audio.rate, rate, 1, dtype="float32", quality="HQ")
+        for _, _, block in blocks:
+            out = stream.resample_chunk(_downmix(block))
+            if len(out):
+                yield out
+        tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if len(tail):
+            yield tail
+
+
 def build_mp3(
     session_dir: Path, manifest: Manifest, out: Path, bitrate_kbps: int | None = None
 ) -> Path:
-    """A mono CBR MP3 of the session at `out` (default bitrate: `mp3_bitrate_kbps()`).
+    """A mono CBR MP3 of the session at `out` (default bitrate: `mp3_bitrate_kbps()`), at
+    `mp3_rate()` of the session's rate (resampled when MP3 cannot carry that rate).
 
-    The result is checked by decoding its header: mono, the session's rate and length within
-    0.1 s (LAME's Info tag lets libsndfile drop the encoder delay and padding).
+    The result is checked by decoding its header: mono, that rate, and the session's length
+    within 0.1 s (LAME's Info tag lets libsndfile drop the encoder delay and padding).
     """
     audio = manifest.audio
     _check_has_audio(manifest, out.name)
-    if audio.rate not in MP3_RATES:
-        raise DeliverableError(
-            f"{_where(manifest, out.name)}: MP3 cannot carry {audio.rate} Hz "
-            f"(only {', '.join(map(str, MP3_RATES))}); record at 48000 for an MP3"
-        )
+    rate = mp3_rate(audio.rate)
     kbps = bitrate_kbps or mp3_bitrate_kbps()
-    allowed = MPEG1_KBPS if audio.rate >= 32000 else MPEG2_KBPS
-    if audio.rate < 16000:
+    allowed = MPEG1_KBPS if rate >= 32000 else MPEG2_KBPS
+    if rate < 16000:
         allowed = tuple(k for k in allowed if k <= 64)  # MPEG-2.5 stops at 64
     if kbps not in allowed:
         raise DeliverableError(
             f"{_where(manifest, out.name)}: {kbps} kbps is not an MP3 bitrate at "
-            f"{audio.rate} Hz ({', '.join(map(str, allowed))})"
+            f"{rate} Hz ({', '.join(map(str, allowed))})"
         )
     with _staged(out) as tmp:
         with (
             soundfile.SoundFile(
                 tmp,
                 "w",
-                audio.rate,
+                rate,
                 1,
                 format="MP3",
                 subtype="MPEG_LAYER_III",
-                compression_level=mp3_compression_level(kbps, audio.rate),
+                compression_level=mp3_compression_level(kbps, rate),
                 bitrate_mode="CONSTANT",
             ) as f,
-            closing(_session_blocks(session_dir, manifest)) as blocks,
+            closing(_mono_blocks(session_dir, manifest, rate)) as blocks,
         ):
             _tag(f, manifest, with_markers=False)
-            for _, _, block in blocks:
-                f.write(_downmix(block))
+            for block in blocks:
+                f.write(block)
         _fsync_file(tmp)
         info = soundfile.info(str(tmp))
         seconds = _total_frames(manifest) / audio.rate
-        if (info.channels, info.samplerate) != (1, audio.rate) or abs(
-            info.frames / audio.rate - seconds
-        ) > 0.1:
+        if (info.channels, info.samplerate) != (1, rate) or abs(info.frames / rate - seconds) > 0.1:
             raise DeliverableError(
                 f"{_where(manifest, out.name)}: decodes as {info.channels} channel(s), "
-                f"{info.samplerate} Hz, {info.frames / audio.rate:.3f} s; expected mono, "
-                f"{audio.rate} Hz, {seconds:.3f} s"
+                f"{info.samplerate} Hz, {info.frames / rate:.3f} s; expected mono, "
+                f"{rate} Hz, {seconds:.3f} s"
             )
         return _place(tmp, out)
 
@@ -398,8 +428,9 @@ def build_deliverables(session_dir: Path, manifest: Manifest) -> dict[str, Path]
     """Build session.flac and session.mp3 in the session folder when missing or stale.
 
     Stale means older than any of the segments (cue chunks written at finalize change them).
-    No FLAC when `flac_subtype` is None (the uploader then sends the segments); no MP3 at a
-    rate MP3 cannot carry (logged). Returns {"flac": path, "mp3": path} for those that exist.
+    No FLAC when `flac_subtype` is None (the uploader then sends the segments); the MP3 is
+    resampled where MP3 cannot carry the session's rate. Returns {"flac": path, "mp3": path}
+    for those that exist.
     """
     if not manifest.segments or _total_frames(manifest) == 0:
         return {}
@@ -412,11 +443,7 @@ def build_deliverables(session_dir: Path, manifest: Manifest) -> dict[str, Path]
     mp3 = session_dir / MP3_NAME
     if flac_subtype(manifest) is not None and not _up_to_date(flac, newest):
         build_flac(session_dir, manifest, flac)
-    if manifest.audio.rate not in MP3_RATES:
-        log.warning(
-            "session %s: no %s: MP3 cannot carry %d Hz", manifest.id, MP3_NAME, manifest.audio.rate
-        )
-    elif not _up_to_date(mp3, newest):
+    if not _up_to_date(mp3, newest):
         build_mp3(session_dir, manifest, mp3)
     return {
         kind: path for kind, path in (("flac", flac), ("mp3", mp3)) if _up_to_date(path, newest)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import subprocess
 import tracemalloc
@@ -39,9 +38,10 @@ from recorder.deliverables import (
     flac_subtype,
     mp3_bitrate_kbps,
     mp3_compression_level,
+    mp3_rate,
     verify_flac,
 )
-from recorder.virtualmic import speech_like
+from recorder.virtualmic import encode, speech_like
 
 SESSION_ID = "000042-20261129T093000Z"
 SOX_ENCODING = {"S16_LE": ["-b", "16"], "S24_3LE": ["-b", "24"], "S32_LE": ["-b", "32"]}
@@ -113,6 +113,25 @@ def speech_session(
     audio = np.concatenate(blocks)
     chunks = [[audio[a:b].tobytes()] for a, b in itertools.pairwise(cuts)]
     return write_session(session, chunks, rate, channels, "S16_LE")
+
+
+def tone_session(
+    session: Path, seconds: float, rate: int, hz: float, fmt: str = "S24_3LE", segments: int = 3
+) -> Manifest:
+    """A sine at `hz`, half of full scale, on both channels, in `segments` segments."""
+    total = round(seconds * rate)
+    full = (1 << (8 * FORMATS[fmt].width - 1)) - 1
+    wave = np.round(np.sin(2 * np.pi * hz * np.arange(total) / rate) * full / 2).astype(np.int64)
+    stereo = np.repeat(wave[:, None], 2, axis=1)
+    cuts = np.linspace(0, total, segments + 1).astype(int)
+    chunks = [[encode(stereo[a:b], FORMATS[fmt])] for a, b in itertools.pairwise(cuts)]
+    return write_session(session, chunks, rate, 2, fmt)
+
+
+def decoded_mono(path: Path) -> np.ndarray:
+    """What ffmpeg (not libsndfile) decodes from an audio file: float32 samples, first channel."""
+    cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"]
+    return np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, "<f4")
 
 
 def sox_raw(path: Path, fmt: str) -> bytes:
@@ -320,16 +339,66 @@ def test_mp3_of_two_minutes_of_speech_projects_under_95_mb_an_hour(tmp_path):
     assert per_hour == pytest.approx(28.8e6, rel=0.01)
 
 
-def test_mp3_refuses_a_rate_mpeg_cannot_carry_and_a_bitrate_it_has_not(tmp_path):
+def test_mp3_refuses_a_bitrate_mpeg_has_not_at_the_rate_it_encodes(tmp_path):
     session = tmp_path / SESSION_ID
     manifest, _ = random_session(session, "S16_LE", rate=96000)
-    with pytest.raises(DeliverableError, match=r"session .*: session.mp3: MP3 cannot carry 96000"):
-        build_mp3(session, manifest, session / MP3_NAME)
-    other = tmp_path / "other"
-    manifest, _ = random_session(other, "S16_LE")
-    with pytest.raises(DeliverableError, match=r"65 kbps is not an MP3 bitrate at 48000 Hz"):
-        build_mp3(other, manifest, other / MP3_NAME, bitrate_kbps=65)
-    assert leftovers(session) == [] and leftovers(other) == []
+    with pytest.raises(
+        DeliverableError,
+        match=r"session .*: session.mp3: 65 kbps is not an MP3 bitrate at 48000 Hz",
+    ):
+        build_mp3(session, manifest, session / MP3_NAME, bitrate_kbps=65)
+    low = tmp_path / "low"
+    manifest, _ = random_session(low, "S16_LE", rate=8000)
+    with pytest.raises(DeliverableError, match=r"96 kbps is not an MP3 bitrate at 8000 Hz"):
+        build_mp3(low, manifest, low / MP3_NAME, bitrate_kbps=96)
+    assert leftovers(session) == [] and leftovers(low) == []
+    assert not (session / MP3_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [(48000, 48000), (44100, 44100), (16000, 16000), (8000, 8000), (96000, 48000),
+     (192000, 48000), (384000, 48000), (64000, 48000), (88200, 44100), (176400, 44100),
+     (20000, 22050), (37800, 44100)],
+)  # fmt: skip
+def test_mp3_rate_is_the_session_rate_or_the_nearest_mp3_rate_that_keeps_the_band(rate, expected):
+    assert mp3_rate(rate) == expected
+
+
+@pytest.mark.parametrize(("rate", "mp3_hz"), [(96000, 48000), (88200, 44100)])
+def test_a_high_rate_session_gets_a_resampled_mp3_of_the_same_length_and_pitch(
+    tmp_path, rate, mp3_hz
+):
+    """A 96 kHz (or 88.2 kHz) 24-bit session: ffprobe reads its MP3 as 48 (44.1) kHz mono CBR,
+    ffmpeg decodes as many samples as the session lasts within one MP3 frame (1152), and a
+    1 kHz tone is still 1 kHz at the level it was fed."""
+    session = tmp_path / SESSION_ID
+    hz, seconds = 1000.0, 7.5
+    manifest = tone_session(session, seconds, rate, hz)
+    built = build_deliverables(session, manifest)
+    assert set(built) == {"flac", "mp3"}
+    info = ffprobe(built["mp3"])
+    stream = info["streams"][0]
+    assert (stream["codec_name"], stream["channels"]) == ("mp3", 1)
+    assert int(stream["sample_rate"]) == mp3_hz
+    assert int(stream["bit_rate"]) == mp3_bitrate_kbps() * 1000
+    # ffprobe's duration is estimated from the CBR size (encoder delay and padding included);
+    # ffmpeg's decoder trims them by LAME's tag, so its sample count is the exact length.
+    assert abs(float(info["format"]["duration"]) - seconds) < 0.1
+    audio = decoded_mono(built["mp3"])
+    assert abs(len(audio) - seconds * mp3_hz) <= 1152  # one MP3 frame
+    middle = audio[mp3_hz:-mp3_hz]  # away from the edges
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
+    peak_hz = np.argmax(spectrum) * mp3_hz / len(middle)
+    assert abs(peak_hz - hz) < 2 * mp3_hz / len(middle)
+    # half of full scale fed, about that heard: within 1 dB (LAME at 64 kbps itself gives
+    # -0.45 dB, the same for a 48 kHz session; libsoxr alone keeps it within 0.01 dB)
+    rms_db = 20 * np.log10(np.sqrt(np.mean(middle.astype(np.float64) ** 2)) / (0.5 / np.sqrt(2)))
+    assert abs(rms_db) < 1.0, f"{rms_db:.2f} dB"
+    assert sox_raw(built["flac"], "S24_3LE") == b"".join(
+        sox_raw(session / s.file, "S24_3LE") for s in manifest.segments
+    )  # the FLAC keeps the session's own rate, untouched
+    assert leftovers(session) == []
 
 
 # ---------------------------------------------------------------- export
@@ -398,15 +467,13 @@ def test_build_deliverables_builds_once_and_again_after_a_segment_changes(tmp_pa
     assert stamps() == rebuilt
 
 
-def test_build_deliverables_skips_what_cannot_be_built(tmp_path, caplog):
+def test_build_deliverables_skips_what_cannot_be_built(tmp_path):
     s32 = tmp_path / "s32"
     manifest, _ = random_session(s32, "S32_LE")
     assert build_deliverables(s32, manifest) == {"mp3": s32 / MP3_NAME}
     hi = tmp_path / "hi"
-    manifest, _ = random_session(hi, "S16_LE", rate=96000)
-    with caplog.at_level(logging.WARNING, logger="recorder.deliverables"):
-        assert build_deliverables(hi, manifest) == {"flac": hi / FLAC_NAME}
-    assert "MP3 cannot carry 96000 Hz" in caplog.text
+    manifest, _ = random_session(hi, "S16_LE", rate=96000)  # MP3 resampled, not skipped
+    assert build_deliverables(hi, manifest) == {"flac": hi / FLAC_NAME, "mp3": hi / MP3_NAME}
     empty = tmp_path / "empty"
     empty.mkdir()
     assert build_deliverables(empty, manifest_for([], 48000, 2, "S16_LE")) == {}
@@ -433,3 +500,20 @@ def test_flac_of_ten_minutes_streams_in_small_blocks(tmp_path):
         tracemalloc.stop()
     assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB"
     assert (session / FLAC_NAME).stat().st_size < manifest.frames * 4
+
+
+def test_resampled_mp3_of_two_minutes_at_96_khz_streams_in_small_blocks(tmp_path):
+    """Two minutes of 96 kHz stereo are 92 MB as int32; the resampled MP3 is built within a few
+    MB of Python-side buffers (the segments are read, mixed and resampled block by block)."""
+    session = tmp_path / SESSION_ID
+    rate = 96000
+    ten_seconds = next(speech_like(rate * 10, rate, 2, block=rate * 10)).tobytes()
+    manifest = write_session(session, [[ten_seconds] * 6 for _ in range(2)], rate, 2, "S16_LE")
+    tracemalloc.start()
+    try:
+        build_mp3(session, manifest, session / MP3_NAME)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 << 20, f"peak {peak / 2**20:.1f} MiB"
+    assert abs(len(decoded_mono(session / MP3_NAME)) - 120 * 48000) <= 1152
