@@ -127,6 +127,14 @@ def test_notifier_abstract_socket_and_watchdog_pid():
     assert other.watchdog_s is None  # the watchdog is meant for another process
 
 
+def test_a_systemd_that_does_not_read_its_socket_never_blocks_the_sender(tmp_path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(str(tmp_path / "notify"))  # bound, never read: its queue fills
+        n = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        results = [n.status(f"line {i}") for i in range(2000)]
+    assert results[0] and not results[-1]  # the first got through, later ones were dropped
+
+
 @pytest.mark.slow
 def test_ready_status_watchdog_and_a_clean_stop(tmp_path, own_mic):
     notify = NotifySocket(tmp_path / "notify")

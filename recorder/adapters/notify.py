@@ -28,7 +28,10 @@ class Notifier:
     def send(self, *lines: str) -> bool:
         if not self.address:
             return False
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        # Non-blocking: this runs on the controller thread, and a systemd that does not read its
+        # socket must cost a lost status line (BlockingIOError), never a stuck controller.
+        kind = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+        with socket.socket(socket.AF_UNIX, kind) as s:
             try:
                 s.connect(self.address)
                 s.sendall("\n".join(lines).encode())
