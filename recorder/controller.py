@@ -82,7 +82,7 @@ class Controller(threading.Thread):
         self.state = State(settings=settings_from(cfg))  # replaced only by this thread
         self._events: queue.Queue[_Pending] = queue.Queue()
         self._lock = threading.Lock()
-        self._free_bytes = 0  # written only by this thread
+        self._free_bytes: int | None = None  # written only by this thread; None: not read yet
         self.finished = threading.Event()
         self.heartbeat = time.monotonic()  # the loop is alive; written only by this thread
         self.last_session: dict | None = None  # guarded by _lock
@@ -303,21 +303,22 @@ class Controller(threading.Thread):
     def _check_disk(self) -> None:
         a = self.cfg.audio
         try:
-            self._free_bytes = self.disk.free_bytes(self.cfg.storage.dir)
+            free = self.disk.free_bytes(self.cfg.storage.dir)
         except OSError as exc:
             log.error("cannot read free space of %s: %s", self.cfg.storage.dir, exc)
             return
+        self._free_bytes = free
         min_free = self.cfg.storage.min_free_mb * 1_000_000
         event = disk_event(
             self.state,
-            self._free_bytes,
+            free,
             min_free,
             a.bytes_per_second,
             self.queue_frames() * a.sample_format.frame_bytes(a.channels),
         )
         if event is not None:
             self._handle(event, None)
-        seconds_left = max(0, self._free_bytes - min_free) / a.bytes_per_second
+        seconds_left = max(0, free - min_free) / a.bytes_per_second
         self._handle(DiskReport(seconds_left), None)
 
     def _notify(self) -> None:
@@ -335,6 +336,12 @@ class Controller(threading.Thread):
         with self._lock:
             last = self.last_session
         view = led_view(s)
+        free = self._free_bytes
+        if free is None:  # asked before the controller's first check (MQTT connects first)
+            try:
+                free = self.disk.free_bytes(self.cfg.storage.dir)
+            except OSError:
+                free = 0
         return {
             "state": _state_name(s),
             "device_id": self.cfg.device.id,
@@ -343,9 +350,9 @@ class Controller(threading.Thread):
             "session_id": s.session_id,
             "elapsed_s": round(frames / a.rate, 1),
             "frames": frames,
-            "disk_free_mb": round(self._free_bytes / 1e6, 1),
+            "disk_free_mb": round(free / 1e6, 1),
             "disk_full": s.disk_full,
-            "hours_left": hours_left(self._free_bytes, min_free, a.bytes_per_second),
+            "hours_left": hours_left(free, min_free, a.bytes_per_second),
             "buffer_s": round(self.queue_frames() / a.rate, 2),
             "overflow_frames": self.tap.overflow_frames,
             "last_error": s.last_error,

@@ -96,6 +96,8 @@ def test_a_session_as_a_subscriber_sees_it_and_kill_9_shows_offline(tmp_path, ow
     try:
         wait_until(lambda: watcher.of("/availability") and watcher.states()[-1:] == ["idle"], 20)
         assert watcher.of("/availability")[-1] == (b"online", False)
+        first = json.loads(watcher.of("/state")[0][0])  # subscribed before the daemon started
+        assert first["disk_free_mb"] > 0 and first["hours_left"] > 0  # real figures from the first
         send(sock, {"cmd": "start"})
         wait_until(lambda: "recording" in watcher.states(), 10)
         time.sleep(1.5)
