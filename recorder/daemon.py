@@ -24,6 +24,7 @@ from recorder.adapters.gpio import (
 )
 from recorder.adapters.notify import Notifier
 from recorder.adapters.wavfile import SoundfileSegment
+from recorder.ballast import ReservedSpace
 from recorder.blockqueue import FrameQueue
 from recorder.capture import CaptureThread
 from recorder.config import Config
@@ -33,7 +34,7 @@ from recorder.core.ring import PrerollRing
 from recorder.core.state import Shutdown, led_view
 from recorder.outbox import DiscardError, OutboxWorker
 from recorder.ports import AudioSource, DiskSpace, RemoteStore, SegmentFactory
-from recorder.recovery import recover_all
+from recorder.recovery import recover_sessions
 from recorder.storage import SessionStore
 from recorder.tap import CaptureTap
 from recorder.writer import WriterThread
@@ -252,11 +253,29 @@ class Recorder:
     def start(self) -> list[str]:
         """Prepare storage, repair what a crash left, then start recording threads.
 
-        Raises StorageError or ControlSocketError when the recorder cannot run.
+        A full storage does not keep the recorder down: it starts, answers ctl and MQTT, shows
+        the error and refuses starts with the reason, and the writer finishes preparing and
+        repairing as soon as there is room. Raises StorageError (the storage cannot be used:
+        not a directory, no permission, read-only, another recorder holds it) or
+        ControlSocketError when the recorder cannot run.
         """
-        self.store.prepare()
+        full = self.store.prepare()
         self.store.lock()
-        report = recover_all(self.store, self.clock.now().isoformat(timespec="seconds"))
+        ballast = self.writer.ballast
+        ballast.create()
+        # Room the ballast lacks is not room to record into: starts wait until it fits too.
+        self.controller.disk = ReservedSpace(self.controller.disk, ballast)
+        now = self.clock.now().isoformat(timespec="seconds")
+        if full:
+            log.warning("%s: the recorder runs, and records once space is freed", full)
+        recovery = recover_sessions(self.store, now, ballast)
+        report = recovery.lines
+        self.writer.on_recovered = lambda _path: self.outbox.wake()
+        self.writer.wait_for_room(
+            prepare=full is not None,
+            recovery=bool(recovery.waiting),
+            now=lambda: self.clock.now().isoformat(timespec="seconds"),
+        )
         self.server.start()
         if self.led is not None:
             self.led.start()

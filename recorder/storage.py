@@ -18,6 +18,7 @@ from pathlib import Path
 import soundfile
 
 from recorder.adapters.wavfile import WavError, frames_on_disk
+from recorder.ballast import is_full_error
 from recorder.core.manifest import (
     SEGMENT_FILE,
     Manifest,
@@ -148,29 +149,54 @@ class SessionStore:
     def state_dir(self, state: str) -> Path:
         return self.root / state
 
-    def prepare(self) -> None:
-        """Create the folders and prove they are writable, or say which path is not."""
+    def prepare(self) -> str | None:
+        """Create the folders and prove they are writable; None, or why the storage is full.
+
+        A full storage (ENOSPC, a spent quota) is a state the recorder waits out while it
+        answers, so it is returned, not raised. Raises StorageError, naming the path, when the
+        storage cannot be used at all (not a directory, no permission, read-only).
+        """
         for state in STATES:
             d = self.state_dir(state)
             try:
                 d.mkdir(parents=True, exist_ok=True)
-                probe = d / ".write-test"
-                with open(probe, "wb") as f:
-                    f.write(b"ok")
-                    os.fsync(f.fileno())
-                probe.unlink()
             except OSError as exc:
+                if is_full_error(exc):
+                    return f"storage dir {d} cannot be made: {exc.strerror}"
                 raise StorageError(
                     f"storage dir {d} is not writable: {exc.strerror or exc}"
                 ) from None
+        for state in STATES:
+            d = self.state_dir(state)
+            probe = d / ".write-test"
+            try:
+                with open(probe, "wb") as f:
+                    f.write(b"ok")
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    probe.unlink()
+                if is_full_error(exc):
+                    return f"storage dir {d} is full: {exc.strerror}"
+                raise StorageError(
+                    f"storage dir {d} is not writable: {exc.strerror or exc}"
+                ) from None
+            probe.unlink()
+        return None
 
     def lock(self) -> None:
         """Take the storage for this process alone, so no second daemon repairs a live session.
 
-        The lock is an flock on `<dir>/.lock`, released by the kernel when the process ends,
-        however it ends.
+        The lock is an flock on the storage dir itself: it needs no file, so it works on a full
+        disk, and the kernel releases it when the process ends, however it ends.
         """
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise StorageError(
+                f"storage dir {self.root} cannot be opened: {exc.strerror or exc}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -213,8 +239,11 @@ class SessionStore:
         fsync_dir(path.parent)
         return path
 
-    def write_manifest(self, session_dir: Path, manifest: Manifest) -> None:
-        atomic_write(session_dir / MANIFEST, dump_manifest(manifest))
+    def write_manifest(self, session_dir: Path, manifest: Manifest) -> int:
+        """Write the manifest whole (temp file, fsync, rename); returns its size in bytes."""
+        data = dump_manifest(manifest)
+        atomic_write(session_dir / MANIFEST, data)
+        return len(data.encode())
 
     def read_manifest(self, session_dir: Path) -> Manifest:
         """The folder's manifest; any reason it cannot be used (missing, unreadable, corrupt,

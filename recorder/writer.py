@@ -2,35 +2,57 @@
 
 It is the only code that writes a session's files while it records. The header of the open
 segment is brought up to date every `sync_s` of audio, so a power cut loses at most that much.
+
+A full disk ends a session, never loses it: the write that finds no room is cut where the disk
+stopped taking audio, the rest becomes a `disk_full` gap, the controller is told (it stops the
+session with that reason and shows the error), and the session is finalized into the room the
+ballast kept. In between, the writer finishes what a full disk held up — the storage's folders,
+the ballast, a session that could not be finalized, the repair of sessions a crash left — once
+there is room again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from recorder.adapters.wavfile import file_sha256
+from recorder.adapters.wavfile import WavError, file_sha256, repair
+from recorder.ballast import Ballast, is_full_error
 from recorder.blockqueue import FrameQueue
 from recorder.core.blocks import Block, Gap, Item, MarkerAt, SessionBegin, SessionEnd, WarningNote
+from recorder.core.disk import BLOCK, ballast_bytes, final_write_bytes, full_message
 from recorder.core.formats import FORMATS, decode
 from recorder.core.levels import LevelMeter
 from recorder.core.manifest import GapInfo, Manifest, Marker, SegmentInfo, WarningInfo
 from recorder.core.segments import SegmentPlan
-from recorder.core.state import Event, Levels, WriterFailed
+from recorder.core.state import DiskLow, Event, Levels, WriterFailed
 from recorder.core.warnings import LevelReport
-from recorder.markers import finalize_markers
+from recorder.markers import finalize_markers, marker_labels
 from recorder.ports import DiskSpace, SegmentFactory, SegmentSink
-from recorder.storage import SessionStore
+from recorder.recovery import recover_sessions
+from recorder.storage import SessionStore, StorageError
 from recorder.tap import StartAck
 
 log = logging.getLogger(__name__)
 
 
 BATCH_WAIT_S = 0.5  # the longest the writer sleeps before taking whatever audio has come
+UPKEEP_S = 0.5  # how often it looks whether a full disk has room again
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class _Stopped(Exception):
+    """The storage failed between two pieces of one batch: the rest is not written."""
 
 
 def segment_name(index: int) -> str:
@@ -71,7 +93,10 @@ class _Active:
     unsynced: int = 0  # frames written since the last header update
     closed_levels: dict | None = None  # level summary over the closed segments only
     failed: bool = False  # the storage failed: the rest is recorded as lost, not retried
+    full: bool = False  # the storage is full: the rest is a disk_full gap, the stop disk_full
     created: bool = False  # the session's folder exists (its manifest can be written)
+    counted: bool = True  # the controller counts it as finalizing once it ends
+    manifest_bytes: int = 0  # size of the last manifest written
     frames_lost_to_disk: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -102,7 +127,22 @@ class WriterThread(threading.Thread):
         self.report_frames = report_frames
         self.on_finalized = on_finalized
         self.stopping = threading.Event()
+        self.ballast = Ballast(store.root, disk)  # this thread's, once it runs
+        self.on_recovered: Callable[[Path], None] = lambda p: None  # a late arrival in outbox/
         self._active: _Active | None = None  # owned by this thread only
+        # What a full disk held up, finished by `_upkeep` (this thread's once it runs):
+        self._unfinished: list[_Active] = []  # ended sessions that could not be finalized
+        self._prepare_pending = False  # the storage's folders are not all made yet
+        self._recovery_pending = False  # sessions a crash left wait for room to be repaired
+        self._now: Callable[[], str] = _utc_now
+        self._blocked_at: int | None = None  # free bytes when upkeep last found no room
+        self._next_upkeep = 0.0
+
+    def wait_for_room(self, prepare: bool, recovery: bool, now: Callable[[], str]) -> None:
+        """Before the thread starts: what start-up could not do on a full disk, to do later."""
+        self._prepare_pending = prepare
+        self._recovery_pending = recovery
+        self._now = now
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish what is queued, then end."""
@@ -112,10 +152,8 @@ class WriterThread(threading.Thread):
     def run(self) -> None:
         while True:
             batch = self.queue.get_batch(self._batch_frames(), timeout=BATCH_WAIT_S)
-            if not batch:
-                if self.stopping.is_set():
-                    break
-                continue
+            if not batch and self.stopping.is_set():
+                break
             for part in _runs(batch):
                 try:
                     if isinstance(part, list):
@@ -125,11 +163,17 @@ class WriterThread(threading.Thread):
                 except Exception as exc:  # the thread must outlive any one bad item
                     log.exception("writer: %s failed", type(part).__name__)
                     self.emit(WriterFailed(f"internal error: {exc}"))
+            if time.monotonic() >= self._next_upkeep:
+                self._next_upkeep = time.monotonic() + UPKEEP_S
+                try:
+                    self._upkeep()
+                except Exception:
+                    log.exception("writer: finishing what a full disk held up failed")
 
     def _batch_frames(self) -> int:
         """As much audio as makes the next level report, but never past the next header sync."""
         a = self._active
-        if a is None or a.failed:
+        if a is None or a.failed or a.full:
             return self.report_frames
         return max(1, min(self.report_frames, self.sync_frames - a.unsynced))
 
@@ -163,16 +207,23 @@ class WriterThread(threading.Thread):
             report=LevelMeter(manifest.audio.channels, fmt.full_scale),
         )
         ack: StartAck | None = item.ack  # type: ignore[assignment]
+        self._restore_ballast()
         try:
             self.store.create(manifest.id)
             a.created = True
-            self.store.write_manifest(a.path, manifest)
+            a.manifest_bytes = self.store.write_manifest(a.path, manifest)
         except OSError as exc:
+            if a.created:  # an empty folder would be listed as a damaged session
+                with contextlib.suppress(OSError):
+                    a.path.rmdir()
+                    a.created = False
             a.failed = True
             error = f"cannot create session {manifest.id} in {a.path.parent}: {exc.strerror or exc}"
             log.error("%s", error)
             if ack is None or not ack.deliver(error):
                 self.emit(WriterFailed(error))
+            else:
+                a.counted = False  # refused before the controller counted it as begun
             return
         if ack is not None:
             ack.deliver(None)
@@ -185,17 +236,16 @@ class WriterThread(threading.Thread):
         m = a.manifest
         if not a.created:
             log.error("session %s was never written: its folder could not be made", m.id)
+            if a.counted:
+                self.emit(WriterFailed(f"session {m.id} was never written", m.id))
             return
         try:
             self._close_segment(a)
-        except OSError as exc:
+        except Exception as exc:
             log.error("session %s: closing the last segment failed: %s", m.id, exc)
-        try:
-            finalize_markers(a.path, m)
-        except OSError as exc:
-            log.error("session %s: writing markers into the segments failed: %s", m.id, exc)
+            self._salvage(a)
         m.state = "finalized"
-        m.stop_reason = item.reason  # type: ignore[assignment]
+        m.stop_reason = "disk_full" if a.full else item.reason  # type: ignore[assignment]
         m.ended_at = item.ended_at
         m.levels = _levels(a)
         if m.frames != item.frames - a.frames_lost_to_disk:
@@ -203,20 +253,38 @@ class WriterThread(threading.Thread):
                 "session %s: wrote %d frames, capture handed over %d", m.id, m.frames, item.frames
             )
         try:
-            self.store.write_manifest(a.path, m)
-            final = self.store.move(a.path, "outbox")
+            final = self._finalize(a)
         except OSError as exc:
             log.error(
-                "session %s could not be finalized (%s); it stays in %s and is repaired at the "
-                "next start",
+                "session %s could not be finalized (%s); it stays in %s and is finalized once "
+                "the storage takes writes again (or repaired at the next start)",
                 m.id,
                 exc,
                 a.path,
             )
-            self.emit(WriterFailed(f"finalizing {m.id}: {exc}"))
+            self._unfinished.append(a)
+            self.emit(WriterFailed(f"finalizing {m.id}: {exc.strerror or exc}", m.id))
             return
         log.info("session %s finalized: %s (%d frames)", m.id, final, m.frames)
         self.on_finalized(m, final)
+
+    def _finalize(self, a: _Active) -> Path:
+        """Markers, final manifest, move to the outbox: into the ballast's room if need be."""
+        self.ballast.room_for(self._need(a))
+        try:
+            return self._finalize_once(a)
+        except OSError as exc:
+            if not self._is_full(exc, a.path) or not self.ballast.release():
+                raise
+        return self._finalize_once(a)
+
+    def _finalize_once(self, a: _Active) -> Path:
+        done = self.store.state_dir("outbox") / a.path.name
+        if not a.path.exists() and done.exists():  # moved by an earlier try
+            return done
+        finalize_markers(a.path, a.manifest)
+        a.manifest_bytes = self.store.write_manifest(a.path, a.manifest)
+        return self.store.move(a.path, "outbox")
 
     # ---- audio ------------------------------------------------------------------------------
 
@@ -227,16 +295,23 @@ class WriterThread(threading.Thread):
             return
         pos, frames = blocks[0].pos, sum(b.frames for b in blocks)
         data = blocks[0].data if len(blocks) == 1 else b"".join(b.data for b in blocks)
-        if a.failed or not self._room_for(len(data)):
-            self._lose(a, "disk_full" if not a.failed else "write_error", pos, frames)
+        if a.failed or a.full:
+            self._lose(a, "disk_full" if a.full else "write_error", pos, frames)
+            return
+        if not self._room_for(len(data)):
+            self._storage_full(a, f"less than {self.min_free_bytes / 1e6:.0f} MB would stay free")
+            self._lose(a, "disk_full", pos, frames)
             return
         fmt = FORMATS[a.manifest.audio.format]
         frame_bytes = fmt.frame_bytes(a.manifest.audio.channels)
         view = memoryview(data)
+        before = a.manifest.frames
         try:
             for piece in a.plan.place(frames):
                 if piece.opens:
                     self._close_segment(a)
+                    if a.full or a.failed:  # its manifest found no room: no more audio
+                        raise _Stopped
                     self._open_segment(a, piece.segment, pos + piece.offset)
                 assert a.sink is not None
                 a.sink.write(
@@ -245,14 +320,101 @@ class WriterThread(threading.Thread):
                 a.manifest.frames += piece.frames
                 a.manifest.segments[-1].frames = a.sink.frames
                 a.unsynced += piece.frames
-            self._measure(a, decode(data, fmt, a.manifest.audio.channels))
             if a.unsynced >= self.sync_frames:
                 a.sink.sync()
                 a.unsynced = 0
-        except OSError as exc:
+        except Exception as exc:  # OSError, or libsndfile's own error for a failed write(2)
+            self._write_failed(a, exc, pos, frames, data, before)
+            return
+        self._measure(a, decode(data, fmt, a.manifest.audio.channels))
+
+    def _write_failed(
+        self, a: _Active, exc: Exception, pos: int, frames: int, data: bytes, before: int
+    ) -> None:
+        """Keep exactly what reached the disk; the rest of the batch, and after, is a gap."""
+        full = a.full if isinstance(exc, _Stopped) else self._is_full(exc, a.path)
+        self._salvage(a)
+        written = a.manifest.frames - before
+        fmt = FORMATS[a.manifest.audio.format]
+        if written > 0:
+            fb = fmt.frame_bytes(a.manifest.audio.channels)
+            self._measure(a, decode(data[: written * fb], fmt, a.manifest.audio.channels))
+        a.closed_levels = _levels(a)
+        if full:
+            self._storage_full(a, "a write found no space left on the device")
+        elif not a.failed:
             a.failed = True
             log.error("session %s: writing audio failed: %s", a.manifest.id, exc)
             self.emit(WriterFailed(str(exc)))
+        if frames - written > 0:
+            self._lose(a, "disk_full" if full else "write_error", pos + written, frames - written)
+        else:
+            self._save(a)
+
+    def _salvage(self, a: _Active) -> None:
+        """After a failed write: close the open segment and make the manifest say what is on
+        disk (a write cut short by a full disk leaves part of a batch, whatever libsndfile
+        counted)."""
+        sink, a.sink = a.sink, None
+        if sink is not None:
+            try:
+                sink.close()  # the header is rewritten in place: it needs no new room
+            except Exception as exc:
+                log.warning("session %s: closing %s: %s", a.manifest.id, sink.path, exc)
+        a.unsynced = 0
+        if not a.manifest.segments or a.manifest.segments[-1].closed:
+            return
+        info = a.manifest.segments[-1]
+        file = a.path / info.file
+        try:
+            info.frames, _ = repair(file)
+            info.bytes = file.stat().st_size
+            info.sha256 = file_sha256(file)
+            info.closed = True
+        except (OSError, WavError) as exc:
+            log.error("session %s: %s cannot be read back: %s", a.manifest.id, file, exc)
+        a.manifest.frames = info.first_frame + info.frames
+
+    def _is_full(self, exc: BaseException, path: Path) -> bool:
+        """Whether a failed write failed for lack of space.
+
+        libsndfile reports a failed write(2) without its errno, and free space read a moment
+        earlier may not have seen another program take the rest: then one block is asked of
+        the filesystem itself, which answers ENOSPC when it is full.
+        """
+        if is_full_error(exc):
+            return True
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return False
+        probe = path / ".space-probe"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, BLOCK)
+            finally:
+                os.close(fd)
+                probe.unlink()
+        except OSError as probed:
+            return is_full_error(probed)
+        return False
+
+    def _storage_full(self, a: _Active, why: str) -> None:
+        """The storage took its last bytes: the session ends with `disk_full`, the box says so."""
+        if a.full:
+            return
+        a.full = True
+        # Written with the next manifest, so a crash before the stop still keeps the reason.
+        a.manifest.stop_reason = "disk_full"
+        message = full_message(self._free(a.path))
+        log.error("session %s: %s (%s); stopping the session", a.manifest.id, message, why)
+        self.emit(DiskLow(message))
+
+    def _free(self, path: Path) -> int:
+        """Free bytes that may be recorded into: the ballast's missing room is not free."""
+        try:
+            return self.disk.free_bytes(path) - self.ballast.missing
+        except OSError:
+            return 0
 
     def _measure(self, a: _Active, samples) -> None:
         """Levels for the controller every `report_frames` exactly, however the audio came."""
@@ -295,14 +457,26 @@ class WriterThread(threading.Thread):
             last.frames += frames
             last.seconds = a.manifest.seconds(last.frames)
             return
-        log.error("session %s: storage full or failing, audio is being lost", a.manifest.id)
+        log.error(
+            "session %s: storage %s, audio is being lost",
+            a.manifest.id,
+            "full" if kind == "disk_full" else "failing",
+        )
         self._gap(Gap(kind, pos, frames))  # type: ignore[arg-type]
 
     def _open_segment(self, a: _Active, index: int, first_pos: int) -> None:
         name = segment_name(index)
-        a.sink = self.open_segment(
-            a.path / name, a.manifest.audio.rate, a.manifest.audio.channels, a.manifest.audio.format
-        )
+        try:
+            a.sink = self.open_segment(
+                a.path / name,
+                a.manifest.audio.rate,
+                a.manifest.audio.channels,
+                a.manifest.audio.format,
+            )
+        except Exception:
+            with contextlib.suppress(OSError):  # a header cut short is no segment
+                (a.path / name).unlink()
+            raise
         a.manifest.segments.append(
             SegmentInfo(
                 file=name, index=index, first_frame=a.manifest.frames, first_pos=first_pos, frames=0
@@ -354,9 +528,13 @@ class WriterThread(threading.Thread):
         if gap.kind == "device_lost":
             try:
                 self._close_segment(a)
-            except OSError as exc:
-                a.failed = True
-                self.emit(WriterFailed(str(exc)))
+            except Exception as exc:
+                self._salvage(a)
+                if self._is_full(exc, a.path):
+                    self._storage_full(a, str(exc))
+                elif not a.failed:
+                    a.failed = True
+                    self.emit(WriterFailed(str(exc)))
             a.plan.break_segment()
         self._save(a)
 
@@ -402,9 +580,100 @@ class WriterThread(threading.Thread):
             return
         a.manifest.levels = a.closed_levels
         try:
-            self.store.write_manifest(a.path, a.manifest)
+            try:
+                a.manifest_bytes = self.store.write_manifest(a.path, a.manifest)
+            except OSError as exc:
+                if not self._is_full(exc, a.path):
+                    raise
+                self._storage_full(a, f"manifest: {exc.strerror or exc}")
+                if not self.ballast.release():
+                    raise
+                a.manifest_bytes = self.store.write_manifest(a.path, a.manifest)
         except OSError as exc:
             log.error("session %s: manifest write failed: %s", a.manifest.id, exc)
-            if not a.failed:
+            if self._is_full(exc, a.path):
+                self._storage_full(a, f"manifest: {exc.strerror or exc}")
+            elif not a.failed:
                 a.failed = True
                 self.emit(WriterFailed(f"manifest: {exc}"))
+            return
+        self._cover(a)
+
+    # ---- room on the storage ------------------------------------------------------------------
+
+    def _need(self, a: _Active) -> int:
+        """Bytes this session's finalize may write: the room it needs on a full disk."""
+        labels = [len(text.encode()) for _, text in marker_labels(a.manifest.markers)]
+        return final_write_bytes(a.manifest_bytes, labels, len(a.manifest.segments))
+
+    def _cover(self, a: _Active) -> None:
+        """Grow the ballast when this session's finalize outgrew it (many markers)."""
+        if not self.ballast.active or a.full:
+            return
+        size = ballast_bytes(self._need(a))
+        if size > self.ballast.size:
+            self.ballast.size = size  # counted as missing until it is allocated
+            self._restore_ballast()
+
+    def _restore_ballast(self) -> bool:
+        """Allocate the ballast again when it fits above min_free_mb."""
+        if not self.ballast.missing:
+            return True
+        if self._free(self.store.root) < self.min_free_bytes:
+            return False
+        return self.ballast.restore()
+
+    def _upkeep(self) -> None:
+        """Finish, once there is room, what a full disk held up (in the order it is needed)."""
+        if not (
+            self._prepare_pending
+            or self._recovery_pending
+            or self._unfinished
+            or self.ballast.missing
+        ):
+            return
+        try:
+            free = self.disk.free_bytes(self.store.root)
+        except OSError:
+            return
+        if free - self.ballast.missing < self.min_free_bytes:
+            return  # no room yet for the ballast above the margin
+        if self._blocked_at is not None and free <= self._blocked_at:
+            return  # nothing was freed since the last try found no room
+        blocked = False
+        if self._prepare_pending:
+            try:
+                why = self.store.prepare()
+            except StorageError as exc:
+                log.error("%s", exc)
+                why = None
+            if why is None:
+                self._prepare_pending = False
+                log.info("storage %s: its folders are ready", self.store.root)
+            else:
+                blocked = True
+        if not blocked and not self._restore_ballast():
+            blocked = True
+        for a in list(self._unfinished):
+            try:
+                final = self._finalize(a)
+            except OSError as exc:
+                log.error("session %s still cannot be finalized: %s", a.manifest.id, exc)
+                blocked = True
+                continue
+            self._unfinished.remove(a)
+            log.warning("session %s finalized late, once there was room: %s", a.manifest.id, final)
+            self.on_recovered(final)
+        if self._recovery_pending and self._active is None and not self._prepare_pending:
+            result = recover_sessions(
+                self.store,
+                self._now(),
+                self.ballast,
+                skip={a.manifest.id for a in self._unfinished},
+                report_damaged=False,
+            )
+            self._recovery_pending = bool(result.waiting)
+            blocked = blocked or self._recovery_pending
+            for final in result.recovered:
+                self.on_recovered(final)
+        self._blocked_at = free if blocked else None

@@ -443,3 +443,70 @@ def test_a_warning_whose_message_changes_is_cleared_and_raised_again():
         NoteWarning("device", "audio device lost: EPIPE", False),
         NoteWarning("device", STALLED, True),
     ]
+
+
+# ---- a disk that fills suddenly -------------------------------------------------------------
+
+FULL_MSG = "the storage is full: 0 MB free; free space or the box cannot record"
+
+
+def test_a_session_ended_by_a_full_disk_is_counted_down_and_leaves_the_error_showing():
+    """The writer's DiskLow ends the session; once it is in the outbox the LED shows the error."""
+    state = run(RECORDING, DiskLow(FULL_MSG))
+    assert state.mode == "idle" and state.finalizing == 1
+    assert led_view(state).name == "finalizing"
+    state = run(state, SessionFinalized(SID))
+    assert state.finalizing == 0 and state.disk_full and state.last_error == FULL_MSG
+    assert led_view(state).name == "error"
+    assert transition(state, Start())[1] == [Reply(False, f"cannot start: {FULL_MSG}")]
+    assert transition(state, Stop())[1] == [Reply(False, "not recording")]
+    assert led_view(run(state, DiskOk())).name == "ready"
+
+
+def test_a_session_that_could_not_be_finalized_is_counted_down_too():
+    state, commands = transition(replace(READY, finalizing=1), WriterFailed("ENOSPC", SID))
+    assert state == replace(READY, last_error="storage write failed: ENOSPC")
+    assert commands == [Log("error", "storage write failed: ENOSPC")]
+    assert led_view(state).name == "ready"
+
+
+def test_a_finalize_failure_of_an_ended_session_does_not_end_the_next_one():
+    state, commands = transition(replace(RECORDING, finalizing=1), WriterFailed("EIO", "older"))
+    assert state.mode == "recording" and state.session_id == SID and state.finalizing == 0
+    assert not any(isinstance(c, EndSession) for c in commands)
+
+
+def test_a_disk_low_while_already_full_and_idle_only_updates_the_message():
+    state = run(READY, DiskLow("storage nearly full: 3 MB free, 1 MB must stay free"))
+    state, commands = transition(state, DiskLow(FULL_MSG))
+    assert state.disk_full and state.disk_error == FULL_MSG and state.finalizing == 0
+    assert commands == [Log("warning", FULL_MSG)]
+
+
+# ---- pure rules: the messages and the room kept aside ------------------------------------------
+
+
+def test_free_space_below_the_minimum_reads_as_full_in_plain_words():
+    from recorder.core.disk import disk_event, full_message
+    from recorder.core.state import DiskLow, State
+
+    idle = State(device="ok")
+    assert disk_event(idle, 400_000, 1_000_000, 32_000) == DiskLow(full_message(400_000))
+    assert full_message(-5) == (
+        "the storage is full: 0 MB free; free space or the box cannot record"
+    )
+    low = disk_event(idle, 2_500_000, 1_000_000, 32_000)
+    assert low == DiskLow("storage nearly full: 2 MB free, 1 MB must stay free")
+
+
+def test_the_room_kept_aside_covers_manifest_cues_and_labels():
+    from recorder.core.disk import BALLAST_FLOOR, BLOCK, ballast_bytes, final_write_bytes
+
+    plain = final_write_bytes(20_000, [], 10)
+    assert plain >= 20_000 and plain % BLOCK == 0
+    many = final_write_bytes(20_000, [200] * 5000, 10)
+    # every marker: a cue point and a name in a segment, and a line in labels.txt (twice: tmp)
+    assert many - plain >= 5000 * (24 + 200) + 2 * 5000 * (32 + 200)
+    assert ballast_bytes(plain) == BALLAST_FLOOR
+    assert ballast_bytes(many) > BALLAST_FLOOR and ballast_bytes(many) % (1 << 20) == 0
+    assert ballast_bytes(many) >= many

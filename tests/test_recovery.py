@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 
 from recorder.adapters.wavfile import SoundfileSegment, file_sha256
-from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
+from recorder.core.manifest import AudioInfo, GapInfo, Manifest, Marker, SegmentInfo
 from recorder.recovery import recover_all
 from recorder.storage import SessionStore
 from tests.support import sox_raw, sox_seconds
@@ -96,3 +96,74 @@ def test_damaged_session_is_reported_and_not_moved(tmp_path):
     report = recover_all(store, "now")
     assert len(report) == 1 and "left untouched" in report[0] and "corrupt manifest" in report[0]
     assert path.is_dir() and (path / "manifest.json").read_text() == "{ not json"
+
+
+def _one_segment_session(store: SessionStore, sid: str, audio: bytes, **fields) -> Manifest:
+    path = store.state_dir("recording") / sid
+    path.mkdir()
+    seg = SoundfileSegment(path / "seg-0000.wav", RATE, 2, "S16_LE")
+    seg.write(audio)
+    seg.close()
+    frames = len(audio) // 4
+    manifest = Manifest(
+        id=sid,
+        device_id="box",
+        audio=AudioInfo(device="hw", rate=RATE, channels=2, format="S16_LE"),
+        started_at="2026-01-01T10:00:00+00:00",
+        clock_synced=False,
+        start_pos=0,
+        preroll_frames=0,
+        frames=frames,
+        segments=[
+            SegmentInfo(
+                file="seg-0000.wav",
+                index=0,
+                first_frame=0,
+                first_pos=0,
+                frames=frames,
+                bytes=(path / "seg-0000.wav").stat().st_size,
+                sha256=file_sha256(path / "seg-0000.wav"),
+                closed=True,
+            )
+        ],
+        **fields,
+    )
+    store.write_manifest(path, manifest)
+    return manifest
+
+
+def test_a_session_the_disk_filled_keeps_its_reason_and_its_lost_audio_after_a_crash(tmp_path):
+    """The writer saves `disk_full` and the gap as soon as the disk fills; a crash before the
+    stop must not turn them into `interrupted` with no gap."""
+    store = SessionStore(tmp_path / "sessions")
+    store.prepare()
+    audio = _audio(1.0, 3)
+    gap = GapInfo(kind="disk_full", at_frame=RATE, pos=RATE, frames=2400, seconds=0.3)
+    _one_segment_session(
+        store, "000004-20260101T100000Z-u", audio, stop_reason="disk_full", gaps=[gap]
+    )
+
+    report = recover_all(store, "2026-01-02T00:00:00+00:00")
+
+    assert "stop reason disk_full" in report[0]
+    [s] = store.sessions("outbox")
+    m = s.manifest
+    assert m.stop_reason == "disk_full" and m.gaps == [gap]
+    assert "storage filled" in m.recovery["reason"] and "power cut" in m.recovery["reason"]
+    assert sox_raw([str(s.path / "seg-0000.wav")]) == audio
+
+
+def test_a_finalized_session_not_yet_moved_keeps_its_reason(tmp_path):
+    store = SessionStore(tmp_path / "sessions")
+    store.prepare()
+    _one_segment_session(
+        store,
+        "000005-20260101T100000Z-u",
+        _audio(0.5, 4),
+        state="finalized",
+        stop_reason="requested",
+    )
+    recover_all(store, "now")
+    [s] = store.sessions("outbox")
+    assert s.manifest.stop_reason == "requested"
+    assert s.manifest.recovery["reason"].startswith("finalized, but not yet moved")

@@ -149,8 +149,10 @@ def test_a_refusal_after_the_controller_stopped_waiting_ends_the_session(tmp_pat
     with read_only(store.state_dir("recording")):
         writer.handle(SessionBegin(path, manifest, 0, 0, ack))
         writer.handle(SessionEnd("requested", 0, WALL.isoformat()))
-    assert len(events) == 1 and isinstance(events[0], WriterFailed)
+    # The refusal ends the session; then its end is counted down (it never reaches the outbox).
+    assert [type(e) for e in events] == [WriterFailed, WriterFailed]
     assert session_id in events[0].error and "Read-only file system" in events[0].error
+    assert events[0].session_id is None and events[1].session_id == session_id
     assert not path.exists()
 
 

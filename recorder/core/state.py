@@ -131,7 +131,10 @@ class DeviceResumed:
 
 @dataclass(frozen=True)
 class DiskLow:
-    """Free space is about to reach min_free_mb (`message` says how much is left)."""
+    """Free space is about to reach min_free_mb, or a write found the storage full.
+
+    `message` says how much is left, in words the coach reads.
+    """
 
     message: str
 
@@ -155,7 +158,14 @@ class Levels:
 
 @dataclass(frozen=True)
 class WriterFailed:
+    """A write failed. With `session_id`: that ended session could not be finalized.
+
+    A session that ended is always counted down once, whether it reached the outbox
+    (SessionFinalized) or not (this, with its id), so the LED never shows finalizing for ever.
+    """
+
     error: str
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,8 +359,11 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
                 ended, more = _end(new, reason, f"automatic stop ({reason})")
                 return ended, [*cmds, *more]
             return new, cmds
-        case WriterFailed(error):
+        case WriterFailed(error, ended):
             new = replace(state, last_error=f"storage write failed: {error}")
+            if ended is not None:  # that session is over: the one recording now goes on
+                new = replace(new, finalizing=max(0, state.finalizing - 1))
+                return new, [Log("error", f"storage write failed: {error}")]
             if state.mode == "recording":
                 return _end(new, "write_error", f"storage write failed: {error}")
             return new, [Log("error", f"storage write failed: {error}")]
