@@ -156,12 +156,19 @@ class ControlServer:
                 first = min((w.deadline for w in waiting.values()), default=None)
                 timeout = None if first is None else max(0.0, first - time.monotonic())
                 for key, _ in sel.select(timeout):
-                    if key.fileobj is self._wake[0]:
+                    conn = key.fileobj
+                    if conn is self._wake[0]:
                         return
-                    if key.fileobj is self._listener:
+                    if conn is self._listener:
                         self._accept(sel, waiting)
-                    else:
-                        self._receive(sel, waiting, key.fileobj)  # type: ignore[arg-type]
+                    elif conn in waiting:  # not closed earlier in this round to make room
+                        try:
+                            self._receive(sel, waiting, conn)  # type: ignore[arg-type]
+                        except Exception as exc:  # one connection must not stop the others
+                            log.error("control socket: reading a request failed: %s", exc)
+                            log.debug("control socket: traceback", exc_info=True)
+                            if conn in waiting:
+                                self._drop(sel, waiting, conn, f"could not read the request: {exc}")
                 now = time.monotonic()
                 for conn in [c for c, w in waiting.items() if w.deadline <= now]:
                     log.debug("control socket: no request within %g s; closed", self.idle_timeout)
