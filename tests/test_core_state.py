@@ -470,6 +470,12 @@ def test_a_session_that_could_not_be_finalized_is_counted_down_too():
     assert led_view(state).name == "ready"
 
 
+def test_a_finalize_failure_on_a_full_disk_keeps_the_plain_message():
+    state = run(RECORDING, DiskLow(FULL_MSG), WriterFailed("finalizing: ENOSPC", SID))
+    assert state.finalizing == 0 and state.last_error == FULL_MSG
+    assert led_view(state).name == "error"
+
+
 def test_a_finalize_failure_of_an_ended_session_does_not_end_the_next_one():
     state, commands = transition(replace(RECORDING, finalizing=1), WriterFailed("EIO", "older"))
     assert state.mode == "recording" and state.session_id == SID and state.finalizing == 0

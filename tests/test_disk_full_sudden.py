@@ -126,6 +126,46 @@ def test_a_disk_filled_mid_session_stops_it_cleanly_and_recording_resumes_once_f
     assert sox_raw([str(second.path / s.file) for s in m2.segments]) == expected_audio(feeder, m2)
 
 
+def test_without_a_ballast_the_session_is_finalized_as_soon_as_space_is_freed(
+    tmp_path, mic, small_disk
+):
+    """A storage where no room could be kept aside: the final manifest finds none, the
+    session waits in memory (the LED says error, not finalizing), and is finalized, reason
+    and gap intact, the moment space is freed."""
+    cfg = make_config(tmp_path, audio=AUDIO, storage={"dir": str(small_disk / "sessions")})
+    sock = cfg.socket_path
+    feeder = Feeder(mic.infile, random_periods(S16, 2, 800, None), 0.05, record=True)
+    with Running(cfg, feeder) as r:
+        ballast = r.rec.writer.ballast
+        ballast.release()
+        ballast.active = False  # as if it could never be made
+        r.wait_frames(RATE)
+        started = r.request(Start())
+        sid = started["session_id"]
+        r.wait_session_frames(3 * RATE)
+        filler = fill(small_disk)
+        recording = small_disk / "sessions" / "recording" / sid
+        status = wait_until(
+            lambda: (
+                (s := ctl(sock, "status")["status"])["finalizing"] == 0
+                and s["state"] == "error"
+                and s
+            ),
+            what="the session counted down",
+        )
+        assert status["led"] == "error" and recording.is_dir()
+        assert FULL in status["last_error"]
+        filler.unlink()
+        session = r.wait_outbox(sid, timeout=15)
+        wait_until(lambda: ctl(sock, "status")["status"]["state"] == "idle", what="idle")
+    m = session.manifest
+    assert m.state == "finalized" and m.stop_reason == "disk_full"
+    [gap] = m.gaps
+    assert gap.kind == "disk_full" and gap.at_frame == m.frames
+    assert m.frames == on_disk(session)
+    assert sox_raw([str(session.path / s.file) for s in m.segments]) == expected_audio(feeder, m)
+
+
 class UnawareFreeSpace:
     """Free space read before the filler ran (the one fault a real statvfs will not give on
     demand): the writer writes on until the kernel itself answers ENOSPC, mid-batch."""

@@ -362,7 +362,9 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
         case WriterFailed(error, ended):
             new = replace(state, last_error=f"storage write failed: {error}")
             if ended is not None:  # that session is over: the one recording now goes on
-                new = replace(new, finalizing=max(0, state.finalizing - 1))
+                # On a full disk the plain "storage is full" stays what the coach reads.
+                last = state.last_error if state.disk_full else new.last_error
+                new = replace(new, finalizing=max(0, state.finalizing - 1), last_error=last)
                 return new, [Log("error", f"storage write failed: {error}")]
             if state.mode == "recording":
                 return _end(new, "write_error", f"storage write failed: {error}")
