@@ -174,7 +174,7 @@ class Run:
         return json.loads((self.storage / "outbox" / session_id / "manifest.json").read_text())
 
     def wait_deliverables(self, session_id: str, timeout: float) -> bool:
-        """The outbox worker builds session.flac and session.mp3 after a stop (upload or not)."""
+        """The outbox worker builds session.flac and session.mp3 after a stop (for an upload)."""
         mp3 = self.storage / "outbox" / session_id / "session.mp3"
         deadline = time.monotonic() + timeout
         while not mp3.exists():
@@ -204,6 +204,11 @@ def running(
     feeder.start()
     store = storage or folder / "sessions"
     extra = {"mqtt": {"host": "127.0.0.1", "port": mqtt_port}} if mqtt_port else {}
+    # Deliverables are built only for an upload: one is configured, held back by delay_min, so
+    # the outbox builds the FLAC and MP3 and never runs rclone.
+    conf = folder / "rclone.conf"
+    conf.touch(mode=0o600)
+    extra["upload"] = {"remote": "bench:held", "rclone_config": str(conf), "delay_min": 1e6}
     cfg = write_config(folder, m.name, audio=audio or {}, storage={"dir": str(store)}, **extra)
     daemon = Daemon(cfg, m, {**ENV, **(env or {})})
     try:
@@ -834,7 +839,8 @@ def report(opts: Options, data: dict) -> Section:
 
 TEXT = """
 The real daemon (`session-recorder run`, defaults: 48 kHz S16_LE stereo, `preroll_s` 10,
-`buffer_s` 60, 300-s segments; no MQTT, no upload, no GPIO) fed by the virtual ALSA microphone
+`buffer_s` 60, 300-s segments; no MQTT, no GPIO, an upload held back by `delay_min`, so that
+the deliverables are built and nothing is sent) fed by the virtual ALSA microphone
 with speech-like audio, its memory read from outside in `/proc/<pid>/status`: VmRSS is the
 resident size now, VmHWM the peak so far. MB are 10^6 bytes. Medians of {runs} runs, each a
 fresh process.
@@ -846,8 +852,8 @@ does nothing else. What the daemon holds above that line is the recorder's own: 
 the pre-roll ring, the buffer, libsndfile's and the level meter's working memory.
 
 **Lifecycle.** READY, idle until the pre-roll ring is full, one session at real time, stopped
-and finalized, then after the outbox worker built the session's FLAC and MP3 (it does so with
-uploads off too), then a second session: VmHWM is a lifetime peak, so the second session's VmRSS
+and finalized, then after the outbox worker built the session's FLAC and MP3 (it does so only
+for an upload), then a second session: VmHWM is a lifetime peak, so the second session's VmRSS
 shows what the first session and its deliverables left resident. The last column is one run
 with `[mqtt]` on, against a local mosquitto (status, levels four times a second, HA discovery).
 

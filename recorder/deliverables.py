@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-import soxr
 
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Manifest
@@ -318,6 +317,8 @@ def _mono_blocks(session_dir: Path, manifest: Manifest, rate: int) -> Iterator[n
             for _, _, block in blocks:
                 yield _downmix(block)
             return
+        import soxr  # here: only sessions above 48 kHz need it, and the daemon stays smaller
+
         stream = soxr.ResampleStream(manifest.audio.rate, rate, 1, dtype="float32", quality="HQ")
         for _, _, block in blocks:
             out = stream.resample_chunk(_downmix(block))

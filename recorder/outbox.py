@@ -60,7 +60,7 @@ class OutboxWorker(threading.Thread):
         emit: Callable[[Event], None],
         rand: Callable[[], float] = random.random,
         wall: Callable[[], float] = time.time,
-        deliverables: bool = True,
+        deliverables: bool | None = None,
     ) -> None:
         super().__init__(name="outbox", daemon=True)
         self.store = store
@@ -71,7 +71,11 @@ class OutboxWorker(threading.Thread):
         self.emit = emit
         self.rand = rand
         self.wall = wall
-        self.deliverables = deliverables
+        # FLAC and MP3 cost CPU and card space: built only for an upload that will send them
+        # (`export` builds one on demand); the daemon passes its own decision.
+        self.deliverables = (
+            deliverables if deliverables is not None else bool(upload and upload.deliverables)
+        )
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()

@@ -11,7 +11,7 @@ from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
 from recorder.virtualmic import Feeder, random_periods
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
-from tests.support import Running, cli, make_config, sox_raw, wait_until
+from tests.support import Running, cli, make_config, sox_raw
 from tests.support import write_config as write_cfg
 
 S16 = FORMATS["S16_LE"]
@@ -25,11 +25,7 @@ def _one_session(tmp_path, mic) -> str:
         started = r.request(Start())
         r.wait_session_frames(2 * 48000)
         r.request(Stop())
-        r.wait_outbox(started["session_id"])
-        wait_until(
-            (r.rec.store.state_dir("outbox") / started["session_id"] / "session.mp3").exists,
-            60,
-        )
+        r.wait_outbox(started["session_id"])  # no [upload]: no deliverables until export
     return started["session_id"]
 
 

@@ -8,11 +8,15 @@ rclone's own output for each failure, not invented strings only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import wave
@@ -25,6 +29,8 @@ from rclone_python import utils as rclone_utils
 
 from recorder.adapters.rclone import (
     KINDS,
+    S3_PART_MIB,
+    S3_PARTS_IN_FLIGHT,
     Rclone,
     RcloneError,
     classify,
@@ -32,14 +38,18 @@ from recorder.adapters.rclone import (
     summary,
     vet,
 )
+from recorder.outbox import _descendants_named
 from tests.rclone_server import (
     CRYPT_REMOTE,
+    HOST,
     S3_REMOTE,
     S3Server,
     encrypt_config,
+    free_port,
     rclone_binary,
     write_config,
 )
+from tests.support import wait_until
 
 # Bounded for tests: one attempt, short timeouts, no sleeping between retries. One transfer at
 # a time: `rclone serve s3` answers 500 (Dir.Rename error) now and then when two uploads create
@@ -722,3 +732,150 @@ def test_summary_keeps_the_last_meaningful_lines() -> None:
         'ERROR : GET "http://h/b/k": EOF'
     )
     assert "Signature" not in text
+
+
+# -- a transfer frozen while a session records ---------------------------------------------------
+
+
+class IdleCuttingProxy:
+    """A TCP relay in front of the S3 server that counts the bytes clients send it and, as S3
+    does (RequestTimeout: a request idle for about 20 s is closed), cuts a connection that has
+    been idle for `idle_s`. `rclone serve s3` itself waits an hour, so without this a freeze
+    would only meet rclone's own --timeout."""
+
+    def __init__(self, server: S3Server, idle_s: float) -> None:
+        self.target = (HOST, server.port)
+        self.key, self.secret = server.key, server.secret
+        self.idle_s = idle_s
+        self.port = free_port()
+        self.sent = 0  # guarded by _lock: bytes from clients
+        self.cut = 0  # guarded by _lock: connections closed for idling
+        self._last: dict[socket.socket, tuple[float, socket.socket]] = {}  # guarded by _lock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener = socket.create_server((HOST, self.port))
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> IdleCuttingProxy:
+        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=self._reap, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        with self._lock:
+            pairs = list(self._last.items())
+        for client, (_, upstream) in pairs:
+            self._close(client, upstream)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target, timeout=5)
+            upstream.settimeout(None)
+            with self._lock:
+                self._last[client] = (time.monotonic(), upstream)
+            threading.Thread(
+                target=self._pipe, args=(client, upstream, client), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._pipe, args=(upstream, client, client), daemon=True
+            ).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, client: socket.socket) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                with self._lock:
+                    if src is client:
+                        self.sent += len(data)
+                    if client in self._last:
+                        self._last[client] = (time.monotonic(), self._last[client][1])
+                dst.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            pair = self._last.pop(client, None)
+        if pair is not None:
+            self._close(client, pair[1])
+
+    def _reap(self) -> None:
+        while not self._stop.wait(0.1):
+            now = time.monotonic()
+            with self._lock:
+                idle = [(c, u) for c, (at, u) in self._last.items() if now - at > self.idle_s]
+                for c, _ in idle:
+                    del self._last[c]
+                self.cut += len(idle)
+            for c, u in idle:
+                self._close(c, u)
+
+    @staticmethod
+    def _close(*socks: socket.socket) -> None:
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+def test_a_frozen_upload_sends_again_only_the_parts_in_flight(
+    server: S3Server, tmp_path: Path
+) -> None:
+    """A large file frozen mid-upload (as while a session records) for longer than rclone's
+    --timeout and the server's idle limit: its connections are gone when it thaws, yet the
+    upload completes in the same attempt, and what was sent before the freeze is not sent
+    again beyond the parts that were in flight (before, the file went in one PUT and started
+    again from its first byte)."""
+    proxy = IdleCuttingProxy(server, idle_s=2.0).start()
+    try:
+        conf = write_config(tmp_path / "rclone.conf", proxy)  # type: ignore[arg-type]
+        flags = ("--bwlimit", "4M", "--timeout", "3s", "--contimeout", "2s", "--retries", "1")
+        rc = Rclone(conf, binary=rclone_binary(), extra_flags=(*flags, "--transfers", "1"))
+        folder = tmp_path / "outbox" / SESSION_ID
+        folder.mkdir(parents=True)
+        size = 24 << 20
+        (folder / "session.flac").write_bytes(os.urandom(size))
+        before = set(server.objects())
+        outcome: dict[str, object] = {}
+        where = remote_dir()
+
+        def upload() -> None:
+            try:
+                rc.upload(folder, ["session.flac"], where)
+                outcome["ok"] = True
+            except Exception as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=upload)
+        thread.start()
+        in_flight = S3_PARTS_IN_FLIGHT * S3_PART_MIB << 20
+        wait_until(lambda: proxy.sent > in_flight + (6 << 20) or not thread.is_alive(), 60)
+        assert thread.is_alive(), outcome
+        pids = _descendants_named("rclone", {"RCLONE_CONFIG": str(conf.absolute())})
+        assert pids
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        sent_before = proxy.sent
+        try:
+            wait_until(lambda: proxy.cut > 0, 10, "the server dropping the idle connections")
+            time.sleep(max(0.0, frozen_at + 4.0 - time.monotonic()))  # past rclone's --timeout
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        thread.join(120)
+        assert outcome == {"ok": True}
+        [stored] = new_objects(server, before)
+        resent = proxy.sent - stored.stat().st_size  # (and the requests' headers)
+        # From zero would be at least `sent_before` again; the parts in flight are the bound.
+        assert sent_before > in_flight + (5 << 20)
+        assert resent <= in_flight + (256 << 10), (resent, sent_before)
+        assert rc.verify(folder, ["session.flac"], where) == []
+    finally:
+        proxy.stop()

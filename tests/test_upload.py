@@ -318,6 +318,39 @@ def test_uploads_wait_while_recording_and_for_the_delay(tmp_path, mic, s3):
         _uploaded(r, second)
 
 
+def test_without_uploads_no_deliverables_are_built_and_export_makes_one_on_demand(tmp_path, mic):
+    """A box without [upload]: the outbox worker spends no CPU or card space on a FLAC and an
+    MP3 nobody asked for; `sessions --json` lists the segments, and `export` builds an MP3
+    from them on demand (read by ffprobe)."""
+    audio = {"segment_s": 1.0}
+    cfg, path = make_config(tmp_path, audio=audio), write_cfg(tmp_path, audio=audio)
+    with Running(cfg, _feeder(mic)) as r:
+        sid = _record(r, 2.5)
+        r.wait_outbox(sid)
+        r.rec.outbox.pass_once()  # the daemon's own worker: one whole pass, run to its end here
+        assert r.rec.controller.status()["upload"]["enabled"] is False
+    folder = tmp_path / "sessions" / "outbox" / sid
+    names = sorted(p.name for p in folder.iterdir())
+    assert "session.flac" not in names and "session.mp3" not in names
+    assert not [n for n in names if n.endswith(".tmp")]
+    [record] = json.loads(cli("sessions", "--json", "--config", str(path)).stdout)
+    assert record["state"] == "outbox" and len(record["segments"]) >= 3
+    assert all(Path(s).is_file() for s in record["segments"])
+
+    out = tmp_path / "for-icf.mp3"
+    done = cli("export", sid, "--format", "mp3", "-o", str(out), "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    info = json.loads(probe.stdout)
+    stream = info["streams"][0]
+    assert (stream["codec_name"], stream["channels"], stream["sample_rate"]) == ("mp3", 1, "48000")
+    assert abs(float(info["format"]["duration"]) - record["frames"] / record["rate"]) < 0.1
+    assert sorted(p.name for p in folder.iterdir()) == names  # export wrote only where asked
+
+
 def _rclone_states(cfg) -> list[str]:
     from recorder.outbox import _descendants_named
 

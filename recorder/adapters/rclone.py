@@ -19,6 +19,15 @@ rclone behaviours this module works around (rclone v1.75, verified against `rclo
   and so does the listing that would show it is a folder. The real cause is only logged at
   DEBUG level. `lsf` on the same path reports it, so unclassified failures are re-diagnosed.
 - `copy --files-from-raw` silently skips listed files that do not exist locally.
+- A transfer frozen while a session records (SIGSTOP, by the outbox worker) loses its
+  connections when the freeze outlasts `--timeout` or the server's idle limit (S3 closes a
+  request idle for about 20 s). A file sent in one PUT (below `--s3-upload-cutoff`, 200 MiB by
+  default: every MP3, a stereo FLAC of up to 35 minutes) then starts again from its first byte
+  (measured: a 40 MiB file frozen at 12 MiB sent 52 MiB), and S3
+  cannot resume a multipart upload across rclone runs either (only Oracle's backend has
+  `--oos-attempt-resume-upload`). So everything above one part goes multipart
+  (`S3_MULTIPART_FLAGS`): each part is retried on its own, and a freeze costs at most the
+  parts in flight (2 × 5 MiB), whatever the file's size.
 - A crypt remote stores no hashes; `check` then compares sizes only (exit 0) and says
   "No common hash found". Crypt remotes use `cryptcheck`; others fall back to `check --download`.
   `cryptcheck` needs hashes from the storage under the crypt: on a backend with none (plain
@@ -66,6 +75,18 @@ DEFAULT_FLAGS: tuple[str, ...] = (
     "--timeout",
     "60s",
     "--ask-password=false",
+)
+S3_PART_MIB = 5  # S3's smallest part, and rclone's default --s3-chunk-size
+S3_PARTS_IN_FLIGHT = 2  # per file; rclone's default 4 would hold 20 MiB per file on a Pi
+# Multipart above one part, so that a frozen or broken connection costs the parts in flight,
+# not the file (see the module docstring). Backend flags are global: other backends ignore them.
+S3_MULTIPART_FLAGS: tuple[str, ...] = (
+    "--s3-upload-cutoff",
+    f"{S3_PART_MIB}Mi",
+    "--s3-chunk-size",
+    f"{S3_PART_MIB}Mi",
+    "--s3-upload-concurrency",
+    str(S3_PARTS_IN_FLIGHT),
 )
 # What check and cryptcheck say when the storage keeps no hash to compare: a size match is all
 # they could do (check, or cryptcheck on objects without one), or they did nothing (cryptcheck
@@ -297,7 +318,9 @@ class Rclone:
                 raise RcloneError(f"password file {password_file} is empty", kind="config")
         found = find_binary(Path(vet(str(binary), "rclone binary")) if binary else None)
         self.binary = Path(vet(str(found.absolute()), "rclone binary"))
-        self.flags: tuple[str, ...] = tuple(_vet_flag(f) for f in (*DEFAULT_FLAGS, *extra_flags))
+        self.flags: tuple[str, ...] = tuple(
+            _vet_flag(f) for f in (*DEFAULT_FLAGS, *S3_MULTIPART_FLAGS, *extra_flags)
+        )
         # Its warnings repeat rclone's errors through a console handler of its own; every
         # failure is reported here as an RcloneError instead.
         rclone_lib.set_log_level(logging.ERROR)
