@@ -197,11 +197,6 @@ def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
     return out
 
 
-def process_cpu(pid: int) -> tuple[float, float]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
-
-
 # ---- one run of each side -------------------------------------------------------------------
 
 
@@ -221,40 +216,59 @@ class Source:
         return file_chunks(self.path, CHUNK_PERIODS * PERIOD * self.frame_bytes)
 
 
-def run_recorder(src: Source, where: Path, profile_to: Path | None = None) -> dict:
-    """The real daemon: READY, start a session, feed the file, wait until the writer has it."""
+def prelude_then(src: Source, go: threading.Event, count: list[int]) -> Iterator[bytes]:
+    """Silence at real time, period by period, until `go`; then the source as fast as it is
+    taken. The daemon refuses a start while the device delivers nothing (it is stalled after a
+    second without sound), so the microphone must be live before the session; the silence lands
+    in the pre-roll and the session, and `count[0]` says how many bytes of it were fed."""
+    silence = bytes(PERIOD * src.frame_bytes)
+    while not go.is_set():
+        count[0] += len(silence)
+        yield silence
+        time.sleep(PERIOD / RATE)
+    yield from src.chunks()
+
+
+def run_recorder(
+    src: Source, where: Path, profile_to: Path | None = None, inprocess: bool = False
+) -> dict:
+    """The real daemon: READY, start a session, feed the file, wait until the writer has it.
+    `inprocess`: ALSA in the daemon's own process (bench/inprocess.py) instead of the helper."""
     where.mkdir(parents=True)
     vmic = mic(where)
     config = write_config(where, vmic.name, audio={"format": src.fmt})
     watch = SegmentWatch(where / "sessions")
     lead = LEAD_S * RATE * src.frame_bytes
-    feeder = PipeFeeder(vmic.infile, src.chunks(), watch.audio_bytes, lead)
-    feeder.paused.set()  # until the session has started: nothing reaches the pre-roll
+    go, prelude = threading.Event(), [0]
+    feeder = PipeFeeder(vmic.infile, prelude_then(src, go, prelude), watch.audio_bytes, lead)
     feeder.start()
-    daemon = Daemon(config, vmic)
+    daemon = Daemon(config, vmic, inprocess=inprocess)
     spy = None
     deadline = time.monotonic() + 120 + src.seconds  # slower than real time is a failure
     try:
         ready_s = daemon.wait_ready()
         ready_cpu = daemon.cpu_s()
         daemon.wait_for(lambda s: s["device"] == "ok", 30, every=0.02)
+        helper = daemon.helper_pid()
+        if not inprocess and helper is None:
+            raise RuntimeError("the device is open but no capture helper process was found")
         # without py-spy: numbered in creation order, the same in every run
         names = thread_names(daemon.proc.pid) or {
             tid: f"thread {k}" for k, tid in enumerate(sorted(thread_cpu(daemon.proc.pid)))
         }
         if profile_to is not None:
             spy = start_profile(daemon.proc.pid, profile_to)
-        before, threads_before = process_cpu(daemon.proc.pid), thread_cpu(daemon.proc.pid)
+        before, threads_before = daemon.cpu(), thread_cpu(daemon.proc.pid)
         reply = daemon.request({"cmd": "start"})
         if not reply.get("ok"):
             raise RuntimeError(f"the daemon did not start a session: {reply}")
         start = time.monotonic()
-        feeder.paused.clear()
+        go.set()
         status = daemon.status()
         polled = time.monotonic()
         # done when the segments hold every byte: watched from outside, with a status request
         # (which costs the daemon CPU) only once a second, for an early sign of lost audio
-        while watch.audio_bytes() < src.bytes and not status["overflow_frames"]:
+        while watch.audio_bytes() < prelude[0] + src.bytes and not status["overflow_frames"]:
             if feeder.error or not daemon.alive():
                 raise RuntimeError(f"feeding stopped early: {feeder.error or 'daemon exited'}")
             if time.monotonic() > deadline:
@@ -263,7 +277,10 @@ def run_recorder(src: Source, where: Path, profile_to: Path | None = None) -> di
                 status, polled = daemon.status(), time.monotonic()
             time.sleep(0.005)
         wall = time.monotonic() - start
-        after, threads_after = process_cpu(daemon.proc.pid), thread_cpu(daemon.proc.pid)
+        after, threads_after = daemon.cpu(), thread_cpu(daemon.proc.pid)
+        memory = daemon.memory_kib()  # the queue holds at most LEAD_S s: not the box's peak
+        if daemon.helper_pid() != helper:
+            raise RuntimeError("the capture helper was restarted during the measurement")
         status = daemon.status()  # the frames the session holds, and nothing left queued
         if spy is not None:
             spy.send_signal(2)  # SIGINT: py-spy writes what it has
@@ -275,22 +292,22 @@ def run_recorder(src: Source, where: Path, profile_to: Path | None = None) -> di
     finally:
         if spy is not None and spy.poll() is None:
             spy.kill()
+        go.set()
         feeder.stop()  # the reader now sees end of file (silence, fast) until it stops
         # The outbox now builds the session's FLAC and MP3 (paused while recording, so never
         # inside the measurement); not capture's cost, and minutes for an hour: not waited for.
         usage = daemon.stop(timeout=3)
-    user, system = after[0] - before[0], after[1] - before[1]
+    cpu = {k: after[k] - before[k] for k in after}
     per_thread = {}
     for tid, (u, s) in threads_after.items():
         u0, s0 = threads_before.get(tid, (0.0, 0.0))
         if u - u0 + s - s0 > 0:
-            per_thread[names.get(tid, "control requests, rounding (exited threads)")] = round(
-                u - u0 + s - s0, 3
-            )
-    per_thread["control requests, rounding (exited threads)"] = round(
-        max(0.0, user + system - sum(per_thread.values())), 3
-    )
-    check = check_session(Path(last["path"]), src)
+            per_thread[names.get(tid, OTHER_THREADS)] = round(u - u0 + s - s0, 3)
+    per_thread[OTHER_THREADS] = round(max(0.0, cpu["daemon"] - sum(per_thread.values())), 3)
+    if not inprocess:
+        per_thread[HELPER_ROW] = round(cpu["helper"] + cpu["reaped_children"], 3)
+    lead_frames = prelude[0] // src.frame_bytes
+    check = check_session(Path(last["path"]), src, prelude[0])
     check.update(
         status_frames=status["frames"],
         status_buffer_s=status["buffer_s"],
@@ -299,44 +316,68 @@ def run_recorder(src: Source, where: Path, profile_to: Path | None = None) -> di
     )
     check["ok"] = (
         check["ok"]
-        and status["frames"] == src.frames
+        and status["frames"] == lead_frames + src.frames
         and status["buffer_s"] == 0
         and status["overflow_frames"] == 0
         and not check["overruns"]
     )
     shutil.rmtree(where, ignore_errors=True)
     return {
-        "cpu_s": user + system,
-        "user_s": user,
-        "system_s": system,
+        "cpu_s": cpu["total"],
+        "daemon_cpu_s": cpu["daemon"],
+        "helper_cpu_s": cpu["helper"],
+        "reaped_children_cpu_s": cpu["reaped_children"],
+        "user_s": cpu["user"],
+        "system_s": cpu["system"],
         "wall_s": wall,
         "ready_s": ready_s,
         "ready_cpu_s": ready_cpu,
         "process_cpu_s": usage.cpu_s,
         "threads_cpu_s": per_thread,
+        "memory_kib": memory,
         "check": check,
     }
 
 
-def check_session(path: Path, src: Source) -> dict:
+OTHER_THREADS = "control requests, rounding (exited threads)"
+HELPER_ROW = "capture helper process (ALSA reads, the pipe to the daemon)"
+
+
+def check_session(path: Path, src: Source, lead_bytes: int = 0) -> dict:
+    """The session is `lead_bytes` of fed silence (the live microphone before the start, in
+    the pre-roll) and then the source, sample for sample."""
     manifest = json.loads((path / "manifest.json").read_text())
     parts = []
     for seg in manifest["segments"]:
         offset, size = wav_data(path / seg["file"])
         parts.append((path / seg["file"], offset, size))
+    silent, skip = True, lead_bytes
+    while skip and parts:
+        seg, offset, size = parts[0]
+        take = min(skip, size)
+        with open(seg, "rb") as f:
+            f.seek(offset)
+            silent = silent and not any(f.read(take))
+        parts[0] = (seg, offset + take, size - take)
+        if take == size:
+            parts.pop(0)
+        skip -= take
     got = digest(parts)
     frames = manifest["frames"]
+    lead_frames = lead_bytes // src.frame_bytes
     ok = (
-        frames == src.frames
-        and sum(s["frames"] for s in manifest["segments"]) == src.frames
+        frames == lead_frames + src.frames
+        and sum(s["frames"] for s in manifest["segments"]) == frames
         and not manifest["gaps"]
         and manifest["overruns"] == 0
-        and manifest["preroll_frames"] == 0
+        and silent
         and got == src.sha256
     )
     return {
         "ok": ok,
         "frames": frames,
+        "lead_frames": lead_frames,
+        "lead_silent": silent,
         "segments": len(manifest["segments"]),
         "gaps": len(manifest["gaps"]),
         "preroll_frames": manifest["preroll_frames"],
@@ -422,31 +463,37 @@ def run_storage(src: Source, where: Path) -> dict:
     return {"cpu_s": cpu, "wall_s": wall}
 
 
-def realtime_recorder(src: Source, seconds: float, where: Path) -> dict:
+def realtime_recorder(src: Source, seconds: float, where: Path, inprocess: bool = False) -> dict:
     """The daemon recording at real time (the feed paced to the clock, as a microphone is):
-    its CPU over `seconds` of a session, as a share of one core."""
+    its CPU and its capture helper's over `seconds` of a session, as a share of one core."""
     where.mkdir(parents=True)
     vmic = mic(where)
     config = write_config(where, vmic.name, audio={"format": src.fmt})
     feeder = Feeder(vmic.infile, file_chunks(src.path, PERIOD * src.frame_bytes), PERIOD / RATE)
     feeder.start()
-    daemon = Daemon(config, vmic)
+    daemon = Daemon(config, vmic, inprocess=inprocess)
     try:
         daemon.wait_ready()
         daemon.wait_for(lambda s: s["device"] == "ok", 30, every=0.05)
         if not daemon.request({"cmd": "start"}).get("ok"):
             raise RuntimeError("the daemon did not start a session")
         time.sleep(1.0)  # past the session's first segment and manifest
-        cpu0, t0 = daemon.cpu_s(), time.monotonic()
+        cpu0, t0 = daemon.cpu(), time.monotonic()
         time.sleep(seconds)
-        cpu1, t1 = daemon.cpu_s(), time.monotonic()
+        cpu1, t1 = daemon.cpu(), time.monotonic()
         status = daemon.status()
         daemon.request({"cmd": "stop"})
     finally:
         feeder.stop()
         daemon.stop(timeout=3)
     shutil.rmtree(where, ignore_errors=True)
-    return {"core_pct": 100 * (cpu1 - cpu0) / (t1 - t0), "overflow": status["overflow_frames"]}
+    pct = {k: 100 * (cpu1[k] - cpu0[k]) / (t1 - t0) for k in ("total", "daemon", "helper")}
+    return {
+        "core_pct": pct["total"],
+        "daemon_core_pct": pct["daemon"],
+        "helper_core_pct": pct["helper"],
+        "overflow": status["overflow_frames"],
+    }
 
 
 def realtime_arecord(src: Source, seconds: float, where: Path) -> dict:
@@ -524,28 +571,37 @@ def run(opts: Options) -> Section:
     # quick mode profiles its one S16_LE run (its numbers mean nothing anyway); full mode a
     # separate run, so that sampling cannot colour the medians
     profiled = py_spy() is not None and opts.quick
-    sides = ["recorder", "arecord", "storage"]
+    sides = list(SIDES)
     runs: dict[str, dict[str, list[dict]]] = {f: {s: [] for s in sides} for f in FORMATS}
     for i in range(opts.runs):
         for fmt in FORMATS:
-            for side in sides[i % 3 :] + sides[: i % 3]:  # each goes first in turn
+            k = i % len(sides)
+            for side in sides[k:] + sides[:k]:  # each goes first in turn
                 where = opts.workdir / f"{side}-{fmt}-{i}"
                 if side == "arecord":
                     runs[fmt][side].append(run_arecord(sources[fmt], where))
                 elif side == "storage":
                     runs[fmt][side].append(run_storage(sources[fmt], where))
+                elif side == "inprocess":
+                    runs[fmt][side].append(run_recorder(sources[fmt], where, inprocess=True))
                 else:
                     spy = raw if profiled and fmt == "S16_LE" and i == 0 else None
                     runs[fmt][side].append(run_recorder(sources[fmt], where, spy))
 
     realtime_s = QUICK_REALTIME_S if opts.quick else FULL_REALTIME_S
     live = Source("S16_LE", realtime_s + 15)
-    realtime: dict[str, list[dict]] = {"recorder": [], "arecord": []}
+    live_sides = ["recorder", "inprocess", "arecord"]
+    realtime: dict[str, list[dict]] = {side: [] for side in live_sides}
     for i in range(opts.runs):
-        for side in ("recorder", "arecord") if i % 2 == 0 else ("arecord", "recorder"):
+        k = i % len(live_sides)
+        for side in live_sides[k:] + live_sides[:k]:
             where = opts.workdir / f"realtime-{side}-{i}"
-            measure = realtime_recorder if side == "recorder" else realtime_arecord
-            realtime[side].append(measure(live, realtime_s, where))
+            if side == "arecord":
+                realtime[side].append(realtime_arecord(live, realtime_s, where))
+            else:
+                realtime[side].append(
+                    realtime_recorder(live, realtime_s, where, inprocess=side == "inprocess")
+                )
 
     profile: list[tuple[str, float, float]] = []
     profile_note = "py-spy is not installed (`.venv/bin/pip install py-spy`): no profile"
@@ -558,35 +614,59 @@ def run(opts: Options) -> Section:
             profile_note = (
                 f"py-spy on {prof_src.seconds:.0f} s of S16_LE"
                 + (", an extra run not in the medians" if not opts.quick else "")
-                + ", sampling whichever thread holds the GIL; % of those samples"
+                + ", sampling whichever of the daemon's threads holds the GIL (the capture "
+                "helper, a process of its own, is not sampled); % of those samples"
             )
         else:
             profile_note = "py-spy could not attach here (ptrace not permitted?): no profile"
     section_ = section(opts, seconds, sources, runs, profile, profile_note)
-    r_pct = median([r["core_pct"] for r in realtime["recorder"]])
-    a_pct = median([r["core_pct"] for r in realtime["arecord"]])
+    add_realtime(section_, realtime_s, realtime)
+    return section_
+
+
+SIDES = ("recorder", "inprocess", "arecord", "storage")
+
+
+def add_realtime(section_: Section, realtime_s: float, realtime: dict[str, list[dict]]) -> None:
+    """The real-time comparison: a table and a finding after the per-format ones."""
+
+    def med(side: str, key: str = "core_pct") -> float:
+        return median([r[key] for r in realtime[side]])
+
+    r_pct, i_pct, a_pct = med("recorder"), med("inprocess"), med("arecord")
+    r_d, r_h = med("recorder", "daemon_core_pct"), med("recorder", "helper_core_pct")
     section_.tables.insert(
         len(FORMATS),
         table(
             [
                 f"S16_LE at real time, {realtime_s:.0f} s of a session",
                 "session-recorder",
+                "ALSA in the daemon's process",
                 "arecord",
             ],
-            [["CPU, % of one core", f"{r_pct:.2f}", f"{a_pct:.3f}"]],
+            [
+                ["CPU, % of one core", f"{r_pct:.2f}", f"{i_pct:.2f}", f"{a_pct:.3f}"],
+                ["… the daemon / the capture helper", f"{r_d:.2f} / {r_h:.2f}", "", ""],
+                ["… ÷ in-process", f"{r_pct / i_pct:.2f}×" if i_pct else "—", "1×", ""],
+            ],
         ),
     )
     section_.findings.insert(
-        len(FORMATS),
+        len(FORMATS) + 1,
         f"At real time (as a microphone delivers) the recorder uses {r_pct:.2f}% of one core "
-        f"while recording S16_LE stereo, arecord {a_pct:.3f}%",
+        f"while recording S16_LE stereo (the daemon {r_d:.2f}%, the capture helper "
+        f"{r_h:.2f}%), {i_pct:.2f}% with ALSA in the daemon's own process "
+        f"({r_pct / i_pct if i_pct else float('inf'):.2f}×); arecord {a_pct:.3f}%",
     )
     section_.data["realtime"] = {"seconds": realtime_s, **realtime}
-    return section_
 
 
 def per_hour(cpu_s: float, src: Source) -> float:
     return cpu_s * 3600 / src.seconds
+
+
+def mb(kib: float) -> float:
+    return kib * 1024 / 1e6
 
 
 def section(
@@ -597,43 +677,91 @@ def section(
     profile: list[tuple[str, float, float]],
     profile_note: str,
 ) -> Section:
-    tables, findings = [], []
+    tables, findings, boundary = [], [], []
     data: dict = {"seconds": seconds, "runs": opts.runs, "formats": {}}
     all_ok = True
     thread_rows: list[list[object]] = []
     for fmt in FORMATS:
         src, rec, base = sources[fmt], runs[fmt]["recorder"], runs[fmt]["arecord"]
-        store = runs[fmt]["storage"]
-        r_cpu = median([per_hour(r["cpu_s"], src) for r in rec])
-        a_cpu = median([per_hour(r["cpu_s"], src) for r in base])
-        s_cpu = median([per_hour(r["cpu_s"], src) for r in store])
-        r_user = median([per_hour(r["user_s"], src) for r in rec])
-        r_sys = median([per_hour(r["system_s"], src) for r in rec])
-        r_speed = median([src.seconds / r["wall_s"] for r in rec])
-        a_speed = median([src.seconds / r["wall_s"] for r in base])
-        s_speed = median([src.seconds / r["wall_s"] for r in store])
+        store, inproc = runs[fmt]["storage"], runs[fmt]["inprocess"]
+
+        def hour(side: list[dict], key: str, src: Source = src) -> float:
+            return median([per_hour(r[key], src) for r in side])
+
+        def speed(side: list[dict], src: Source = src) -> float:
+            return median([src.seconds / r["wall_s"] for r in side])
+
+        def memory(side: list[dict], key: str) -> float:
+            return mb(median([r["memory_kib"][key] for r in side]))
+
+        r_cpu, i_cpu = hour(rec, "cpu_s"), hour(inproc, "cpu_s")
+        a_cpu, s_cpu = hour(base, "cpu_s"), hour(store, "cpu_s")
+        r_daemon, r_helper = hour(rec, "daemon_cpu_s"), hour(rec, "helper_cpu_s")
+        r_speed, i_speed, a_speed, s_speed = (speed(x) for x in (rec, inproc, base, store))
         ratio = r_cpu / a_cpu if a_cpu else float("inf")
+        i_ratio = i_cpu / a_cpu if a_cpu else float("inf")
         s_ratio = s_cpu / a_cpu if a_cpu else float("inf")
-        ready = median([r["ready_s"] for r in rec])
-        ready_cpu = median([r["ready_cpu_s"] for r in rec])
+        b_ratio = r_cpu / i_cpu if i_cpu else float("inf")
+        r_mem, i_mem = memory(rec, "union_RSS"), memory(inproc, "union_RSS")
         tables.append(
             table(
                 [
                     f"{fmt}, 48 kHz stereo, {src.seconds:.0f} s of audio",
                     "session-recorder",
+                    "ALSA in the daemon's process",
                     "arecord",
                     "WAV adapter alone",
                 ],
                 [
-                    ["capture CPU, s per audio hour", r_cpu, a_cpu, s_cpu],
-                    ["… ÷ arecord's", f"{ratio:.1f}×", "1×", f"{s_ratio:.1f}×"],
-                    ["… user / system", f"{r_user:.3g} / {r_sys:.3g}", "", ""],
+                    ["capture CPU, s per audio hour", r_cpu, i_cpu, a_cpu, s_cpu],
+                    [
+                        "… the daemon / the capture helper",
+                        f"{r_daemon:.3g} / {r_helper:.3g}",
+                        "",
+                        "",
+                        "",
+                    ],
+                    ["… ÷ arecord's", f"{ratio:.1f}×", f"{i_ratio:.1f}×", "1×", f"{s_ratio:.1f}×"],
+                    ["… ÷ in-process", f"{b_ratio:.2f}×", "1×", "", ""],
+                    [
+                        "… user / system",
+                        f"{hour(rec, 'user_s'):.3g} / {hour(rec, 'system_s'):.3g}",
+                        f"{hour(inproc, 'user_s'):.3g} / {hour(inproc, 'system_s'):.3g}",
+                        "",
+                        "",
+                    ],
                     [
                         "wall-clock throughput, × real time",
-                        *(f"{x:.0f}" for x in (r_speed, a_speed, s_speed)),
+                        *(f"{x:.0f}" for x in (r_speed, i_speed, a_speed, s_speed)),
                     ],
-                    ["start-up (not above): process start to READY, s", ready, "", ""],
-                    ["start-up CPU at READY, s", ready_cpu, "", ""],
+                    [
+                        "resident at the end, MB (daemon + helper, each page once)",
+                        f"{r_mem:.1f}",
+                        f"{i_mem:.1f}",
+                        "",
+                        "",
+                    ],
+                    [
+                        "… the daemon's VmHWM / the helper's VmRSS, MB",
+                        f"{memory(rec, 'VmHWM'):.1f} / {memory(rec, 'helper_VmRSS'):.1f}",
+                        f"{memory(inproc, 'VmHWM'):.1f}",
+                        "",
+                        "",
+                    ],
+                    [
+                        "start-up (not above): process start to READY, s",
+                        median([r["ready_s"] for r in rec]),
+                        median([r["ready_s"] for r in inproc]),
+                        "",
+                        "",
+                    ],
+                    [
+                        "start-up CPU at READY, s",
+                        median([r["ready_cpu_s"] for r in rec]),
+                        median([r["ready_cpu_s"] for r in inproc]),
+                        "",
+                        "",
+                    ],
                 ],
             )
         )
@@ -641,33 +769,77 @@ def section(
         for r in rec:
             for name, cpu in r["threads_cpu_s"].items():
                 threads[name].append(per_hour(cpu, src))
+        in_threads: dict[str, list[float]] = collections.defaultdict(list)
+        for r in inproc:
+            for name, cpu in r["threads_cpu_s"].items():
+                in_threads[name].append(per_hour(cpu, src))
         top = sorted(threads.items(), key=lambda kv: -median(kv[1]))
         share = ", ".join(f"{n} {100 * median(v) / r_cpu:.0f}%" for n, v in top[:3] if r_cpu)
         findings.append(
             f"Capture CPU, {fmt}: {ratio:.1f}× arecord's ({r_cpu:.3g} vs {a_cpu:.3g} s per "
-            f"audio hour; {r_speed:.0f}× vs {a_speed:.0f}× real time); target ≤ "
-            f"{TARGET_RATIO:.0f}×: {verdict(ratio <= TARGET_RATIO)}. Largest shares: {share}; "
-            f"the WAV adapter alone (write, header + fsync every 0.5 s) costs {s_ratio:.1f}×"
+            f"audio hour, the daemon and its capture helper together; {r_speed:.0f}× vs "
+            f"{a_speed:.0f}× real time); target ≤ {TARGET_RATIO:.0f}×: "
+            f"{verdict(ratio <= TARGET_RATIO)}. Largest shares: {share}; the WAV adapter alone "
+            f"(write, header + fsync every 0.5 s) costs {s_ratio:.1f}×"
         )
-        ok = all(r["check"]["ok"] for r in rec + base)
+        boundary.append(
+            f"{fmt} {b_ratio:.2f}× ({r_cpu:.3g} = daemon {r_daemon:.3g} + helper "
+            f"{r_helper:.3g}, against {i_cpu:.3g} s per audio hour; throughput {r_speed:.0f}× "
+            f"against {i_speed:.0f}× real time; resident at the end {r_mem:.1f} against "
+            f"{i_mem:.1f} MB, {r_mem / i_mem:.2f}×)"
+        )
+        ok = all(r["check"]["ok"] for r in rec + inproc + base)
         all_ok = all_ok and ok
         data["formats"][fmt] = {
             "source_frames": src.frames,
             "recorder_cpu_s_per_audio_hour": r_cpu,
+            "recorder_daemon_cpu_s_per_audio_hour": r_daemon,
+            "recorder_helper_cpu_s_per_audio_hour": r_helper,
+            "inprocess_cpu_s_per_audio_hour": i_cpu,
+            "helper_over_inprocess": b_ratio,
             "arecord_cpu_s_per_audio_hour": a_cpu,
             "ratio": ratio,
+            "inprocess_ratio": i_ratio,
             "recorder_x_realtime": r_speed,
+            "inprocess_x_realtime": i_speed,
             "arecord_x_realtime": a_speed,
             "storage_cpu_s_per_audio_hour": s_cpu,
             "storage_x_realtime": s_speed,
+            "recorder_end_union_rss_mb": r_mem,
+            "inprocess_end_union_rss_mb": i_mem,
             "threads_cpu_s_per_audio_hour": {n: median(v) for n, v in top},
+            "inprocess_threads_cpu_s_per_audio_hour": {n: median(v) for n, v in in_threads.items()},
             "recorder_runs": rec,
+            "inprocess_runs": inproc,
             "arecord_runs": base,
             "storage_runs": store,
         }
         if fmt == FORMATS[0]:
-            thread_rows = [[n, median(v), f"{100 * median(v) / r_cpu:.0f}%"] for n, v in top]
-    tables.append(table(["recorder thread (S16_LE)", "CPU s per audio hour", "share"], thread_rows))
+            names = [n for n, _ in top] + sorted(set(in_threads) - set(threads))
+            for n in names:
+                mine = median(threads[n]) if n in threads else None
+                theirs = median(in_threads[n]) if n in in_threads else None
+                thread_rows.append(
+                    [
+                        n,
+                        "—" if mine is None else mine,
+                        "" if mine is None else f"{100 * mine / r_cpu:.0f}%",
+                        "—" if theirs is None else theirs,
+                        "" if theirs is None else f"{100 * theirs / i_cpu:.0f}%",
+                    ]
+                )
+    tables.append(
+        table(
+            [
+                "recorder thread (S16_LE)",
+                "CPU s per audio hour",
+                "share",
+                "with ALSA in the daemon's process",
+                "share",
+            ],
+            thread_rows,
+        )
+    )
     if profile:
         tables.append(
             table(
@@ -676,7 +848,12 @@ def section(
             )
         )
     data["profile"] = [{"function": f, "self_pct": o, "inclusive_pct": i} for f, o, i in profile]
-    checked = sum(len(runs[f][side]) for f in FORMATS for side in ("recorder", "arecord"))
+    findings.append(
+        "The process boundary (the capture helper against ALSA in the daemon's own process, "
+        "same microphone, interleaved): capture CPU " + "; ".join(boundary)
+    )
+    sides = ("recorder", "inprocess", "arecord")
+    checked = sum(len(runs[f][side]) for f in FORMATS for side in sides)
     findings.append(
         f"Every recording equals its source sample for sample (frames, sha256 of the audio, no "
         f"gap, overflow or overrun; {checked} recordings): {verdict(all_ok)}"

@@ -1,6 +1,6 @@
 """What every benchmark shares: the machine it ran on, medians and percentiles, Markdown
-tables, speech-like source files, the real daemon in a subprocess (READY time, CPU, RSS) and a
-real disk that can be frozen.
+tables, speech-like source files, the real daemon in a subprocess (READY time, CPU, memory, its
+capture helper process counted beside it) and a real disk that can be frozen.
 
 Each benchmark module has `run(opts) -> Section`; `bench/run.py` runs them all and writes
 docs/benchmarks.md. Nothing here judges a number: sections state the target beside the result.
@@ -208,12 +208,116 @@ class Usage:
     maxrss_kib: int
 
 
+# ---- processes, from /proc ------------------------------------------------------------------
+
+HELPER_MODULE = "recorder.adapters.alsa_process"  # the capture helper: `python -m` this
+INPROCESS_RUNNER = "bench.inprocess"  # the daemon with ALSA in its own process (a baseline)
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces): field 3 is index 0."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_times(pid: int) -> tuple[float, float, float]:
+    """(user, system, reaped children's user + system) seconds of one process, all threads."""
+    f = _stat(pid)
+    return int(f[11]) / TICK, int(f[12]) / TICK, (int(f[13]) + int(f[14])) / TICK
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid`. This kernel has no /proc/<pid>/task/<tid>/children
+    (CONFIG_PROC_CHILDREN), so every process's parent is read instead."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int(_stat(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def capture_helper(pid: int) -> int | None:
+    """The daemon's capture helper process (`python -m recorder.adapters.alsa_process`), if it
+    runs now."""
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            if HELPER_MODULE.encode() in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                return child
+    return None
+
+
+def process_memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (/proc/<pid>/status), Pss and the private pages, clean + dirty, from
+    /proc/<pid>/smaps_rollup; KiB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    private = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        if key == "Pss":
+            out["Pss"] = int(value.split()[0])
+        elif key in ("Private_Clean", "Private_Dirty"):
+            private += int(value.split()[0])
+    out["Private"] = private
+    return out
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+_PRESENT, _PFN = 1 << 63, (1 << 55) - 1  # /proc/<pid>/pagemap: bit 63 present, 0-54 the frame
+
+
+def resident_frames(pid: int):
+    """The physical page frames `pid` has resident (a numpy array), or None where the kernel
+    hides frame numbers (without CAP_SYS_ADMIN it reports them as 0)."""
+    import numpy as np
+
+    found = []
+    with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            if start >= 1 << 47:  # [vsyscall]: not in pagemap
+                continue
+            pagemap.seek(start // PAGE * 8)
+            entries = np.frombuffer(pagemap.read((end - start) // PAGE * 8), dtype=np.uint64)
+            found.append(entries[(entries & np.uint64(_PRESENT)) != 0] & np.uint64(_PFN))
+    frames = np.unique(np.concatenate(found)) if found else np.zeros(0, np.uint64)
+    return None if len(frames) and not frames.any() else frames
+
+
+def union_kib(pids: list[int]) -> int | None:
+    """KiB resident in any of `pids`, each physical page once however many of them map it:
+    what one process's VmRSS says, for several. None where frame numbers are hidden."""
+    import numpy as np
+
+    sets = [resident_frames(pid) for pid in pids]
+    if any(s is None for s in sets):
+        return None
+    return len(np.unique(np.concatenate(sets))) * PAGE // 1024
+
+
 class Daemon:
     """`session-recorder run` as systemd would start it: a process of its own with
-    NOTIFY_SOCKET, so READY is timed from outside; CPU and memory read from /proc."""
+    NOTIFY_SOCKET, so READY is timed from outside; CPU and memory read from /proc, for the
+    daemon and for its capture helper (the child process that owns the ALSA device) apart.
 
-    def __init__(self, config: Path, mic: VirtualMic, extra_env: dict[str, str] | None = None):
+    `inprocess`: the same daemon with ALSA in its own process instead of the helper (see
+    bench/inprocess.py), to measure what the process boundary costs."""
+
+    def __init__(
+        self,
+        config: Path,
+        mic: VirtualMic,
+        extra_env: dict[str, str] | None = None,
+        inprocess: bool = False,
+    ):
         self.config = config
+        self.inprocess = inprocess
+        self._helper: int | None = None
+        self._peaks: dict[str, int] = {}
         self.socket_path = Path(tomllib.loads(config.read_text())["control"]["socket"])
         self._notify_path = config.parent / "notify.sock"
         self._notify_path.unlink(missing_ok=True)
@@ -223,8 +327,10 @@ class Daemon:
         self._ready = threading.Event()
         env = {**mic.env(), "NOTIFY_SOCKET": str(self._notify_path), **(extra_env or {})}
         self.started_at = time.monotonic()
+        module = INPROCESS_RUNNER if inprocess else "recorder"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "recorder", "run", "--config", str(config)],
+            [sys.executable, "-m", module, "run", "--config", str(config)],
+            cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -269,19 +375,83 @@ class Daemon:
         reply = self.request({"cmd": "status"})
         return reply.get("status", reply)
 
+    def helper_pid(self) -> int | None:
+        """The capture helper's pid while it runs (None in-process, or before the first open)."""
+        if self.inprocess:
+            return None
+        if self._helper is not None:
+            with contextlib.suppress(OSError, IndexError):
+                if int(_stat(self._helper)[1]) == self.proc.pid:
+                    return self._helper
+        self._helper = capture_helper(self.proc.pid)
+        return self._helper
+
+    def cpu(self) -> dict[str, float]:
+        """user + system seconds so far: the daemon's own (all threads), the live capture
+        helper's (a running child is not in the daemon's children's times; those count only
+        children it has reaped, such as a helper that died), and their sum, `total`."""
+        user, system, reaped = cpu_times(self.proc.pid)
+        h_user = h_system = 0.0
+        pid = self.helper_pid()
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                h_user, h_system, _ = cpu_times(pid)
+        return {
+            "daemon": user + system,
+            "helper": h_user + h_system,
+            "reaped_children": reaped,
+            "total": user + system + h_user + h_system + reaped,
+            "user": user + h_user,  # the two processes' user time (reaped children not split)
+            "system": system + h_system,
+        }
+
     def cpu_s(self) -> float:
-        """user + system seconds so far (all threads)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
+        """user + system seconds so far, the daemon and its capture helper together."""
+        return self.cpu()["total"]
 
     def memory_kib(self) -> dict[str, int]:
-        """VmRSS (now) and VmHWM (the peak so far), KiB."""
-        out = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0])
+        """KiB. The daemon's VmRSS (now), VmHWM (its peak so far), Pss and private pages; the
+        same of the capture helper as `helper_*` (0 without one). Summing the two VmRSS would
+        count the interpreter and libraries they share twice, so two totals: `total_Pss`, the
+        two PSS summed (a shared page split between the processes that map it, which on a
+        shared machine includes every other process mapping the same libraries), and
+        `union_RSS`, every page resident in either counted once, from pagemap (`union_exact`
+        0 where frame numbers are hidden: then the daemon's RSS plus the helper's private
+        pages, a close lower bound). With `watch_memory` running, also `peak_total_Pss` and
+        `peak_union_RSS`: the largest of its samples so far."""
+        out = process_memory_kib(self.proc.pid)
+        helper = {"VmRSS": 0, "VmHWM": 0, "Pss": 0, "Private": 0}
+        pid = self.helper_pid()
+        union = None
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                helper = process_memory_kib(pid)
+        with contextlib.suppress(OSError):
+            union = union_kib([self.proc.pid] + ([pid] if helper["VmRSS"] else []))
+        out.update({f"helper_{k}": v for k, v in helper.items()})
+        out["total_Pss"] = out["Pss"] + helper["Pss"]
+        out["union_exact"] = int(union is not None)
+        out["union_RSS"] = union if union is not None else out["VmRSS"] + helper["Private"]
+        for key in ("total_Pss", "union_RSS"):
+            self._peaks[key] = max(self._peaks.get(key, 0), out[key])
+            if self._watching:
+                out[f"peak_{key}"] = self._peaks[key]
         return out
+
+    _watching = False
+
+    def watch_memory(self, every: float = 0.2) -> None:
+        """Sample memory_kib every `every` s while the daemon runs: nothing keeps a peak of PSS
+        (VmHWM is one process's RSS), so the peaks reported are those samples' largest."""
+        self._watching = True
+
+        def sample() -> None:
+            while self.alive():
+                with contextlib.suppress(OSError, KeyError):
+                    self.memory_kib()
+                time.sleep(every)
+
+        threading.Thread(target=sample, name="bench-memory", daemon=True).start()
 
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float, every: float = 0.25):
         """Poll status (a cheap request) until `predicate` holds; returns that status."""

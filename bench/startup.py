@@ -2,9 +2,10 @@
 the bare interpreter.
 
 The daemon is the real `session-recorder run` with NOTIFY_SOCKET (READY is timed from outside)
-and the virtual microphone. The first frame is timed at the FIFO: one period is written as soon
-as ALSA opens the FIFO, and the moment the write end reports nothing left unread (FIONREAD) is
-the moment the capture thread's read took it.
+and the virtual microphone, which its capture helper process opens; beside it the same daemon
+with ALSA in its own process (bench/inprocess.py), for what starting the helper costs. The first
+frame is timed at the FIFO: one period is written as soon as ALSA opens the FIFO, and the moment
+the write end reports nothing left unread (FIONREAD) is the moment the capture read took it.
 
     .venv/bin/python -m bench.startup [--quick] [--runs N]
 """
@@ -44,7 +45,7 @@ from bench.common import (
 
 FMT = "S16_LE"
 POLL_S = 0.0002  # how often the FIFO is looked at: the resolution of "first frame"
-SIDES = ("recorder", "arecord", "python", "import")
+SIDES = ("recorder", "inprocess", "arecord", "python", "import")
 PASS = [sys.executable, "-c", "pass"]
 IMPORT = [sys.executable, "-c", "import recorder.daemon"]
 # the same import, saying when the interpreter was ready and when the import was done: the
@@ -80,26 +81,34 @@ def first_read(probe: PipeFeeder, alive: Callable[[], bool], deadline: float) ->
     return time.monotonic()
 
 
-def run_recorder(where: Path, period: bytes) -> dict:
-    """The daemon with its default config (10-s pre-roll): READY, first frame, CPU by then."""
+def run_recorder(where: Path, period: bytes, inprocess: bool = False) -> dict:
+    """The daemon with its default config (10-s pre-roll): READY, first frame, CPU by then
+    (the daemon's and its capture helper's). `inprocess`: ALSA in the daemon's process."""
     where.mkdir(parents=True)
     vmic = mic(where)
     config = write_config(where, vmic.name, audio={"format": FMT})
     probe = PipeFeeder(vmic.infile, iter([period]))
     probe.start()
-    daemon = Daemon(config, vmic)
+    daemon = Daemon(config, vmic, inprocess=inprocess)
     try:
         first = first_read(probe, daemon.alive, time.monotonic() + 60) - daemon.started_at
         ready = daemon.wait_ready()
-        cpu = daemon.cpu_s()  # once READY and the first frame have both happened
+        cpu = daemon.cpu()  # once READY and the first frame have both happened
         status = daemon.status()
     finally:
         probe.stop()  # end of file: the capture thread can see the stop at once
         daemon.stop(timeout=10)
-    if status["device"] != "ok":
+    # one period and then nothing: a second later the device is "stalled", and that is right
+    if status["device"] not in ("ok", "stalled"):
         raise RuntimeError(f"the daemon has no device: {status}")
     shutil.rmtree(where, ignore_errors=True)
-    return {"ready_s": ready, "first_frame_s": first, "cpu_s": cpu}
+    return {
+        "ready_s": ready,
+        "first_frame_s": first,
+        "cpu_s": cpu["total"],
+        "daemon_cpu_s": cpu["daemon"],
+        "helper_cpu_s": cpu["helper"],
+    }
 
 
 def run_arecord(where: Path, period: bytes) -> dict:
@@ -216,10 +225,11 @@ def run(opts: Options) -> Section:
     period = one_period()
     results: dict[str, list[dict]] = {side: [] for side in SIDES}
     for i in range(runs):
-        for side in SIDES[i % 4 :] + SIDES[: i % 4]:  # each goes first in turn
+        k = i % len(SIDES)
+        for side in SIDES[k:] + SIDES[:k]:  # each goes first in turn
             where = opts.workdir / f"{side}-{i}"
-            if side == "recorder":
-                results[side].append(run_recorder(where, period))
+            if side in ("recorder", "inprocess"):
+                results[side].append(run_recorder(where, period, side == "inprocess"))
             elif side == "arecord":
                 results[side].append(run_arecord(where, period))
             else:
@@ -242,24 +252,29 @@ def section(
         return median([r[key] for r in results[side]])
 
     ready, first = med("recorder", "ready_s"), med("recorder", "first_frame_s")
+    i_ready, i_first = med("inprocess", "ready_s"), med("inprocess", "first_frame_s")
     a_first = med("arecord", "first_frame_s")
     py, imp = med("python", "exit_s"), med("import", "import_s")
     interp = med("import", "interpreter_s")
     rows = [
-        ["to READY (sd_notify), ms", ms(ready), "", "", ""],
-        ["to the first pre-roll frame read, ms", ms(first), ms(a_first), "", ""],
-        ["… ÷ arecord's", f"{first / a_first:.0f}×", "1×", "", ""],
-        ["to the interpreter running the script, ms", "", "", "", ms(interp)],
-        ["… then `import recorder.daemon` alone, ms", "", "", "", ms(imp)],
-        ["to exit, ms", "", ms(med("arecord", "exit_s")), ms(py), ms(med("import", "exit_s"))],
+        ["to READY (sd_notify), ms", ms(ready), ms(i_ready), "", "", ""],
+        ["to the first pre-roll frame read, ms", ms(first), ms(i_first), ms(a_first), "", ""],
+        ["… ÷ arecord's", f"{first / a_first:.0f}×", f"{i_first / a_first:.0f}×", "1×", "", ""],
+        ["to the interpreter running the script, ms", "", "", "", "", ms(interp)],
+        ["… then `import recorder.daemon` alone, ms", "", "", "", "", ms(imp)],
+        ["to exit, ms", "", "", ms(med("arecord", "exit_s")), ms(py),
+         ms(med("import", "exit_s"))],
         ["CPU, ms", *(ms(med(side, "cpu_s")) for side in SIDES)],
-        ["… of which the import alone, ms", "", "", "", ms(med("import", "import_cpu_s"))],
-    ]
+        ["… of which the capture helper, ms", ms(med("recorder", "helper_cpu_s")), "", "", "",
+         ""],
+        ["… of which the import alone, ms", "", "", "", "", ms(med("import", "import_cpu_s"))],
+    ]  # fmt: skip
     tables = [
         table(
             [
                 f"from process start (median of {runs})",
                 "session-recorder run",
+                "… ALSA in the daemon's process",
                 "arecord, one period",
                 "python -c pass",
                 "python -c 'import recorder.daemon'",
@@ -280,7 +295,13 @@ def section(
     findings = [
         f"Start-up to READY: {ready:.2f} s; to the first pre-roll frame: {first:.2f} s, "
         f"{first / a_first:.0f}× arecord's {ms(a_first)} ms (no target; CPU by then "
-        f"{med('recorder', 'cpu_s'):.2f} s)",
+        f"{med('recorder', 'cpu_s'):.2f} s, of which the capture helper "
+        f"{med('recorder', 'helper_cpu_s'):.2f} s)",
+        f"The capture helper's cost at start-up: with ALSA in the daemon's own process the "
+        f"first frame comes after {i_first:.2f} s ({first - i_first:+.2f} s with the helper, "
+        f"which starts a second interpreter once the daemon's threads run), READY after "
+        f"{i_ready:.2f} s ({ready - i_ready:+.2f} s), CPU "
+        f"{med('inprocess', 'cpu_s'):.2f} s ({med('recorder', 'cpu_s') - med('inprocess', 'cpu_s'):+.2f} s)",
         f"Interpreter and imports: the interpreter runs its first line {ms(interp)} ms after "
         f"the process starts (`python -c pass` exits after {ms(py)} ms); `import "
         f"recorder.daemon` then takes {ms(imp)} ms ({ms(med('import', 'import_cpu_s'))} ms CPU):"
@@ -307,11 +328,15 @@ TEXT = """\
 How long after systemd starts the service it is ready and hearing the room, and how much of
 that is Python. *Recorder*: the real `session-recorder run` (default config: 10-s pre-roll; no
 GPIO, MQTT or upload) in a process of its own with NOTIFY_SOCKET set, timed from just before
-the process is created to READY=1 on the notify socket and to the first pre-roll frame. The
+the process is created to READY=1 on the notify socket and to the first pre-roll frame, which
+its capture helper process (a second interpreter, started by the capture thread, that owns the
+ALSA device) reads and hands on through a pipe; CPU is the daemon's and the helper's. Beside it,
+taking turns, the same daemon with ALSA in its own process (`bench/inprocess.py`): the
+difference is what the helper costs at start-up. The
 virtual microphone's FIFO is opened by a writer that blocks until ALSA opens the other end and
 then writes one period (0.1 s of S16_LE 48 kHz stereo); the frame counts as read when the pipe's
 write end reports nothing left unread (FIONREAD, polled every {poll_ms:.1f} ms). CPU is the
-process's user + system time once both have happened. *Baselines*, taking turns with it ({runs}
+two processes' user + system time once both have happened. *Baselines*, taking turns ({runs}
 runs each, medians): `arecord` reading one period the same way (process start to first frame;
 exit and CPU from wait4); the bare interpreter (`python -c pass`, to exit); and a fresh
 interpreter running `import recorder.daemon`, which reports from inside when its first line ran
