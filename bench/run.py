@@ -4,6 +4,9 @@
     scripts/dev bench --quick         # seconds: checks the code runs; numbers mean nothing
     .venv/bin/python -m bench.run [--quick] [--runs N] [--only a,b] [--output PATH]
 
+With --only, the sections of the other benchmarks are kept from the report already there (its
+JSON), each with the date of the run that made it, so one benchmark can be run again alone.
+
 Each benchmark runs in a process of its own (alsa-lib reads its config once per process, and a
 crash or a leak in one must not colour the next), one after another, never side by side with
 another benchmark. Comparisons inside a benchmark are interleaved runs against a baseline on
@@ -75,10 +78,38 @@ def run_one(name: str, quick: bool, runs: int | None, work: Path) -> dict:
     return result
 
 
+def merge(results: list[dict], info: dict[str, str], quick: bool, previous: Path) -> list[dict]:
+    """This run's results in place of the same benchmarks' in the `previous` report's JSON; the
+    others kept as they were, in report order. Each result says which run (`run_machine`) made
+    it. A previous report of the other mode (quick or full) is not mixed in."""
+    for r in results:
+        r["run_machine"] = info
+    try:
+        old = json.loads(previous.read_text())
+    except (OSError, ValueError):
+        return results
+    if old.get("quick") != quick:
+        kind = "full" if quick else "quick"
+        print(f"    {previous.name} is from a {kind} run: replaced", file=sys.stderr)
+        return results
+    by_key = {r["key"]: {"run_machine": old.get("machine", {}), **r} for r in old["results"]}
+    by_key.update({r["key"]: r for r in results})
+    order = BENCHMARKS + [k for k in by_key if k not in BENCHMARKS]
+    return [by_key[k] for k in order if k in by_key]
+
+
 def report(results: list[dict], info: dict[str, str], quick: bool, runs: int | None) -> str:
     mode = "quick mode (seconds; these numbers are not meaningful)" if quick else "full mode"
     if runs:
         mode += f", {runs} runs each"
+    earlier = [r for r in results if r.get("run_machine", info).get("date") != info["date"]]
+    if earlier:
+        ran = ", ".join(r["key"] for r in results if r not in earlier)
+        kept = ", ".join(f"{r['key']} {r['run_machine'].get('date', '?')}" for r in earlier)
+        mode += (
+            f", of {ran}; the other sections are kept from earlier runs ({kept}; their machine"
+            " and load in the JSON)"
+        )
     parts = [INTRO.format(mode=mode), "## The machine", ""]
     parts.append(table(["", ""], [[k, v] for k, v in info.items()]))
     parts += ["", "## Summary", ""]
@@ -129,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             r = results[-1]
             state = "failed" if "failed" in r else "not run" if "unavailable" in r else "done"
             print(f"    {state} in {r['seconds']:.1f} s", file=sys.stderr, flush=True)
+    failed = any("failed" in r for r in results)
+    if output is not None and args.only:
+        results = merge(results, info, args.quick, output.with_suffix(".json"))
     text = report(results, info, args.quick, args.runs)
     print(text)
     if output is not None:
@@ -138,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({"machine": info, "quick": args.quick, "results": results}, indent=1) + "\n"
         )
         print(f"written: {output} and {output.with_suffix('.json').name}", file=sys.stderr)
-    return 1 if any("failed" in r for r in results) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
