@@ -7,7 +7,10 @@ frozen or synced), and each copy is booted: journal replay, mount, the real daem
 (recovery runs at start), `sessions --json`, sox. bench/powercut.py does the work and writes the
 figures into docs/benchmarks.md; this asserts what a user depends on after a power cut.
 
-Three rounds run in the suite (about a minute). The full 30 rounds are opt-in:
+In the suite: three cuts (while recording, during the finalize at a stop, after a stop), and
+one as a start is answered, which today loses the whole pre-roll (an expected failure: the day
+the pre-roll reaches the card in time it passes, and the marker must go). The benchmark's 30
+rounds are opt-in:
 
     SESSION_RECORDER_POWER_CUT=1 .venv/bin/python -m pytest -q tests/test_power_cut.py
 
@@ -26,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import FreezableDisk, Unavailable  # noqa: E402
-from bench.powercut import LOSS_LIMIT_S, QUICK_ROUNDS, ROUNDS, torture  # noqa: E402
+from bench.powercut import LOSS_LIMIT_S, PREROLL_S, ROUNDS, torture  # noqa: E402
 
 OPT_IN = "SESSION_RECORDER_POWER_CUT"
 
@@ -39,16 +42,22 @@ pytestmark = [
 ]
 
 
-def _torture(workdir: Path, rounds: int) -> list[dict]:
+class LostBeforeTheCut(AssertionError):
+    """More than LOSS_LIMIT_S of what came before a cut is missing from its session."""
+
+
+def _torture(workdir: Path, plan: int | list[str]) -> list[dict]:
     try:
-        return torture(workdir, rounds)["rounds"]
+        return torture(workdir, plan)["rounds"]
     except Unavailable as exc:
         pytest.skip(f"no loop-mounted disk here: {exc}")
 
 
 def _assert_survived(rounds: list[dict]) -> None:
+    """Everything a power cut must leave, the loss last (its own exception)."""
+    lost = []
     for r in rounds:
-        where = f"cut {r['round']} ({r['phase']}, {r['cut_at_s']:.2f} s into its session)"
+        where = f"cut {r['round']} ({r['planned']['aim']}, {r['cut_at_s']:.2f} s into its session)"
         # every session whose start had been answered is there, and nothing else
         assert not r["missing"], f"{where}: sessions gone: {r['missing']}"
         assert not r["unexpected"], f"{where}: sessions nobody started: {r['unexpected']}"
@@ -63,28 +72,46 @@ def _assert_survived(rounds: list[dict]) -> None:
             assert c["mismatched"] == 0 and c["frames"] == s["frames"], (
                 f"{what}: audio differs from what was fed (first at {c['first_mismatch_s']} s)"
             )
-            if s["stopped_before_cut"]:
+            if s["finalized_before_cut"]:
+                assert s["stop_reason"] == "requested", f"{what}: {s['stop_reason']}"
+            elif s["stop_asked_before_cut"]:  # the stop may have reached the card, or not
                 assert s["stop_reason"] in ("requested", "interrupted"), what
             else:
                 assert s["stop_reason"] == "interrupted", f"{what}: {s['stop_reason']}"
             if s["stop_reason"] == "interrupted":
                 assert "power cut" in s["recovery"]["reason"], f"{what}: no recovery note"
-            assert s["lost_s"] <= LOSS_LIMIT_S, f"{what}: {s['lost_s']:.2f} s lost before the cut"
             if s["finalized_before_cut"]:
                 assert s["lost_s"] == 0, f"{what}: a finished session lost {s['lost_s']:.2f} s"
             # nothing on the copy was captured after the power went (bounded with slack for
             # the freeze's own start, which is not known to the frame)
             assert s["beyond_cut_s"] < 0.2, f"{what}: audio from after the cut"
+            if s["lost_s"] > LOSS_LIMIT_S:
+                lost.append(f"{what}: {s['lost_s']:.2f} s lost before the cut")
     # the copies really were cut mid-write: recovery had work to do on at least one
     assert any(r["recovered"] for r in rounds), "no copy needed recovery: the cut is not a cut"
+    if lost:
+        raise LostBeforeTheCut("; ".join(lost))
 
 
 @pytest.mark.timeout(300)
 def test_power_cuts_leave_every_session_finalized_in_order_and_short_by_at_most_a_second(
     tmp_path,
 ):
-    rounds = _torture(tmp_path, QUICK_ROUNDS)
-    assert len(rounds) == QUICK_ROUNDS
+    plan = ["recording", "at the stop", "after the stop"]
+    rounds = _torture(tmp_path, plan)
+    assert [r["planned"]["aim"] for r in rounds] == plan
+    _assert_survived(rounds)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.xfail(
+    raises=LostBeforeTheCut,
+    strict=True,
+    reason="the pre-roll is not on the card until some 0.3 s after a start: a cut as the "
+    f"start is answered loses all of it ({PREROLL_S:g} s, preroll_s's default)",
+)
+def test_a_power_cut_as_a_start_is_answered_keeps_the_pre_roll(tmp_path):
+    rounds = _torture(tmp_path, ["as a start with a full pre-roll is answered"])
     _assert_survived(rounds)
 
 
@@ -95,6 +122,7 @@ def test_power_cuts_leave_every_session_finalized_in_order_and_short_by_at_most_
     ".venv/bin/python -m pytest -q tests/test_power_cut.py",
 )
 def test_thirty_power_cuts(tmp_path):
+    """The benchmark's mix; fails while a cut just after a start loses the pre-roll."""
     rounds = _torture(tmp_path, ROUNDS)
     assert len(rounds) == ROUNDS
     _assert_survived(rounds)
