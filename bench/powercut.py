@@ -346,6 +346,26 @@ def soxi_frames(path: str) -> int | None:
     return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
 
 
+def _describe_mismatch(folder: Path, manifest: dict, fed: bytes) -> dict:
+    """Where a session stops being what was fed, and what it holds from there on (only gapless
+    sessions are described)."""
+    audio = b"".join(_session_audio(folder, manifest))
+    start = manifest["start_pos"] * FRAME_BYTES
+    expected = fed[start : start + len(audio)]
+    first = next((i for i, (a, b) in enumerate(zip(audio, expected, strict=False)) if a != b), 0)
+    rest = audio[first:]
+    at = first // FRAME_BYTES
+    in_fed = fed.find(rest[:64]) if len(rest) >= 64 else -1
+    return {
+        "first_wrong_frame": at,
+        "wrong_frames": len(rest) // FRAME_BYTES,
+        "all_zero": not any(rest),
+        "found_in_feed_at_frame": in_fed // FRAME_BYTES if in_fed >= 0 else None,
+        "expected_frame": (start + first) // FRAME_BYTES,
+        "segment_bytes": [(folder / seg["file"]).stat().st_size for seg in manifest["segments"]],
+    }
+
+
 def judge_session(s: dict, truth: Truth, cut: Cut, fed: bytes, recovered: bool) -> dict:
     """One session on a booted copy beside what the client saw and what was fed."""
     folder = Path(s["path"])
@@ -390,6 +410,7 @@ def judge_session(s: dict, truth: Truth, cut: Cut, fed: bytes, recovered: bool) 
         "lost_s": max(0, should_end - end) / RATE,
         "beyond_cut_s": max(0, end - should_end) / RATE,
         "check": asdict(check),
+        "mismatch": _describe_mismatch(folder, manifest, fed) if check.mismatched else None,
         "in_order": check.mismatched == 0 and check.frames == s["frames"],
         "playable": playable and contiguous,
         "finalized": s["state"] == "outbox" and manifest["state"] == "finalized",
