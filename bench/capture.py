@@ -2,9 +2,11 @@
 
 Both read the same speech-like file through the same virtual ALSA microphone (alsa-lib's file
 plugin on a FIFO), as fast as they can take it, and write WAV: the recorder as the real
-`session-recorder run` (capture thread, pre-roll tap, queue, writer with levels, segments whose
-header is brought up to date and fsynced every 0.5 s), `arecord` into one file. CPU comes from
-the kernel's accounting; each recording is checked sample by sample against the source.
+`session-recorder run` (its capture helper process reading ALSA and piping each period to the
+capture thread, pre-roll tap, queue, writer with levels, segments whose header is brought up to
+date and fsynced every 0.5 s), `arecord` into one file; and the same daemon with ALSA in its own
+process (bench/inprocess.py), for what the process boundary costs. CPU comes from the kernel's
+accounting, the daemon's and the helper's; each recording is checked sample by sample.
 
     .venv/bin/python -m bench.capture [--quick] [--runs N]
 """
@@ -625,6 +627,7 @@ def run(opts: Options) -> Section:
 
 
 SIDES = ("recorder", "inprocess", "arecord", "storage")
+LOAD_START = os.getloadavg()[0]  # when this module was loaded: the benchmark's start
 
 
 def add_realtime(section_: Section, realtime_s: float, realtime: dict[str, list[dict]]) -> None:
@@ -867,7 +870,15 @@ def section(
     return Section(
         key="capture",
         title="Capture cost: the recording path beside arecord",
-        text=TEXT.format(seconds=seconds, runs=opts.runs, lead=LEAD_S, profile_note=profile_note),
+        text=TEXT.format(
+            seconds=seconds,
+            runs=opts.runs,
+            lead=LEAD_S,
+            profile_note=profile_note,
+            load_start=LOAD_START,
+            load_end=os.getloadavg()[0],
+            cores=os.cpu_count(),
+        ),
         tables=tables,
         findings=findings,
         data=data,
@@ -881,19 +892,29 @@ goes into the virtual microphone (alsa-lib's `file` plugin reading a FIFO) as fa
 takes it, in whole 0.1-s periods. A plain file as the plugin's `infile` would be simpler, but
 after its end both tools would go on reading silence with no exact place to stop: the FIFO stays
 open after the last period, so the reader blocks instead, and the feed is held back until the
-side under test has the device open (`arecord`) or has started its session (the daemon), so
-nothing is read early.
+side under test has the device open (`arecord`) or has started its session (the daemon, which
+gets silence until then: see below), so nothing of the file is read early.
 
 *Recorder*: the real `session-recorder run` with its default config (pre-roll 10 s, 300-s
 segments, header updated and fsynced every 0.5 s of audio, levels four times a second) in a
-process of its own. After READY, `ctl start`, then the feed; done when the segment files hold
-every byte of the source. Capture CPU is the process's user + system time over that stretch
-(/proc), start-up excluded (reported apart). The pre-roll ring is empty at the start (nothing
-was fed before), so the session must equal the file. Flat out, capture outruns the writer many
-times over (reading a period takes microseconds; the writer fsyncs), and the daemon, which never
-lets capture wait for the disk, would drop audio once its 60-s queue filled; so the feed is
-kept at most {lead} s ahead of what the writer has put in its segments, and the throughput shown
-is the writer's. *Baseline*: `arecord -f <format> -r 48000 -c 2 --period-size 4800
+process of its own, with its capture helper: the child process (`python -m
+recorder.adapters.alsa_process`) that owns the ALSA device, so that an ALSA call that blocks
+cannot freeze the daemon, and writes every period into a pipe that the daemon's capture thread
+reads. After READY, `ctl start`, then the feed; done when the segment files hold every byte.
+Capture CPU is the user + system time over that stretch of the daemon and of the helper, each
+read from its own `/proc/<pid>/stat` (the helper is a child still running, so its time is not
+yet in the daemon's children's times), start-up excluded (reported apart). A device that
+delivers nothing is "stalled" after a second and a start is then refused, so until the session
+has started the microphone gets silence at real time, period by period; that silence lands in
+the pre-roll ring (empty before: nothing else was fed), and the session must be exactly that
+silence and then the file. *ALSA in the daemon's process*: the same daemon, same config and
+command line, given the in-process `AlsaSource` through its `Parts` port (`bench/inprocess.py`;
+how it read the device before the helper), on the same kind of microphone, taking turns with
+it: the ratio of the two is the process boundary's own cost. Flat out, capture outruns the
+writer many times over (reading a period takes microseconds; the writer fsyncs), and the
+daemon, which never lets capture wait for the disk, would drop audio once its 60-s queue
+filled; so the feed is kept at most {lead} s ahead of what the writer has put in its
+segments, and the throughput shown is the writer's. *Baseline*: `arecord -f <format> -r 48000 -c 2 --period-size 4800
 --buffer-size 19200 -s <frames>` (the daemon's period and buffer) from the same kind of
 microphone into one WAV; CPU from wait4, its start-up (milliseconds) included. *WAV adapter
 alone*: the recorder's `SoundfileSegment` on the writer's schedule in a bare loop in this
@@ -902,15 +923,26 @@ one hashed as the manifest wants): the floor that crash safety sets before any P
 it. They take turns, {runs} run(s) each; medians. Every recording is checked against the
 source: frame count, sha256 of the audio, no gap, no buffer overflow, no ALSA overrun.
 
-*At real time*: the same daemon (S16_LE) fed at the pace of a real microphone, its CPU over a
-stretch of a session as a share of one core, beside `arecord` recording the same way: what a
-box actually spends while it records, the room it leaves.
+*At real time*: the same daemon (S16_LE) fed at the pace of a real microphone, its CPU and its
+helper's over a stretch of a session as a share of one core, beside the in-process daemon and
+`arecord` recording the same way: what a box actually spends while it records, the room it
+leaves.
 
 How to read it: the ratio is what carries over to a Pi; S16_LE comes out worse than S32_LE
 because `arecord`'s cost follows the bytes while most of the recorder's follows the blocks
-(36,000 an hour). The per-thread table says which part costs what; the profile ({profile_note})
-shows the Python side only: writes, fsyncs and ALSA reads release the GIL and appear in the
-per-thread figures and the user/system split instead.
+(36,000 an hour). The per-thread table says which part costs what, the capture helper as one
+row (its whole process: the ALSA reads and the writes into the pipe), beside the same threads
+with ALSA in the daemon's process; there the capture thread does the ALSA reads itself, with the
+helper it reads the pipe instead, and the two cost it about the same: the boundary's price is
+then mostly the helper's own row. The profile ({profile_note}) shows the Python side only:
+writes, fsyncs, ALSA and pipe reads release the GIL and appear in the per-thread figures and the
+user/system split instead. The memory figures here are read at the end of a flat-out run (the
+queue then holds up to {lead} s of audio): `bench/memory.py` has the box's real peaks.
+
+This run: the load average (1 min) was {load_start:.2f} when this benchmark started and
+{load_end:.2f} when it ended, on {cores} cores. The report of 2026-12-03 was not made on a quiet
+machine (a shared 2-core VM where other agents' test suites ran now and then): medians of
+interleaved runs, and the ratios, are what to read; absolute figures may be high.
 
 What was found and changed while writing this (2026-11-29, on a shared 2-core VM with other
 work running; 600 s of audio, three interleaved runs each):

@@ -608,6 +608,7 @@ def measure_buffer(workdir: Path, disk: FreezableDisk, buffer_s: float, n: int, 
 
 def run(opts: Options) -> Section:
     quick = opts.quick
+    load_start = os.getloadavg()[0]
     small = source(60 if quick else 600)
     use_bytecode(opts.workdir)
     baseline = measure_baseline(opts.runs)
@@ -649,6 +650,7 @@ def run(opts: Options) -> Section:
         "preroll": {str(k): v for k, v in prerolls.items()},
         "buffer": {str(k): v for k, v in buffers.items()},
         "disk_unavailable": why,
+        "load": [load_start, os.getloadavg()[0]],
     }
     return report(opts, data)
 
@@ -674,6 +676,15 @@ STAGES = [
     ("after its FLAC + MP3 were built", "deliverables"),
     ("recording (second session)", "second_session"),
 ]
+
+
+def ring_overhead_pct(prerolls: dict[str, list[dict]]) -> float:
+    """How much more the pre-roll ring holds than its raw audio, in %, at the largest pre-roll."""
+    low, high = min(prerolls, key=float), max(prerolls, key=float)
+    if float(high) == float(low):
+        return float("nan")
+    held = mb(_med(prerolls[high], "idle", "VmRSS") - _med(prerolls[low], "idle", "VmRSS"))
+    return 100 * (held / (RAW_MB_PER_MIN * (float(high) - float(low)) / 60) - 1)
 
 
 def report(opts: Options, data: dict) -> Section:
@@ -945,6 +956,17 @@ def report(opts: Options, data: dict) -> Section:
         feed_x=long["minutes"] * 60 / long["feed_s"],
         short=check["short_reads"],
         disk="" if not data["disk_unavailable"] else f" (not run here: {data['disk_unavailable']})",
+        union_note="" if exact else "; not here: the daemon's RSS plus the helper's private pages",
+        target=TARGET_MB,
+        ring_over=ring_overhead_pct(prerolls),
+        pss_gap=mb(
+            _med(lifecycle, "recording", "VmRSS")
+            - _med(lifecycle, "recording", "total_Pss")
+            + _med(lifecycle, "recording", "helper_Pss")
+        ),
+        load_start=data.get("load", [0, 0])[0],
+        load_end=data.get("load", [0, 0])[1],
+        cores=os.cpu_count(),
     )
     return Section(
         key="memory",
@@ -963,6 +985,31 @@ the deliverables are built and nothing is sent) fed by the virtual ALSA micropho
 with speech-like audio, its memory read from outside in `/proc/<pid>/status`: VmRSS is the
 resident size now, VmHWM the peak so far. MB are 10^6 bytes. Medians of {runs} runs, each a
 fresh process.
+
+**Two processes.** The daemon no longer calls ALSA itself: its capture helper, a child process
+(`python -m recorder.adapters.alsa_process`: a second interpreter with pyalsaaudio and
+alsa-lib), owns the device and pipes each period to it, so an ALSA call that blocks cannot
+freeze the daemon. The helper's memory counts too. Adding the two VmRSS would count twice the
+pages they share (the interpreter's code, libc), so the second lifecycle table gives the
+helper's VmRSS and PSS (`/proc/<pid>/smaps_rollup`), the two PSS summed, and the two with each
+resident page counted once: the union of the physical pages either maps, read from
+`/proc/<pid>/pagemap` (which gives frame numbers to root{union_note}). That union is the figure
+to compare with earlier reports (one process's VmRSS counts each of its pages once, in full)
+and with the {target:g} MB target. PSS, the usual answer to shared pages, does not serve here:
+it splits each shared page among *every* process mapping it, and on this machine other Python
+processes (other agents' tests) map the same numpy, libpython and libcrypto pages, so the
+daemon's PSS was {pss_gap:.1f} MB below its RSS while recording (median) and moves with what
+else runs; on the box nothing else maps them. The table gives it beside the union; the verdicts
+use the union.
+Peaks of the union (and of the PSS sum) are the largest of samples taken every 0.2 s
+(the kernel keeps a peak, VmHWM, only for one process's RSS). The pipe between the two (1 MB
+at most, while the daemon is slow to read) is kernel memory, in neither figure. Beside each
+lifecycle run, taking turns with it, the same daemon with ALSA in its own process (given the
+in-process `AlsaSource` through its `Parts` port, `bench/inprocess.py`: how it read the device
+before the helper), counted the same way: the difference is what the process boundary costs.
+This run: the load average (1 min) was {load_start:.2f} at the start and {load_end:.2f} at the
+end of this benchmark, on {cores} cores; the report of 2026-12-03 was not made on a quiet
+machine (a shared 2-core VM where other agents' test suites ran now and then).
 
 **Baseline.** The bare interpreter, then the same interpreter importing the daemon's libraries
 one after another (each step is charged what it adds to the peak; a shared dependency counts
@@ -1003,10 +1050,19 @@ growth) until the outbox worker's next pass after the session hands them back.
 holds a byte: numpy (15 MB, for level metering and deliverables), pydantic with the config and
 manifest models (16 MB, including OpenSSL's libcrypto, which `pydantic.types` loads through
 `secrets`/`hmac`), libsndfile, the bare interpreter (11 MB). The recorder's own data is a few
-MB: the pre-roll ring and the buffer at their raw audio size (no measurable overhead), the
-threads, libsndfile's and the meter's working memory. A finished session's FLAC and MP3 add
+MB: the pre-roll ring and the buffer ({ring_over:+.0f}% over their raw audio size in this run,
+from the largest pre-roll; the report of 2026-11-29 found about 1%), the threads, libsndfile's
+and the meter's working memory. A finished session's FLAC and MP3 add
 about 4 MB that stay: LAME's and FLAC's code pages, mapped once (file-backed, reclaimable), and
-about 1 MB live in the outbox thread's malloc arena.
+about 1 MB live in the outbox thread's malloc arena. The capture helper's pages beyond the
+daemon's are almost all its own heap: a second interpreter's objects (4.7 MB of private pages
+for a bare `python -c`, 2.6 MB of them with `-S`: the venv's `site` setup is the rest), the
+modules `recorder.adapters.alsa_process` imports for the daemon's side of the pipe as well
+(subprocess, logging, json, ctypes), and alsa-lib's parsed configuration once the device is
+open; its code pages (the interpreter, libc) are the daemon's. Measured apart (one run each, not
+in the tables): the helper as it is, before the open, has 7.7 MB of private pages; an
+interpreter started with `-I -S` and importing only alsaaudio, os, struct, signal and select
+has 3.7 MB. A helper of that shape would give back about 4 MB of the boundary's cost.
 
 **Fixes made from these numbers** (before → after, medians of 3 here, minutes apart): the daemon
 imported paho-mqtt and ssl with MQTT off; now `recorder.daemon` imports the MQTT link only for
