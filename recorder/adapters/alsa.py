@@ -5,7 +5,8 @@ device stops every thread of the process. The PCM is therefore opened with `PCM_
 (a busy device answers `EBUSY` at once) and reads wait in `poll()` on the PCM's descriptors,
 which releases the GIL. Even so an open can block inside alsa-lib (a plugin opening a FIFO
 nobody writes, a wedged USB interface): the daemon runs this class in a capture helper process
-(`recorder.adapters.alsa_process`), never in its own.
+(`recorder.adapters.alsa_helper`, started by `recorder.adapters.alsa_process`), never in its
+own. This module therefore imports only what the helper needs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 
 import alsaaudio
 
-from recorder.ports import DeviceLost, DeviceUnavailable, Overrun
+from recorder.audio_errors import DeviceLost, DeviceUnavailable, Overrun
 
 _FORMATS = {
     "S16_LE": alsaaudio.PCM_FORMAT_S16_LE,
@@ -114,6 +115,9 @@ class AlsaSource:
                 continue
             if frames < 0:
                 raise DeviceLost(f"read failed: {errno.errorcode.get(-frames, frames)}")
+            if not self._pending and len(data) == want:
+                self._last_read = time.monotonic()
+                return data  # the usual case: one whole period, handed on without a copy
             self._pending += data
         self._last_read = time.monotonic()
         out = bytes(self._pending[:want])
@@ -122,7 +126,7 @@ class AlsaSource:
 
     def close(self) -> None:
         if self._pcm is not None:
-            with contextlib.suppress(alsaaudio.ALSAAudioError):
+            with contextlib.suppress(alsaaudio.ALSAAudioError):  # a device that went away
                 self._pcm.close()
             self._pcm = None
             self._poll = None

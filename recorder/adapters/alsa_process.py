@@ -4,45 +4,50 @@ pyalsaaudio opens a PCM with the GIL held, and an open can block inside alsa-lib
 the device pleases (a plugin opening a FIFO nobody writes, a USB interface that stopped
 answering, a `hw:` device opened blocking while another program holds it). In the daemon's own
 process that would stop every thread: no ctl answer, no LED, no MQTT, no watchdog. So the
-daemon never calls ALSA itself. `AlsaProcessSource` runs `python -m recorder.adapters.alsa_process`
-(which imports nothing but pyalsaaudio and `recorder.adapters.alsa`), and waits for its words in
-`select`, which releases the GIL, always with a timeout:
+daemon never calls ALSA itself. `AlsaProcessSource` runs the capture helper
+(`recorder.adapters.alsa_helper`, which imports little beyond pyalsaaudio) and waits for its
+words in `select`, which releases the GIL, always with a timeout:
 
 - an open that does not answer within `answer_s` is reported ("does not answer") and waited for
   again at the next try, without spawning another helper;
 - an open device that delivers nothing for `stall_s` raises DeviceStalled from `read()`;
 - a helper that dies (or is killed) is a lost device; the next `open()` starts a new one.
 
-Protocol: the daemon writes `o` to the helper's stdin to ask for an open; the helper answers on
-stdout with records of one kind byte, a little-endian 32-bit length and the payload.
+Each record is read with reads of exactly its size, so a period reaches the tap as the one
+bytes object the pipe gave, without copies.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
-import json
+import importlib.util
 import logging
 import os
 import select
-import signal
-import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import recorder
+from recorder.adapters.alsa_helper import (
+    DATA,
+    FAILED,
+    HEADER,
+    LOST,
+    OPENED,
+    OVERRUN,
+    OVERRUN_INFO,
+)
 from recorder.ports import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
 
 log = logging.getLogger(__name__)
 
-HEADER = struct.Struct("<cI")
-OPENED, FAILED, DATA, OVERRUN, LOST = b"O", b"E", b"D", b"X", b"L"
 ANSWER_S = 2.0  # how long an open may take before the device is said not to answer
 STALL_S = 1.0  # how long an open device may deliver nothing before it is said to be stalled
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # about 5 s of 48 kHz stereo S16: slack for a daemon that is briefly slow
-PR_SET_PDEATHSIG = 1
 
 
 class HelperGone(Exception):
@@ -68,12 +73,12 @@ class AlsaProcessSource:
         self.answer_s = answer_s
         self.stall_s = stall_s
         self._argv = [
-            sys.executable, "-m", __name__, str(os.getpid()), device, str(rate), str(channels),
-            fmt, str(period_frames), str(periods),
+            sys.executable, "-S", "-m", "recorder.adapters.alsa_helper", str(os.getpid()), device,
+            str(rate), str(channels), fmt, str(period_frames), str(periods),
         ]  # fmt: skip
         self._proc: subprocess.Popen | None = None
         self._asked = False  # an open was asked for and not answered yet
-        self._buf = bytearray()
+        self._record: _Record | None = None  # the record being read
         self._stderr_tail: list[str] = []
         self._err_buf = b""
         self._stuck: list[subprocess.Popen] = []  # killed helpers not reaped yet
@@ -127,8 +132,8 @@ class AlsaProcessSource:
         if kind == DATA:
             return payload
         if kind == OVERRUN:
-            info = json.loads(payload)
-            raise Overrun(int(info["lost"]), bool(info["estimated"]))
+            lost, estimated = OVERRUN_INFO.unpack(payload)
+            raise Overrun(lost, bool(estimated))
         if kind == LOST:
             raise DeviceLost(payload.decode(errors="replace"))
         raise DeviceLost(f"the capture helper sent {kind!r} while recording")
@@ -136,7 +141,7 @@ class AlsaProcessSource:
     def close(self) -> None:
         proc, self._proc = self._proc, None
         self._asked = False
-        self._buf.clear()
+        self._record = None
         if proc is None:
             return
         with contextlib.suppress(OSError):
@@ -154,6 +159,7 @@ class AlsaProcessSource:
         self._err_buf = b""
         self._proc = subprocess.Popen(
             self._argv,
+            env=helper_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -174,34 +180,26 @@ class AlsaProcessSource:
         out, err = self._proc.stdout, self._proc.stderr
         assert out is not None and err is not None
         deadline = time.monotonic() + timeout
-        while True:
-            record = self._parse()
-            if record is not None:
-                return record
+        if self._record is None:
+            self._record = _Record()
+        record = self._record
+        while not record.done:
             left = deadline - time.monotonic()
             if left <= 0:
-                return None
+                return None  # the part read so far waits for the next call
             readable, _, _ = select.select([out, err], [], [], left)
             if err in readable:
                 self._stderr(os.read(err.fileno(), 4096))
             if out in readable:
-                chunk = os.read(out.fileno(), 1 << 16)
+                chunk = os.read(out.fileno(), record.wanted)
                 if not chunk:
-                    self._stderr(os.read(err.fileno(), 4096) if _ready(err) else b"")
+                    if _ready(err):
+                        self._stderr(os.read(err.fileno(), 4096))
                     said = f": {self._stderr_tail[-1]}" if self._stderr_tail else ""
                     raise HelperGone(f"the capture helper for '{self.device}' ended{said}")
-                self._buf += chunk
-
-    def _parse(self) -> tuple[bytes, bytes] | None:
-        if len(self._buf) < HEADER.size:
-            return None
-        kind, length = HEADER.unpack_from(self._buf)
-        end = HEADER.size + length
-        if len(self._buf) < end:
-            return None
-        payload = bytes(self._buf[HEADER.size : end])
-        del self._buf[:end]
-        return kind, payload
+                record.add(chunk)
+        self._record = None
+        return record.kind, record.payload()
 
     def _stderr(self, chunk: bytes) -> None:
         """alsa-lib's own messages: kept for the error that follows, logged only for debugging."""
@@ -218,53 +216,38 @@ def _ready(f) -> bool:
     return bool(select.select([f], [], [], 0)[0])
 
 
-# ---- the helper's side -------------------------------------------------------------------------
+class _Record:
+    """One record being read: its header first, then exactly as many bytes as it says."""
+
+    def __init__(self) -> None:
+        self.kind = b""
+        self._header = b""
+        self._parts: list[bytes] = []
+        self.wanted = HEADER.size
+        self.done = False
+
+    def add(self, chunk: bytes) -> None:
+        self.wanted -= len(chunk)
+        if not self.kind:
+            self._header += chunk
+            if self.wanted == 0:
+                self.kind, self.wanted = HEADER.unpack(self._header)
+                self.done = self.wanted == 0
+            return
+        self._parts.append(chunk)
+        self.done = self.wanted == 0
+
+    def payload(self) -> bytes:
+        return self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
 
 
-def _send(kind: bytes, payload: bytes = b"") -> None:
-    data = memoryview(HEADER.pack(kind, len(payload)) + payload)
-    while data:
-        data = data[os.write(1, data) :]
-
-
-def helper_main(argv: list[str]) -> int:
-    """Open the device when asked on stdin and stream what it records to stdout."""
-    # Die with the daemon even while blocked in an open; stop/restart signals are the daemon's.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    parent, *argv = argv
-    if os.getppid() != int(parent):  # the daemon died before the line above
-        return 0
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from recorder.adapters.alsa import AlsaSource
-
-    device, rate, channels, fmt, period, periods = argv
-    source = AlsaSource(device, int(rate), int(channels), fmt, int(period), int(periods))
-    try:
-        while os.read(0, 1):
-            try:
-                source.open()
-            except DeviceUnavailable as exc:
-                _send(FAILED, str(exc).encode())
-                continue
-            _send(OPENED)
-            while True:
-                try:
-                    data = source.read()
-                except Overrun as exc:
-                    info = {"lost": exc.lost_frames, "estimated": exc.estimated}
-                    _send(OVERRUN, json.dumps(info).encode())
-                    continue
-                except DeviceLost as exc:
-                    source.close()
-                    _send(LOST, str(exc).encode())
-                    break
-                _send(DATA, data)
-    except BrokenPipeError:
-        pass
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(helper_main(sys.argv[1:]))
+def helper_env() -> dict[str, str]:
+    """The helper runs with `-S` (no site: no .pth files, no editable-install finder, a few MB
+    less), so its path is given: pyalsaaudio's folder and this package's."""
+    spec = importlib.util.find_spec("alsaaudio")
+    folders = [str(Path(recorder.__file__).resolve().parent.parent)]
+    if spec is not None and spec.origin:
+        folders.insert(0, str(Path(spec.origin).parent))
+    if os.environ.get("PYTHONPATH"):
+        folders.append(os.environ["PYTHONPATH"])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(folders)}
