@@ -537,6 +537,20 @@ def torture(
 # ---- the report --------------------------------------------------------------------------------
 
 
+def _kept(r: dict) -> bool:
+    """Every session there, finalized, playable, in order, with its stop reason (the loss is
+    judged on its own)."""
+    return (
+        not r["missing"]
+        and not r["unexpected"]
+        and r["boot_exit"] == 0
+        and all(
+            s["finalized"] and s["playable"] and s["in_order"] and s["reason_ok"]
+            for s in r["sessions"]
+        )
+    )
+
+
 def _fsck_word(fs: dict) -> str:
     journal = "journal replayed" if fs["journal_replayed"] else "clean"
     return journal + (f"; **repaired** ({len(fs['repairs'])} lines)" if fs["check_rc"] else "")
@@ -547,7 +561,7 @@ def report(data: dict) -> Section:
     losses = [r["lost_s"] for r in rounds]
     while_recording = [r["lost_s"] for r in rounds if r["phase"] == "recording"] or [0.0]
     repaired = [r for r in rounds if r["fsck"]["check_rc"]]
-    failed = [r for r in rounds if not r["ok"]]
+    kept = [r for r in rounds if _kept(r)]
     stopped = [x["lost_s"] for r in rounds for x in r["sessions"] if x["stopped_before_cut"]]
     young = [r for r in rounds if r["phase"] == "recording" and r["cut_at_s"] < 1.0]
     at_start = [r for r in rounds if r["planned"]["aim"] in AT_A_START]
@@ -578,8 +592,9 @@ def report(data: dict) -> Section:
         f"power cuts: {len(rounds)} rounds ("
         + ", ".join(f"{n} {p}" for p, n in phases.items())
         + "); every session whose start had been answered was on the copy, finalized, "
-        f"playable and in order after {len(rounds) - len(failed)} of {len(rounds)} cuts "
-        f"({len(young)} of them less than 1 s after the start): {verdict(not failed)}",
+        f"playable, with the right stop reason and its audio exactly what was fed, in order, "
+        f"after {len(kept)} of {len(rounds)} cuts ({len(young)} of them less than 1 s after "
+        f"the start): {verdict(len(kept) == len(rounds))}",
         f"audio lost before a cut: max {max(losses):.2f} s, median {median(losses):.2f} s over "
         f"all {len(rounds)} rounds, {median(while_recording):.2f} s over the "
         f"{phases['recording']} cuts while recording (target at most {LOSS_LIMIT_S:g} s): "
@@ -655,6 +670,22 @@ been captured before the cut (the position when the freeze held, an upper bound)
 recovered session ends; a session stopped before the cut must end where its stop said. Target:
 at most {limit:g} s (the open segment's header is brought up to date and fsynced every 0.5 s).
 A session whose start was still being answered when the power went may be there or not.
+
+**Found: a cut just after a start loses the pre-roll.** At a start the writer is handed the
+whole pre-roll at once and writes it at its usual pace, a header update and fsync every 0.5 s
+of audio (`sync_s`), so the pre-roll reaches the card some 20 fsyncs later, not at once. Until
+then a power cut loses what is not yet synced, up to all of it. Measured with a full 10-s
+pre-roll (the default), a cut this long after the start was answered lost: 16 ms, 10.0 s (the
+session is there with 0 frames); 50 ms, 5.6 s; 0.1 s, 2.1 s; 0.2 s, 3.2 s; 0.4 s, 0.5 s. On an
+SD card, where one fsync takes longer, the window is longer. Not fixed here (the recorder's
+writer is another part's); `tests/test_power_cut.py` holds it as an expected failure.
+
+**Seen once, not reproduced:** in an earlier run of these 30 rounds, one copy cut 0.6 s into
+a session held a recovered segment 117 frames (2.4 ms) longer than its last sync, ending on a
+4096-byte page, whose last 117 frames were not what was fed; 100 more cuts while recording
+(40, then 60, and 20 with the segment's pages pushed to the card every few tens of ms) showed
+none. The cause is open (a page written back between two syncs with the file's new size, but
+not its data, on the card is one candidate); the benchmark now records what such a tail holds.
 """
 
 
