@@ -632,8 +632,27 @@ def report(data: dict) -> Section:
             )
         ],
         findings=findings,
-        data=data,
+        data=_compact(data),
     )
+
+
+def _compact(data: dict) -> dict:
+    """For the JSON: each copy's own session in full, the earlier ones it holds only counted
+    unless one was not kept whole (30 copies of up to 30 sessions would be most of the JSON)."""
+
+    def whole(s: dict) -> bool:
+        return s["finalized"] and s["playable"] and s["in_order"] and s["lost_s"] == 0
+
+    rounds = []
+    for r in data["rounds"]:
+        live = (r["live"] or {}).get("id")
+        earlier = [s for s in r["sessions"] if s["id"] != live]
+        rounds.append(
+            {k: v for k, v in r.items() if k != "sessions"}
+            | {"earlier_sessions": len(earlier)}
+            | {"earlier_not_whole": [s for s in earlier if not whole(s)]}
+        )
+    return data | {"rounds": rounds}
 
 
 TEXT = """
