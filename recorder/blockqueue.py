@@ -59,16 +59,17 @@ class FrameQueue:
             self._controls += 1
             self._cond.notify()
 
-    def get_batch(self, frames: int, timeout: float) -> list[Item]:
-        """Whole blocks adding up to at least `frames` (or all there is) with the control items
-        among them, in order. Waits until that much audio or any control item is queued, or for
-        `timeout`; an empty list means nothing came."""
+    def get_batch(self, frames: int, timeout: float, most: int | None = None) -> list[Item]:
+        """Whole blocks adding up to at least `frames` (or all there is, up to `most`) with the
+        control items among them, in order. Waits until `frames` of audio or any control item is
+        queued, or for `timeout`; an empty list means nothing came."""
+        most = frames if most is None else max(frames, most)
         with self._cond:
             self._wanted = frames
             self._cond.wait_for(lambda: self._frames >= frames or self._controls, timeout)
             batch: list[Item] = []
             got = 0
-            while self._items and got < frames:
+            while self._items and got < most:
                 item = self._items.popleft()
                 if isinstance(item, Block):
                     got += item.frames

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 
 BATCH_WAIT_S = 0.5  # the longest the writer sleeps before taking whatever audio has come
+PREROLL_BATCH_REPORTS = 8  # the pre-roll is written in batches of 8 level reports (2 s)
 UPKEEP_S = 0.5  # how often it looks whether a full disk has room again
 
 
@@ -95,6 +96,7 @@ class _Active:
     failed: bool = False  # the storage failed: the rest is recorded as lost, not retried
     full: bool = False  # the storage is full: the rest is a disk_full gap, the stop disk_full
     created: bool = False  # the session's folder exists (its manifest can be written)
+    ack: StartAck | None = None  # told once the pre-roll is on the card
     counted: bool = True  # the controller counts it as finalizing once it ends
     manifest_bytes: int = 0  # size of the last manifest written
     frames_lost_to_disk: int = 0
@@ -151,7 +153,8 @@ class WriterThread(threading.Thread):
 
     def run(self) -> None:
         while True:
-            batch = self.queue.get_batch(self._batch_frames(), timeout=BATCH_WAIT_S)
+            wanted, most = self._batch_frames()
+            batch = self.queue.get_batch(wanted, timeout=BATCH_WAIT_S, most=most)
             if not batch and self.stopping.is_set():
                 break
             for part in _runs(batch):
@@ -170,12 +173,17 @@ class WriterThread(threading.Thread):
                 except Exception:
                     log.exception("writer: finishing what a full disk held up failed")
 
-    def _batch_frames(self) -> int:
-        """As much audio as makes the next level report, but never past the next header sync."""
+    def _batch_frames(self) -> tuple[int, int]:
+        """(wait for, take at most): as much audio as makes the next level report, but never
+        past the next header sync; the pre-roll handed over at a start, in larger batches."""
         a = self._active
         if a is None or a.failed or a.full:
-            return self.report_frames
-        return max(1, min(self.report_frames, self.sync_frames - a.unsynced))
+            return self.report_frames, self.report_frames
+        if a.ack is not None:
+            rest = a.manifest.preroll_frames - a.manifest.frames
+            return 1, max(1, min(rest, PREROLL_BATCH_REPORTS * self.report_frames))
+        wanted = max(1, min(self.report_frames, self.sync_frames - a.unsynced))
+        return wanted, wanted
 
     def handle(self, item: Item) -> None:
         match item:
@@ -226,13 +234,23 @@ class WriterThread(threading.Thread):
                 a.counted = False  # refused before the controller counted it as begun
             return
         if ack is not None:
-            ack.deliver(None)
+            # The start is answered once the pre-roll is on the card (a power cut after the
+            # answer keeps it); a session without one is answered now.
+            a.ack = ack
+            if manifest.preroll_frames == 0:
+                self._answer_start(a)
+
+    def _answer_start(self, a: _Active) -> None:
+        if a.ack is not None:
+            a.ack.deliver(None)
+            a.ack = None
 
     def _end(self, item: SessionEnd) -> None:
         a = self._active
         if a is None:
             return
         self._active = None
+        self._answer_start(a)
         m = a.manifest
         if not a.created:
             log.error("session %s was never written: its folder could not be made", m.id)
@@ -320,13 +338,22 @@ class WriterThread(threading.Thread):
                 a.manifest.frames += piece.frames
                 a.manifest.segments[-1].frames = a.sink.frames
                 a.unsynced += piece.frames
-            if a.unsynced >= self.sync_frames:
+            preroll_done = a.ack is not None and a.manifest.frames >= a.manifest.preroll_frames
+            if a.unsynced >= self.sync_frames or (preroll_done and a.unsynced):
                 a.sink.sync()
                 a.unsynced = 0
         except Exception as exc:  # OSError, or libsndfile's own error for a failed write(2)
+            self._answer_start(a)  # the failure is told the controller on its own
             self._write_failed(a, exc, pos, frames, data, before)
             return
-        self._measure(a, decode(data, fmt, a.manifest.audio.channels))
+        if preroll_done:
+            self._answer_start(a)
+        # Metered a level report's worth at a time: a pre-roll batch as floats would be MBs.
+        step = self.report_frames * frame_bytes
+        for at in range(0, len(data), step):
+            piece_data = data[at : at + step]
+            after = (len(data) - at - len(piece_data)) // frame_bytes
+            self._measure(a, decode(piece_data, fmt, a.manifest.audio.channels), after)
 
     def _write_failed(
         self, a: _Active, exc: Exception, pos: int, frames: int, data: bytes, before: int
@@ -416,8 +443,9 @@ class WriterThread(threading.Thread):
         except OSError:
             return 0
 
-    def _measure(self, a: _Active, samples) -> None:
-        """Levels for the controller every `report_frames` exactly, however the audio came."""
+    def _measure(self, a: _Active, samples, after: int = 0) -> None:
+        """Levels for the controller every `report_frames` exactly, however the audio came;
+        `after` frames were written after these samples."""
         at, total = 0, samples.shape[0]
         while at < total:
             take = min(total - at, self.report_frames - a.report.frames)
@@ -430,7 +458,7 @@ class WriterThread(threading.Thread):
             self.emit(
                 Levels(
                     LevelReport(
-                        end_frame=a.manifest.frames - (total - at),
+                        end_frame=a.manifest.frames - after - (total - at),
                         frames=r.frames,
                         peak_dbfs=tuple(summary["peak_dbfs"]),
                         rms_dbfs=tuple(summary["rms_dbfs"]),
@@ -451,6 +479,7 @@ class WriterThread(threading.Thread):
         return free - nbytes >= self.min_free_bytes
 
     def _lose(self, a: _Active, kind: str, pos: int, frames: int) -> None:
+        self._answer_start(a)  # what went wrong is told the controller on its own
         a.frames_lost_to_disk += frames
         last = a.manifest.gaps[-1] if a.manifest.gaps else None
         if last is not None and last.kind == kind and last.pos + last.frames == pos:

@@ -109,11 +109,14 @@ def test_a_disk_filled_mid_session_stops_it_cleanly_and_recording_resumes_once_f
 
     m = session.manifest
     assert m.state == "finalized" and m.stop_reason == "disk_full"
-    [gap] = m.gaps
-    assert gap.kind == "disk_full" and gap.frames > 0
-    # The manifest tells the truth about the files: what is on disk, then the lost audio.
+    # The manifest tells the truth about the files: what is on disk, then the lost audio. The
+    # write that finds the disk full may be the manifest's at a segment boundary, with the stop
+    # coming before the next audio: then nothing was lost, and there is no gap to record.
     assert m.frames == on_disk(session) == sum(s.frames for s in m.segments)
-    assert gap.at_frame == m.frames and gap.pos == m.start_pos + m.frames
+    assert len(m.gaps) <= 1
+    for gap in m.gaps:
+        assert gap.kind == "disk_full" and gap.frames > 0
+        assert gap.at_frame == m.frames and gap.pos == m.start_pos + m.frames
     assert all(s.closed and s.sha256 for s in m.segments)
     assert m.levels["frames"] == m.frames
     assert m.frames > 4 * RATE  # a closed segment and part of the next
@@ -350,7 +353,8 @@ def test_a_restart_on_a_full_disk_answers_and_recovers_once_there_is_room(
     [recovered] = [s for s in store.sessions("outbox") if s.id == sid]
     m = recovered.manifest
     assert m.stop_reason == "interrupted" and m.recovery and m.gaps == []
-    assert m.frames == on_disk(recovered) >= 3 * RATE
+    # Killed after 3 s were captured; the header is brought up to date every sync_s (0.5 s).
+    assert m.frames == on_disk(recovered) >= (3 - 0.5 - 0.1) * RATE
     assert sox_raw([str(recovered.path / s.file) for s in m.segments]) == expected_audio(feeder, m)
     text = (tmp_path / "daemon.log").read_text()
     if not ballast_left:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import FreezableDisk, Unavailable  # noqa: E402
-from bench.powercut import LOSS_LIMIT_S, PREROLL_S, ROUNDS, torture  # noqa: E402
+from bench.powercut import LOSS_LIMIT_S, ROUNDS, torture  # noqa: E402
 
 OPT_IN = "SESSION_RECORDER_POWER_CUT"
 
@@ -104,12 +104,6 @@ def test_power_cuts_leave_every_session_finalized_in_order_and_short_by_at_most_
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    raises=LostBeforeTheCut,
-    strict=True,
-    reason="the pre-roll is not on the card until some 0.3 s after a start: a cut as the "
-    f"start is answered loses all of it ({PREROLL_S:g} s, preroll_s's default)",
-)
 def test_a_power_cut_as_a_start_is_answered_keeps_the_pre_roll(tmp_path):
     rounds = _torture(tmp_path, ["as a start with a full pre-roll is answered"])
     _assert_survived(rounds)
