@@ -897,8 +897,8 @@ gets silence until then: see below), so nothing of the file is read early.
 
 *Recorder*: the real `session-recorder run` with its default config (pre-roll 10 s, 300-s
 segments, header updated and fsynced every 0.5 s of audio, levels four times a second) in a
-process of its own, with its capture helper: the child process (`python -m
-recorder.adapters.alsa_process`) that owns the ALSA device, so that an ALSA call that blocks
+process of its own, with its capture helper: the child process (`python -S -m
+recorder.adapters.alsa_helper`) that owns the ALSA device, so that an ALSA call that blocks
 cannot freeze the daemon, and writes every period into a pipe that the daemon's capture thread
 reads. After READY, `ctl start`, then the feed; done when the segment files hold every byte.
 Capture CPU is the user + system time over that stretch of the daemon and of the helper, each

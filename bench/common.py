@@ -210,7 +210,7 @@ class Usage:
 
 # ---- processes, from /proc ------------------------------------------------------------------
 
-HELPER_MODULE = "recorder.adapters.alsa_process"  # the capture helper: `python -m` this
+HELPER_MODULE = "recorder.adapters.alsa_helper"  # the capture helper: `python -m` this
 INPROCESS_RUNNER = "bench.inprocess"  # the daemon with ALSA in its own process (a baseline)
 
 
@@ -238,7 +238,7 @@ def children(pid: int) -> list[int]:
 
 
 def capture_helper(pid: int) -> int | None:
-    """The daemon's capture helper process (`python -m recorder.adapters.alsa_process`), if it
+    """The daemon's capture helper process (`python -S -m recorder.adapters.alsa_helper`), if it
     runs now."""
     for child in children(pid):
         with contextlib.suppress(OSError):

@@ -1,7 +1,7 @@
 """`session-recorder run` with ALSA in the daemon's own process: a baseline for the benchmarks.
 
 The daemon normally reads the device through a capture helper process
-(recorder/adapters/alsa_process.py), so that an ALSA call that blocks cannot freeze it. To
+(recorder/adapters/alsa_process.py and alsa_helper.py), so that an ALSA call that blocks cannot freeze it. To
 measure what that boundary costs, bench/capture.py, memory.py and startup.py run this beside
 it: the same command line and the same code, except that the recorder gets the in-process
 `AlsaSource` through its `Parts` port, as it read the device before the helper existed. Not

@@ -79,7 +79,7 @@ def use_bytecode(workdir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     warm = (
         "import recorder.cli, recorder.daemon, recorder.adapters.mqtt, recorder.adapters.alsa, "
-        "recorder.adapters.alsa_process, bench.inprocess"
+        "recorder.adapters.alsa_process, recorder.adapters.alsa_helper, bench.inprocess"
     )
     subprocess.run([sys.executable, "-c", warm], cwd=ROOT, env={**env, **ENV}, check=True)
 
@@ -280,8 +280,8 @@ IMPORT_STEPS = [
 ]
 
 
-# what the capture helper (`python -m recorder.adapters.alsa_process`) imports
-HELPER_IMPORTS = "recorder.adapters.alsa_process,recorder.adapters.alsa"
+# what the capture helper (`python -S -m recorder.adapters.alsa_helper`) imports
+HELPER_IMPORTS = "recorder.adapters.alsa_helper,recorder.adapters.alsa"
 
 
 def probe(modules: list[str]) -> list[int]:
@@ -705,8 +705,7 @@ def report(opts: Options, data: dict) -> Section:
         base_rows.append([f"+ {step['what']}", f"+{mb(step['kib']):.1f}", _f(total)])
     base_rows.append(
         [
-            "what the capture helper imports, alone (`recorder.adapters.alsa_process`, "
-            "pyalsaaudio)",
+            "what the capture helper imports, alone (`recorder.adapters.alsa_helper`, pyalsaaudio)",
             "",
             f"**{_f(helper_imports)}**",
         ]
@@ -987,7 +986,7 @@ resident size now, VmHWM the peak so far. MB are 10^6 bytes. Medians of {runs} r
 fresh process.
 
 **Two processes.** The daemon no longer calls ALSA itself: its capture helper, a child process
-(`python -m recorder.adapters.alsa_process`: a second interpreter with pyalsaaudio and
+(`python -S -m recorder.adapters.alsa_helper`: a second interpreter with pyalsaaudio and
 alsa-lib), owns the device and pipes each period to it, so an ALSA call that blocks cannot
 freeze the daemon. The helper's memory counts too. Adding the two VmRSS would count twice the
 pages they share (the interpreter's code, libc), so the second lifecycle table gives the
@@ -1056,13 +1055,13 @@ and the meter's working memory. A finished session's FLAC and MP3 add
 about 4 MB that stay: LAME's and FLAC's code pages, mapped once (file-backed, reclaimable), and
 about 1 MB live in the outbox thread's malloc arena. The capture helper's pages beyond the
 daemon's are almost all its own heap: a second interpreter's objects (4.7 MB of private pages
-for a bare `python -c`, 2.6 MB of them with `-S`: the venv's `site` setup is the rest), the
-modules `recorder.adapters.alsa_process` imports for the daemon's side of the pipe as well
-(subprocess, logging, json, ctypes), and alsa-lib's parsed configuration once the device is
-open; its code pages (the interpreter, libc) are the daemon's. Measured apart (one run each, not
-in the tables): the helper as it is, before the open, has 7.7 MB of private pages; an
-interpreter started with `-I -S` and importing only alsaaudio, os, struct, signal and select
-has 3.7 MB. A helper of that shape would give back about 4 MB of the boundary's cost.
+for a bare `python -c`, 2.6 MB of them with `-S`: the venv's `site` setup is the rest), the few
+modules `recorder.adapters.alsa_helper` imports (pyalsaaudio, struct, signal, ctypes for the
+parent-death signal), and alsa-lib's parsed configuration once the device is open; its code
+pages (the interpreter, libc) are the daemon's. The helper runs with `-S` and only pyalsaaudio's
+and the recorder's folders on its path, in a module of its own (measured apart: 7.3 MB of
+private pages as `python -m recorder.adapters.alsa_process` with the venv's `site`, 4.9 MB as
+it is now).
 
 **Fixes made from these numbers** (before → after, medians of 3 here, minutes apart): the daemon
 imported paho-mqtt and ssl with MQTT off; now `recorder.daemon` imports the MQTT link only for

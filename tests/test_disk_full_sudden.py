@@ -163,8 +163,8 @@ def test_without_a_ballast_the_session_is_finalized_as_soon_as_space_is_freed(
         wait_until(lambda: ctl(sock, "status")["status"]["state"] == "idle", what="idle")
     m = session.manifest
     assert m.state == "finalized" and m.stop_reason == "disk_full"
-    [gap] = m.gaps
-    assert gap.kind == "disk_full" and gap.at_frame == m.frames
+    assert len(m.gaps) <= 1  # none when the stop came before more audio than the disk took
+    assert all(g.kind == "disk_full" and g.at_frame == m.frames for g in m.gaps)
     assert m.frames == on_disk(session)
     assert sox_raw([str(session.path / s.file) for s in m.segments]) == expected_audio(feeder, m)
 
@@ -195,8 +195,8 @@ def test_a_write_cut_short_by_enospc_keeps_what_reached_the_disk_and_the_markers
         session = r.wait_outbox(started["session_id"], timeout=15)
     m = session.manifest
     assert m.stop_reason == "disk_full"
-    [gap] = m.gaps
-    assert gap.kind == "disk_full" and gap.at_frame == m.frames
+    assert len(m.gaps) <= 1  # none when the stop came before more audio than the disk took
+    assert all(g.kind == "disk_full" and g.at_frame == m.frames for g in m.gaps)
     assert m.frames == on_disk(session) == sum(s.frames for s in m.segments)
     assert sox_raw([str(session.path / s.file) for s in m.segments]) == expected_audio(feeder, m)
     assert len(m.markers) == 20
