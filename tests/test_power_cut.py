@@ -8,9 +8,8 @@ frozen or synced), and each copy is booted: journal replay, mount, the real daem
 figures into docs/benchmarks.md; this asserts what a user depends on after a power cut.
 
 In the suite: three cuts (while recording, during the finalize at a stop, after a stop), and
-one as a start is answered, which today loses the whole pre-roll (an expected failure: the day
-the pre-roll reaches the card in time it passes, and the marker must go). The benchmark's 30
-rounds are opt-in:
+one as a start with a full 10-s pre-roll is answered (which lost all of the pre-roll until the
+writer synced it before the answer). The benchmark's 30 rounds are opt-in:
 
     SESSION_RECORDER_POWER_CUT=1 .venv/bin/python -m pytest -q tests/test_power_cut.py
 
@@ -116,7 +115,6 @@ def test_a_power_cut_as_a_start_is_answered_keeps_the_pre_roll(tmp_path):
     ".venv/bin/python -m pytest -q tests/test_power_cut.py",
 )
 def test_thirty_power_cuts(tmp_path):
-    """The benchmark's mix; fails while a cut just after a start loses the pre-roll."""
     rounds = _torture(tmp_path, ROUNDS)
     assert len(rounds) == ROUNDS
     _assert_survived(rounds)
