@@ -136,6 +136,19 @@ class Mosquitto:
         """Where mosquitto serves the dashboard page."""
         return f"http://{HOST}:{self.ws_port}/"
 
+    def recorder_section(self, folder: Path) -> dict:
+        """The `[mqtt]` section of a recorder logging in as the box's own account (its password
+        in a file under `folder`, mode 0600, as the daemon requires)."""
+        pw = folder / "mqtt.pass"
+        pw.write_text(self.recorder.password + "\n")
+        pw.chmod(0o600)
+        return {
+            "host": HOST,
+            "port": self.port,
+            "username": self.recorder.username,
+            "password_file": str(pw),
+        }
+
     def topic(self, leaf: str, device_id: str | None = None) -> str:
         return f"{self.prefix}/{device_id or self.device_id}/{leaf}"
 

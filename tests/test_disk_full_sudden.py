@@ -269,15 +269,7 @@ def test_a_restart_on_a_full_disk_answers_and_recovers_once_there_is_room(
 ):
     require_mosquitto()
     broker = Mosquitto(tmp_path / "broker", device_id="test-box").start()
-    pw = tmp_path / "mqtt.pass"
-    pw.write_text(broker.recorder.password + "\n")
-    pw.chmod(0o600)
-    mqtt = {
-        "host": "127.0.0.1",
-        "port": broker.port,
-        "username": broker.recorder.username,
-        "password_file": str(pw),
-    }
+    mqtt = broker.recorder_section(tmp_path)
     storage = small_disk / "sessions"
     cfg_path = write_config(
         tmp_path,

@@ -106,16 +106,7 @@ def test_a_remote_that_hangs_mid_upload_leaves_the_box_answering_and_recording(
 def test_a_broker_that_hangs_leaves_the_box_answering_and_recording(tmp_path, mic, frozen):
     broker = Mosquitto(tmp_path, device_id="test-box").start()
     try:
-        pw = tmp_path / "mqtt.pass"
-        pw.write_text(broker.recorder.password + "\n")
-        pw.chmod(0o600)
-        mqtt = {
-            "host": "127.0.0.1",
-            "port": broker.port,
-            "username": broker.recorder.username,
-            "password_file": str(pw),
-            "keepalive_s": 5,
-        }
+        mqtt = {**broker.recorder_section(tmp_path), "keepalive_s": 5}
         cfg = make_config(tmp_path, mqtt=mqtt, warnings={"disk_minutes": 0})
         states: list[dict] = []
         watcher = broker.client(broker.admin)

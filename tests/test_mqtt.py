@@ -59,15 +59,7 @@ class Watcher:
 
 
 def _mqtt_section(tmp_path, broker: Mosquitto) -> dict:
-    pw = tmp_path / "mqtt.pass"
-    pw.write_text(broker.recorder.password + "\n")
-    pw.chmod(0o600)
-    return {
-        "host": "127.0.0.1",
-        "port": broker.port,
-        "username": broker.recorder.username,
-        "password_file": str(pw),
-    }
+    return broker.recorder_section(tmp_path)
 
 
 def _daemon(cfg_path, mic):
