@@ -67,7 +67,10 @@ class CaptureThread(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self.source.open()
-            except DeviceUnavailable as exc:
+            except Exception as exc:  # DeviceUnavailable, or anything else: capture goes on
+                if not isinstance(exc, DeviceUnavailable):
+                    log.exception("capture: opening the audio source failed")
+                    self.source.close()
                 self.emit(DeviceAbsent(str(exc)))
                 self.heartbeat = time.monotonic()
                 if self.stopping.wait(delay):
@@ -109,7 +112,9 @@ class CaptureThread(threading.Thread):
                     stalled = False
                     self.emit(DeviceResumed())
                 continue
-            except DeviceLostError as exc:
+            except Exception as exc:  # DeviceLost, or anything else the source did not expect
+                if not isinstance(exc, DeviceLostError):
+                    log.exception("capture: reading the audio source failed")
                 since = self.last_read
                 self.source.close()
                 self.emit(DeviceLost(str(exc)))

@@ -18,10 +18,11 @@ import time
 
 import pytest
 
-from recorder.adapters.alsa import open_error
+from recorder.adapters.alsa import AlsaSource, open_error
 from recorder.adapters.control_socket import send
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
+from recorder.daemon import Parts
 from recorder.virtualmic import Feeder, random_periods
 from tests.support import (
     Running,
@@ -169,3 +170,37 @@ def test_doctor_answers_in_bounded_time_when_the_open_blocks(tmp_path, own_mic):
         done.stdout
     )
     assert "ALSA lib" not in done.stderr
+
+
+class _BrokenOnce:
+    """The real ALSA source, whose first open and one read raise what no source should: the
+    capture thread must treat them as a device problem and go on, never die."""
+
+    def __init__(self, inner: AlsaSource) -> None:
+        self.inner, self.period_frames = inner, inner.period_frames
+        self.opened_once = self.read_once = False
+
+    def open(self) -> None:
+        if not self.opened_once:
+            self.opened_once = True
+            raise RuntimeError("a bug in the source's open")
+        self.inner.open()
+
+    def read(self) -> bytes:
+        if not self.read_once:
+            self.read_once = True
+            raise ValueError("a bug in the source's read")
+        return self.inner.read()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_an_unexpected_error_in_the_source_never_ends_capture(tmp_path, mic):
+    cfg = make_config(tmp_path, warnings={"clip_repeat": 1_000_000})
+    a = cfg.audio
+    source = _BrokenOnce(AlsaSource(a.device, a.rate, a.channels, a.format, a.period_frames))
+    with Running(cfg, _feeder(mic), Parts(source=source)) as r:
+        r.wait_frames(24000)  # opened on the second try, read on after the bad read
+        assert r.rec.capture.is_alive() and source.opened_once and source.read_once
+        wait_until(lambda: r.rec.controller.status()["device"] == "ok", 10, "device ok")

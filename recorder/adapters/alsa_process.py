@@ -88,7 +88,10 @@ class AlsaProcessSource:
     def open(self) -> None:
         self._reap()
         if self._proc is None:
-            self._spawn()
+            try:
+                self._spawn()
+            except OSError as exc:  # no memory, no processes left, the interpreter gone
+                raise DeviceUnavailable(f"cannot start the capture helper: {exc}") from None
         assert self._proc is not None and self._proc.stdin is not None
         if not self._asked:
             try:
