@@ -112,6 +112,16 @@ def cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.
     )
 
 
+def start_daemon(cfg_path: Path, mic, out) -> subprocess.Popen:
+    """`session-recorder run` in a subprocess fed by `mic`, its output (both streams) to `out`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "recorder", "run", "--config", str(cfg_path)],
+        env=mic.env(),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+
+
 class Running:
     """A Recorder in this process fed by a Feeder; shuts both down on exit."""
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,18 +14,16 @@ from recorder.adapters.control_socket import ControlSocketError, send
 from recorder.core.formats import FORMATS
 from recorder.storage import SessionStore
 from recorder.virtualmic import Feeder, random_periods
-from tests.support import ffprobe_seconds, sox_raw, sox_seconds, wait_until, write_config
+from tests.support import (
+    ffprobe_seconds,
+    sox_raw,
+    sox_seconds,
+    start_daemon,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def _daemon(cfg_path, mic, log):
-    return subprocess.Popen(
-        [sys.executable, "-m", "recorder", "run", "--config", str(cfg_path)],
-        env=mic.env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _ready(sock):
@@ -50,7 +46,7 @@ def test_kill_9_mid_session_leaves_readable_files_and_is_recovered(tmp_path, own
     )
     feeder.start()
     log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - shared by two daemons
-    daemon = _daemon(cfg_path, own_mic, log)
+    daemon = start_daemon(cfg_path, own_mic, log)
     try:
         wait_until(lambda: _ready(sock), what="daemon ready")
         time.sleep(1.2)
@@ -89,7 +85,7 @@ def test_kill_9_mid_session_leaves_readable_files_and_is_recovered(tmp_path, own
     own_mic.make_fifo()
     feeder2 = Feeder(own_mic.infile, random_periods(FORMATS[fmt], 2, 4800, None), 0.1)
     feeder2.start()
-    daemon = _daemon(cfg_path, own_mic, log)
+    daemon = start_daemon(cfg_path, own_mic, log)
     try:
         wait_until(lambda: _ready(sock), what="daemon ready again")
     finally:
@@ -128,7 +124,7 @@ def test_sigterm_while_recording_finalizes_the_session(tmp_path, own_mic):
     feeder = Feeder(own_mic.infile, random_periods(FORMATS["S16_LE"], 2, 4800, None), 0.1)
     feeder.start()
     with open(tmp_path / "daemon.log", "wb") as log:
-        daemon = _daemon(cfg_path, own_mic, log)
+        daemon = start_daemon(cfg_path, own_mic, log)
     try:
         wait_until(lambda: _ready(sock), what="daemon ready")
         started = send(sock, {"cmd": "start"})

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tests.support import (
     expected_audio,
     make_config,
     sox_raw,
+    start_daemon,
     wait_until,
     write_config,
 )
@@ -227,15 +227,6 @@ def _cue_labels(wav: Path) -> list[str]:
 # ---- a restart on a full disk ---------------------------------------------------------------
 
 
-def _daemon(cfg_path, mic, log):
-    return subprocess.Popen(
-        [sys.executable, "-m", "recorder", "run", "--config", str(cfg_path)],
-        env=mic.env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
 def _status(sock) -> dict | None:
     try:
         return send(sock, {"cmd": "status"}, timeout=2)["status"]
@@ -281,7 +272,7 @@ def test_a_restart_on_a_full_disk_answers_and_recovers_once_there_is_room(
     feeder = Feeder(own_mic.infile, random_periods(S16, 2, 800, None, seed=3), 0.1, record=True)
     feeder.start()
     log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - shared by two daemons
-    daemon = _daemon(cfg_path, own_mic, log)
+    daemon = start_daemon(cfg_path, own_mic, log)
     watcher = None
     try:
         wait_until(lambda: (s := _status(sock)) and s["device"] == "ok", what="daemon ready")
@@ -301,7 +292,7 @@ def test_a_restart_on_a_full_disk_answers_and_recovers_once_there_is_room(
         feeder2 = Feeder(own_mic.infile, random_periods(S16, 2, 800, None), 0.1, record=True)
         feeder2.start()
         watcher = StateWatcher(broker)
-        daemon = _daemon(cfg_path, own_mic, log)
+        daemon = start_daemon(cfg_path, own_mic, log)
         status = wait_until(
             lambda: (s := _status(sock)) and s["state"] == "error" and s, what="degraded daemon"
         )
