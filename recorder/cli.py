@@ -55,6 +55,27 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("session", help="the session id")
     export.add_argument("--format", choices=("flac", "mp3", "wav"), default="flac")
     export.add_argument("-o", "--output", type=Path, help="file to write (default ./<id>.<fmt>)")
+    export.add_argument(
+        "--from-start",
+        action="store_true",
+        help="leave out the pre-roll: the file begins at the start press (credential submissions)",
+    )
+    transcript = sub.add_parser(
+        "transcript",
+        parents=[common],
+        help="build a session's transcript (who spoke when) or export it as docx, txt or vtt",
+    )
+    transcript.add_argument("session", help="the session id")
+    transcript.add_argument("--format", choices=("docx", "txt", "vtt"))
+    transcript.add_argument("-o", "--output", type=Path, help="file to write")
+    transcript.add_argument("--rebuild", action="store_true", help="decode the audio again")
+    check = sub.add_parser(
+        "credential-check",
+        parents=[common],
+        help="is a session ready for an ICF credential submission? (length, speakers, gaps, …)",
+    )
+    check.add_argument("session", help="the session id")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("upload", parents=[common], help="upload finished sessions now")
     discard = sub.add_parser(
         "discard",
@@ -115,7 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         case "sessions":
             return _sessions(cfg, args.json)
         case "export":
-            return _export(cfg, args.session, args.format, args.output)
+            return _export(cfg, args.session, args.format, args.output, args.from_start)
+        case "transcript":
+            from recorder.transcript import command
+
+            return command.run(cfg, args.session, args.format, args.output, args.rebuild)
+        case "credential-check":
+            return _credential_check(cfg, args.session, args.json)
         case "upload":
             return _upload(cfg)
         case "discard":
@@ -213,7 +240,9 @@ def _find(cfg: Config, session_id: str):
     return None
 
 
-def _export(cfg: Config, session_id: str, fmt: str, output: Path | None) -> int:
+def _export(
+    cfg: Config, session_id: str, fmt: str, output: Path | None, from_start: bool = False
+) -> int:
     from recorder.deliverables import DeliverableError, export
 
     s = _find(cfg, session_id)
@@ -223,12 +252,28 @@ def _export(cfg: Config, session_id: str, fmt: str, output: Path | None) -> int:
         return EXIT_REFUSED
     out = output or Path.cwd() / f"{s.id}.{fmt}"
     try:
-        path = export(s.path, s.manifest, fmt, out)
+        path = export(s.path, s.manifest, fmt, out, from_start=from_start)
     except (DeliverableError, OSError) as exc:
         print(f"session-recorder: export failed: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
+
+
+def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:
+    from recorder import credential
+
+    s = _find(cfg, session_id)
+    if s is None or s.manifest is None:
+        why = "not found" if s is None else s.error
+        print(f"session-recorder: session {session_id}: {why}", file=sys.stderr)
+        return EXIT_REFUSED
+    checks = credential.check(s.path, s.manifest)
+    if as_json:
+        print(json.dumps(credential.as_json(checks), indent=2))
+    else:
+        print(credential.report(checks, s.id))
+    return 0 if credential.ready(checks) else EXIT_REFUSED
 
 
 def _offline_worker(cfg: Config):

@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -186,6 +186,40 @@ class MqttSection(_Section):
         return self
 
 
+class TranscriptSection(_Section):
+    """Transcripts after each stop: who spoke when (from the channels) and what they said.
+
+    Built on the box by an offline engine; nothing leaves it but the encrypted upload.
+    """
+
+    auto: bool = Field(default=True, description="build one after each stop")
+    engine: Literal["pocketsphinx", "whisper"] = "pocketsphinx"
+    model_dir: Path | None = Field(
+        default=None, description="whisper: a faster-whisper (CTranslate2) model folder on disk"
+    )
+    language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
+    speakers: list[
+        Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^\r\n\[\]:]+$")]
+    ] = Field(
+        default=["Coach", "Client"],
+        min_length=1,
+        max_length=8,
+        description="channel 1, channel 2, …; one name: one microphone, voices not told apart",
+    )
+    threads: int = Field(default=1, ge=1, le=4, description="whisper: CPU threads")
+
+    @model_validator(mode="after")
+    def _model(self) -> TranscriptSection:
+        if self.engine == "whisper" and self.model_dir is None:
+            raise ValueError(
+                'engine = "whisper" needs model_dir = a faster-whisper model folder on disk '
+                "(it never downloads one)"
+            )
+        if len(set(self.speakers)) != len(self.speakers):
+            raise ValueError(f"speakers {self.speakers} repeats a name")
+        return self
+
+
 class ControlSection(_Section):
     socket: Path | None = Field(
         default=None,
@@ -203,6 +237,7 @@ class Config(_Section):
     upload: UploadSection | None = None
     mqtt: MqttSection | None = None
     control: ControlSection = ControlSection()
+    transcript: TranscriptSection | None = None
     source: Path | None = Field(default=None, exclude=True)
 
     @property

@@ -93,6 +93,7 @@ class Recorder:
             on_finalized=self._finalized,
         )
         self.remote, remote_error = _remote(cfg, parts.remote)
+        self.transcripts = _transcripts(cfg)
         self.outbox = OutboxWorker(
             self.store,
             cfg.upload if self.remote is not None else None,
@@ -101,12 +102,17 @@ class Recorder:
             recording=lambda: self.controller.state.mode == "recording",
             emit=self.controller.emit,
             deliverables=cfg.upload.deliverables if cfg.upload else False,
+            steps=[self.transcripts] if self.transcripts else [],
         )
         self.upload_error = remote_error
         self.controller.upload_stats = self._upload_status
         self.controller.add_listener(
             lambda state: self.outbox.set_recording(state.mode == "recording")
         )
+        if self.transcripts is not None:
+            self.controller.add_listener(
+                lambda state: self.transcripts.set_recording(state.mode == "recording")
+            )
         self.queries = {
             "status": self._status,
             "upload": self._upload_now,
@@ -295,12 +301,25 @@ class Recorder:
             self.button.close()
         self.capture.stop()
         self.writer.stop()
+        if self.transcripts is not None:
+            self.outbox.stopping.set()  # first, so the killed transcript is not followed by an upload
+            self.transcripts.stop()
         self.outbox.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
         if self.led is not None:
             self.led.stop()
         return answer
+
+
+def _transcripts(cfg: Config):
+    """The outbox's transcript step, when [transcript] asks for one after each stop."""
+    if cfg.transcript is None or not cfg.transcript.auto:
+        return None
+    from recorder.transcript.runner import TranscriptStep
+    from recorder.transcript.settings import Settings
+
+    return TranscriptStep(Settings.from_section(cfg.transcript))
 
 
 def _remote(cfg: Config, given: RemoteStore | None) -> tuple[RemoteStore | None, str | None]:

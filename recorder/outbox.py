@@ -22,7 +22,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from recorder.core.state import Event, SessionUploaded, SessionVerified, UploadA
 from recorder.core.upload_plan import Stored, is_due, retry_delay_s, send_again_after, to_delete
 from recorder.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
 from recorder.markers import LABELS_FILE
-from recorder.ports import DiskSpace, RemoteStore
+from recorder.ports import DiskSpace, RemoteStore, SessionStep
 from recorder.storage import MANIFEST, STATES, SessionStore, StoredSession, atomic_write
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class OutboxWorker(threading.Thread):
         rand: Callable[[], float] = random.random,
         wall: Callable[[], float] = time.time,
         deliverables: bool | None = None,
+        steps: Sequence[SessionStep] = (),
     ) -> None:
         super().__init__(name="outbox", daemon=True)
         self.store = store
@@ -76,11 +77,13 @@ class OutboxWorker(threading.Thread):
         self.deliverables = (
             deliverables if deliverables is not None else bool(upload and upload.deliverables)
         )
+        self.steps = tuple(steps)  # after the deliverables, before the upload (a transcript)
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._current: str | None = None  # guarded by _lock: being uploaded
         self._verifying: str | None = None  # guarded by _lock: being verified
+        self._stepping: str | None = None  # guarded by _lock: in a step (its transcript)
         self._progress: dict | None = None  # guarded by _lock
         self._last_error: str | None = None  # guarded by _lock
         self._next_try: dict[str, float] = {}  # guarded by _lock: id -> monotonic time
@@ -227,6 +230,22 @@ class OutboxWorker(threading.Thread):
                 build_deliverables(s.path, m)
             except (DeliverableError, OSError) as exc:
                 log.error("session %s: building deliverables failed: %s", s.id, exc)
+        if self.steps:
+            with self._lock:
+                self._stepping = s.id
+            try:
+                for step in self.steps:
+                    if self.stopping.is_set():
+                        return
+                    try:
+                        step.build(s.path, m)
+                    except Exception:  # a step is an extra: it never stops the upload
+                        log.exception("session %s: %s failed", s.id, type(step).__name__)
+            finally:
+                with self._lock:
+                    self._stepping = None
+            if self._was_cancelled(s.id) or self.stopping.is_set():
+                return  # discarded while its transcript was built: never uploaded
         if self.remote is None or self.upload is None:
             return
         finished = _timestamp(m.ended_at or m.started_at)
@@ -246,6 +265,8 @@ class OutboxWorker(threading.Thread):
             files += [seg.file for seg in m.segments]
         if (path / MP3_NAME).exists():
             files.append(MP3_NAME)
+        for step in self.steps:
+            files += step.files(path)
         return files
 
     def _send(self, s: StoredSession, m: Manifest) -> None:
@@ -459,12 +480,14 @@ class OutboxWorker(threading.Thread):
         if session_id == recording_id:
             raise DiscardError(f"session {session_id} is being recorded: stop it first")
         with self._lock:
-            in_flight = session_id in (self._current, self._verifying)
+            in_flight = session_id in (self._current, self._verifying, self._stepping)
             if in_flight:
                 self._cancelled.add(session_id)
         if in_flight:  # stop rclone: the discard must not wait for a long upload or check
             self._signal_rclone(signal.SIGCONT)
             self._signal_rclone(signal.SIGTERM)
+        for step in self.steps:  # a transcript in the works would hold _busy for minutes
+            step.cancel(self.store.state_dir("outbox") / session_id)
         with self._busy:
             return discard_session(self.store, self.remote, self.upload, session_id)
 

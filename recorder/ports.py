@@ -24,6 +24,7 @@ __all__ = [
     "RemoteStore",
     "SegmentFactory",
     "SegmentSink",
+    "SessionStep",
 ]
 
 
@@ -81,3 +82,23 @@ class RemoteStore(Protocol):
     def purge(self, remote_dir: str) -> None: ...
 
     def link(self, remote_path: str) -> str | None: ...
+
+
+class SessionStep(Protocol):
+    """Work the outbox does on a finished session before uploading it (a transcript).
+
+    `build` may take long and is run at low priority; `set_recording` freezes it while a
+    session records; `cancel` stops it for a session being discarded.
+    """
+
+    def build(self, folder: Path, manifest) -> None: ...
+
+    def files(self, folder: Path) -> list[str]:
+        """The files it made that go up with the session."""
+        ...
+
+    def set_recording(self, recording: bool) -> None: ...
+
+    def cancel(self, folder: Path) -> None: ...
+
+    def stop(self) -> None: ...

@@ -58,6 +58,7 @@ class StoredSession:
             record.update(format=None, markers=[], gaps=[])
             record["upload"] = {"status": "unknown", "remote": None}
             record["error"] = self.error
+            record["transcript"] = self._transcript()
             return record
         record.update(
             segments=[str(self.path / s.file) for s in m.segments],
@@ -76,7 +77,13 @@ class StoredSession:
             gaps=[g.model_dump() for g in m.gaps],
             upload=m.upload.model_dump(),
         )
+        record["transcript"] = self._transcript()
         return record
+
+    def _transcript(self) -> dict:
+        from recorder.transcript.status import summary  # it writes through this module
+
+        return summary(self.path)
 
 
 def _audio_on_disk(folder: Path) -> dict:

@@ -34,9 +34,10 @@ def _schema_keys() -> set[str]:
 
 def test_example_config_loads_and_equals_the_defaults():
     cfg = load_config(ROOT / "docs" / "config.example.toml")
-    example = cfg.model_dump(exclude={"source", "upload", "mqtt"})
-    assert example == Config().model_dump(exclude={"source", "upload", "mqtt"})
+    optional = {"source", "upload", "mqtt", "transcript"}
+    assert cfg.model_dump(exclude=optional) == Config().model_dump(exclude=optional)
     assert cfg.mqtt == type(cfg.mqtt)()  # the example [mqtt] shows the defaults
+    assert cfg.transcript == type(cfg.transcript)()  # and [transcript] too
     # [upload] has no default remote; the example's values besides it are the defaults
     shown = cfg.upload.model_dump(exclude={"remote"})
     assert shown == type(cfg.upload)(remote="x:y").model_dump(exclude={"remote"})
@@ -53,6 +54,7 @@ def test_example_config_mentions_every_key():
             ("upload", "rclone_binary"),
             ("upload", "config_password_file"),
             ("upload", "bwlimit"),
+            ("transcript", "model_dir"),
             ("mqtt", "username"),
             ("mqtt", "password_file"),
             ("mqtt", "ca_file"),

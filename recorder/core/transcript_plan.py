@@ -1,0 +1,77 @@
+"""From detected turns to the pieces an engine decodes and the lines of the document (pure).
+
+The detector works on the whole recording in session seconds; the transcript counts from the
+start press. Long turns are cut into pieces an engine can take at once (pocketsphinx and
+whisper both do worse, and use more memory, on minutes of audio), at the quietest moment near
+the limit so a cut rarely falls inside a word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recorder.core.transcript import UNKNOWN_SPEAKER, Line, Turn
+
+MAX_PIECE_S = 30.0  # whisper's own window; pocketsphinx's search stays small
+CUT_SEARCH_S = 8.0  # a cut is placed at the quietest window in the last seconds before the limit
+PAD_S = 0.15  # audio given to the engine around a turn, so first and last words are whole
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One stretch an engine decodes: session seconds, the channel (None: all mixed)."""
+
+    turn: int  # index into the turns
+    channel: int | None
+    start_s: float
+    end_s: float
+
+
+def from_start_press(turns: list[Turn], preroll_s: float, length_s: float) -> list[Turn]:
+    """Turns in seconds from the start press; the pre-roll's part of a turn is left out."""
+    out = []
+    for t in turns:
+        start, end = max(t.start_s - preroll_s, 0.0), min(t.end_s - preroll_s, length_s)
+        if end > start:
+            out.append(Turn(t.channel, round(start, 3), round(end, 3), t.overlap))
+    return out
+
+
+def plan_pieces(
+    turn: Turn, index: int, quiet: np.ndarray, window_s: float, offset_s: float = 0.0
+) -> list[Piece]:
+    """One turn as pieces of at most MAX_PIECE_S, cut where `quiet` is lowest.
+
+    `quiet` is a level per window (dB, the turn's channel or the mix) in session time;
+    `offset_s` moves the turn (start-press time) into that time; `index` is the turn's.
+    """
+    pieces = []
+    start, end = turn.start_s + offset_s, turn.end_s + offset_s
+    while end - start > MAX_PIECE_S:
+        lo = int((start + MAX_PIECE_S - CUT_SEARCH_S) / window_s)
+        hi = max(lo + 1, int((start + MAX_PIECE_S) / window_s))
+        window = quiet[lo:hi]
+        cut = (lo + int(np.argmin(window))) * window_s if window.size else start + MAX_PIECE_S
+        cut = min(max(cut, start + 1.0), start + MAX_PIECE_S)
+        pieces.append(Piece(index, turn.channel, start, cut))
+        start = cut
+    pieces.append(Piece(index, turn.channel, start, end))
+    return pieces
+
+
+def speaker(turn: Turn, speakers: tuple[str, ...]) -> str:
+    if turn.channel is None:
+        return UNKNOWN_SPEAKER
+    if turn.channel < len(speakers):
+        return speakers[turn.channel]
+    return f"Speaker {turn.channel + 1}"
+
+
+def lines(turns: list[Turn], texts: list[str], speakers: tuple[str, ...]) -> tuple[Line, ...]:
+    """The document's lines: one per turn, in time order, with its speaker's name."""
+    return tuple(
+        Line(t.start_s, t.end_s, speaker(t, speakers), text.strip(), t.overlap)
+        for t, text in sorted(zip(turns, texts, strict=True), key=lambda p: p[0].start_s)
+    )

@@ -1,0 +1,100 @@
+"""Building a session's transcript: turns from the channel levels, words per turn from the
+speaker's own channel, then the document.
+
+This runs in the worker process (recorder.transcript.worker), not in the daemon. The client's
+words are decoded from the client's channel only, so they never land on the coach's line even
+where the coach's microphone hears them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from recorder.core.manifest import Manifest
+from recorder.core.transcript import ONE_MIC_NOTE, MarkerLine, TranscriptDoc
+from recorder.core.transcript_plan import PAD_S, from_start_press, lines, plan_pieces
+from recorder.core.turns import TurnParams, find_paragraphs, find_turns
+from recorder.transcript.activity import session_levels
+from recorder.transcript.audio import SessionAudio
+from recorder.transcript.ports import SpeechEngine
+from recorder.transcript.settings import Settings
+
+LEVELS_SHARE = 0.05  # of the progress bar: the level pass is quick beside the decoding
+
+Progress = Callable[[float], None]
+
+
+def mode_of(manifest: Manifest, speakers: tuple[str, ...]) -> str:
+    """Channels tell the speakers apart only with a name and a channel for each of two or more."""
+    return "channels" if len(speakers) >= 2 and manifest.audio.channels >= 2 else "one-mic"
+
+
+def build_transcript(
+    folder: Path,
+    manifest: Manifest,
+    settings: Settings,
+    engine: SpeechEngine,
+    progress: Progress = lambda fraction: None,
+) -> TranscriptDoc:
+    rate = manifest.audio.rate
+    params = TurnParams()
+    levels = session_levels(folder, manifest, params.window_s)
+    progress(LEVELS_SHARE)
+    mode = mode_of(manifest, settings.speakers)
+    preroll_s = manifest.preroll_frames / rate
+    length_s = max(0.0, (manifest.frames - manifest.preroll_frames) / rate)
+    if mode == "channels":
+        used = min(manifest.audio.channels, len(settings.speakers))
+        found = find_turns(levels[:, :used], params)
+    else:
+        found = find_paragraphs(levels, params)
+    turns = from_start_press(found, preroll_s, length_s)
+    audio = SessionAudio(folder, manifest)
+    texts: list[list[str]] = [[] for _ in turns]
+    mix = levels.max(axis=1) if levels.size else levels.reshape(-1)
+    pieces = [
+        piece
+        for i, t in enumerate(turns)
+        for piece in plan_pieces(
+            t, i, mix if t.channel is None else levels[:, t.channel], params.window_s, preroll_s
+        )
+    ]
+    pieces.sort(key=lambda p: p.start_s)
+    total = sum(p.end_s - p.start_s for p in pieces) or 1.0
+    done = 0.0
+    for p in pieces:
+        start = round((p.start_s - PAD_S) * rate)
+        stop = round((p.end_s + PAD_S) * rate)
+        samples = audio.read(start, stop, p.channel)
+        if rate != engine.rate:
+            samples = soxr.resample(samples, rate, engine.rate).astype(np.float32)
+        words = engine.words(samples)
+        texts[p.turn].append(" ".join(w.text for w in words))
+        done += p.end_s - p.start_s
+        progress(LEVELS_SHARE + (1 - LEVELS_SHARE) * done / total)
+    notes = [
+        "Times count from the start press; the pre-roll before it is not part of this transcript."
+    ]
+    if mode == "one-mic":
+        notes.insert(0, ONE_MIC_NOTE)
+    markers = tuple(
+        MarkerLine(round(m.frame / rate - preroll_s, 3), m.label or "marker")
+        for m in manifest.markers
+        if m.frame >= manifest.preroll_frames
+    )
+    return TranscriptDoc(
+        session_id=manifest.id,
+        title=f"Session {manifest.id}",
+        date=manifest.started_at[:10],
+        length_s=round(length_s, 3),
+        speakers=settings.speakers if len(settings.speakers) >= 2 else ("Coach", "Client"),
+        mode=mode,  # type: ignore[arg-type]
+        engine=engine.name,
+        lines=lines(turns, [" ".join(t for t in parts if t) for parts in texts], settings.speakers),
+        markers=markers,
+        notes=tuple(notes),
+    )

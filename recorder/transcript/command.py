@@ -1,0 +1,93 @@
+"""`session-recorder transcript SESSION`: build a session's transcript, or export one format.
+
+The build runs in the same low-priority worker process the daemon uses, with a progress bar
+on the terminal (rich). A transcript already built is exported from transcript.json without
+decoding the audio again.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from recorder.config import Config
+from recorder.storage import SessionStore
+from recorder.transcript.runner import TranscriptError, TranscriptRunner
+from recorder.transcript.settings import Settings
+from recorder.transcript.status import TranscriptFileError, document, read_status
+
+FORMATS = ("docx", "txt", "vtt")
+
+
+def run(cfg: Config, session_id: str, fmt: str | None, output: Path | None, rebuild: bool) -> int:
+    found = [s for s in SessionStore(cfg.storage.dir).sessions() if s.id == session_id]
+    if not found or found[0].manifest is None:
+        why = "not found" if not found else found[0].error
+        print(f"session-recorder: session {session_id}: {why}", file=sys.stderr)
+        return 1
+    s = found[0]
+    if s.state == "recording":
+        print(
+            f"session-recorder: session {s.id} is still recording: stop it first", file=sys.stderr
+        )
+        return 1
+    try:
+        status = read_status(s.path)["status"]
+    except TranscriptFileError as exc:
+        print(f"session-recorder: {exc}; building it again", file=sys.stderr)
+        status = "none"
+    if rebuild or status != "done":
+        settings = Settings.from_section(cfg.transcript)
+        try:
+            summary = _build(s.path, settings)
+        except TranscriptError as exc:
+            print(f"session-recorder: session {s.id}: transcript not built: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"transcript of {s.id}: {summary.get('turns', 0)} turns, "
+            f"{summary.get('words', 0)} words ({summary.get('engine')})",
+            file=sys.stderr,
+        )
+    doc = document(s.path)
+    if doc is None:
+        print(f"session-recorder: session {s.id}: no transcript", file=sys.stderr)
+        return 1
+    if fmt is None and output is None:
+        for name in ("transcript.docx", "transcript.txt", "transcript.vtt"):
+            print(s.path / name)
+        return 0
+    fmt = fmt or (output.suffix.lstrip(".") if output and output.suffix else "docx")
+    if fmt not in FORMATS:
+        print(f"session-recorder: --format must be one of {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    out = output or Path.cwd() / f"{s.id}-transcript.{fmt}"
+    write_format(doc, fmt, out)
+    print(out)
+    return 0
+
+
+def write_format(doc, fmt: str, path: Path) -> None:
+    from recorder.core.transcript_text import to_txt, to_vtt
+    from recorder.storage import atomic_write
+    from recorder.transcript.docx_file import write_docx
+
+    if fmt == "docx":
+        write_docx(doc, path)
+    else:
+        atomic_write(path, to_txt(doc) if fmt == "txt" else to_vtt(doc))
+
+
+def _build(folder: Path, settings: Settings) -> dict:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"transcript ({settings.engine})", total=1.0)
+        return TranscriptRunner().run(
+            folder, settings, lambda fraction: bar.update(task, completed=fraction)
+        )

@@ -1,0 +1,82 @@
+"""`transcript.json` in a session folder: where a transcript stands, and the document itself.
+
+Only the transcript package writes it (the worker while it builds, the command line when it
+exports), never the manifest's writers, so the two never race. Readers get a summary that a
+broken or half-written file cannot break: `sessions --json` must list every session.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from recorder.core.transcript import TranscriptDoc
+from recorder.storage import atomic_write
+
+STATUS_FILE = "transcript.json"
+FILES = ("transcript.docx", "transcript.txt", "transcript.vtt")
+# none: never built; building: a worker is at it (or died at it: see `error`); done; failed
+STATUSES = ("none", "building", "done", "failed")
+
+
+class TranscriptFileError(ValueError):
+    """transcript.json cannot be read; the message names the file."""
+
+
+def read_status(folder: Path) -> dict:
+    """The whole transcript.json, or {"status": "none"} when there is none.
+
+    Raises TranscriptFileError for a file that is not what the worker writes.
+    """
+    path = folder / STATUS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"status": "none"}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TranscriptFileError(f"{path}: cannot be read: {exc}") from None
+    if not isinstance(data, dict) or data.get("status") not in STATUSES:
+        raise TranscriptFileError(f"{path}: not a transcript status (no known 'status')")
+    return data
+
+
+def summary(folder: Path) -> dict:
+    """The `transcript` field of `sessions --json`: status, engine, files, words, turns."""
+    try:
+        data = read_status(folder)
+    except TranscriptFileError as exc:
+        return {
+            "status": "damaged",
+            "engine": None,
+            "files": [],
+            "words": 0,
+            "turns": 0,
+            "error": str(exc),
+        }
+    files = [str(folder / name) for name in data.get("files", []) if (folder / name).exists()]
+    out = {
+        "status": data["status"],
+        "engine": data.get("engine"),
+        "files": files,
+        "words": int(data.get("words", 0)),
+        "turns": int(data.get("turns", 0)),
+    }
+    for key in ("mode", "speakers", "error", "progress", "built_at"):
+        if data.get(key) is not None:
+            out[key] = data[key]
+    return out
+
+
+def document(folder: Path) -> TranscriptDoc | None:
+    """The finished transcript, or None when there is none yet."""
+    data = read_status(folder)
+    if data["status"] != "done" or not isinstance(data.get("doc"), dict):
+        return None
+    try:
+        return TranscriptDoc.from_json(data["doc"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TranscriptFileError(f"{folder / STATUS_FILE}: damaged transcript: {exc}") from None
+
+
+def write_status(folder: Path, data: dict) -> None:
+    atomic_write(folder / STATUS_FILE, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
