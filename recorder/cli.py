@@ -103,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--dir", type=Path, help="where to put it (default: a new temporary dir)")
     demo.add_argument(
-        "--seconds", type=float, default=9.0, help="length of the session after the pre-roll"
+        "--seconds",
+        type=float,
+        help="length of the session after the pre-roll (default: the conversation's, or 9)",
     )
     return p
 

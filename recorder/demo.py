@@ -27,7 +27,7 @@ from recorder.config import load_config
 from recorder.core.state import State, led_view
 from recorder.deliverables import mp3_bitrate_kbps
 from recorder.storage import SessionStore
-from recorder.virtualmic import Feeder, VirtualMic, demo_periods
+from recorder.virtualmic import Feeder, VirtualMic, demo_periods, encode
 
 RATE, CHANNELS, FORMAT, PERIOD_MS = 48000, 2, "S16_LE", 100
 PREROLL_S, SEGMENT_S = 3.0, 4.0
@@ -56,7 +56,13 @@ disk_minutes = 0
 
 [control]
 socket = "{socket}"
-{upload}"""
+{transcript}{upload}"""
+
+TRANSCRIPT = """
+[transcript]
+# Coach on channel 1, client on channel 2: who is speaking is measured, not guessed.
+speakers = ["Coach", "Client"]
+"""
 
 UPLOAD = """
 [upload]
@@ -67,7 +73,7 @@ rclone_binary = "{rclone}"
 """
 
 
-def run_demo(where: Path | None, seconds: float) -> int:
+def run_demo(where: Path | None, seconds: float | None = None) -> int:
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
     from recorder.daemon import Parts, Recorder
@@ -78,6 +84,7 @@ def run_demo(where: Path | None, seconds: float) -> int:
     os.environ["HOME"] = str(mic.home)  # alsa-lib reads ~/.asoundrc at its first use
     cfg_path = root / "config.toml"
     upload = _local_cloud(root)
+    speech = _speech()
     cfg_path.write_text(
         CONFIG.format(
             upload=upload,
@@ -90,6 +97,7 @@ def run_demo(where: Path | None, seconds: float) -> int:
             segment=SEGMENT_S,
             storage=root / "sessions",
             socket=root / "control.sock",
+            transcript=TRANSCRIPT if speech else "",
         )
     )
     cfg = load_config(cfg_path)
@@ -97,9 +105,19 @@ def run_demo(where: Path | None, seconds: float) -> int:
     _log_to(log_path)
     say(f"demo folder: {root}")
     say(f"virtual microphone: ALSA PCM '{mic.name}' reading {mic.infile}")
-    say("  signal: a 440 Hz tone at -12 dBFS with a beep at the start of every second")
     period = RATE * PERIOD_MS // 1000
-    feeder = Feeder(mic.infile, demo_periods(FORMAT, RATE, CHANNELS, period), PERIOD_MS / 1000)
+    if speech is not None:
+        say(
+            "  signal: a coach (channel 1) and a client (channel 2) talking, in espeak-ng's voices;"
+        )
+        say("  each microphone also hears the other voice 20 dB lower, as across a table")
+        periods = speech_periods(speech, period, lead_s=PREROLL_S + 1.5)
+        seconds = seconds if seconds is not None else len(speech) / RATE - PREROLL_S
+    else:
+        say("  signal: a 440 Hz tone at -12 dBFS with a beep at the start of every second")
+        periods = demo_periods(FORMAT, RATE, CHANNELS, period)
+        seconds = seconds if seconds is not None else 9.0
+    feeder = Feeder(mic.infile, periods, PERIOD_MS / 1000)
     feeder.start()
     factory = MockFactory(pin_class=MockPWMPin)
     rec = Recorder(cfg, Parts(pin_factory=factory))
@@ -134,16 +152,84 @@ def run_demo(where: Path | None, seconds: float) -> int:
                 f"{cfg.upload.remote} (a crypt remote over {root / 'cloud'}) and checks it ..."
             )
             session = _wait(
-                lambda: _verified(cfg.storage.dir, session_id, rec), "the upload and its check", 120
+                lambda: _verified(cfg.storage.dir, session_id, rec), "the upload and its check", 180
             )
+        elif cfg.transcript is not None:
+            say("the outbox builds the session's transcript ...")
+            _wait(lambda: _transcribed(session.path), "the transcript", 180)
+            session = _in_state(cfg.storage.dir, session_id, "outbox")
     finally:
         rec.shutdown()
         feeder.stop()
         factory.reset()
     report(session)
+    transcript_report(session.path)
     say(f"recorder log: {log_path}")
     say(f"list it again with: {own_command()} sessions --config {shlex.quote(str(cfg_path))}")
     return 0
+
+
+def _speech():
+    """The demo's two-voice conversation (float32, 2 channels), or None without espeak-ng."""
+    from recorder.demo_voices import ESPEAK, SCRIPT, conversation
+
+    if ESPEAK is None:
+        say("(espeak-ng is not installed: the demo records a tone, and makes no transcript)")
+        return None
+    audio, _ = conversation(SCRIPT, RATE, lead_s=0.5, tail_s=1.5)
+    return audio
+
+
+def speech_periods(audio, period: int, lead_s: float):
+    """`audio` after `lead_s` of a quiet room (noise at -70 dBFS), then the quiet room again."""
+    import numpy as np
+
+    from recorder.core.formats import FORMATS
+    from recorder.demo_voices import to_int16
+
+    rng = np.random.default_rng(7)
+    lead = np.zeros((round(lead_s * RATE), CHANNELS), dtype=np.float32)
+    track = np.concatenate([lead, audio])
+    fmt = FORMATS[FORMAT]
+    at = 0
+    while True:
+        block = track[at : at + period]
+        if len(block) < period:
+            block = np.concatenate([block, np.zeros((period - len(block), CHANNELS), np.float32)])
+        noise = rng.normal(0, 10 ** (-70 / 20), block.shape).astype(np.float32)
+        yield encode(to_int16(block + noise).astype(np.int64), fmt)
+        at += period
+
+
+def _transcribed(folder: Path) -> bool:
+    from recorder.transcript.status import read_status
+
+    try:
+        return read_status(folder)["status"] in ("done", "failed")
+    except ValueError:
+        return False
+
+
+def transcript_report(folder: Path, lines: int = 8) -> None:
+    """The transcript's summary and its first lines, as a coach would read them."""
+    from recorder.transcript.status import read_status, summary
+
+    t = summary(folder)
+    if t["status"] == "none":
+        return
+    if t["status"] != "done":
+        say(f"  transcript: {t['status']}: {read_status(folder).get('error')}")
+        return
+    say(
+        f"  transcript ({t['engine']}, offline): {t['turns']} turns, {t['words']} words: "
+        + ", ".join(Path(f).name for f in t["files"])
+    )
+    text = (folder / "transcript.txt").read_text(encoding="utf-8").splitlines()
+    body = [line for line in text if line.startswith("[")]
+    for line in body[:lines]:
+        say(f"    {line}")
+    if len(body) > lines:
+        say(f"    ... ({len(body) - lines} more)")
 
 
 def own_command() -> str:

@@ -1,0 +1,252 @@
+"""The transcript from end to end: recorded through real ALSA, built by the real worker process
+after the stop, frozen while a new session records, and every way it can fail or hang."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
+from recorder.core.state import Start, Stop
+from recorder.demo import speech_periods
+from recorder.storage import MANIFEST, SessionStore, atomic_write
+from recorder.transcript.runner import TranscriptError, TranscriptRunner, TranscriptStep
+from recorder.transcript.settings import Settings
+from recorder.transcript.status import read_status, summary
+from recorder.virtualmic import Feeder
+from tests.speech import ESPEAK, SCRIPT, conversation, to_int16
+from tests.support import Running, make_config, wait_until
+
+pytestmark = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed")
+
+RATE = 48000
+FAST = None  # the feeder writes as fast as the recorder reads
+
+
+def _proc_state(pid: int) -> str:
+    """The kernel's one-letter state of a process: R, S, T (stopped), Z, ..."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
+def _record(r: Running, seconds: float) -> str:
+    """One session of `seconds` after the press; returns its id once it is in the outbox."""
+    r.wait_frames(int(1.2 * RATE))
+    started = r.request(Start())
+    assert started["ok"], started
+    r.wait_session_frames(int((seconds + 1.0) * RATE), timeout=60)
+    assert r.request(Stop())["ok"]
+    r.wait_outbox(started["session_id"], timeout=60)
+    return started["session_id"]
+
+
+def _folder(r: Running, session_id: str) -> Path:
+    return r.rec.store.state_dir("outbox") / session_id
+
+
+def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
+    cfg = make_config(tmp_path, audio={"segment_s": 5.0}, transcript={})
+    audio, said = conversation(SCRIPT, RATE, lead_s=0.5)
+    feeder = Feeder(mic.infile, speech_periods(audio, cfg.audio.period_frames, 1.5), FAST)
+    with Running(cfg, feeder) as r:
+        session_id = _record(r, len(audio) / RATE)
+        folder = _folder(r, session_id)
+        wait_until(lambda: read_status(folder)["status"] in ("done", "failed"), 120, "transcript")
+        assert r.rec.controller.status()["state"] == "ready"
+    status = read_status(folder)
+    assert status["status"] == "done", status
+    [session] = SessionStore(cfg.storage.dir).sessions()
+    record = session.to_json()["transcript"]
+    assert record["status"] == "done" and record["engine"] == "pocketsphinx"
+    assert sorted(Path(f).name for f in record["files"]) == [
+        "transcript.docx",
+        "transcript.txt",
+        "transcript.vtt",
+    ]
+    assert record["turns"] == len(SCRIPT) and record["words"] > 20
+    lines = status["doc"]["lines"]
+    assert [line["speaker"] for line in lines] == [("Coach", "Client")[ch] for ch, _, _ in SCRIPT]
+    # times count from the start press: the first line starts where the feed put it after it
+    press_s = session.manifest.preroll_frames / RATE
+    assert all(b["start_s"] > a["start_s"] for a, b in itertools.pairwise(lines))
+    assert lines[0]["start_s"] < said[0].end_s - press_s
+    text = (folder / "transcript.txt").read_text()
+    assert "Coach:" in text and "Client:" in text
+    assert any("promotion" in line["text"] for line in lines if line["speaker"] == "Client")
+
+
+def _long_script(times: int) -> list[tuple[int, str, float]]:
+    return [
+        (ch, text, pause if pause > 0 else 1.0) for _ in range(times) for ch, text, pause in SCRIPT
+    ]
+
+
+def test_a_new_session_freezes_the_transcript_worker_until_it_stops(tmp_path, mic):
+    cfg = make_config(tmp_path, audio={"segment_s": 10.0}, transcript={})
+    audio, _ = conversation(_long_script(4), RATE, lead_s=0.5)
+    feeder = Feeder(mic.infile, speech_periods(audio, cfg.audio.period_frames, 1.5), FAST)
+    with Running(cfg, feeder) as r:
+        first = _record(r, len(audio) / RATE)
+        runner = r.rec.transcripts.runner
+        child = wait_until(lambda: runner._child, 30, "the transcript worker")
+        second = r.request(Start())
+        assert second["ok"], second
+        wait_until(lambda: _proc_state(child.pid) == "T", 10, "the worker frozen")
+        # frozen for a while, and the recorder answers meanwhile
+        for _ in range(5):
+            assert r.rec.controller.status()["state"] == "recording"
+            time.sleep(0.2)
+            assert _proc_state(child.pid) == "T"
+        assert read_status(_folder(r, first))["status"] == "building"
+        assert r.request(Stop())["ok"]
+        wait_until(lambda: child.poll() is not None or _proc_state(child.pid) != "T", 10, "thaw")
+        folder = _folder(r, first)
+        wait_until(lambda: read_status(folder)["status"] == "done", 180, "the first transcript")
+
+
+def _session(root: Path, preroll_s: float = 1.0) -> Path:
+    """A finished two-channel session folder in root/outbox, written as the writer would."""
+    audio, _ = conversation(SCRIPT[:2], RATE, lead_s=preroll_s + 0.2)
+    audio = to_int16(audio)
+    session_id = "000001-20261203T100000Z"
+    folder = root / "outbox" / session_id
+    folder.mkdir(parents=True)
+    soundfile.write(folder / "seg-0000.wav", audio, RATE, subtype="PCM_16")
+    m = Manifest(
+        id=session_id,
+        device_id="test-box",
+        audio=AudioInfo(device="testmic", rate=RATE, channels=2, format="S16_LE"),
+        started_at="2026-12-03T10:00:00+00:00",
+        clock_synced=True,
+        start_pos=0,
+        preroll_frames=int(preroll_s * RATE),
+        frames=len(audio),
+        state="finalized",
+        segments=[
+            SegmentInfo(
+                file="seg-0000.wav",
+                index=0,
+                first_frame=0,
+                first_pos=0,
+                frames=len(audio),
+                closed=True,
+            )
+        ],
+        stop_reason="requested",
+    )
+    atomic_write(folder / MANIFEST, m.model_dump_json(indent=2))
+    return folder
+
+
+def test_a_missing_whisper_model_fails_the_transcript_with_the_key_and_keeps_the_session(tmp_path):
+    folder = _session(tmp_path)
+    settings = Settings(engine="whisper", model_dir=str(tmp_path / "no-model"))
+    step = TranscriptStep(settings)
+    step.build(folder, _manifest(folder))
+    status = read_status(folder)
+    assert status["status"] == "failed"
+    assert "model_dir" in status["error"]
+    assert step.files(folder) == []
+    assert (folder / "seg-0000.wav").exists() and (folder / MANIFEST).exists()
+    assert summary(folder)["status"] == "failed"
+    step.build(folder, _manifest(folder))  # failed is kept: not tried again by itself
+    assert read_status(folder)["error"] == status["error"]
+
+
+def _manifest(folder: Path) -> Manifest:
+    return Manifest.model_validate_json((folder / MANIFEST).read_text())
+
+
+def test_a_wedged_worker_is_killed_and_reported(tmp_path):
+    folder = _session(tmp_path)
+    runner = TranscriptRunner(stall_s=2.0)
+    seen: list[int] = []
+
+    def wedge() -> None:  # a worker that stops answering: frozen from outside, not by a pause
+        child = wait_until(lambda: runner._child, 30, "the worker")
+        seen.append(child.pid)
+        child.send_signal(signal.SIGSTOP)
+
+    threading.Thread(target=wedge, daemon=True).start()
+    with pytest.raises(TranscriptError, match="stopped answering"):
+        runner.run(folder, Settings(), lambda fraction: None)
+    assert seen and not Path(f"/proc/{seen[0]}").exists()  # killed and reaped
+    assert runner._child is None
+
+
+def test_discarding_a_session_kills_its_transcript_worker(tmp_path):
+    folder = _session(tmp_path)
+    runner = TranscriptRunner()
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            runner.run(folder, Settings(), lambda fraction: None)
+        except TranscriptError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    child = wait_until(lambda: runner._child, 30, "the worker")
+    runner.cancel(tmp_path / "outbox" / "another")  # another session's discard: left alone
+    time.sleep(0.3)
+    assert child.poll() is None
+    runner.cancel(folder)
+    worker.join(10)
+    assert not worker.is_alive()
+    assert errors and "cancelled" in str(errors[0])
+
+
+def _cli(*args: str, cfg_path: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "recorder", "--config", str(cfg_path), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+
+
+def test_the_transcript_command_builds_then_exports_without_decoding_again(tmp_path):
+    folder = _session(tmp_path / "sessions")
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(f'[storage]\ndir = "{tmp_path / "sessions"}"\n[gpio]\nenabled = false\n')
+    built = _cli("transcript", folder.name, cfg_path=cfg_path)
+    assert built.returncode == 0, built.stderr
+    assert "transcript of" in built.stderr
+    assert sorted(Path(p).name for p in built.stdout.split()) == [
+        "transcript.docx",
+        "transcript.txt",
+        "transcript.vtt",
+    ]
+    stamp = (folder / "transcript.json").stat().st_mtime_ns
+    out = tmp_path / "captions.vtt"
+    exported = _cli("transcript", folder.name, "--format", "vtt", "-o", str(out), cfg_path=cfg_path)
+    assert exported.returncode == 0, exported.stderr
+    assert out.read_text().startswith("WEBVTT")
+    assert "<v Coach>" in out.read_text() and "<v Client>" in out.read_text()
+    assert (folder / "transcript.json").stat().st_mtime_ns == stamp  # not decoded again
+    listed = json.loads(_cli("sessions", "--json", cfg_path=cfg_path).stdout)
+    assert listed[0]["transcript"]["status"] == "done"
+    missing = _cli("transcript", "000009-20261203T100000Z", cfg_path=cfg_path)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_levels_of_the_speech_differ_by_channel():
+    """The fixture itself: each voice is 20 dB louder on its own channel."""
+    audio, said = conversation(SCRIPT[:2], RATE)
+    first = audio[int(said[0].start_s * RATE) : int(said[0].end_s * RATE)]
+    rms = np.sqrt((first.astype(np.float64) ** 2).mean(axis=0))
+    assert 20 * np.log10(rms[0] / rms[1]) == pytest.approx(20, abs=0.5)
