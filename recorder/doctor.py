@@ -50,8 +50,45 @@ def run_checks(cfg: Config) -> list[Check]:
         checks.append(_broker(cfg))
     if cfg.upload is not None:
         checks.append(_remote(cfg))
+    if cfg.transcript is not None:
+        checks.append(_transcript(cfg))
     checks.append(_service(status))
     return checks
+
+
+def _transcript(cfg: Config) -> Check:
+    """The transcript engine is there, without loading it (a whisper model takes seconds)."""
+    import importlib.util
+
+    t = cfg.transcript
+    assert t is not None
+    if t.engine == "pocketsphinx":
+        spec = importlib.util.find_spec("pocketsphinx")
+        model = Path(spec.origin).parent / "model" / "en-us" if spec and spec.origin else None
+        if model is None or not model.is_dir():
+            return Check(
+                "transcripts",
+                False,
+                "pocketsphinx or its built-in US English model is missing",
+                "reinstall the recorder: pip install --force-reinstall pocketsphinx",
+            )
+        return Check("transcripts", True, f"pocketsphinx with its model in {model}")
+    if importlib.util.find_spec("faster_whisper") is None:
+        return Check(
+            "transcripts",
+            False,
+            '[transcript] engine = "whisper" but faster-whisper is not installed',
+            "pip install 'session-recorder[whisper]', or set [transcript] engine = \"pocketsphinx\"",
+        )
+    model_dir = t.model_dir
+    if model_dir is None or not (model_dir / "model.bin").is_file():
+        return Check(
+            "transcripts",
+            False,
+            f"[transcript] model_dir {model_dir} holds no faster-whisper model (model.bin)",
+            "copy a faster-whisper (CTranslate2) model folder there; the box never downloads one",
+        )
+    return Check("transcripts", True, f"faster-whisper with the model in {model_dir}")
 
 
 def _daemon_status(cfg: Config) -> dict | None:

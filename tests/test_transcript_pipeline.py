@@ -250,3 +250,18 @@ def test_levels_of_the_speech_differ_by_channel():
     first = audio[int(said[0].start_s * RATE) : int(said[0].end_s * RATE)]
     rms = np.sqrt((first.astype(np.float64) ** 2).mean(axis=0))
     assert 20 * np.log10(rms[0] / rms[1]) == pytest.approx(20, abs=0.5)
+
+
+def test_doctor_names_a_missing_whisper_model_and_finds_pocketsphinx(tmp_path):
+    from recorder import doctor
+
+    cfg = make_config(tmp_path, transcript={"engine": "whisper", "model_dir": str(tmp_path)})
+    [check] = [c for c in doctor.run_checks(cfg) if c.name == "transcripts"]
+    import importlib.util
+
+    installed = importlib.util.find_spec("faster_whisper") is not None
+    assert not check.ok and not check.blocks
+    assert ("model_dir" if installed else "faster-whisper is not installed") in check.detail
+    cfg = make_config(tmp_path, transcript={})
+    [check] = [c for c in doctor.run_checks(cfg) if c.name == "transcripts"]
+    assert check.ok and "pocketsphinx" in check.detail
