@@ -75,7 +75,7 @@ class TranscriptRunner:
         buffer = b""
         quiet_since = time.monotonic()
         while True:
-            ready, _, _ = select.select([fd], [], [], 5.0)
+            ready, _, _ = select.select([fd], [], [], min(5.0, self.stall_s))
             if not ready:
                 with self._lock:
                     paused = self._paused
