@@ -40,6 +40,7 @@ BENCHMARKS = [
     "startup",
     "upload",
     "deliverables",
+    "turns",
 ]
 DOC = ROOT / "docs" / "benchmarks.md"
 
