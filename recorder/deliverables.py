@@ -24,6 +24,9 @@ a full card leaves either the old file or none, never half of one.
   Vorbis comment (one `h:mm:ss.mmm label` line each), with TITLE (the session id), DATE and
   SOFTWARE: libsndfile only writes those fixed keys (no CHAPTERnnn, no CUESHEET), so this is
   what it allows simply. A joined WAV export gets them as cue points, as the segments do.
+- `export(..., from_start=True)` leaves out the pre-roll (the frames before the start press),
+  for a credential submission of the session itself; markers move back with it, those in the
+  pre-roll are left out. The segments are read from that frame on, still in blocks.
 """
 
 from __future__ import annotations
@@ -125,9 +128,10 @@ def _total_frames(manifest: Manifest) -> int:
 
 
 def _session_blocks(
-    session_dir: Path, manifest: Manifest, block_frames: int = BLOCK_FRAMES
+    session_dir: Path, manifest: Manifest, block_frames: int = BLOCK_FRAMES, start_frame: int = 0
 ) -> Iterator[tuple[str, int, np.ndarray]]:
-    """(segment file, session frame, block) for the whole session in order, as int32 frames.
+    """(segment file, session frame, block) for the session in order, as int32 frames, from
+    session frame `start_frame` (the pre-roll's length, to begin at the start press) to the end.
 
     libsndfile returns every PCM width left-aligned in int32 (16-bit << 16, 24-bit << 8), and
     its FLAC and WAV writers take int32 the same way, so values pass through unchanged. Each
@@ -152,7 +156,11 @@ def _session_blocks(
                     f"{_where(manifest, seg.file)}: (rate, channels, subtype, frames) "
                     f"is {found}, the manifest says {expected}"
                 )
-            left = seg.frames
+            skip = min(max(start_frame - frame, 0), seg.frames)
+            if skip:
+                f.seek(skip)
+                frame += skip
+            left = seg.frames - skip
             while left:
                 block = f.read(
                     min(left, block_frames), dtype="int32", out=buf[: min(left, block_frames)]
@@ -220,13 +228,42 @@ def _place(tmp: Path, out: Path) -> Path:
     return out
 
 
-def _check_has_audio(manifest: Manifest, name: str) -> None:
+def _check_has_audio(manifest: Manifest, name: str, start_frame: int = 0) -> None:
     if not manifest.segments or _total_frames(manifest) == 0:
         raise DeliverableError(f"{_where(manifest, name)}: the session has no audio")
+    if start_frame >= _total_frames(manifest):
+        raise DeliverableError(
+            f"{_where(manifest, name)}: the session has no audio after the start press "
+            f"(frame {start_frame} of {_total_frames(manifest)})"
+        )
 
 
-def verify_flac(session_dir: Path, manifest: Manifest, flac_path: Path) -> None:
-    """Decode `flac_path` and compare every sample with the session's segments, block by block.
+def _from_frame(manifest: Manifest, start_frame: int) -> Manifest:
+    """The manifest as a file beginning at session frame `start_frame` sees it: its markers
+    moved back by that much, those before it (in the pre-roll) left out. Unnamed markers keep
+    the "marker N" of the whole session, so they match labels.txt."""
+    if not start_frame:
+        return manifest
+    rate = manifest.audio.rate
+    markers = [
+        m.model_copy(
+            update={
+                "frame": m.frame - start_frame,
+                "seconds": round((m.frame - start_frame) / rate, 3),
+                "label": text,
+            }
+        )
+        for m, text in marker_labels(manifest.markers)
+        if m.frame >= start_frame
+    ]
+    return manifest.model_copy(update={"markers": markers})
+
+
+def verify_flac(
+    session_dir: Path, manifest: Manifest, flac_path: Path, start_frame: int = 0
+) -> None:
+    """Decode `flac_path` and compare every sample with the session's segments, block by block
+    (from session frame `start_frame`: a file that leaves out the pre-roll).
 
     Raises DeliverableError naming the segment and frame of the first difference, or a wrong
     rate, channel count or length. Works for any lossless file libsndfile reads (WAV too).
@@ -238,7 +275,7 @@ def verify_flac(session_dir: Path, manifest: Manifest, flac_path: Path) -> None:
         raise DeliverableError(f"{_where(manifest, name)}: cannot read: {exc}") from None
     with f:
         audio = manifest.audio
-        total = _total_frames(manifest)
+        total = _total_frames(manifest) - start_frame
         found = (f.samplerate, f.channels, f.frames)
         if found != (audio.rate, audio.channels, total):
             raise DeliverableError(
@@ -246,7 +283,7 @@ def verify_flac(session_dir: Path, manifest: Manifest, flac_path: Path) -> None:
                 f"the session is {(audio.rate, audio.channels, total)}"
             )
         copy = np.empty((BLOCK_FRAMES, audio.channels), dtype=np.int32)
-        with closing(_session_blocks(session_dir, manifest)) as blocks:
+        with closing(_session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks:
             for seg_file, frame, block in blocks:
                 got = f.read(len(block), dtype="int32", out=copy[: len(block)])
                 if len(got) != len(block) or not np.array_equal(got, block):
@@ -262,15 +299,16 @@ def _first_difference(got: np.ndarray, want: np.ndarray) -> int:
     return int(rows[0]) if len(rows) else n
 
 
-def build_flac(session_dir: Path, manifest: Manifest, out: Path) -> Path:
-    """Join the segments sample-exact into one FLAC at `out`, verified before it appears.
+def build_flac(session_dir: Path, manifest: Manifest, out: Path, *, start_frame: int = 0) -> Path:
+    """Join the segments sample-exact into one FLAC at `out`, verified before it appears; from
+    session frame `start_frame` on (0: the whole session, pre-roll included).
 
     S16_LE and S24_3LE always fit. S32_LE fits only when every sample's low byte is 0 (a
     24-bit converter delivering 32-bit words); otherwise DeliverableError at the first sample
     that would lose bits, and the segments are what to keep or send.
     """
     audio = manifest.audio
-    _check_has_audio(manifest, out.name)
+    _check_has_audio(manifest, out.name, start_frame)
     s32 = audio.format == "S32_LE"
     subtype = "PCM_24" if s32 and audio.channels <= FLAC_MAX_CHANNELS else flac_subtype(manifest)
     if subtype is None:
@@ -283,9 +321,9 @@ def build_flac(session_dir: Path, manifest: Manifest, out: Path) -> Path:
             soundfile.SoundFile(
                 tmp, "w", audio.rate, audio.channels, subtype=subtype, format="FLAC"
             ) as f,
-            closing(_session_blocks(session_dir, manifest)) as blocks,
+            closing(_session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks,
         ):
-            _tag(f, manifest, with_markers=True)
+            _tag(f, _from_frame(manifest, start_frame), with_markers=True)
             for seg_file, frame, block in blocks:
                 if s32 and np.any(block & 0xFF):
                     at = frame + int(np.flatnonzero((block & 0xFF).any(axis=1))[0])
@@ -296,7 +334,7 @@ def build_flac(session_dir: Path, manifest: Manifest, out: Path) -> Path:
                     )
                 f.write(block)
         _fsync_file(tmp)
-        verify_flac(session_dir, manifest, tmp)
+        verify_flac(session_dir, manifest, tmp, start_frame)
         return _place(tmp, out)
 
 
@@ -308,11 +346,13 @@ def _downmix(block: np.ndarray) -> np.ndarray:
     return mean.astype(np.float32)
 
 
-def _mono_blocks(session_dir: Path, manifest: Manifest, rate: int) -> Iterator[np.ndarray]:
+def _mono_blocks(
+    session_dir: Path, manifest: Manifest, rate: int, start_frame: int = 0
+) -> Iterator[np.ndarray]:
     """The session as mono float32 blocks at `rate`, resampled on the way when that is not the
     session's own rate (soxr keeps its filter state between blocks, so the joins are seamless
     and memory stays a few blocks whatever the length)."""
-    with closing(_session_blocks(session_dir, manifest)) as blocks:
+    with closing(_session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks:
         if rate == manifest.audio.rate:
             for _, _, block in blocks:
                 yield _downmix(block)
@@ -330,16 +370,22 @@ def _mono_blocks(session_dir: Path, manifest: Manifest, rate: int) -> Iterator[n
 
 
 def build_mp3(
-    session_dir: Path, manifest: Manifest, out: Path, bitrate_kbps: int | None = None
+    session_dir: Path,
+    manifest: Manifest,
+    out: Path,
+    bitrate_kbps: int | None = None,
+    *,
+    start_frame: int = 0,
 ) -> Path:
     """A mono CBR MP3 of the session at `out` (default bitrate: `mp3_bitrate_kbps()`), at
-    `mp3_rate()` of the session's rate (resampled when MP3 cannot carry that rate).
+    `mp3_rate()` of the session's rate (resampled when MP3 cannot carry that rate), from
+    session frame `start_frame` on.
 
     The result is checked by decoding its header: mono, that rate, and the session's length
     within 0.1 s (LAME's Info tag lets libsndfile drop the encoder delay and padding).
     """
     audio = manifest.audio
-    _check_has_audio(manifest, out.name)
+    _check_has_audio(manifest, out.name, start_frame)
     rate = mp3_rate(audio.rate)
     kbps = bitrate_kbps or mp3_bitrate_kbps()
     allowed = MPEG1_KBPS if rate >= 32000 else MPEG2_KBPS
@@ -362,14 +408,14 @@ def build_mp3(
                 compression_level=mp3_compression_level(kbps, rate),
                 bitrate_mode="CONSTANT",
             ) as f,
-            closing(_mono_blocks(session_dir, manifest, rate)) as blocks,
+            closing(_mono_blocks(session_dir, manifest, rate, start_frame)) as blocks,
         ):
             _tag(f, manifest, with_markers=False)
             for block in blocks:
                 f.write(block)
         _fsync_file(tmp)
         info = soundfile.info(str(tmp))
-        seconds = _total_frames(manifest) / audio.rate
+        seconds = (_total_frames(manifest) - start_frame) / audio.rate
         if (info.channels, info.samplerate) != (1, rate) or abs(info.frames / rate - seconds) > 0.1:
             raise DeliverableError(
                 f"{_where(manifest, out.name)}: decodes as {info.channels} channel(s), "
@@ -379,43 +425,52 @@ def build_mp3(
         return _place(tmp, out)
 
 
-def build_wav(session_dir: Path, manifest: Manifest, out: Path) -> Path:
-    """One WAV of the whole session in its own sample format (RF64 past 4 GiB), verified.
+def build_wav(session_dir: Path, manifest: Manifest, out: Path, *, start_frame: int = 0) -> Path:
+    """One WAV of the session from session frame `start_frame` (0: the whole of it) in its own
+    sample format (RF64 past 4 GiB), verified.
 
     A plain WAV also gets the markers as cue points, as the segments have them.
     """
     audio = manifest.audio
-    _check_has_audio(manifest, out.name)
+    _check_has_audio(manifest, out.name, start_frame)
     fmt = FORMATS[audio.format]
-    total = _total_frames(manifest)
+    total = _total_frames(manifest) - start_frame
+    markers = _from_frame(manifest, start_frame).markers
     container = "RF64" if total * fmt.frame_bytes(audio.channels) > _RIFF_LIMIT else "WAV"
     with _staged(out) as tmp:
         with (
             soundfile.SoundFile(
                 tmp, "w", audio.rate, audio.channels, subtype=fmt.subtype, format=container
             ) as f,
-            closing(_session_blocks(session_dir, manifest)) as blocks,
+            closing(_session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks,
         ):
             for _, _, block in blocks:
                 f.write(block)
-        if container == "WAV" and manifest.markers:
+        if container == "WAV" and markers:
             add_cue_chunks(
-                tmp, [(m.frame, t) for m, t in marker_labels(manifest.markers) if m.frame <= total]
+                tmp, [(m.frame, t) for m, t in marker_labels(markers) if m.frame <= total]
             )
         _fsync_file(tmp)
-        verify_flac(session_dir, manifest, tmp)
+        verify_flac(session_dir, manifest, tmp, start_frame)
         return _place(tmp, out)
 
 
-def export(session_dir: Path, manifest: Manifest, fmt: str, out: Path) -> Path:
-    """One file of the whole session at `out`: "flac" (lossless), "mp3" (mono CBR) or "wav"."""
+def export(
+    session_dir: Path, manifest: Manifest, fmt: str, out: Path, *, from_start: bool = False
+) -> Path:
+    """One file of the whole session at `out`: "flac" (lossless), "mp3" (mono CBR) or "wav".
+
+    `from_start` leaves out the pre-roll, so the file begins at the start press: the session
+    itself, as a credential submission wants it (its markers move with it).
+    """
     builders = {"flac": build_flac, "mp3": build_mp3, "wav": build_wav}
     if fmt not in builders:
         raise DeliverableError(
             f"{_where(manifest, out.name)}: unknown export format {fmt!r}; "
             f"choose one of {', '.join(EXPORT_FORMATS)}"
         )
-    return builders[fmt](session_dir, manifest, out)
+    start = manifest.preroll_frames if from_start else 0
+    return builders[fmt](session_dir, manifest, out, start_frame=start)
 
 
 def _up_to_date(path: Path, newest_ns: int) -> bool:
