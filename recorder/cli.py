@@ -272,7 +272,7 @@ def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:
         return EXIT_REFUSED
     checks = credential.check(s.path, s.manifest)
     if as_json:
-        print(json.dumps(credential.as_json(checks), indent=2))
+        print(json.dumps(credential.as_json(checks, s.id), indent=2))
     else:
         print(credential.report(checks, s.id))
     return 0 if credential.ready(checks) else EXIT_REFUSED
