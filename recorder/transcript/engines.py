@@ -1,0 +1,25 @@
+"""The one place that picks a speech engine for [transcript] engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recorder.transcript.ports import EngineError, SpeechEngine
+
+ENGINES = ("pocketsphinx", "whisper")
+
+
+def make_engine(
+    name: str, model_dir: str | Path | None, language: str = "en", threads: int = 1
+) -> SpeechEngine:
+    if name == "pocketsphinx":
+        from recorder.transcript.pocketsphinx_engine import PocketsphinxEngine
+
+        return PocketsphinxEngine()
+    if name == "whisper":
+        from recorder.transcript.whisper_engine import WhisperEngine
+
+        if model_dir is None:
+            raise EngineError('[transcript] engine = "whisper" needs [transcript] model_dir')
+        return WhisperEngine(Path(model_dir), language=language, threads=threads)
+    raise EngineError(f"[transcript] engine {name!r} is not one of {', '.join(ENGINES)}")

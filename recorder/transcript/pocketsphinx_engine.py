@@ -1,0 +1,42 @@
+"""pocketsphinx 5: the built-in offline engine. Its wheel carries the US English acoustic model,
+language model and dictionary, so it needs no download and runs on a Pi.
+
+Its decode holds the GIL for the whole call: it runs only in the transcript worker process.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from recorder.core.transcript import Word
+
+FRAMES_PER_S = 100  # pocketsphinx's segment times are in 10 ms frames
+_ALTERNATE = re.compile(r"\(\d+\)$")  # "read(2)": the dictionary's second pronunciation
+
+
+class PocketsphinxEngine:
+    name = "pocketsphinx"
+    rate = 16000
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder
+
+        self._decoder = Decoder(samprate=self.rate, logfn="/dev/null")
+
+    def words(self, samples: np.ndarray) -> list[Word]:
+        if samples.size == 0:
+            return []
+        pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2").tobytes()
+        d = self._decoder
+        d.start_utt()
+        d.process_raw(pcm, full_utt=True)
+        d.end_utt()
+        out = []
+        for seg in d.seg():
+            word = _ALTERNATE.sub("", seg.word)
+            if not word or word.startswith(("<", "[")):  # <s>, </s>, <sil>, [NOISE]
+                continue
+            out.append(Word(word, seg.start_frame / FRAMES_PER_S, seg.end_frame / FRAMES_PER_S))
+        return out

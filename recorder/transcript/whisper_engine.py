@@ -1,0 +1,63 @@
+"""faster-whisper: better words where the user has a model on disk. An optional extra
+(`pip install 'session-recorder[whisper]'`); it never downloads anything at run time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recorder.core.transcript import Word
+from recorder.transcript.ports import EngineError
+
+
+class WhisperEngine:
+    name = "whisper"
+    rate = 16000
+
+    def __init__(
+        self, model_dir: Path, language: str = "en", threads: int = 1, compute_type: str = "int8"
+    ) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise EngineError(
+                '[transcript] engine = "whisper" needs faster-whisper: '
+                "pip install 'session-recorder[whisper]'"
+            ) from None
+        if not model_dir.is_dir() or not (model_dir / "model.bin").is_file():
+            raise EngineError(
+                f"[transcript] model_dir {model_dir}: no faster-whisper model there "
+                "(a CTranslate2 folder with model.bin); the recorder never downloads one"
+            )
+        if not (model_dir / "tokenizer.json").is_file():
+            # faster-whisper would fetch the tokenizer from the Hugging Face hub without it
+            raise EngineError(
+                f"[transcript] model_dir {model_dir}: tokenizer.json is missing "
+                "(faster-whisper would download it; copy it into the model folder)"
+            )
+        self.language = language
+        self._model = WhisperModel(
+            str(model_dir),
+            device="cpu",
+            compute_type=compute_type,
+            cpu_threads=threads,
+            local_files_only=True,
+        )
+
+    def words(self, samples: np.ndarray) -> list[Word]:
+        if samples.size == 0:
+            return []
+        segments, _ = self._model.transcribe(
+            samples.astype(np.float32),
+            language=self.language,
+            word_timestamps=True,
+            vad_filter=False,
+            beam_size=5,
+        )
+        return [
+            Word(w.word.strip(), float(w.start), float(w.end))
+            for seg in segments
+            for w in (seg.words or [])
+            if w.word.strip()
+        ]
