@@ -97,7 +97,7 @@ def run_demo(where: Path | None, seconds: float | None = None) -> int:
             segment=SEGMENT_S,
             storage=root / "sessions",
             socket=root / "control.sock",
-            transcript=TRANSCRIPT if speech else "",
+            transcript=TRANSCRIPT if speech is not None else "",
         )
     )
     cfg = load_config(cfg_path)

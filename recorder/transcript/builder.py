@@ -82,8 +82,8 @@ def build_transcript(
     if mode == "one-mic":
         notes.insert(0, ONE_MIC_NOTE)
     markers = tuple(
-        MarkerLine(round(m.frame / rate - preroll_s, 3), m.label or "marker")
-        for m in manifest.markers
+        MarkerLine(round(m.frame / rate - preroll_s, 3), m.label or f"marker {n}")
+        for n, m in enumerate(manifest.markers, 1)  # unnamed ones as labels.txt names them
         if m.frame >= manifest.preroll_frames
     )
     return TranscriptDoc(
