@@ -35,6 +35,7 @@ from recorder.core.state import Shutdown, led_view
 from recorder.outbox import DiscardError, OutboxWorker
 from recorder.ports import AudioSource, DiskSpace, RemoteStore, SegmentFactory
 from recorder.recovery import recover_sessions
+from recorder.session_view import SessionViews
 from recorder.storage import SessionStore
 from recorder.tap import CaptureTap
 from recorder.writer import WriterThread
@@ -94,6 +95,7 @@ class Recorder:
         )
         self.remote, remote_error = _remote(cfg, parts.remote)
         self.transcripts = _transcripts(cfg)
+        self.views = SessionViews()  # the phone page's transcript and credential check
         self.outbox = OutboxWorker(
             self.store,
             cfg.upload if self.remote is not None else None,
@@ -152,6 +154,7 @@ class Recorder:
                     "seconds": round(m.frames / m.audio.rate, 1) if m else 0,
                     "started_at": m.started_at if m else None,
                     "upload_status": m.upload.status if m else "unknown",
+                    **self.views.view(s),
                 }
             )
         return out

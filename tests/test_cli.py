@@ -294,7 +294,7 @@ def test_ctl_session_and_sessions_json(tmp_path, own_mic):
 
 @pytest.mark.slow
 def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
-    done = cli("demo", "--dir", str(tmp_path / "demo"), "--seconds", "4", timeout=120)
+    done = cli("demo", "--dir", str(tmp_path / "demo"), timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     [session] = list((tmp_path / "demo" / "sessions" / "uploaded").iterdir())
     assert f"session {session.name}  ->  {session}" in done.stdout
@@ -325,7 +325,11 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     manifest = json.loads((session / "manifest.json").read_text())
     assert manifest["stop_reason"] == "requested"
     assert manifest["preroll_frames"] == 3 * 48000
-    assert manifest["levels"]["peak_dbfs"] == [-12.0, -12.0]
+    assert all(-15 < peak < -3 for peak in manifest["levels"]["peak_dbfs"])  # espeak-ng speech
+    # the demo's two-voice session gets its transcript, printed and uploaded with it
+    assert "transcript (pocketsphinx, offline): 6 turns" in done.stdout
+    assert "] Coach: " in done.stdout and "] Client: " in done.stdout
+    assert "transcript.docx" in manifest["upload"]["files"]
 
 
 @pytest.mark.parametrize("entry", ["venv script", "python -m recorder"])

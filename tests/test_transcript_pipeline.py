@@ -76,6 +76,15 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
         folder = _folder(r, session_id)
         wait_until(lambda: read_status(folder)["status"] in ("done", "failed"), 120, "transcript")
         assert r.rec.controller.status()["state"] == "idle"
+        # the phone page's view of it, as the retained MQTT state carries it
+        view = r.rec._recent()[-1]
+        assert view["transcript"]["status"] == "done" and view["transcript"]["turns"] == 6
+        checks = {c["name"]: c for c in view["credential"]["checks"]}
+        assert checks["length"]["result"] == "fail" and "20" in checks["length"]["message"]
+        assert checks["transcript"]["result"] == "pass"
+        assert checks["consent"]["result"] == "unknown"
+        assert view["credential"]["ready"] is False
+        assert r.rec._recent()[-1] is view  # worked out once, not at every state message
     status = read_status(folder)
     assert status["status"] == "done", status
     [session] = SessionStore(cfg.storage.dir).sessions()

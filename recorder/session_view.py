@@ -1,0 +1,64 @@
+"""What the phone page shows of a finished session: its transcript and its credential check.
+
+The daemon sends the last few sessions in every retained state message (once a second while
+recording), so each session's view is worked out once per change of its manifest or its
+transcript.json and kept, not read and parsed again each time.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from recorder.storage import MANIFEST, StoredSession
+from recorder.transcript.status import STATUS_FILE, summary
+
+KEPT = 32  # views kept; the state message carries 5
+
+
+class SessionViews:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._views: dict[Path, tuple[tuple, dict]] = {}  # guarded by _lock
+
+    def view(self, s: StoredSession) -> dict:
+        """{"transcript": {...}, "credential": {...}} for a finished session, else {}."""
+        if s.manifest is None or s.state == "recording":
+            return {}
+        key = (_stamp(s.path / MANIFEST), _stamp(s.path / STATUS_FILE))
+        with self._lock:
+            kept = self._views.get(s.path)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        from recorder import credential
+
+        t = summary(s.path)
+        transcript = {
+            k: t[k] for k in ("status", "engine", "words", "turns", "progress", "error") if k in t
+        }
+        checks = credential.check(s.path, s.manifest)
+        full = credential.as_json(checks, s.id)
+        view = {
+            "transcript": transcript,
+            "credential": {
+                "ready": full["ready"],
+                "verdict": full["verdict"],
+                "checks": [
+                    {"name": c["name"], "result": c["result"], "message": c["message"]}
+                    for c in full["checks"]
+                ],
+            },
+        }
+        with self._lock:
+            self._views[s.path] = (key, view)
+            while len(self._views) > KEPT:
+                self._views.pop(next(iter(self._views)))
+        return view
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
