@@ -1,4 +1,9 @@
-"""transcript.docx through python-docx: ICF takes transcripts as .doc/.docx, not PDF."""
+"""transcript.docx through python-docx: ICF takes a transcript as .doc/.docx, not as PDF.
+
+The paragraphs are the same as transcript.txt's (recorder.core.transcript_text), with the
+`[00:12:34] Coach:` label in bold so the coach's and the client's lines stand apart, and
+markers in italic.
+"""
 
 from __future__ import annotations
 
@@ -10,51 +15,67 @@ from pathlib import Path
 from docx import Document
 from docx.shared import Pt
 
-from recorder.core.transcript import Line, MarkerLine, TranscriptDoc
-from recorder.core.transcript_text import INAUDIBLE, OVERLAP, _header, entries, timestamp
-from recorder.storage import atomic_write, fsync_dir
+from recorder.core.transcript import MarkerLine, TranscriptDoc
+from recorder.core.transcript_text import (
+    clean,
+    entries,
+    header_lines,
+    line_label,
+    line_text,
+    marker_text,
+)
+from recorder.storage import fsync_dir
+
+CORE_TEXT_MAX = 255  # python-docx refuses a longer core property
 
 
-def docx_bytes(doc: TranscriptDoc) -> bytes:
+def docx_bytes(doc: TranscriptDoc, now: datetime | None = None) -> bytes:
+    """The whole .docx in memory: nothing is written until it is complete."""
+    now = now or datetime.now(UTC)
     d = Document()
-    d.core_properties.title = doc.title
-    d.core_properties.author = "Session Recorder"
-    d.core_properties.created = datetime.now(UTC)
-    d.styles["Normal"].font.size = Pt(11)
-    title, *rest = _header(doc)
+    props = d.core_properties
+    props.title = (clean(doc.title) or doc.session_id)[:CORE_TEXT_MAX]
+    props.subject = f"Transcript of session {doc.session_id}"[:CORE_TEXT_MAX]
+    props.author = props.last_modified_by = "Session Recorder"
+    props.comments = f"Words recognised by {doc.engine}; times count from the start press."[
+        :CORE_TEXT_MAX
+    ]
+    props.created = props.modified = now.astimezone(UTC)  # python-docx writes it as UTC
+    props.revision = 1
+    d.styles["Normal"].paragraph_format.space_after = Pt(6)  # turns apart, as in the .txt
+    title, *head = header_lines(doc)
     d.add_heading(title, level=1)
-    for text in rest:
-        d.add_paragraph(text).runs[0].font.size = Pt(9)
+    for text in head:
+        d.add_paragraph(text)
     for e in entries(doc):
         p = d.add_paragraph()
         if isinstance(e, MarkerLine):
-            p.add_run(f"[{timestamp(e.at_s)}] — Marker: {e.label}").italic = True
-            continue
-        assert isinstance(e, Line)
-        overlap = f" {OVERLAP}" if e.overlap else ""
-        p.add_run(f"[{timestamp(e.start_s)}] {e.speaker}{overlap}:").bold = True
-        p.add_run(f" {e.text or INAUDIBLE}")
+            p.add_run(marker_text(e)).italic = True
+        else:
+            p.add_run(line_label(e)).bold = True
+            p.add_run(f" {line_text(e)}")
     out = io.BytesIO()
     d.save(out)
     return out.getvalue()
 
 
 def write_docx(doc: TranscriptDoc, path: Path) -> None:
-    """Written beside `path`, fsynced and renamed: a crash leaves the old file or none."""
+    """transcript.docx at `path`, replaced atomically (see write_atomically)."""
+    write_atomically(path, docx_bytes(doc))
+
+
+def write_atomically(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Written to a temp file beside `path`, fsynced and renamed: a crash or a full disk
+    leaves the old file or none, never half of one (and no temp file behind)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(docx_bytes(doc))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def write_all(doc: TranscriptDoc, folder: Path) -> list[str]:
-    """transcript.docx, .txt and .vtt in a session folder; returns their names."""
-    from recorder.core.transcript_text import to_txt, to_vtt
-
-    write_docx(doc, folder / "transcript.docx")
-    atomic_write(folder / "transcript.txt", to_txt(doc))
-    atomic_write(folder / "transcript.vtt", to_vtt(doc))
-    return ["transcript.docx", "transcript.txt", "transcript.vtt"]
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync_dir:
+        fsync_dir(path.parent)
