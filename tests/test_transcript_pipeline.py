@@ -84,7 +84,8 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
         assert checks["transcript"]["result"] == "pass"
         assert checks["consent"]["result"] == "unknown"
         assert view["credential"]["ready"] is False
-        assert r.rec._recent()[-1] is view  # worked out once, not at every state message
+        [stored] = r.rec.store.sessions("outbox")
+        assert r.rec.views.view(stored) is r.rec.views.view(stored)  # worked out once
     status = read_status(folder)
     assert status["status"] == "done", status
     [session] = SessionStore(cfg.storage.dir).sessions()
@@ -101,15 +102,22 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
     assert all(b["start_s"] > a["start_s"] for a, b in itertools.pairwise(lines))
     text = (folder / "transcript.txt").read_text()
     assert "Coach:" in text and "Client:" in text
-    # each speaker's words come from their own channel: distinctive words of their lines
-    said_by = {
-        name: " ".join(line["text"] for line in lines if line["speaker"] == name).split()
-        for name in ("Coach", "Client")
-    }
-    assert {"promotion", "manager", "feedback", "learning", "means", "stopped"} & set(
-        said_by["Client"]
-    )
-    assert {"conversation", "outcome", "tell", "stuck", "feeling", "mean"} & set(said_by["Coach"])
+    # each line's words come from its speaker's own channel: the words recognised match that
+    # line's script far better than the other speaker's lines (espeak-ng's voices give
+    # pocketsphinx a word error rate near 0.7, so not every word is there)
+    own = [_content(text) for _, text, _ in SCRIPT]
+    heard = [_content(line["text"]) for line in lines]
+    assert sum(bool(h & o) for h, o in zip(heard, own, strict=True)) >= 4
+    for i, h in enumerate(heard):
+        others = set().union(*(o for j, o in enumerate(own) if SCRIPT[j][0] != SCRIPT[i][0]))
+        assert len(h & own[i]) >= len(h & (others - own[i])), (lines[i], SCRIPT[i])
+
+
+STOPWORDS = {"a", "i", "the", "to", "you", "and", "of", "my", "me", "for", "do", "it", "is", "our"}
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in text.lower().split() if w not in STOPWORDS}
 
 
 def _long_script(times: int) -> list[tuple[int, str, float]]:
