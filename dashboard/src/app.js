@@ -42,6 +42,23 @@
     failed: ["Upload failed, retrying", "bad", "!"],
   };
   const COMMAND_LABEL = { start: "Start", stop: "Stop", mark: "Marker" };
+  // the tag a session row shows for its transcript: [icon, kind, the icon in words]
+  const TRANSCRIPT_TAG = {
+    done: ["✓", "ok", "ready"],
+    building: ["…", "busy", "being written"],
+    failed: ["✗", "bad", "failed"],
+    damaged: ["✗", "bad", "damaged"],
+  };
+  const CHECK_MARK = { pass: ["✓", "passed"], fail: ["✗", "failed"], unknown: ["?", "not known"] };
+  const CHECK_LABEL = {
+    length: "Length",
+    speakers: "Both speakers",
+    gaps: "No gaps",
+    ending: "Not cut short",
+    transcript: "Transcript",
+    consent: "Consent",
+  };
+  const ICF_CAVEAT = "ICF's rules change: confirm them with ICF before you submit.";
 
   const $ = (id) => document.getElementById(id);
 
@@ -64,6 +81,8 @@
     toastTimer: null,
     renderQueued: false,
     renderedKey: "", // what the box view's lists were last built from
+    openSession: null, // "<box>|<session id>" whose view is open in the recent list
+    panelSeq: 0, // numbers the session views' element ids
   };
 
   function device(id) {
@@ -705,40 +724,48 @@
     err.hidden = !s.last_error;
   }
 
+  // ---- recent sessions and the session view ----------------------------------------------------------
+  // A row opens its view only when the daemon sent a transcript or credential record for it; an
+  // older daemon's rows stay plain. Rows are kept (keyed by id) across state messages, so an open
+  // view stays open and a focused row keeps its focus while the box republishes its state.
+
+  function record(v) {
+    return v && typeof v === "object" && !Array.isArray(v) ? v : null;
+  }
+
+  function finite(v) {
+    return typeof v === "number" && Number.isFinite(v) ? v : null;
+  }
+
+  function elem(tag, className, value) {
+    const e = document.createElement(tag);
+    if (className) e.className = className;
+    if (value !== undefined) e.textContent = value;
+    return e;
+  }
+
   function renderRecent(s) {
-    const list = Array.isArray(s.recent) ? [...s.recent].reverse() : []; // newest first
+    const list = Array.isArray(s.recent) ? s.recent.filter(record).reverse() : []; // newest first
     const uploadsOn = !(s.upload && s.upload.enabled === false);
-    $("recent").replaceChildren(
-      ...list.map((r) => {
-        const li = document.createElement("li");
-        li.className = "session";
-        const status = String(r.upload_status || "unknown");
-        li.dataset.upload = status;
-        li.dataset.state = String(r.state || "");
-        const top = document.createElement("div");
-        top.className = "session-top";
-        const whenEl = document.createElement("span");
-        whenEl.className = "session-when";
-        whenEl.textContent = day(r.started_at) || "Unknown time";
-        const len = document.createElement("span");
-        len.className = "session-len";
-        len.textContent = fmtDuration(Number(r.seconds) || 0);
-        top.append(whenEl, len);
-        const bottom = document.createElement("div");
-        bottom.className = "session-bottom";
-        const id = document.createElement("span");
-        id.className = "session-id";
-        id.textContent = String(r.id || "");
-        const tag = document.createElement("span");
-        tag.className = "upload-tag";
-        const [label, kind, icon] = sessionStatus(r, uploadsOn);
-        tag.dataset.kind = kind;
-        tag.textContent = `${icon} ${label}`;
-        bottom.append(id, tag);
-        li.append(top, bottom);
-        return li;
-      }),
-    );
+    const ul = $("recent");
+    const existing = new Map([...ul.children].map((li) => [li.dataset.key, li]));
+    const used = new Set();
+    const items = list.map((r) => {
+      const t = record(r.transcript);
+      const c = record(r.credential);
+      const key = `${t || c ? "view" : "plain"}|${String(r.id || "")}`;
+      let li = used.has(key) ? null : existing.get(key);
+      if (!li) li = makeSession(!!(t || c));
+      used.add(key);
+      li.dataset.key = key;
+      fillSession(li, r, uploadsOn, t, c);
+      return li;
+    });
+    if (items.length !== ul.children.length || items.some((li, i) => ul.children[i] !== li)) {
+      ul.replaceChildren(...items); // only when sessions came, went or moved: keeps focus
+    }
+    $("recent-hint").hidden = !items.some((li) => li.querySelector(".session-panel"));
+
     const done = list.filter((r) => r.state !== "recording");
     const notSent = done.filter((r) => !["verified", "uploaded"].includes(r.upload_status));
     let summary = "";
@@ -749,6 +776,182 @@
     const el = $("recent-summary");
     el.textContent = summary;
     el.dataset.kind = notSent.some((r) => r.upload_status === "failed" || r.state === "damaged") ? "bad" : notSent.length ? "warn" : "ok";
+  }
+
+  function makeSession(withView) {
+    const li = elem("li", "session");
+    const head = elem(withView ? "button" : "div", "session-head");
+    li.append(head);
+    if (withView) {
+      const panel = elem("div", "session-panel");
+      app.panelSeq += 1;
+      panel.id = `session-panel-${app.panelSeq}`;
+      panel.setAttribute("role", "region");
+      panel.hidden = true;
+      head.type = "button";
+      head.setAttribute("aria-expanded", "false");
+      head.setAttribute("aria-controls", panel.id);
+      head.addEventListener("click", () => toggleSession(li));
+      li.append(panel);
+    }
+    return li;
+  }
+
+  function toggleSession(li) {
+    const key = `${app.current}|${li.dataset.session}`;
+    app.openSession = app.openSession === key ? null : key;
+    for (const other of $("recent").children) showSessionOpen(other);
+  }
+
+  function showSessionOpen(li) {
+    const head = li.querySelector("button.session-head");
+    const panel = li.querySelector(".session-panel");
+    if (!head || !panel) return;
+    const open = app.openSession === `${app.current}|${li.dataset.session}`;
+    head.setAttribute("aria-expanded", String(open));
+    panel.hidden = !open;
+    li.classList.toggle("open", open);
+  }
+
+  function fillSession(li, r, uploadsOn, t, c) {
+    const id = String(r.id || "");
+    li.dataset.session = id;
+    li.dataset.upload = String(r.upload_status || "unknown");
+    li.dataset.state = String(r.state || "");
+    if (t) li.dataset.transcript = String(t.status || "");
+    else delete li.dataset.transcript;
+
+    const top = elem("span", "session-top");
+    top.append(
+      elem("span", "session-when", day(r.started_at) || "Unknown time"),
+      elem("span", "session-len", fmtDuration(Number(r.seconds) || 0)),
+    );
+    const bottom = elem("span", "session-bottom");
+    const tags = elem("span", "session-tags");
+    const [label, kind, icon] = sessionStatus(r, uploadsOn);
+    const upload = elem("span", "upload-tag", `${icon} ${label}`);
+    upload.dataset.kind = kind;
+    const tTag = t && TRANSCRIPT_TAG[t.status];
+    if (tTag) {
+      const tt = elem("span", "transcript-tag", "Transcript ");
+      tt.dataset.kind = tTag[1];
+      const icon = elem("span", "", tTag[0]);
+      icon.setAttribute("aria-hidden", "true");
+      tt.append(icon, elem("span", "visually-hidden", ` ${tTag[2]}`));
+      tags.append(tt);
+    }
+    tags.append(upload);
+    bottom.append(elem("span", "session-id", id), tags);
+    const head = li.querySelector(".session-head");
+    const parts = [top, bottom];
+    if (head.tagName === "BUTTON") parts.push(elem("span", "session-chevron"));
+    head.replaceChildren(...parts);
+
+    const panel = li.querySelector(".session-panel");
+    if (panel) {
+      panel.setAttribute("aria-label", `Session ${id}`);
+      fillPanel(panel, r, id, t, c);
+      showSessionOpen(li);
+    }
+  }
+
+  function fillPanel(panel, r, id, t, c) {
+    const facts = elem("dl", "facts session-facts");
+    const started = parseTime(r.started_at);
+    const dateText = started
+      ? started.toLocaleString([], { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" })
+      : r.started_at ? String(r.started_at) : "unknown";
+    for (const [k, v] of [
+      ["Session", id || "unknown"],
+      ["Started", dateText],
+      ["Length", fmtLength(Number(r.seconds) || 0)],
+    ]) {
+      const row = document.createElement("div");
+      row.append(elem("dt", "", k), elem("dd", "", v));
+      facts.append(row);
+    }
+    const parts = [facts];
+    if (t) {
+      const p = elem("p", "session-transcript");
+      p.dataset.status = String(t.status || "");
+      p.append(elem("strong", "", "Transcript: "), elem("span", "", transcriptText(t)));
+      parts.push(p);
+    }
+    if (c) parts.push(credentialSection(c, id));
+    panel.replaceChildren(...parts);
+  }
+
+  function transcriptText(t) {
+    const n = (v, one, many) => (finite(v) === null ? "" : `${v} ${v === 1 ? one : many}`);
+    switch (t.status) {
+      case "done": {
+        const counts = [n(t.turns, "turn", "turns"), n(t.words, "word", "words")].filter(Boolean).join(", ");
+        const engine = typeof t.engine === "string" && t.engine ? ` (${t.engine})` : "";
+        return `ready${counts ? ` — ${counts}` : ""}${engine}`;
+      }
+      case "building": {
+        const p = finite(t.progress);
+        return p === null ? "being written…" : `being written: ${Math.round(Math.max(0, Math.min(1, p)) * 100)} %`;
+      }
+      case "failed":
+        return typeof t.error === "string" && t.error ? `failed: ${t.error}` : "failed";
+      case "damaged":
+        return `damaged, build it again${typeof t.error === "string" && t.error ? `: ${t.error}` : ""}`;
+      case "none":
+        return "none yet";
+      default:
+        return String(t.status || "unknown");
+    }
+  }
+
+  function credentialSection(c, id) {
+    const section = elem("section", "credential");
+    section.append(elem("h3", "", "Credential check"));
+    const checks = Array.isArray(c.checks) ? c.checks.filter(record) : [];
+    const ul = elem("ul", "checks");
+    for (const k of checks) {
+      const result = CHECK_MARK[k.result] ? k.result : "unknown";
+      const li = elem("li", "check");
+      li.dataset.result = result;
+      li.dataset.name = String(k.name || "");
+      const mark = elem("span", "check-mark", CHECK_MARK[result][0]);
+      mark.setAttribute("aria-hidden", "true");
+      const body = elem("span", "check-body");
+      body.append(
+        elem("strong", "check-label", checkLabel(k)),
+        elem("span", "visually-hidden", ` (${CHECK_MARK[result][1]})`),
+        elem("span", "check-message", typeof k.message === "string" ? k.message : ""),
+      );
+      li.append(mark, body);
+      ul.append(li);
+    }
+    const blocking = checks.filter((k) => k.result !== "pass");
+    const ready = c.ready === true && checks.length > 0 && !blocking.length;
+    let verdict = "Ready for an ICF submission";
+    if (!ready) {
+      const why = blocking.map((k) => `${checkLabel(k)} ${k.result === "fail" ? "failed" : "not known"}`);
+      // every point passing without `ready` from the box is still not a claim of readiness
+      verdict = why.length ? `Not ready: ${why.join(", ")}` : checks.length ? "Not ready" : "Not ready: nothing was checked";
+    }
+    const v = elem("p", "verdict", `${ready ? "✓" : "✗"} ${verdict}`);
+    v.dataset.ready = String(ready);
+    section.append(ul, v, elem("p", "small muted caveat", ICF_CAVEAT), elem("p", "small", "To make the files to submit:"));
+    const cmds = elem("div", "commands");
+    for (const cmd of submissionCommands(id)) cmds.append(elem("code", "", cmd));
+    section.append(cmds);
+    return section;
+  }
+
+  function checkLabel(k) {
+    if (typeof k.label === "string" && k.label) return k.label;
+    return CHECK_LABEL[k.name] || String(k.name || "Check");
+  }
+
+  function submissionCommands(id) {
+    return [
+      `session-recorder export ${id} --format mp3 --from-start`,
+      `session-recorder transcript ${id} --format docx`,
+    ];
   }
 
   function sessionStatus(r, uploadsOn) {
@@ -863,6 +1066,16 @@
     if (s < 60) return `${s} s`;
     if (s < 3600) return `${Math.round(s / 60)} min`;
     return `${Math.floor(s / 3600)} h ${String(Math.round((s % 3600) / 60)).padStart(2, "0")} min`;
+  }
+
+  function fmtLength(seconds) {
+    // "31 min 5 s", "1 h 02 min 0 s": the credential check counts in minutes and seconds
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const rest = `${s % 60} s`;
+    if (h) return `${h} h ${String(m).padStart(2, "0")} min ${rest}`;
+    return m ? `${m} min ${rest}` : rest;
   }
 
   function fmtDb(db) {
