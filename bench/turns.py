@@ -24,13 +24,12 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, Unavailable, median, standalone, table, verdict
-from recorder.adapters.wavfile import SoundfileSegment
-from recorder.core.manifest import Manifest, SegmentInfo
+from recorder.core.manifest import Manifest
 from recorder.core.turns import TurnParams, find_paragraphs, find_turns
 from recorder.deliverables import BLOCK_FRAMES
 from recorder.transcript.activity import session_levels, window_frames
 from tests.speech import ESPEAK, SCRIPT, conversation, to_int16
-from tests.test_deliverables import manifest_for
+from tests.test_deliverables import write_session
 
 RATE, CHANNELS, FMT = 48000, 2, "S16_LE"
 SEGMENT_S = 300  # the recorder's default segment length
@@ -45,29 +44,10 @@ def make_session(folder: Path, seconds: int) -> tuple[Manifest, int]:
     tile = np.zeros((TILE_S * RATE, CHANNELS), dtype=np.int16)
     tile[: len(audio)] = to_int16(audio)
     raw = tile.tobytes()
-    folder.mkdir(parents=True)
-    segments, first, left = [], 0, seconds
-    while left > 0:
-        length = min(SEGMENT_S, left)
-        name = f"seg-{len(segments):04d}.wav"
-        seg = SoundfileSegment(folder / name, RATE, CHANNELS, FMT)
-        for _ in range(length // TILE_S):
-            seg.write(raw)
-        seg.close()
-        frames = length // TILE_S * TILE_S * RATE
-        segments.append(
-            SegmentInfo(
-                file=name,
-                index=len(segments),
-                first_frame=first,
-                first_pos=first,
-                frames=frames,
-                closed=True,
-            )
-        )
-        first += frames
-        left -= length
-    return manifest_for(segments, RATE, CHANNELS, FMT), seconds // TILE_S * len(said)
+    lengths = [min(SEGMENT_S, seconds - start) for start in range(0, seconds, SEGMENT_S)]
+    chunks = [[raw] * (length // TILE_S) for length in lengths]  # one entry per segment
+    manifest = write_session(folder, chunks, RATE, CHANNELS, FMT)
+    return manifest, seconds // TILE_S * len(said)
 
 
 def bare_read(folder: Path, manifest: Manifest, block_frames: int) -> int:

@@ -140,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         case "export":
             return _export(cfg, args.session, args.format, args.output, args.from_start)
         case "transcript":
-            from recorder.transcript import command
-
-            return command.run(cfg, args.session, args.format, args.output, args.rebuild)
+            return _transcript(cfg, args.session, args.format, args.output, args.rebuild)
         case "credential-check":
             return _credential_check(cfg, args.session, args.json)
         case "upload":
@@ -247,10 +245,8 @@ def _export(
 ) -> int:
     from recorder.deliverables import DeliverableError, export
 
-    s = _find(cfg, session_id)
-    if s is None or s.manifest is None:
-        why = "not found" if s is None else s.error
-        print(f"session-recorder: session {session_id}: {why}", file=sys.stderr)
+    s = _found(cfg, session_id)
+    if s is None:
         return EXIT_REFUSED
     out = output or Path.cwd() / f"{s.id}.{fmt}"
     try:
@@ -262,13 +258,28 @@ def _export(
     return 0
 
 
-def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:
-    from recorder import credential
-
+def _found(cfg: Config, session_id: str):
+    """The session with a manifest, or None after saying why there is none."""
     s = _find(cfg, session_id)
     if s is None or s.manifest is None:
         why = "not found" if s is None else s.error
         print(f"session-recorder: session {session_id}: {why}", file=sys.stderr)
+        return None
+    return s
+
+
+def _transcript(cfg: Config, session_id: str, fmt, output: Path | None, rebuild: bool) -> int:
+    from recorder.transcript import command
+
+    s = _found(cfg, session_id)
+    return EXIT_REFUSED if s is None else command.run(cfg, s, fmt, output, rebuild)
+
+
+def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:
+    from recorder import credential
+
+    s = _found(cfg, session_id)
+    if s is None:
         return EXIT_REFUSED
     checks = credential.check(s.path, s.manifest)
     if as_json:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 
-from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
+from recorder.core.manifest import Manifest, dump_manifest
 from recorder.core.state import Start, Stop
 from recorder.demo import speech_periods
 from recorder.storage import MANIFEST, SessionStore, atomic_write
@@ -27,6 +26,7 @@ from recorder.transcript.status import read_status, summary
 from recorder.virtualmic import Feeder
 from tests.speech import ESPEAK, SCRIPT, conversation, to_int16
 from tests.support import Running, make_config, wait_until
+from tests.test_deliverables import SESSION_ID, write_session
 
 pytestmark = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed")
 
@@ -153,34 +153,10 @@ def test_a_new_session_freezes_the_transcript_worker_until_it_stops(tmp_path, mi
 def _session(root: Path, preroll_s: float = 1.0) -> Path:
     """A finished two-channel session folder in root/outbox, written as the writer would."""
     audio, _ = conversation(SCRIPT[:2], RATE, lead_s=preroll_s + 0.2)
-    audio = to_int16(audio)
-    session_id = "000001-20261203T100000Z"
-    folder = root / "outbox" / session_id
-    folder.mkdir(parents=True)
-    soundfile.write(folder / "seg-0000.wav", audio, RATE, subtype="PCM_16")
-    m = Manifest(
-        id=session_id,
-        device_id="test-box",
-        audio=AudioInfo(device="testmic", rate=RATE, channels=2, format="S16_LE"),
-        started_at="2026-12-03T10:00:00+00:00",
-        clock_synced=True,
-        start_pos=0,
-        preroll_frames=int(preroll_s * RATE),
-        frames=len(audio),
-        state="finalized",
-        segments=[
-            SegmentInfo(
-                file="seg-0000.wav",
-                index=0,
-                first_frame=0,
-                first_pos=0,
-                frames=len(audio),
-                closed=True,
-            )
-        ],
-        stop_reason="requested",
-    )
-    atomic_write(folder / MANIFEST, m.model_dump_json(indent=2))
+    folder = root / "outbox" / SESSION_ID
+    m = write_session(folder, [[to_int16(audio).tobytes()]], RATE, 2, "S16_LE")
+    m.preroll_frames, m.stop_reason = int(preroll_s * RATE), "requested"
+    atomic_write(folder / MANIFEST, dump_manifest(m))
     return folder
 
 
@@ -275,7 +251,7 @@ def test_the_transcript_command_builds_then_exports_without_decoding_again(tmp_p
     assert (folder / "transcript.json").stat().st_mtime_ns == stamp  # not decoded again
     listed = json.loads(_cli("sessions", "--json", cfg_path=cfg_path).stdout)
     assert listed[0]["transcript"]["status"] == "done"
-    missing = _cli("transcript", "000009-20261203T100000Z", cfg_path=cfg_path)
+    missing = _cli("transcript", "000009-20261129T093000Z", cfg_path=cfg_path)
     assert missing.returncode == 1 and "not found" in missing.stderr
 
 

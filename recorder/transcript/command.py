@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from recorder.config import Config
-from recorder.storage import SessionStore
+from recorder.storage import StoredSession
 from recorder.transcript.runner import TranscriptError, TranscriptRunner
 from recorder.transcript.settings import Settings
 from recorder.transcript.status import TranscriptFileError, document, read_status
@@ -19,13 +19,8 @@ from recorder.transcript.status import TranscriptFileError, document, read_statu
 FORMATS = ("docx", "txt", "vtt")
 
 
-def run(cfg: Config, session_id: str, fmt: str | None, output: Path | None, rebuild: bool) -> int:
-    found = [s for s in SessionStore(cfg.storage.dir).sessions() if s.id == session_id]
-    if not found or found[0].manifest is None:
-        why = "not found" if not found else found[0].error
-        print(f"session-recorder: session {session_id}: {why}", file=sys.stderr)
-        return 1
-    s = found[0]
+def run(cfg: Config, s: StoredSession, fmt: str | None, output: Path | None, rebuild: bool) -> int:
+    """For a session the command line found (with a manifest)."""
     if s.state == "recording":
         print(
             f"session-recorder: session {s.id} is still recording: stop it first", file=sys.stderr
