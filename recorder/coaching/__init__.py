@@ -1,0 +1,1 @@
+"""What a coach does after the stop: session details, consent on record, shared copies."""
