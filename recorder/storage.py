@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +27,7 @@ from recorder.core.manifest import (
     Manifest,
     ManifestError,
     dump_manifest,
+    keep_coach_edits,
     parse_manifest,
 )
 from recorder.core.session_id import is_valid_id, make_id, next_sequence, sequence_of
@@ -31,6 +35,17 @@ from recorder.core.session_id import is_valid_id, make_id, next_sequence, sequen
 STATES = ("recording", "outbox", "uploaded")
 MANIFEST = "manifest.json"
 SEQUENCE_FILE = "sequence"
+UPDATE_WAIT_S = 10.0  # a coach's edit waits this long for a write in progress (a slow card)
+
+_MANIFEST_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def _manifest_lock(root: Path) -> threading.RLock:
+    """One lock per storage dir for every manifest write and folder move in this process."""
+    key = str(Path(root).absolute())
+    with _LOCKS_LOCK:
+        return _MANIFEST_LOCKS.setdefault(key, threading.RLock())
 
 
 class StorageError(OSError):
@@ -152,6 +167,7 @@ class SessionStore:
         self.root = root
         self._lock_fd: int | None = None
         self._last_seq: int | None = None  # the last id handed out; `reserve` (controller) only
+        self._manifests = _manifest_lock(root)
 
     def state_dir(self, state: str) -> Path:
         return self.root / state
@@ -247,10 +263,56 @@ class SessionStore:
         return path
 
     def write_manifest(self, session_dir: Path, manifest: Manifest) -> int:
-        """Write the manifest whole (temp file, fsync, rename); returns its size in bytes."""
-        data = dump_manifest(manifest)
-        atomic_write(session_dir / MANIFEST, data)
+        """Write the manifest whole (temp file, fsync, rename); returns its size in bytes.
+
+        The coach's details, consent, shares and marker label edits are taken from the file on
+        disk first: the writer and the outbox write copies they read long before, and must not
+        undo an edit made meanwhile (`update_manifest`). `manifest` gets them too.
+        """
+        path = session_dir / MANIFEST
+        with self._manifests:
+            with contextlib.suppress(OSError, ValueError):
+                keep_coach_edits(json.loads(path.read_bytes()), manifest)
+            data = dump_manifest(manifest)
+            atomic_write(path, data)
         return len(data.encode())
+
+    def take_coach_edits(self, session_dir: Path, manifest: Manifest) -> None:
+        """Bring `manifest` up to date with the coach's edits on disk (before using its labels)."""
+        with self._manifests, contextlib.suppress(OSError, ValueError):
+            keep_coach_edits(json.loads((session_dir / MANIFEST).read_bytes()), manifest)
+
+    def update_manifest(
+        self, session_id: str, change: Callable[[Manifest, str], object]
+    ) -> tuple[StoredSession, object]:
+        """Read a session's manifest, let `change(manifest, state)` edit it, write it back.
+
+        For the coach's edits (details, consent, shares): read and written under the lock every
+        manifest write and folder move takes, so neither a move nor another writer's stale copy
+        loses the edit. Returns the session as written and what `change` returned; raises
+        KeyError for an unknown session, ManifestError for a damaged one, StorageError when the
+        storage stays busy.
+        """
+        if not is_valid_id(session_id):
+            raise KeyError(f"{session_id!r} is not a session id")
+        if not self._manifests.acquire(timeout=UPDATE_WAIT_S):
+            raise StorageError(
+                f"{self.root}: a manifest write has not finished in {UPDATE_WAIT_S:.0f} s "
+                "(the storage is not answering); try again"
+            )
+        try:
+            for state in STATES:
+                folder = self.state_dir(state) / session_id
+                if folder.is_dir():
+                    break
+            else:
+                raise KeyError(f"no session {session_id} on this box")
+            manifest = self.read_manifest(folder)
+            result = change(manifest, state)
+            atomic_write(folder / MANIFEST, dump_manifest(manifest))
+            return StoredSession(session_id, state, folder, manifest), result
+        finally:
+            self._manifests.release()
 
     def read_manifest(self, session_dir: Path) -> Manifest:
         """The folder's manifest; any reason it cannot be used (missing, unreadable, corrupt,
@@ -266,7 +328,8 @@ class SessionStore:
 
     def move(self, session_dir: Path, state: str) -> Path:
         target = self.state_dir(state) / session_dir.name
-        os.replace(session_dir, target)
+        with self._manifests:
+            os.replace(session_dir, target)
         fsync_dir(target.parent)
         fsync_dir(session_dir.parent)
         return target

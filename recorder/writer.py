@@ -300,6 +300,7 @@ class WriterThread(threading.Thread):
         done = self.store.state_dir("outbox") / a.path.name
         if not a.path.exists() and done.exists():  # moved by an earlier try
             return done
+        self.store.take_coach_edits(a.path, a.manifest)  # labels edited while recording
         finalize_markers(a.path, a.manifest)
         a.manifest_bytes = self.store.write_manifest(a.path, a.manifest)
         return self.store.move(a.path, "outbox")

@@ -171,3 +171,34 @@ def parse_manifest(text: str | bytes, where: str) -> Manifest:
 
 def dump_manifest(manifest: Manifest) -> str:
     return manifest.model_dump_json(indent=2) + "\n"
+
+
+COACH_FIELDS = ("details", "consent", "shares")  # written only by recorder.coaching
+
+
+def keep_coach_edits(on_disk: object, manifest: Manifest) -> None:
+    """Carry the coach's edits from the stored manifest into one about to replace it.
+
+    Other writers (the writer thread, the outbox) hold copies read before an edit; the fields
+    the coach owns and the labels of markers edited afterwards (`edited_at`) come from disk.
+    """
+    if not isinstance(on_disk, dict):
+        return
+    extra = manifest.__pydantic_extra__
+    assert extra is not None  # extra="allow"
+    for key in COACH_FIELDS:
+        if key in on_disk:
+            extra[key] = on_disk[key]
+    stored = on_disk.get("markers")
+    if not isinstance(stored, list):
+        return
+    edits = {
+        (m.get("frame"), m.get("source")): m
+        for m in stored
+        if isinstance(m, dict) and isinstance(m.get("edited_at"), str)
+    }
+    for marker in manifest.markers:
+        edit = edits.get((marker.frame, marker.source))
+        if edit is not None and isinstance(edit.get("label"), str):
+            marker.label = edit["label"]
+            marker.__pydantic_extra__["edited_at"] = edit["edited_at"]  # type: ignore[index]
