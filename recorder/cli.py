@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("session", help="the session id")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    from recorder.coaching.command import add_parsers
+
+    add_parsers(_WithCommon(sub, common))
     sub.add_parser("upload", parents=[common], help="upload finished sessions now")
     discard = sub.add_parser(
         "discard",
@@ -108,6 +111,16 @@ def _parser() -> argparse.ArgumentParser:
         help="length of the session after the pre-roll (default: the conversation's, or 9)",
     )
     return p
+
+
+class _WithCommon:
+    """A subparsers object whose new parsers take the common options (--config, -v)."""
+
+    def __init__(self, sub, common: argparse.ArgumentParser) -> None:
+        self._sub, self._common = sub, common
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        return self._sub.add_parser(name, parents=[self._common], **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             return _transcript(cfg, args.session, args.format, args.output, args.rebuild)
         case "credential-check":
             return _credential_check(cfg, args.session, args.json)
+        case "label" | "consent" | "share":
+            from recorder.coaching import command
+
+            return command.run(cfg, args)
         case "upload":
             return _upload(cfg)
         case "discard":
@@ -221,14 +238,16 @@ def _sessions(cfg: Config, as_json: bool) -> int:
     if not records:
         print(f"no sessions in {cfg.storage.dir}")
         return 0
-    print(f"{'id':<27} {'state':<10} {'length':>9} {'seg':>4} {'marks':>5}  stop / upload")
+    print(f"{'id':<27} {'state':<10} {'length':>9} {'seg':>4} {'marks':>5}  stop / upload  name")
     for r in records:
         seconds = r.get("seconds") or 0
         length = f"{int(seconds // 60)}:{seconds % 60:06.3f}"
         tail = r.get("error") or f"{r.get('stop_reason') or '-'} / {r['upload']['status']}"
+        d = r.get("details") or {}
+        name = f"  {r['name']}" if d.get("client") or d.get("title") or d.get("number") else ""
         print(
             f"{r['id']:<27} {r['state']:<10} {length:>9} {len(r['segments']):>4} "
-            f"{len(r['markers']):>5}  {tail}"
+            f"{len(r['markers']):>5}  {tail}{name}"
         )
     return 0
 

@@ -167,13 +167,15 @@ class MqttSection(_Section):
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     level_hz: float = Field(default=4.0, gt=0, le=20)
     queue_max: int = Field(default=100, ge=1, le=100000)
-    commands: list[Literal["start", "stop", "mark", "upload", "discard"]] = [
-        "start",
-        "stop",
-        "mark",
-        "upload",
-        "discard",
-    ]
+    commands: list[
+        Literal[
+            "start", "stop", "mark", "upload", "discard",
+            "label", "next", "label_marker", "consent", "share", "revoke",
+        ]
+    ] = [
+        "start", "stop", "mark", "upload", "discard",
+        "label", "next", "label_marker", "consent", "share", "revoke",
+    ]  # fmt: skip
     ha_discovery: bool = True
     ha_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]+$")
 
@@ -220,6 +222,35 @@ class TranscriptSection(_Section):
         return self
 
 
+class ShareSection(_Section):
+    """Plain copies for a mentor or a client, in a remote of the coach's choosing.
+
+    Never the archive: `[upload] remote` holds the sessions encrypted, and a plain copy beside
+    it would defeat that. A share needs the client's recorded consent.
+    """
+
+    remote: str = Field(pattern=SAFE_RCLONE, description="rclone remote:path for shared copies")
+    rclone_config: Path | None = Field(default=None, description="default: [upload] rclone_config")
+    rclone_binary: Path | None = None
+    config_password_file: Path | None = None
+    expire: str = Field(default="14d", description="default lifetime of a shared copy")
+    max_expire: str = Field(default="90d", description="the longest a coach may choose")
+    link: bool = Field(default=True, description="make a public link where the backend can")
+
+    @model_validator(mode="after")
+    def _expiries(self) -> ShareSection:
+        from recorder.core.shares import ShareError, check_expire, parse_expire
+
+        try:
+            longest = parse_expire(self.max_expire)
+            check_expire(parse_expire(self.expire), longest)
+        except ShareError as exc:
+            raise ValueError(str(exc)) from None
+        if ":" not in self.remote:
+            raise ValueError(f"remote {self.remote!r} is not an rclone remote:path")
+        return self
+
+
 class ControlSection(_Section):
     socket: Path | None = Field(
         default=None,
@@ -238,7 +269,32 @@ class Config(_Section):
     mqtt: MqttSection | None = None
     control: ControlSection = ControlSection()
     transcript: TranscriptSection | None = None
+    share: ShareSection | None = None
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _share_apart(self) -> Config:
+        if self.share is None:
+            return self
+        if self.upload is not None:
+            from recorder.core.shares import overlaps
+
+            if overlaps(self.share.remote, self.upload.remote):
+                raise ValueError(
+                    f"[share] remote {self.share.remote!r} is the [upload] archive or inside it: "
+                    "plain copies would sit beside the encrypted sessions; use another remote"
+                )
+        elif self.share.rclone_config is None:
+            raise ValueError("[share] needs rclone_config when there is no [upload] section")
+        return self
+
+    @property
+    def share_rclone_config(self) -> Path | None:
+        if self.share is None:
+            return None
+        if self.share.rclone_config is not None:
+            return self.share.rclone_config
+        return self.upload.rclone_config if self.upload else None
 
     @property
     def socket_path(self) -> Path:

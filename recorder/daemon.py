@@ -27,12 +27,16 @@ from recorder.adapters.wavfile import SoundfileSegment
 from recorder.ballast import ReservedSpace
 from recorder.blockqueue import FrameQueue
 from recorder.capture import CaptureThread
+from recorder.coaching.assemble import build_coaching
+from recorder.coaching.ports import ShareTarget
+from recorder.coaching.records import RecordError
+from recorder.coaching.view import coach_view
 from recorder.config import Config
 from recorder.controller import Controller
 from recorder.core.requests import Query
 from recorder.core.ring import PrerollRing
 from recorder.core.state import Shutdown, led_view
-from recorder.outbox import DiscardError, OutboxWorker
+from recorder.outbox import DiscardError, OutboxWorker, remote_dir_for
 from recorder.ports import AudioSource, DiskSpace, RemoteStore, SegmentFactory
 from recorder.recovery import recover_sessions
 from recorder.session_view import SessionViews
@@ -56,6 +60,7 @@ class Parts:
     clock: object = field(default_factory=SystemClock)
     pin_factory: object | None = None  # None: gpiozero's own choice
     remote: RemoteStore | None = None  # None: rclone as configured in [upload]
+    share_target: ShareTarget | None = None  # None: rclone as configured in [share]
 
 
 class Recorder:
@@ -96,6 +101,16 @@ class Recorder:
         self.remote, remote_error = _remote(cfg, parts.remote)
         self.transcripts = _transcripts(cfg)
         self.views = SessionViews()  # the phone page's transcript and credential check
+        self.mqtt: MqttLink | None = None
+        self.coaching = build_coaching(
+            cfg,
+            self.store,
+            discard=self._discard_for_consent,
+            changed=self._coach_changed,
+            recording=lambda: self.controller.state.mode == "recording",
+            emit=self._coach_event,
+            target=parts.share_target,
+        )
         self.outbox = OutboxWorker(
             self.store,
             cfg.upload if self.remote is not None else None,
@@ -103,8 +118,10 @@ class Recorder:
             parts.disk,
             recording=lambda: self.controller.state.mode == "recording",
             emit=self.controller.emit,
-            deliverables=cfg.upload.deliverables if cfg.upload else False,
+            # a share needs the MP3 and FLAC even when the archive takes neither
+            deliverables=(cfg.upload.deliverables if cfg.upload else False) or bool(cfg.share),
             steps=[self.transcripts] if self.transcripts else [],
+            chores=[self.coaching.sharer.sweep],
         )
         self.upload_error = remote_error
         self.controller.upload_stats = self._upload_status
@@ -119,15 +136,18 @@ class Recorder:
             "status": self._status,
             "upload": self._upload_now,
             "discard": self._discard,
+            **self.coaching.queries(wait_for_shares=True),
         }
+        # over MQTT a share is answered at once and its end told as an event
+        self.remote_queries = {**self.queries, **self.coaching.queries(wait_for_shares=False)}
         self.server = ControlServer(cfg.socket_path, self.controller.request, self.queries)
-        self.mqtt: MqttLink | None = None
+        self.controller.add_notifier(self._started_for_next)
         if cfg.mqtt is not None:
             # Imported here: paho-mqtt and ssl cost about 2.5 MB of RSS, for nothing when off.
             from recorder.adapters.mqtt import MqttLink
 
             self.mqtt = MqttLink(
-                cfg.mqtt, cfg.device.id, self.controller.status, self._recent, self.dispatch
+                cfg.mqtt, cfg.device.id, self._mqtt_status, self._recent, self.dispatch
             )
             self.controller.add_notifier(self._to_mqtt)
             self.controller.add_listener(self._state_to_mqtt())
@@ -140,24 +160,50 @@ class Recorder:
     def dispatch(self, request) -> dict:
         """One checked request (an Event or a Query), from any outside input but ctl's socket."""
         if isinstance(request, Query):
-            return self.queries[request.name](request)
+            return self.remote_queries[request.name](request)
         return self.controller.request(request)
 
-    def _recent(self, count: int = 5) -> list[dict]:
+    def _recent(self, count: int = 10) -> list[dict]:
         out = []
+        archive = self.cfg.upload.remote if self.cfg.upload else None
         for s in self.store.sessions()[-count:]:
             m = s.manifest
-            out.append(
-                {
-                    "id": s.id,
-                    "state": s.state,
-                    "seconds": round(m.frames / m.audio.rate, 1) if m else 0,
-                    "started_at": m.started_at if m else None,
-                    "upload_status": m.upload.status if m else "unknown",
-                    **self.views.view(s),
-                }
-            )
+            entry = {
+                "id": s.id,
+                "state": s.state,
+                "seconds": round(m.frames / m.audio.rate, 1) if m else 0,
+                "started_at": m.started_at if m else None,
+                "upload_status": m.upload.status if m else "unknown",
+                **self.views.view(s),
+            }
+            if m is not None:
+                remote = m.upload.remote or (remote_dir_for(archive, s.id) if archive else None)
+                entry.update(coach_view(m, s.state, remote))
+            out.append(entry)
         return out
+
+    def _mqtt_status(self) -> dict:
+        return {**self.controller.status(), "next_session": self.coaching.next.get()}
+
+    def _started_for_next(self, kind: str, payload: dict) -> None:
+        if kind == "event" and payload.get("event") == "session_started":
+            self.coaching.next.started(payload["session_id"])
+
+    def _coach_changed(self) -> None:
+        self.outbox.wake()  # a withdrawal's copies go at the next pass, which is now
+        if self.mqtt is not None:
+            self.mqtt.refresh_recent()
+
+    def _coach_event(self, payload: dict) -> None:
+        if self.mqtt is not None:
+            self.mqtt.event(payload)
+            self.mqtt.refresh_recent()
+
+    def _discard_for_consent(self, session_id: str) -> dict:
+        answer = self._discard(Query("discard", session_id))
+        if not answer["ok"]:
+            raise RecordError(answer["message"])
+        return answer["discard"]
 
     def _to_mqtt(self, kind: str, payload: dict) -> None:
         assert self.mqtt is not None
@@ -168,6 +214,7 @@ class Recorder:
         self.mqtt.event(payload)
         if payload["event"] in (
             "session_started",
+            "marker",
             "session_finalized",
             "session_uploaded",
             "session_verified",
@@ -290,6 +337,8 @@ class Recorder:
             self.led.start()
         self.writer.start()
         self.outbox.start()
+        if self.coaching.worker is not None:
+            self.coaching.worker.start()
         if self.mqtt is not None:
             self.mqtt.start()
         self.controller.start()
@@ -308,6 +357,8 @@ class Recorder:
             self.outbox.stopping.set()  # first, so the killed transcript is not followed by an upload
             self.transcripts.stop()
         self.outbox.stop()
+        if self.coaching.worker is not None:
+            self.coaching.worker.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
         if self.led is not None:

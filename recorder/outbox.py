@@ -62,6 +62,7 @@ class OutboxWorker(threading.Thread):
         wall: Callable[[], float] = time.time,
         deliverables: bool | None = None,
         steps: Sequence[SessionStep] = (),
+        chores: Sequence[Callable[[], None]] = (),
     ) -> None:
         super().__init__(name="outbox", daemon=True)
         self.store = store
@@ -78,6 +79,8 @@ class OutboxWorker(threading.Thread):
             deliverables if deliverables is not None else bool(upload and upload.deliverables)
         )
         self.steps = tuple(steps)  # after the deliverables, before the upload (a transcript)
+        self.chores = tuple(chores)  # once a pass, even while paused (expired shared copies)
+        self._chores_at = 0.0
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -142,6 +145,8 @@ class OutboxWorker(threading.Thread):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
         while not self.stopping.is_set():
             if self._paused():
+                if time.monotonic() - self._chores_at >= IDLE_POLL_S:
+                    self._run_chores()
                 self._wake.wait(2.0)
                 self._wake.clear()
                 continue
@@ -171,13 +176,26 @@ class OutboxWorker(threading.Thread):
         after an outage is not held up by verifying each one in turn); verification still
         gates every deletion.
         """
-        if not self._upload_phase():
-            return
-        if self.remote is not None:
-            if not self._verify_phase():
+        try:
+            if not self._upload_phase():
                 return
-            self._retry_discards()
-        self._retain()
+            if self.remote is not None:
+                if not self._verify_phase():
+                    return
+                self._retry_discards()
+            self._retain()
+        finally:
+            self._run_chores()
+
+    def _run_chores(self) -> None:
+        self._chores_at = time.monotonic()
+        for chore in self.chores:
+            if self.stopping.is_set():
+                return
+            try:
+                chore()
+            except Exception:  # a chore is never a reason to stop uploading
+                log.exception("outbox chore %s failed", getattr(chore, "__qualname__", chore))
 
     def _upload_phase(self) -> bool:
         """Deliverables and upload of each due session in the outbox; False if interrupted."""

@@ -93,6 +93,15 @@ class StoredSession:
             upload=m.upload.model_dump(),
         )
         record["transcript"] = self._transcript()
+        from recorder.coaching.view import coach_view  # it writes through this module
+
+        coach = coach_view(m, self.state, m.upload.remote)
+        record.update(
+            name=coach["name"],
+            details=coach["details"],
+            consent=coach["consent"],
+            shares=coach["shares"],
+        )
         return record
 
     def _transcript(self) -> dict:

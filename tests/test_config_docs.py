@@ -34,10 +34,12 @@ def _schema_keys() -> set[str]:
 
 def test_example_config_loads_and_equals_the_defaults():
     cfg = load_config(ROOT / "docs" / "config.example.toml")
-    optional = {"source", "upload", "mqtt", "transcript"}
+    optional = {"source", "upload", "mqtt", "transcript", "share"}
     assert cfg.model_dump(exclude=optional) == Config().model_dump(exclude=optional)
     assert cfg.mqtt == type(cfg.mqtt)()  # the example [mqtt] shows the defaults
     assert cfg.transcript == type(cfg.transcript)()  # and [transcript] too
+    shown = cfg.share.model_dump(exclude={"remote"})
+    assert shown == type(cfg.share)(remote="x:y").model_dump(exclude={"remote"})
     # [upload] has no default remote; the example's values besides it are the defaults
     shown = cfg.upload.model_dump(exclude={"remote"})
     assert shown == type(cfg.upload)(remote="x:y").model_dump(exclude={"remote"})
@@ -55,6 +57,9 @@ def test_example_config_mentions_every_key():
             ("upload", "config_password_file"),
             ("upload", "bwlimit"),
             ("transcript", "model_dir"),
+            ("share", "rclone_config"),
+            ("share", "rclone_binary"),
+            ("share", "config_password_file"),
             ("mqtt", "username"),
             ("mqtt", "password_file"),
             ("mqtt", "ca_file"),

@@ -29,7 +29,7 @@ from recorder.core.requests import Query, RequestError, parse_request
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST = 4096
+MAX_REQUEST = 65536  # a label with 4000 characters of notes, in any script, fits
 MAX_CONNECTIONS = 32
 IDLE_TIMEOUT_S = 30.0
 SEND_TIMEOUT_S = 10.0  # a client that does not read its (small) answer for this long is dropped

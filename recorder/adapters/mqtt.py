@@ -189,14 +189,16 @@ class MqttLink:
                 continue
             answer = self.dispatch(event)
             name = event.name if isinstance(event, Query) else type(event).__name__.lower()
-            self.event(
-                {
-                    "event": "command",
-                    "cmd": name,
-                    "ok": bool(answer.get("ok")),
-                    "message": answer.get("message", ""),
-                }
-            )
+            told = {
+                "event": "command",
+                "cmd": name,
+                "ok": bool(answer.get("ok")),
+                "message": answer.get("message", ""),
+            }
+            session = answer.get("session_id") or getattr(event, "session", None)
+            if session:
+                told["session_id"] = session
+            self.event(told)
 
     def _publish_loop(self) -> None:
         while not self._stopping.is_set():
@@ -247,7 +249,7 @@ class MqttLink:
             recent = list(self._recent)
         keys = (
             "state", "device_id", "session_id", "elapsed_s", "warnings", "levels",
-            "disk_free_mb", "hours_left", "upload", "last_error", "version",
+            "disk_free_mb", "hours_left", "upload", "last_error", "version", "next_session",
         )  # fmt: skip
         payload = {k: s.get(k) for k in keys}
         payload["recent"] = recent

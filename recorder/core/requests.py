@@ -7,14 +7,15 @@ well-formed, and otherwise a message that says what is wrong.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from recorder.core.coach_requests import COACH_FIELDS, CoachRequestError, coach_args
 from recorder.core.session_id import is_valid_id
 from recorder.core.state import Event, Mark, Start, Stop
 
 MAX_LABEL = 200
-COMMANDS = ("start", "stop", "mark", "status", "upload", "discard")
-FIELDS = {"mark": {"label"}, "discard": {"session"}}
+COMMANDS = ("start", "stop", "mark", "status", "upload", "discard", *COACH_FIELDS)
+FIELDS = {"mark": {"label"}, "discard": {"session"}, **COACH_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Query:
 
     name: str
     session: str | None = None
+    args: dict = field(default_factory=dict, compare=True)
 
 
 class RequestError(ValueError):
@@ -65,4 +67,10 @@ def parse_request(payload: object, source: str) -> Event | Query:
             if not isinstance(session, str) or not is_valid_id(session):
                 raise RequestError(f"'discard' needs a session id, not {session!r}")
             return Query("discard", session)
+    if cmd in COACH_FIELDS:
+        try:
+            session, args = coach_args(cmd, payload)
+        except CoachRequestError as exc:
+            raise RequestError(str(exc)) from None
+        return Query(cmd, session, {**args, "source": source})
     return Query(cmd)

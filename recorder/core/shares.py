@@ -55,6 +55,26 @@ class Share:
         }  # fmt: skip
 
 
+def _split(remote: str) -> tuple[str, list[str]]:
+    name, _, path = remote.partition(":")
+    return name, [p for p in path.split("/") if p]
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether two rclone `remote:path`s are the same folder or one holds the other."""
+    (na, pa), (nb, pb) = _split(a), _split(b)
+    if na != nb:
+        return False
+    n = min(len(pa), len(pb))
+    return pa[:n] == pb[:n]
+
+
+def folder_for(remote: str, token: str) -> str:
+    """The share's folder under `remote:path`: `sr-<token>`, unguessable with a random token."""
+    name = f"sr-{token}"
+    return f"{remote}{name}" if remote.endswith(":") else f"{remote.rstrip('/')}/{name}"
+
+
 def parse_expire(text: str | None) -> int | None:
     """`14d`, `36h`, `2w` as seconds; `0` or `never` as None (the copy stays until revoked)."""
     if text is None:

@@ -1,0 +1,78 @@
+"""Builds the coach's side (records, next session, sharing) for the daemon or the command line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from recorder.coaching.next_session import NextSession
+from recorder.coaching.ports import ShareTarget
+from recorder.coaching.records import SessionRecords
+from recorder.coaching.service import Coaching
+from recorder.coaching.sharing import Sharer, ShareWorker
+from recorder.config import Config
+from recorder.storage import SessionStore
+
+log = logging.getLogger(__name__)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def share_target(cfg: Config) -> tuple[ShareTarget | None, str | None]:
+    """The share remote, or why sharing is off (the box records and uploads either way)."""
+    if cfg.share is None:
+        return None, None
+    from recorder.adapters.rclone import Rclone, RcloneError
+    from recorder.coaching.share_remote import RcloneShareTarget, check_separate
+
+    s = cfg.share
+    config = cfg.share_rclone_config
+    assert config is not None  # the config schema requires one
+    binary = s.rclone_binary or (cfg.upload.rclone_binary if cfg.upload else None)
+    password = s.config_password_file or (cfg.upload.config_password_file if cfg.upload else None)
+    try:
+        rclone = Rclone(config, binary, password)
+        if cfg.upload is not None:
+            refusal = check_separate(s.remote, cfg.upload.remote, rclone)
+            if refusal:
+                raise ValueError(refusal)
+        return RcloneShareTarget(rclone), None
+    except (RcloneError, ValueError, OSError) as exc:
+        log.error("sharing is off: %s", exc)
+        return None, str(exc)
+
+
+def build_coaching(
+    cfg: Config,
+    store: SessionStore,
+    discard: Callable[[str], dict],
+    changed: Callable[[], None] = lambda: None,
+    recording: Callable[[], bool] | None = None,
+    emit: Callable[[dict], None] | None = None,
+    target: ShareTarget | None = None,
+    now: Callable[[], datetime] = now_utc,
+) -> Coaching:
+    """Everything the coach's commands need; with `recording` and `emit` (the daemon) shares
+    run on a worker thread of their own, otherwise in the caller's."""
+    records = SessionRecords(store, now)
+    _retag_after_changes(records)
+    why_off = None
+    if target is None:
+        target, why_off = share_target(cfg)
+    sharer = Sharer(store, records, cfg.share, target, why_off, now)
+    worker = None
+    if recording is not None and emit is not None:
+        worker = ShareWorker(sharer, recording, emit)
+    return Coaching(store, records, sharer, NextSession(store, records.label), discard, changed,
+                    worker)  # fmt: skip
+
+
+def _retag_after_changes(records: SessionRecords) -> None:
+    try:
+        from recorder.coaching.tags import retag
+    except ImportError:  # pragma: no cover - until the tags module is there
+        return
+    records.after_change.append(retag)

@@ -1,0 +1,208 @@
+"""`label`, `consent` and `share` on the command line: the running daemon does them when there
+is one (so its manifest writes and this one never race), else this process does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.config import Config
+from recorder.core.requests import Query, RequestError, parse_request
+from recorder.storage import SessionStore, StorageError
+
+EXIT_REFUSED = 1
+EXIT_UNREACHABLE = 3
+TIMEOUTS = {"share": 960.0, "consent": 150.0}
+
+
+def add_parsers(sub) -> None:
+    label = sub.add_parser(
+        "label", help="name a session (client, title, number, notes) or one of its markers"
+    )
+    label.add_argument("session", help="the session id, or `next` for the next session started")
+    label.add_argument("--client", help="the client's first name or a pseudonym")
+    label.add_argument("--title", help="what the session was about")
+    label.add_argument("--number", type=int, help="the session's number with this client")
+    label.add_argument("--notes", help="your notes (kept on the box and in the archive only)")
+    label.add_argument("--marker", type=int, metavar="N", help="relabel marker N (from 1)")
+    label.add_argument("--label", dest="marker_label", metavar="TEXT", help="the marker's label")
+    consent = sub.add_parser(
+        "consent", help="record what the client allowed for a session, or show the history"
+    )
+    consent.add_argument("session", help="the session id")
+    what = consent.add_mutually_exclusive_group()
+    what.add_argument("--allow", choices=("share", "copy"), help="share: with a mentor, …")
+    what.add_argument("--withdraw", choices=("share", "copy", "record"))
+    consent.add_argument("--to", help="with --allow share: who may receive it (default anyone)")
+    consent.add_argument("--ref", help='how it was obtained: "signed release 2026-12-01"')
+    consent.add_argument("--yes", action="store_true", help="withdraw record without asking")
+    share = sub.add_parser(
+        "share", help="give a mentor or the client a plain copy (needs their consent)"
+    )
+    share.add_argument("session", help="the session id")
+    share.add_argument("--to", help="who the copy is for (the session's client: a client copy)")
+    share.add_argument("--what", choices=("mp3", "flac", "transcript", "all"), default="mp3")
+    share.add_argument("--expire", help="how long the copy stays: 36h, 14d, 2w, never")
+    share.add_argument("--revoke", metavar="SHARE_ID", help="delete a shared copy now")
+
+
+def payload_for(args: argparse.Namespace) -> dict:
+    """The request the arguments make: the same JSON the phone page sends over MQTT."""
+    if args.command == "label":
+        if args.marker is not None:
+            return {"cmd": "label_marker", "session": args.session, "marker": args.marker,
+                    "label": args.marker_label or ""}  # fmt: skip
+        fields = {k: getattr(args, k) for k in ("client", "title", "number", "notes")}
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if args.session == "next":
+            return {"cmd": "next", **fields}
+        return {"cmd": "label", "session": args.session, **fields}
+    if args.command == "consent":
+        p: dict = {"cmd": "consent", "session": args.session}
+        if args.allow is None and args.withdraw is None:
+            return {"cmd": "consent_history", "session": args.session}
+        p.update({"allow": args.allow} if args.allow else {"withdraw": args.withdraw})
+        p["ref"] = args.ref
+        if args.to is not None:
+            p["to"] = args.to
+        return p
+    if args.revoke:
+        return {"cmd": "revoke", "session": args.session, "share": args.revoke}
+    p = {"cmd": "share", "session": args.session, "to": args.to, "what": args.what}
+    if args.expire is not None:
+        p["expire"] = args.expire
+    return p
+
+
+def run(cfg: Config, args: argparse.Namespace) -> int:
+    if args.command == "share" and not args.revoke and args.to is None:
+        return _list_shares(cfg, args.session)
+    payload = payload_for(args)
+    try:
+        parse_request(payload, "cli")  # a bad request is refused here, daemon or not
+    except RequestError as exc:
+        print(f"session-recorder: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    if payload.get("withdraw") == "record" and not _confirmed(cfg, args):
+        return EXIT_REFUSED
+    answer = _ask_daemon(cfg, payload)
+    if answer is None:
+        answer = _here(cfg, payload)
+        if answer is None:
+            return EXIT_UNREACHABLE
+    _show(payload, answer)
+    return 0 if answer.get("ok") else EXIT_REFUSED
+
+
+def _confirmed(cfg: Config, args: argparse.Namespace) -> bool:
+    remote = f" and on the remote ({cfg.upload.remote})" if cfg.upload else ""
+    text = (
+        f"Withdrawing consent to keep {args.session} deletes it on this box{remote}, and every "
+        "shared copy of it. This cannot be undone."
+    )
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"session-recorder: {text} Add --yes to do it.", file=sys.stderr)
+        return False
+    print(text)
+    typed = input(f"Type the session id to confirm ({args.session}): ").strip()
+    if typed != args.session:
+        print("not withdrawn")
+        return False
+    return True
+
+
+def _ask_daemon(cfg: Config, payload: dict) -> dict | None:
+    try:
+        return send(cfg.socket_path, payload, timeout=TIMEOUTS.get(payload["cmd"], 15.0))
+    except ControlSocketError:
+        return None
+
+
+def _here(cfg: Config, payload: dict) -> dict | None:
+    """No daemon answered: act on the storage, unless a recorder holds it after all."""
+    from recorder.coaching.assemble import build_coaching
+    from recorder.outbox import DiscardError, discard_session
+
+    store = SessionStore(cfg.storage.dir)
+    try:
+        store.lock()
+    except StorageError as exc:
+        print(f"session-recorder: {exc}; its control socket {cfg.socket_path} does not answer",
+              file=sys.stderr)  # fmt: skip
+        return None
+
+    def discard(session_id: str) -> dict:
+        from recorder.coaching.records import RecordError
+        from recorder.daemon import _remote
+
+        remote, _ = _remote(cfg, None)
+        try:
+            return discard_session(store, remote, cfg.upload, session_id)
+        except DiscardError as exc:
+            raise RecordError(str(exc)) from None
+
+    coaching = build_coaching(cfg, store, discard)
+    query = parse_request(payload, "cli")
+    assert isinstance(query, Query)
+    answer = coaching.queries(wait_for_shares=True)[query.name](query)
+    if query.name in ("consent", "revoke"):
+        coaching.sharer.sweep()  # no outbox runs here: withdrawn copies go now
+    return answer
+
+
+def _show(payload: dict, answer: dict) -> None:
+    stream = sys.stdout if answer.get("ok") else sys.stderr
+    if not answer.get("ok"):
+        print(f"session-recorder: {answer.get('message')}", file=stream)
+        return
+    if payload["cmd"] == "consent_history":
+        print(_history(answer))
+        return
+    print(answer.get("message"))
+    share = answer.get("share")
+    if share:
+        print(f"share id: {share['id']} (revoke with --revoke {share['id']})")
+        if share.get("link"):
+            print(f"link: {share['link']}")
+        if share.get("link_expires_at"):
+            print(f"the link works until {share['link_expires_at']}")
+        if share.get("link_note"):
+            print(share["link_note"])
+
+
+def _history(answer: dict) -> str:
+    c = answer["consent"]
+    lines = []
+    for e in answer["history"]:
+        whom = f" to {e['to']}" if e.get("to") else ""
+        lines.append(f"{e['at']}  {e['action']:<8} {e['what']}{whom}  ({e['ref']}, {e['source']})")
+    for p in answer.get("problems") or []:
+        lines.append(f"DAMAGED: {p}")
+    if not lines:
+        lines.append("no consent changes recorded (recording is allowed; nothing shared)")
+    share = "no"
+    if c["share"]:
+        share = "anyone" if c["share_to"] is None else ", ".join(c["share_to"])
+    lines.append(
+        f"now: record {'yes' if c['record'] else 'withdrawn'}, share {share}, "
+        f"client copy {'yes' if c['copy'] else 'no'}"
+    )
+    return "\n".join(lines)
+
+
+def _list_shares(cfg: Config, session_id: str) -> int:
+    for s in SessionStore(cfg.storage.dir).sessions():
+        if s.id == session_id and s.manifest is not None:
+            shares = s.to_json()["shares"]
+            if not shares:
+                print(f"{session_id} has not been shared")
+            for sh in shares:
+                state = sh["removed"] or f"until {sh['expires_at'] or 'revoked'}"
+                print(f"{sh['id']}  {sh['to']:<16} {sh['what']:<10} {state}  "
+                      f"{sh['link'] or sh['remote']}")  # fmt: skip
+            return 0
+    print(f"session-recorder: session {session_id}: not found", file=sys.stderr)
+    return EXIT_REFUSED

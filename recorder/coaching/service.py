@@ -1,0 +1,202 @@
+"""The coach's commands (label, next, label_marker, consent, share, revoke), as answers.
+
+The daemon serves them on its control socket and over MQTT; the command line uses this same
+object directly when no daemon runs. Each takes a checked `Query` and answers a dict with `ok`
+and a `message` a person can read; nothing here raises for a refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+from collections.abc import Callable
+
+from recorder.coaching.next_session import NextSession
+from recorder.coaching.records import RecordError, SessionRecords
+from recorder.coaching.sharing import Sharer, ShareRequest, ShareWorker
+from recorder.core.manifest import ManifestError
+from recorder.core.requests import Query
+from recorder.core.shares import ShareError
+from recorder.storage import SessionStore, StorageError
+
+log = logging.getLogger(__name__)
+
+CONSENT_LOG = "consent.log"  # every consent change, kept even when the session is discarded
+SHARE_WAIT_S = 900.0
+
+
+class Coaching:
+    def __init__(
+        self,
+        store: SessionStore,
+        records: SessionRecords,
+        sharer: Sharer,
+        next_session: NextSession,
+        discard: Callable[[str], dict],
+        changed: Callable[[], None],
+        worker: ShareWorker | None = None,
+    ) -> None:
+        self.store = store
+        self.records = records
+        self.sharer = sharer
+        self.next = next_session
+        self._discard = discard
+        self._changed = changed  # something the phone page shows changed
+        self.worker = worker
+
+    def queries(self, wait_for_shares: bool) -> dict[str, Callable[[Query], dict]]:
+        """The handlers by command name; ctl waits for a share, MQTT is answered at once."""
+        handlers = {
+            "label": self.label,
+            "next": self.set_next,
+            "label_marker": self.label_marker,
+            "consent": self.consent,
+            "consent_history": self.history,
+            "share": self.share_and_wait if wait_for_shares else self.share_later,
+            "revoke": self.revoke,
+        }
+        return {name: _answering(handler) for name, handler in handlers.items()}
+
+    def label(self, q: Query) -> dict:
+        assert q.session is not None
+        answer = self.records.label(q.session, q.args)
+        self._changed()
+        return {**answer, "session_id": q.session}
+
+    def set_next(self, q: Query) -> dict:
+        answer = self.next.set(q.args.get("client", ""), q.args.get("title", ""))
+        self._changed()
+        return answer
+
+    def label_marker(self, q: Query) -> dict:
+        assert q.session is not None
+        answer = self.records.label_marker(q.session, q.args["marker"], q.args["label"])
+        self._changed()
+        return {**answer, "session_id": q.session}
+
+    def consent(self, q: Query) -> dict:
+        assert q.session is not None
+        entry = q.args["entry"]
+        source = q.args.get("source", "ctl")
+        now = self.records.record_consent(q.session, entry, source)
+        self._audit(q.session, now.entries[-1].to_json() if now.entries else entry.to_json())
+        if entry.action == "withdraw" and entry.what == "record":
+            record = self._discard(q.session)
+            self._audit(q.session, {"discard": record})
+            self._changed()
+            return {
+                "ok": True,
+                "session_id": q.session,
+                "message": f"consent withdrawn: {q.session} discarded: local {record['local']}, "
+                f"remote {record['remote']}; its shared copies are deleted by the next pass",
+                "discard": record,
+            }
+        self._changed()
+        verb = "allowed" if entry.action == "allow" else "withdrawn"
+        whom = f" with {entry.to}" if entry.to else ""
+        tail = ""
+        if entry.action == "withdraw":
+            tail = "; shared copies it covered are deleted by the next outbox pass"
+        return {
+            "ok": True,
+            "session_id": q.session,
+            "message": f"{entry.what}{whom} {verb} for {q.session} ({entry.ref}){tail}",
+            "consent": now.standing.to_json(),
+        }
+
+    def history(self, q: Query) -> dict:
+        assert q.session is not None
+        _, _, now = self.records.consent(q.session)
+        return {
+            "ok": True,
+            "session_id": q.session,
+            "message": f"{len(now.entries)} consent change(s)",
+            "history": [e.to_json() for e in now.entries],
+            "problems": now.problems,
+            "consent": now.standing.to_json(),
+        }
+
+    def _request(self, q: Query) -> ShareRequest:
+        assert q.session is not None
+        return ShareRequest(
+            q.session, q.args["to"], q.args["what"], q.args["expire_s"],
+            q.args.get("source", "ctl"),
+        )  # fmt: skip
+
+    def share_and_wait(self, q: Query) -> dict:
+        request = self._request(q)
+        if self.worker is None:
+            share = self.sharer.share(request)
+            self._changed()
+            return _shared(q.session, share.to_json())
+        self.sharer.check(request)  # refused at once, not after the queue
+        pending = self.worker.submit(request)
+        if not pending.done.wait(SHARE_WAIT_S):
+            return {"ok": False, "message": "the share is still running; see the phone page"}
+        result = pending.result or {"ok": False, "message": "no answer"}
+        self._changed()
+        if not result["ok"]:
+            return {**result, "session_id": q.session}
+        return _shared(q.session, result["share"])
+
+    def share_later(self, q: Query) -> dict:
+        request = self._request(q)
+        self.sharer.check(request)
+        assert self.worker is not None
+        try:
+            self.worker.submit(request)
+        except queue.Full:
+            return {"ok": False, "message": "too many shares waiting; try again in a minute"}
+        return {
+            "ok": True,
+            "session_id": q.session,
+            "message": f"sharing {request.what} of {q.session} with {request.to}…",
+        }
+
+    def revoke(self, q: Query) -> dict:
+        assert q.session is not None
+        share = self.sharer.revoke(q.session, q.args["share"])
+        self._changed()
+        return {
+            "ok": True,
+            "session_id": q.session,
+            "message": f"share {share.id} for {share.to} revoked: {share.remote} deleted",
+        }
+
+    def _audit(self, session_id: str, entry: dict) -> None:
+        line = json.dumps({"session": session_id, **entry}, ensure_ascii=False)
+        with open(self.store.root / CONSENT_LOG, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _shared(session_id: str | None, share: dict) -> dict:
+    link = share.get("link")
+    where = link or share["remote"]
+    note = f" ({share['link_note']})" if share.get("link_note") else ""
+    until = f", until {share['expires_at']}" if share.get("expires_at") else ""
+    return {
+        "ok": True,
+        "session_id": session_id,
+        "message": f"shared with {share['to']}{until}: {where}{note}",
+        "share": share,
+    }
+
+
+def _answering(handler: Callable[[Query], dict]) -> Callable[[Query], dict]:
+    """A handler whose refusals become answers: `ok` false and the reason."""
+
+    def answer(q: Query) -> dict:
+        try:
+            return handler(q)
+        except (RecordError, ShareError, ManifestError, StorageError, OSError) as exc:
+            out: dict = {"ok": False, "message": str(exc)}
+            if q.session:
+                out["session_id"] = q.session
+            return out
+
+    answer.__name__ = getattr(handler, "__name__", "answer")
+    return answer

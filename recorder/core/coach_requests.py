@@ -1,0 +1,84 @@
+"""The coach's requests after the stop (label, consent, share…), checked like every request.
+
+Used by the control socket and MQTT alike, so the phone page meets the same checks as ctl: a
+request becomes a Query with clean arguments, or a RequestError saying what is wrong.
+"""
+
+from __future__ import annotations
+
+from recorder.core.consent import ConsentError, new_entry
+from recorder.core.details import DETAIL_FIELDS, DetailsError, clean_changes, clean_name
+from recorder.core.session_id import is_valid_id
+from recorder.core.shares import WHATS, ShareError, parse_expire
+
+COACH_FIELDS = {
+    "label": {"session", *DETAIL_FIELDS},
+    "next": {"client", "title"},
+    "label_marker": {"session", "marker", "label"},
+    "consent": {"session", "allow", "withdraw", "to", "ref"},
+    "share": {"session", "to", "what", "expire"},
+    "revoke": {"session", "share"},
+    "consent_history": {"session"},
+}
+MAX_SHARE_ID = 40
+
+
+class CoachRequestError(ValueError):
+    pass
+
+
+def _session(payload: dict, cmd: str) -> str:
+    session = payload.get("session")
+    if not isinstance(session, str) or not is_valid_id(session):
+        raise CoachRequestError(f"{cmd!r} needs a session id, not {session!r}")
+    return session
+
+
+def coach_args(cmd: str, payload: dict) -> tuple[str | None, dict]:
+    """The session and checked arguments of a coach request (the `cmd` is already known)."""
+    try:
+        return _args(cmd, payload)
+    except (DetailsError, ConsentError, ShareError) as exc:
+        raise CoachRequestError(f"{cmd!r}: {exc}") from None
+
+
+def _args(cmd: str, p: dict) -> tuple[str | None, dict]:
+    match cmd:
+        case "label":
+            changes = {k: p[k] for k in DETAIL_FIELDS if k in p}
+            return _session(p, cmd), clean_changes(changes)
+        case "next":
+            return None, {k: clean_name(p.get(k), k) for k in ("client", "title")}
+        case "label_marker":
+            n = p.get("marker")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise CoachRequestError(f"'label_marker' needs marker = 1, 2, …, not {n!r}")
+            return _session(p, cmd), {"marker": n, "label": clean_name(p.get("label"), "label")}
+        case "consent":
+            allow, withdraw = p.get("allow"), p.get("withdraw")
+            if (allow is None) == (withdraw is None):
+                raise CoachRequestError("'consent' takes one of allow or withdraw")
+            action, what = ("allow", allow) if allow is not None else ("withdraw", withdraw)
+            # the time and source are filled in when it is recorded
+            entry = new_entry(action, what, p.get("ref"), p.get("to"), "", "")
+            return _session(p, cmd), {"entry": entry}
+        case "share":
+            to = clean_name(p.get("to"), "to")
+            if not to:
+                raise CoachRequestError("'share' needs to = whom the copy is for")
+            what = p.get("what", "mp3")
+            if what not in WHATS:
+                raise CoachRequestError(f"what = one of {', '.join(WHATS)}, not {what!r}")
+            expire = p.get("expire")
+            if expire is not None and not isinstance(expire, str):
+                raise CoachRequestError('expire is text such as "14d"')
+            seconds = parse_expire(expire) if expire is not None else "default"
+            return _session(p, cmd), {"to": to, "what": what, "expire_s": seconds}
+        case "revoke":
+            share = p.get("share")
+            if not isinstance(share, str) or not 0 < len(share) <= MAX_SHARE_ID:
+                raise CoachRequestError(f"'revoke' needs share = a share id, not {share!r}")
+            return _session(p, cmd), {"share": share}
+        case "consent_history":
+            return _session(p, cmd), {}
+    raise CoachRequestError(f"unknown command {cmd!r}")
