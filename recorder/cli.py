@@ -253,10 +253,7 @@ def _sessions(cfg: Config, as_json: bool) -> int:
 
 
 def _find(cfg: Config, session_id: str):
-    for s in SessionStore(cfg.storage.dir).sessions():
-        if s.id == session_id:
-            return s
-    return None
+    return SessionStore(cfg.storage.dir).find(session_id)
 
 
 def _export(

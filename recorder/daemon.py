@@ -110,7 +110,9 @@ class Recorder:
             recording=lambda: self.controller.state.mode == "recording",
             emit=self._coach_event,
             target=parts.share_target,
+            wake=lambda: self.outbox.nudge(),  # noqa: PLW0108 - the outbox is made below
         )
+        assert self.coaching.retagger is not None
         self.outbox = OutboxWorker(
             self.store,
             cfg.upload if self.remote is not None else None,
@@ -121,7 +123,7 @@ class Recorder:
             # a share needs the MP3 and FLAC even when the archive takes neither
             deliverables=(cfg.upload.deliverables if cfg.upload else False) or bool(cfg.share),
             steps=[self.transcripts] if self.transcripts else [],
-            chores=[self.coaching.sharer.sweep],
+            chores=[self.coaching.sharer.sweep, self.coaching.retagger.run],
         )
         self.upload_error = remote_error
         self.controller.upload_stats = self._upload_status

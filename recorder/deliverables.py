@@ -20,10 +20,18 @@ a full card leaves either the old file or none, never half of one.
   by libsoxr (python-soxr's `ResampleStream`, HQ), block by block like everything else.
   Its filter rings a little above full scale on full-scale edges; LAME takes floats and
   encodes those as they are (nothing wraps), as it does its own overshoot.
+- Tags (`session_tags`): TITLE is the session's display name once the coach named it ("Sam ·
+  Goals review"), else its id; ARTIST the client, TRACKNUMBER the session number (when set),
+  ALBUM "Session Recorder", DATE and SOFTWARE. The coach's notes never go into a file: these
+  files are the ones handed to clients, mentors and assessors. The FLAC gets them as Vorbis
+  comments from libsndfile. For MP3, libsndfile (LAME's id3tag) writes only an ID3v1 tag:
+  30-byte fields cutting UTF-8 mid-character, a 28-byte comment, the year; so the MP3 gets an
+  ID3v2.3 tag from mutagen instead (UTF-16 text, read by ffprobe and every player), no ID3v1.
+  `recorder.coaching.tags.retag` rewrites both after the coach changes them.
 - Markers: `labels.txt` stays the sidecar. The FLAC also carries them, as text in its COMMENT
-  Vorbis comment (one `h:mm:ss.mmm label` line each), with TITLE (the session id), DATE and
-  SOFTWARE: libsndfile only writes those fixed keys (no CHAPTERnnn, no CUESHEET), so this is
-  what it allows simply. A joined WAV export gets them as cue points, as the segments do.
+  (one `h:mm:ss.mmm label` line each): libsndfile only writes fixed keys (no CHAPTERnnn, no
+  CUESHEET), so this is what it allows simply. The MP3 carries none. A joined WAV export gets
+  them as cue points, as the segments do.
 - `export(..., from_start=True)` leaves out the pre-roll (the frames before the start press),
   for a credential submission of the session itself; markers move back with it, those in the
   pre-roll are left out. The segments are read from that frame on, still in blocks.
@@ -35,11 +43,14 @@ import os
 import unicodedata
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import soundfile
+from mutagen.id3 import COMM, ID3, TALB, TDRC, TIT2, TPE1, TRCK, TSSE, Encoding
 
+from recorder.core.details import Details, display_name, read_details
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Manifest
 from recorder.markers import add_cue_chunks, marker_labels
@@ -48,6 +59,9 @@ from recorder.storage import fsync_dir
 FLAC_NAME = "session.flac"
 MP3_NAME = "session.mp3"
 EXPORT_FORMATS = ("flac", "mp3", "wav")
+ALBUM = "Session Recorder"
+SOFTWARE = "session-recorder"
+ID3_VERSION = 3  # ID3v2.3: what every player reads (v2.4 is still missing in some)
 
 BLOCK_FRAMES = 1 << 15  # 0.7 s at 48 kHz: a few MB of numpy buffers whatever the session length
 
@@ -195,8 +209,13 @@ def _staged(out: Path) -> Iterator[Path]:
 
 
 def _one_line(text: str) -> str:
-    # A label may hold anything; keep each marker on its own line and the string valid UTF-8.
-    clean = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    # A label or a hand-edited manifest may hold anything: control characters and line breaks
+    # become spaces (each marker keeps its own line), format characters such as bidi overrides
+    # go, and the string stays valid UTF-8 (a lone surrogate becomes "?").
+    clean = "".join(
+        " " if cat in ("Cc", "Zl", "Zp") else "" if cat == "Cf" else c
+        for c, cat in ((c, unicodedata.category(c)) for c in text)
+    )
     return clean.encode("utf-8", "replace").decode("utf-8")
 
 
@@ -213,13 +232,70 @@ def markers_comment(manifest: Manifest) -> str:
     )
 
 
+def _details(manifest: Manifest) -> Details:
+    # Damaged details read as none (read_details reports the problem where sessions are listed).
+    return read_details((manifest.model_extra or {}).get("details"))[0]
+
+
+def coach_name(manifest: Manifest) -> str | None:
+    """The display name ("Sam · Goals review") once the coach gave a client, title or number;
+    None for a session known only by its id."""
+    details = _details(manifest)
+    if not (details.client or details.title or details.number):
+        return None
+    return display_name(details, manifest.started_at)
+
+
+def session_tags(manifest: Manifest, *, with_markers: bool) -> dict[str, str]:
+    """The tags a deliverable of this session carries, by libsndfile's names (title, artist,
+    album, tracknumber, date, comment, software); a key without a value is left out.
+
+    The coach's notes are left out on purpose: they are private working notes, and these files
+    are the ones shared with clients, mentors and assessors. Every value is one line of plain
+    text whatever the manifest holds (the comment: one line per marker).
+    """
+    details = _details(manifest)
+    tags = {
+        "title": _one_line(coach_name(manifest) or manifest.id),
+        "artist": _one_line(details.client),
+        "album": ALBUM,
+        "tracknumber": str(details.number) if details.number else "",
+        "date": _one_line(manifest.started_at),
+        "comment": markers_comment(manifest) if with_markers else "",
+        "software": SOFTWARE,
+    }
+    return {key: value for key, value in tags.items() if value.strip()}
+
+
 def _tag(f: soundfile.SoundFile, manifest: Manifest, with_markers: bool) -> None:
     # libsndfile writes strings with the header, so they must be set before any audio.
-    f.title = _one_line(manifest.id)
-    f.date = _one_line(manifest.started_at)
-    f.software = "session-recorder"
-    if with_markers and manifest.markers:
-        f.comment = markers_comment(manifest)
+    for key, value in session_tags(manifest, with_markers=with_markers).items():
+        setattr(f, key, value)
+
+
+_ID3_FRAMES = {"title": TIT2, "artist": TPE1, "album": TALB, "tracknumber": TRCK, "software": TSSE}
+
+
+def _id3_date(started_at: str) -> str:
+    # An ID3 timestamp has no zone: the time as the box recorded it, as display names show it.
+    try:
+        return datetime.fromisoformat(started_at).strftime("%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return ""
+
+
+def id3_tag(tags: dict[str, str]) -> ID3:
+    """`session_tags` as an ID3 tag (save it with `v2_version=ID3_VERSION, v1=0`)."""
+    tag = ID3()
+    for key, value in tags.items():
+        if key == "comment":
+            tag.add(COMM(encoding=Encoding.UTF8, lang="eng", desc="", text=value))
+        elif key == "date":
+            if date := _id3_date(value):
+                tag.add(TDRC(encoding=Encoding.UTF8, text=date))
+        else:
+            tag.add(_ID3_FRAMES[key](encoding=Encoding.UTF8, text=value))
+    return tag
 
 
 def _place(tmp: Path, out: Path) -> Path:
@@ -410,9 +486,9 @@ def build_mp3(
             ) as f,
             closing(_mono_blocks(session_dir, manifest, rate, start_frame)) as blocks,
         ):
-            _tag(f, manifest, with_markers=False)
             for block in blocks:
                 f.write(block)
+        id3_tag(session_tags(manifest, with_markers=False)).save(tmp, v2_version=ID3_VERSION, v1=0)
         _fsync_file(tmp)
         info = soundfile.info(str(tmp))
         seconds = (_total_frames(manifest) - start_frame) / audio.rate

@@ -102,6 +102,10 @@ class OutboxWorker(threading.Thread):
             self._next_try.clear()
         self._wake.set()
 
+    def nudge(self) -> None:
+        """Run a pass soon, without cutting short any back-off (a chore has work)."""
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping.set()
         self._wake.set()

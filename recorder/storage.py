@@ -310,12 +310,10 @@ class SessionStore:
                 "(the storage is not answering); try again"
             )
         try:
-            for state in STATES:
-                folder = self.state_dir(state) / session_id
-                if folder.is_dir():
-                    break
-            else:
+            found = self.folder_of(session_id)
+            if found is None:
                 raise KeyError(f"no session {session_id} on this box")
+            state, folder = found
             manifest = self.read_manifest(folder)
             result = change(manifest, state)
             atomic_write(folder / MANIFEST, dump_manifest(manifest))
@@ -342,6 +340,27 @@ class SessionStore:
         fsync_dir(target.parent)
         fsync_dir(session_dir.parent)
         return target
+
+    def folder_of(self, session_id: str) -> tuple[str, Path] | None:
+        """The state and folder of a session, or None when there is no such session."""
+        if not is_valid_id(session_id):
+            return None
+        for state in STATES:
+            folder = self.state_dir(state) / session_id
+            if folder.is_dir():
+                return state, folder
+        return None
+
+    def find(self, session_id: str) -> StoredSession | None:
+        """One session as `sessions()` lists it (damaged when its manifest cannot be read)."""
+        found = self.folder_of(session_id)
+        if found is None:
+            return None
+        state, folder = found
+        try:
+            return StoredSession(session_id, state, folder, self.read_manifest(folder))
+        except ManifestError as exc:
+            return StoredSession(session_id, "damaged", folder, None, str(exc))
 
     def _all_ids(self) -> list[str]:
         ids: list[str] = []

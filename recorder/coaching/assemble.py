@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from recorder.coaching.next_session import NextSession
 from recorder.coaching.ports import ShareTarget
 from recorder.coaching.records import SessionRecords
 from recorder.coaching.service import Coaching
 from recorder.coaching.sharing import Sharer, ShareWorker
+from recorder.coaching.tags import RetagError, Retagger, retag
 from recorder.config import Config
+from recorder.core.manifest import Manifest
 from recorder.storage import SessionStore
 
 log = logging.getLogger(__name__)
@@ -54,11 +57,20 @@ def build_coaching(
     emit: Callable[[dict], None] | None = None,
     target: ShareTarget | None = None,
     now: Callable[[], datetime] = now_utc,
+    wake: Callable[[], None] = lambda: None,
 ) -> Coaching:
-    """Everything the coach's commands need; with `recording` and `emit` (the daemon) shares
-    run on a worker thread of their own, otherwise in the caller's."""
+    """Everything the coach's commands need. With `recording` and `emit` (the daemon) shares
+    run on a worker thread of their own and the files are retagged by the outbox's chore
+    (`Coaching.retagger`, which calls `wake` when it has work); otherwise both happen in the
+    caller's thread."""
     records = SessionRecords(store, now)
-    _retag_after_changes(records)
+    retagger = None
+    if recording is not None:
+        retagger = Retagger(store, recording, wake)
+        retagger.mark_edited()
+        records.after_change.append(retagger.mark)
+    else:
+        records.after_change.append(retag_now)
     why_off = None
     if target is None:
         target, why_off = share_target(cfg)
@@ -67,12 +79,14 @@ def build_coaching(
     if recording is not None and emit is not None:
         worker = ShareWorker(sharer, recording, emit)
     return Coaching(store, records, sharer, NextSession(store, records.label), discard, changed,
-                    worker)  # fmt: skip
+                    worker, retagger)  # fmt: skip
 
 
-def _retag_after_changes(records: SessionRecords) -> None:
+def retag_now(folder: Path, manifest: Manifest) -> None:
+    """The command line's hook (no daemon runs): the files get their new tags at once."""
     try:
-        from recorder.coaching.tags import retag
-    except ImportError:  # pragma: no cover - until the tags module is there
-        return
-    records.after_change.append(retag)
+        if not retag(folder, manifest):
+            log.warning("session %s: its transcript is being built; it keeps its old title",
+                        manifest.id)  # fmt: skip
+    except RetagError as exc:
+        log.error("session %s: %s", manifest.id, exc)

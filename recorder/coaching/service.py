@@ -16,6 +16,7 @@ from collections.abc import Callable
 from recorder.coaching.next_session import NextSession
 from recorder.coaching.records import RecordError, SessionRecords
 from recorder.coaching.sharing import Sharer, ShareRequest, ShareWorker
+from recorder.coaching.tags import Retagger
 from recorder.core.manifest import ManifestError
 from recorder.core.requests import Query
 from recorder.core.shares import ShareError
@@ -37,6 +38,7 @@ class Coaching:
         discard: Callable[[str], dict],
         changed: Callable[[], None],
         worker: ShareWorker | None = None,
+        retagger: Retagger | None = None,
     ) -> None:
         self.store = store
         self.records = records
@@ -45,6 +47,7 @@ class Coaching:
         self._discard = discard
         self._changed = changed  # something the phone page shows changed
         self.worker = worker
+        self.retagger = retagger  # the daemon's: its `run` is an outbox chore
 
     def queries(self, wait_for_shares: bool) -> dict[str, Callable[[Query], dict]]:
         """The handlers by command name; ctl waits for a share, MQTT is answered at once."""

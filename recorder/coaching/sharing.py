@@ -44,7 +44,7 @@ from recorder.core.shares import (
     withdrawn_purposes,
 )
 from recorder.deliverables import FLAC_NAME, MP3_NAME
-from recorder.storage import STATES, SessionStore, atomic_write, fsync_dir
+from recorder.storage import SessionStore, atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +100,11 @@ class Sharer:
         check_expire(expire_s, parse_expire(self.section.max_expire))
         return expire_s
 
-    def _find(self, session_id: str):
-        for state in STATES:
-            folder = self.store.state_dir(state) / session_id
-            if folder.is_dir():
-                return state, folder
-        raise ShareError(f"no session {session_id} on this box")
+    def _find(self, session_id: str) -> tuple[str, Path]:
+        found = self.store.folder_of(session_id)
+        if found is None:
+            raise ShareError(f"no session {session_id} on this box")
+        return found
 
     def check(self, r: ShareRequest) -> tuple[str, list[str], int | None, Path, Manifest]:
         """Everything that would refuse the share, before any copy is made."""

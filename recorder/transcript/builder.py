@@ -18,6 +18,7 @@ from recorder.core.manifest import Manifest
 from recorder.core.transcript import ONE_MIC_NOTE, MarkerLine, TranscriptDoc
 from recorder.core.transcript_plan import PAD_S, from_start_press, lines, plan_pieces
 from recorder.core.turns import TurnParams, find_paragraphs, find_turns
+from recorder.deliverables import coach_name
 from recorder.transcript.activity import session_levels
 from recorder.transcript.audio import SessionAudio
 from recorder.transcript.ports import SpeechEngine
@@ -31,6 +32,22 @@ Progress = Callable[[float], None]
 def mode_of(manifest: Manifest, speakers: tuple[str, ...]) -> str:
     """Channels tell the speakers apart only with a name and a channel for each of two or more."""
     return "channels" if len(speakers) >= 2 and manifest.audio.channels >= 2 else "one-mic"
+
+
+def transcript_title(manifest: Manifest) -> str:
+    """The coach's name for the session ("Sam · Goals review") once given, else its id."""
+    return coach_name(manifest) or f"Session {manifest.id}"
+
+
+def transcript_markers(manifest: Manifest) -> tuple[MarkerLine, ...]:
+    """The markers after the start press, timed from it, with their labels as they stand."""
+    rate = manifest.audio.rate
+    preroll_s = manifest.preroll_frames / rate
+    return tuple(
+        MarkerLine(round(m.frame / rate - preroll_s, 3), m.label or f"marker {n}")
+        for n, m in enumerate(manifest.markers, 1)  # unnamed ones as labels.txt names them
+        if m.frame >= manifest.preroll_frames
+    )
 
 
 def build_transcript(
@@ -81,20 +98,15 @@ def build_transcript(
     ]
     if mode == "one-mic":
         notes.insert(0, ONE_MIC_NOTE)
-    markers = tuple(
-        MarkerLine(round(m.frame / rate - preroll_s, 3), m.label or f"marker {n}")
-        for n, m in enumerate(manifest.markers, 1)  # unnamed ones as labels.txt names them
-        if m.frame >= manifest.preroll_frames
-    )
     return TranscriptDoc(
         session_id=manifest.id,
-        title=f"Session {manifest.id}",
+        title=transcript_title(manifest),
         date=manifest.started_at[:10],
         length_s=round(length_s, 3),
         speakers=settings.speakers if len(settings.speakers) >= 2 else ("Coach", "Client"),
         mode=mode,  # type: ignore[arg-type]
         engine=engine.name,
         lines=lines(turns, [" ".join(t for t in parts if t) for parts in texts], settings.speakers),
-        markers=markers,
+        markers=transcript_markers(manifest),
         notes=tuple(notes),
     )
