@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recorder.core.consent import read_history
 from recorder.core.credential import (
     Check,
+    ConsentFacts,
     Gap,
     SessionFacts,
     SpeakerTime,
@@ -84,13 +86,14 @@ def _transcript_facts(session_dir: Path) -> TranscriptFacts:
     )
 
 
-def session_facts(
-    session_dir: Path, manifest: Manifest, consent: bool | None = None
-) -> SessionFacts:
-    """What the rules need, from the manifest and the session folder's transcript.json.
+def _consent_facts(manifest: Manifest) -> ConsentFacts:
+    entries, problems = read_history((manifest.model_extra or {}).get("consent"))
+    return ConsentFacts(manifest.id, tuple(entries), tuple(problems))
 
-    `consent` is None until the recorder keeps consent records (the check then says unknown).
-    """
+
+def session_facts(session_dir: Path, manifest: Manifest) -> SessionFacts:
+    """What the rules need, from the manifest (its consent history too) and the session
+    folder's transcript.json."""
     rate = manifest.audio.rate
     preroll = manifest.preroll_frames
     return SessionFacts(
@@ -99,13 +102,13 @@ def session_facts(
         gaps=tuple(Gap(g.kind, (g.at_frame - preroll) / rate, g.seconds) for g in manifest.gaps),
         stop_reason=manifest.stop_reason,
         transcript=_transcript_facts(session_dir),
-        consent=consent,
+        consent=_consent_facts(manifest),
     )
 
 
-def check(session_dir: Path, manifest: Manifest, consent: bool | None = None) -> list[Check]:
+def check(session_dir: Path, manifest: Manifest) -> list[Check]:
     """Every point of the credential check for one session folder."""
-    return check_session(session_facts(session_dir, manifest, consent))
+    return check_session(session_facts(session_dir, manifest))
 
 
 def report(checks: list[Check], session_id: str = "SESSION") -> str:

@@ -12,14 +12,18 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
+from recorder.coaching.records import SessionRecords
+from recorder.core.consent import new_entry
 from recorder.core.credential import (
     Check,
+    ConsentFacts,
     Gap,
     SessionFacts,
     SpeakerTime,
@@ -41,6 +45,7 @@ from recorder.core.state import Start, Stop
 from recorder.core.transcript import Line, TranscriptDoc
 from recorder.credential import as_json, check, report, session_facts
 from recorder.deliverables import DeliverableError, export
+from recorder.storage import SessionStore
 from recorder.virtualmic import Feeder, random_periods
 from tests.support import Running, make_config, sox_raw
 from tests.test_deliverables import SESSION_ID, ffprobe, random_session
@@ -214,12 +219,35 @@ def test_a_finished_transcript_passes_and_says_how_to_get_the_docx():
     assert "transcript.docx is ready" in check_transcript(_done(BOTH, docx=True)).message
 
 
-def test_consent_is_unknown_until_the_recorder_keeps_it():
-    got = check_consent(None)
-    assert got.result == "unknown"
-    assert got.message.startswith("the recorder keeps no consent records yet")
-    assert check_consent(True).result == "pass"
-    assert check_consent(False).result == "fail"
+def _entry(action: str, what: str, to: str | None = None, at: str = "2026-12-01T10:00:00+00:00"):
+    return new_entry(action, what, "signed release 2026-12-01", to, at, "cli")
+
+
+SHARED = ConsentFacts(SESSION_ID, (_entry("allow", "share"),))
+
+
+def test_consent_is_read_from_the_history():
+    assert check_consent(None).result == "unknown"
+    got = check_consent(SHARED)
+    assert got.result == "pass"
+    assert got.message == (
+        "the client's written consent to share is on file (signed release 2026-12-01, 2026-12-01)"
+    )
+    none = check_consent(ConsentFacts(SESSION_ID))
+    assert none.result == "fail"
+    assert f'(session-recorder consent {SESSION_ID} --allow share --ref "…")' in none.message
+    # a copy for the client is not consent to hand the recording to an assessor
+    assert check_consent(ConsentFacts(SESSION_ID, (_entry("allow", "copy"),))).result == "fail"
+    named = check_consent(ConsentFacts(SESSION_ID, (_entry("allow", "share", "Alex"),)))
+    assert named.result == "unknown"
+    assert named.message.startswith("the client allowed sharing with Alex only")
+    later = ConsentFacts(SESSION_ID, (_entry("allow", "share"), _entry("withdraw", "share")))
+    assert check_consent(later).result == "fail"
+    gone = ConsentFacts(SESSION_ID, (_entry("allow", "share"), _entry("withdraw", "record")))
+    assert check_consent(gone).message.startswith("the client withdrew consent")
+    damaged = check_consent(ConsentFacts(SESSION_ID, (), ("consent entry 2: no action",)))
+    assert damaged.result == "unknown"
+    assert "damaged (consent entry 2: no action)" in damaged.message
 
 
 def _facts(**kw) -> SessionFacts:
@@ -228,7 +256,7 @@ def _facts(**kw) -> SessionFacts:
 
 
 def test_ready_only_when_every_point_passes():
-    checks = check_session(_facts(consent=True))
+    checks = check_session(_facts(consent=SHARED))
     assert [c.name for c in checks] == [
         "length",
         "speakers",
@@ -370,14 +398,14 @@ def test_report_has_a_line_per_point_the_icf_caveat_and_the_commands():
     )
     assert lines[2] == "✗ Length:        61 min 0 s: 1 min 0 s over the 60-minute limit"
     assert lines[3].startswith("✓ Both speakers: Coach 14 min 2 s in 52 lines")
-    assert lines[7].startswith("? Consent:       the recorder keeps no consent records yet")
+    assert lines[7].startswith("? Consent:       the consent record was not read")
     assert "Confirm the current rules with ICF" in text
     assert f"  session-recorder export {SESSION_ID} --format mp3 --from-start" in lines
     assert f"  session-recorder transcript {SESSION_ID} --format docx" in lines
 
 
 def test_as_json_is_the_same_for_the_phone_page():
-    checks = check_session(_facts(consent=True))
+    checks = check_session(_facts(consent=SHARED))
     data = as_json(checks, SESSION_ID)
     json.dumps(data)  # serialisable as it is
     assert data["ready"] is True and data["verdict"] == "ready"
@@ -569,7 +597,7 @@ def test_a_61_minute_session_fails_on_length_and_a_30_minute_one_passes(tmp_path
     assert [n for n, c in checks.items() if c.result != "pass"] == ["length", "consent"]
     assert checks["length"].result == "fail"
     assert checks["length"].message == "61 min 0 s: 1 min 0 s over the 60-minute limit"
-    assert checks["consent"].result == "unknown"
+    assert checks["consent"].result == "fail"  # nothing recorded yet
 
     checks = check(short_dir, short)
     assert {c.name: c.result for c in checks} == {
@@ -578,13 +606,19 @@ def test_a_61_minute_session_fails_on_length_and_a_30_minute_one_passes(tmp_path
         "gaps": "pass",
         "ending": "pass",
         "transcript": "pass",
-        "consent": "unknown",
+        "consent": "fail",
     }
     assert checks[0].message == (
         "30 min 0 s from the start press, within 20 to 60 minutes; "
         "the 2 s pre-roll before it is not counted"
     )
-    assert verdict(checks) == "not ready: consent unknown"
+    assert verdict(checks) == "not ready: consent failed"
+    store = SessionStore(cfg.storage.dir)
+    records = SessionRecords(store, lambda: datetime(2026, 12, 1, 10, tzinfo=UTC))
+    records.record_consent(short.id, _entry("allow", "share", at=""), "cli")
+    short = store.read_manifest(short_dir)
+    checks = check(short_dir, short)
+    assert verdict(checks) == "ready"
     print(report(checks, short.id))  # shown with -s: what a coach reads
 
     # the file to submit begins at the press: the fed audio after the pre-roll, sample-exact

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from recorder.core.consent import Entry, standing
+
 Result = Literal["pass", "fail", "unknown"]
 
 MIN_LENGTH_S = 20 * 60
@@ -93,13 +95,22 @@ class TranscriptFacts:
 
 
 @dataclass(frozen=True)
+class ConsentFacts:
+    """The session's consent history as its manifest holds it (`recorder.core.consent`)."""
+
+    session_id: str = "SESSION"
+    entries: tuple[Entry, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SessionFacts:
     length_s: float  # from the start press to the stop
     preroll_s: float = 0.0
     gaps: tuple[Gap, ...] = ()
     stop_reason: str | None = None
     transcript: TranscriptFacts = field(default_factory=TranscriptFacts)
-    consent: bool | None = None  # None: not known (no consent records yet)
+    consent: ConsentFacts | None = None  # None: not read (the check then says unknown)
 
 
 def duration(seconds: float) -> str:
@@ -254,17 +265,56 @@ def check_transcript(t: TranscriptFacts) -> Check:
     )
 
 
-def check_consent(consent: bool | None) -> Check:
-    if consent is None:
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def check_consent(c: ConsentFacts | None) -> Check:
+    """A submission goes to an assessor: it needs the client's consent to share this session.
+
+    A copy for the client (`copy`) is not enough, and consent that names only a mentor may not
+    cover an assessor, so that is unknown rather than a pass.
+    """
+    if c is None:
         return Check(
             "consent",
             "unknown",
-            "the recorder keeps no consent records yet: make sure the client's written "
-            "permission is on file (ICF requires it)",
+            "the consent record was not read: make sure the client's written permission is "
+            "on file (ICF requires it)",
         )
-    if consent:
-        return Check("consent", "pass", "the client's written permission is on file")
-    return Check("consent", "fail", "no written permission from the client is on file")
+    ask = f'session-recorder consent {c.session_id} --allow share --ref "…"'
+    if c.problems:
+        return Check(
+            "consent",
+            "unknown",
+            f"the consent record is damaged ({'; '.join(c.problems)}): it may hold a "
+            "withdrawal; mend it before you submit",
+        )
+    now = standing(list(c.entries))
+    if not now.record:
+        return Check(
+            "consent", "fail", "the client withdrew consent to this recording: do not submit it"
+        )
+    if not now.share:
+        return Check(
+            "consent",
+            "fail",
+            "the client's written consent to share this recording is not on file: ask for it, "
+            f"then record it ({ask})",
+        )
+    if now.share_to is not None:
+        return Check(
+            "consent",
+            "unknown",
+            f"the client allowed sharing with {_names(now.share_to)} only: make sure that "
+            f"covers the assessor, or record consent for them ({ask} --to …)",
+        )
+    allowed = [e for e in c.entries if (e.action, e.what, e.to) == ("allow", "share", None)][-1]
+    return Check(
+        "consent",
+        "pass",
+        f"the client's written consent to share is on file ({allowed.ref}, {allowed.at[:10]})",
+    )
 
 
 def check_session(facts: SessionFacts) -> list[Check]:
