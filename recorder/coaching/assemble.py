@@ -78,7 +78,7 @@ def build_coaching(
     worker = None
     if recording is not None and emit is not None:
         worker = ShareWorker(sharer, recording, emit)
-    return Coaching(store, records, sharer, NextSession(store, records.label), discard, changed,
+    return Coaching(store, records, sharer, NextSession(store, records.label, changed), discard, changed,
                     worker, retagger)  # fmt: skip
 
 

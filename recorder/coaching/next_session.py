@@ -22,10 +22,16 @@ MANIFEST_WAIT_S = 30.0  # the writer makes the manifest within a block or two of
 
 
 class NextSession:
-    def __init__(self, store: SessionStore, label: Callable[[str, dict], dict]) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        label: Callable[[str, dict], dict],
+        changed: Callable[[], None] = lambda: None,
+    ) -> None:
         self.store = store
         self.path = store.root / FILE
         self._label = label
+        self._changed = changed  # the phone page shows the session's new name
         self._lock = threading.Lock()
 
     def get(self) -> dict | None:
@@ -71,4 +77,5 @@ class NextSession:
         with self._lock:  # cleared only once given, and only if not set anew meanwhile
             if self.get() == details:
                 self.path.unlink(missing_ok=True)
+        self._changed()
         log.info("session %s: %s", session_id, changes)

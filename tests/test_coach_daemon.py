@@ -1,0 +1,245 @@
+"""The coach's commands against the running daemon: over a real mosquitto as the phone page
+sends them, with the button (gpiozero's mock pins) starting the session, a real share to the
+loopback S3 server, and a share remote that hangs for real while the box keeps answering."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from recorder.adapters.control_socket import send
+from recorder.adapters.rclone import Rclone
+from recorder.coaching.share_remote import RcloneShareTarget
+from recorder.core.formats import FORMATS
+from recorder.core.state import Start, Stop
+from recorder.daemon import Parts
+from recorder.deliverables import MP3_NAME
+from recorder.virtualmic import Feeder, random_periods
+from tests.mosquitto import Mosquitto
+from tests.rclone_server import BUCKET, S3_REMOTE, S3Server, rclone_binary
+from tests.rclone_server import write_config as write_rclone
+from tests.support import Running, make_config, wait_until
+from tests.test_deliverables import ffprobe
+from tests.test_hangs import frozen  # noqa: F401 - the fixture, found by pytest by its name
+from tests.test_mqtt import Watcher
+
+S16 = FORMATS["S16_LE"]
+BUTTON = 17
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Mosquitto(tmp_path, device_id="box-1").start()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def factory():
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
+
+
+def _box(tmp_path, broker, s3, **sections):
+    conf = write_rclone(tmp_path / "rclone.conf", s3)
+    cfg = make_config(
+        tmp_path,
+        device={"id": "box-1"},
+        mqtt=broker.recorder_section(tmp_path),
+        share={"remote": f"{S3_REMOTE}:{BUCKET}/shares", "rclone_config": str(conf),
+               "rclone_binary": str(rclone_binary())},
+        warnings={"disk_minutes": 0, "clip_repeat": 1_000_000},
+        **sections,
+    )  # fmt: skip
+    return cfg, conf
+
+
+def _feeder(mic) -> Feeder:
+    return Feeder(mic.infile, random_periods(S16, 2, 4800, None, seed=5), 0.02)
+
+
+class Phone:
+    """The dashboard's side of MQTT: commands out, the box's answers and state in."""
+
+    def __init__(self, broker: Mosquitto, watcher: Watcher) -> None:
+        self.client = broker.client(broker.dashboard)
+        self.topic = broker.topic("cmd")
+        self.watcher = watcher
+
+    def send(self, payload: dict | bytes) -> None:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.client.publish(self.topic, raw, qos=1)
+
+    def answer(self, cmd: str, seen: int = 0, timeout: float = 20.0) -> dict:
+        """The `seen`-th (from 0) `command` event answering `cmd`."""
+
+        def found():
+            answers = [e for e in self.watcher.events() if e.get("cmd") == cmd]
+            return answers[seen] if len(answers) > seen else None
+
+        wait_until(lambda: found() is not None, timeout, f"the answer to {cmd}")
+        return found()
+
+    def errors(self) -> list[str]:
+        return [e["message"] for e in self.watcher.events() if e["event"] == "error"]
+
+    def state(self) -> dict:
+        return json.loads(self.watcher.of("/state")[-1][0])
+
+    def event(self, name: str, timeout: float = 60.0) -> dict:
+        wait_until(lambda: any(e["event"] == name for e in self.watcher.events()), timeout, name)
+        return next(e for e in self.watcher.events() if e["event"] == name)
+
+
+def _press(pin, seconds: float = 0.15) -> None:
+    pin.drive_low()
+    time.sleep(seconds)
+    pin.drive_high()
+
+
+def _manifest(r, sid: str) -> dict:
+    s = r.rec.store.find(sid)
+    assert s is not None
+    return json.loads((s.path / "manifest.json").read_text())
+
+
+def test_the_coach_over_mqtt_from_the_next_session_to_a_share(tmp_path, mic, broker, factory):
+    watcher = Watcher(broker, topics=("session-recorder/#",))
+    phone = Phone(broker, watcher)
+    with S3Server(tmp_path / "s3") as s3:
+        cfg, _ = _box(tmp_path, broker, s3, gpio={"enabled": True})
+        with Running(cfg, _feeder(mic), Parts(pin_factory=factory)) as r:
+            wait_until(lambda: r.rec.mqtt.connected, 10)
+            r.wait_frames(48000)
+
+            # garbage and refusals: each answered with its reason, nothing changes
+            phone.send({"cmd": "label", "session": "../../etc", "client": "Sam"})
+            phone.send({"cmd": "next", "client": "Kim\u202egnp.exe"})
+            phone.send({"cmd": "label", "session": "000099-20260101T000000Z", "client": "Sam"})
+            wait_until(lambda: len(phone.errors()) >= 2, 10, "two errors")
+            assert any("'label' needs a session id" in m for m in phone.errors())
+            assert any("control character U+202E" in m for m in phone.errors())
+            unknown = phone.answer("label")
+            assert unknown["ok"] is False and "no session 000099" in unknown["message"]
+
+            # the next session's client, set before the button is pressed
+            phone.send({"cmd": "next", "client": "Kim", "title": "Intake"})
+            wait_until(lambda: phone.state().get("next_session", {}) and
+                       phone.state()["next_session"]["client"] == "Kim", 10)  # fmt: skip
+            _press(factory.pin(BUTTON))
+            wait_until(lambda: r.rec.controller.status()["state"] == "recording", 10)
+            sid = r.rec.controller.status()["session_id"]
+            wait_until(lambda: _manifest(r, sid).get("details", {}).get("client") == "Kim", 10)
+            assert _manifest(r, sid)["details"]["title"] == "Intake"
+            assert _manifest(r, sid)["start_source"] == "button"
+            wait_until(lambda: not phone.state().get("next_session"), 10, "next cleared")
+            wait_until(
+                lambda: any(e["id"] == sid and e.get("name") == "Kim · Intake"
+                            for e in phone.state().get("recent", [])), 10,
+            )  # fmt: skip
+
+            # a marker, labelled while the session records
+            r.wait_session_frames(r.rec.tap.session_frames + 24000)
+            phone.send({"cmd": "mark"})
+            wait_until(lambda: r.rec.controller.state.ack >= 1, 10)
+            phone.send({"cmd": "label_marker", "session": sid, "marker": 1, "label": "goal set"})
+            assert phone.answer("label_marker")["ok"] is True
+            r.wait_session_frames(r.rec.tap.session_frames + 24000)
+            r.request(Stop())
+            session = r.wait_outbox(sid)
+            assert [m.label for m in session.manifest.markers] == ["goal set"]
+            assert (session.path / "labels.txt").read_text().endswith("\tgoal set\n")
+
+            # renamed afterwards; the files get the new name
+            phone.send({"cmd": "label", "session": sid, "client": "Sam", "title": "Goals review"})
+            renamed = phone.answer("label", seen=1)
+            assert renamed["ok"] and renamed["session_id"] == sid
+            mp3 = session.path / MP3_NAME
+            wait_until(mp3.exists, 60, "the MP3 built")
+
+            def tagged():
+                tags = ffprobe(mp3)["format"].get("tags", {})
+                return tags.get("title") == "Sam · Goals review" and tags.get("artist") == "Sam"
+
+            wait_until(tagged, 60, "the MP3 retagged")
+
+            # no share without consent; with it, a link that serves the MP3
+            phone.send({"cmd": "share", "session": sid, "to": "Alex"})
+            refused = phone.answer("share")
+            assert refused["ok"] is False and "has not consented" in refused["message"]
+            phone.send({"cmd": "consent", "session": sid, "allow": "share",
+                        "ref": "signed release 2026-12-01"})  # fmt: skip
+            assert phone.answer("consent")["ok"] is True
+            assert _manifest(r, sid)["consent"][-1]["source"] == "mqtt"
+            phone.send({"cmd": "share", "session": sid, "to": "Alex", "expire": "2d"})
+            assert phone.answer("share", seen=1)["ok"] is True
+            ready = phone.event("share_ready")
+            assert ready["session_id"] == sid
+            with urllib.request.urlopen(ready["share"]["link"], timeout=10) as got:
+                assert got.read() == mp3.read_bytes()
+            wait_until(
+                lambda: any(e["id"] == sid and e.get("shares")
+                            for e in phone.state().get("recent", [])), 10,
+            )  # fmt: skip
+            [shown] = next(e for e in phone.state()["recent"] if e["id"] == sid)["shares"]
+            assert shown["to"] == "Alex" and shown["link"] == ready["share"]["link"]
+
+
+def _answers_quickly(sock, times: int = 8) -> None:
+    for _ in range(times):
+        began = time.monotonic()
+        assert send(sock, {"cmd": "status"}, timeout=5)["ok"]
+        assert time.monotonic() - began < 1.0
+        time.sleep(0.2)
+
+
+def test_a_share_remote_that_hangs_leaves_the_box_answering_and_recording(
+    tmp_path,
+    mic,
+    broker,
+    frozen,  # noqa: F811 - the fixture
+):
+    watcher = Watcher(broker, topics=("session-recorder/#",))
+    phone = Phone(broker, watcher)
+    with S3Server(tmp_path / "s3") as s3:
+        cfg, conf = _box(tmp_path, broker, s3)
+        # rclone's timeouts are left as shipped (a minute idle): the copy hangs for real
+        target = RcloneShareTarget(Rclone(conf, rclone_binary()))
+        with Running(cfg, _feeder(mic), Parts(share_target=target)) as r:
+            wait_until(lambda: r.rec.mqtt.connected, 10)
+            r.wait_frames(48000)
+            first = r.request(Start())["session_id"]
+            r.wait_session_frames(48000)
+            r.request(Stop())
+            session = r.wait_outbox(first)
+            wait_until((session.path / MP3_NAME).exists, 60, "the MP3 built")
+            phone.send({"cmd": "consent", "session": first, "allow": "share", "ref": "signed"})
+            assert phone.answer("consent")["ok"]
+
+            frozen(s3.proc.pid)
+            phone.send({"cmd": "share", "session": first, "to": "Alex"})
+            queued = phone.answer("share")
+            assert queued["ok"] and "sharing mp3" in queued["message"]
+            time.sleep(1.0)  # the worker is in rclone now, waiting on the frozen server
+            assert not any(e["event"] == "share_ready" for e in watcher.events())
+            _answers_quickly(cfg.socket_path)
+            phone.send({"cmd": "label", "session": first, "client": "Sam"})
+            assert phone.answer("label")["ok"]  # other coach commands go on
+            second = r.request(Start())["session_id"]  # and so does recording
+            r.wait_session_frames(48000)
+            r.request(Stop())
+            r.wait_outbox(second)
+            _answers_quickly(cfg.socket_path, 3)
+
+            os.kill(s3.proc.pid, signal.SIGCONT)
+            ready = phone.event("share_ready", timeout=180)
+            assert ready["session_id"] == first
+            with urllib.request.urlopen(ready["share"]["link"], timeout=10) as got:
+                assert len(got.read()) > 0
