@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 HOST = "127.0.0.1"  # never any other address: the server has test credentials only
 BUCKET = "bucket"
@@ -55,18 +56,17 @@ def obscure(password: str) -> str:
     return out.stdout.strip()
 
 
-class S3Server:
-    """`rclone serve s3` on 127.0.0.1:`port`, serving `root`/bucket, restartable on the same port."""
+class LoopbackServer:
+    """`rclone serve KIND` of `root` on 127.0.0.1:`port`, restartable on the same port."""
 
-    def __init__(self, root: Path, key: str = KEY, secret: str = SECRET) -> None:
+    kind = ""
+
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.bucket_dir = root / BUCKET
-        self.bucket_dir.mkdir(parents=True, exist_ok=True)
-        self.key = key
-        self.secret = secret
+        self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.rc_port = free_port()
-        self.log = root.parent / f"serve-s3-{self.port}.log"
+        self.log = root.parent / f"serve-{self.kind}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = False
 
@@ -74,7 +74,10 @@ class S3Server:
     def endpoint(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> S3Server:
+    def serve_flags(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 10.0) -> Self:
         """Start the server and wait until it accepts connections (on the same port as before)."""
         if self.proc is not None:
             raise RuntimeError("server already running")
@@ -87,25 +90,18 @@ class S3Server:
             self.port, self.rc_port = free_port(), free_port()
             return self._start(timeout)
 
-    def _start(self, timeout: float) -> S3Server:
+    def _start(self, timeout: float) -> Self:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [
                     str(rclone_binary()),
                     "serve",
-                    "s3",
+                    self.kind,
                     "--config",
                     "/dev/null",  # never the user's config
                     "--addr",
                     f"{HOST}:{self.port}",
-                    "--auth-key",
-                    f"{self.key},{self.secret}",
-                    # remote control on loopback, for settle(); a short --dir-cache-time is no
-                    # substitute: listings expiring during an upload make PutObject fail (500)
-                    "--rc",
-                    "--rc-addr",
-                    f"{HOST}:{self.rc_port}",
-                    "--rc-no-auth",
+                    *self.serve_flags(),
                     str(self.root),
                 ],
                 stdin=subprocess.DEVNULL,
@@ -117,7 +113,9 @@ class S3Server:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
                 self.proc = None
-                raise RuntimeError(f"rclone serve s3 exited with {code}: {self.log.read_text()}")
+                raise RuntimeError(
+                    f"rclone serve {self.kind} exited with {code}: {self.log.read_text()}"
+                )
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.5):
                     self.started = True
@@ -125,7 +123,7 @@ class S3Server:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"rclone serve s3 did not answer on {self.endpoint} in {timeout} s")
+        raise RuntimeError(f"rclone serve {self.kind} did not answer on {self.endpoint}")
 
     def stop(self) -> None:
         """Kill the server (as a crash or a lost network would); waits until it is gone."""
@@ -136,6 +134,41 @@ class S3Server:
             self.proc.wait(timeout=10)
         finally:
             self.proc = None
+
+    def files(self) -> list[Path]:
+        """Every file the server holds."""
+        return sorted(p for p in self.root.rglob("*") if p.is_file())
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class S3Server(LoopbackServer):
+    """`rclone serve s3`, serving `root`/bucket."""
+
+    kind = "s3"
+
+    def __init__(self, root: Path, key: str = KEY, secret: str = SECRET) -> None:
+        super().__init__(root)
+        self.bucket_dir = root / BUCKET
+        self.bucket_dir.mkdir(parents=True, exist_ok=True)
+        self.key = key
+        self.secret = secret
+
+    def serve_flags(self) -> list[str]:
+        return [
+            "--auth-key",
+            f"{self.key},{self.secret}",
+            # remote control on loopback, for settle(); a short --dir-cache-time is no
+            # substitute: listings expiring during an upload make PutObject fail (500)
+            "--rc",
+            "--rc-addr",
+            f"{HOST}:{self.rc_port}",
+            "--rc-no-auth",
+        ]
 
     def settle(self) -> None:
         """Make the server forget its cached listings (and hashes) after a test changed files in
@@ -151,11 +184,23 @@ class S3Server:
         """Every file the server holds in the bucket."""
         return sorted(p for p in self.bucket_dir.rglob("*") if p.is_file())
 
-    def __enter__(self) -> S3Server:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+class WebdavServer(LoopbackServer):
+    """`rclone serve webdav` (what Nextcloud speaks): a backend that makes no public links."""
+
+    kind = "webdav"
+    user = "coach"
+    password = "webdav-test-password"
+
+    def serve_flags(self) -> list[str]:
+        return ["--user", self.user, "--pass", self.password]
+
+    def section(self, name: str = "dav") -> str:
+        """Its rclone config section."""
+        return (
+            f"[{name}]\ntype = webdav\nurl = {self.endpoint}\nvendor = other\n"
+            f"user = {self.user}\npass = {obscure(self.password)}\n"
+        )
 
 
 def write_config(

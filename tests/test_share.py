@@ -14,7 +14,14 @@ from recorder.coaching.assemble import build_coaching
 from recorder.config import load_config
 from recorder.deliverables import MP3_NAME, build_deliverables
 from recorder.storage import SessionStore
-from tests.rclone_server import BUCKET, CRYPT_REMOTE, S3_REMOTE, S3Server, rclone_binary
+from tests.rclone_server import (
+    BUCKET,
+    CRYPT_REMOTE,
+    S3_REMOTE,
+    S3Server,
+    WebdavServer,
+    rclone_binary,
+)
 from tests.rclone_server import write_config as write_rclone
 from tests.support import cli
 from tests.support import write_config as write_cfg
@@ -119,3 +126,27 @@ def test_a_share_remote_inside_the_archive_is_refused(tmp_path):
     )
     done = cli("config", "check", "--config", str(bad))
     assert done.returncode == 2 and "plain copies would sit beside" in done.stderr
+
+
+def test_a_backend_without_links_gets_the_copy_and_says_what_to_use_instead(box, tmp_path):
+    path, folder, s3 = box
+    with WebdavServer(tmp_path / "dav") as dav:
+        conf = path.parent / "rclone.conf"
+        conf.write_text(conf.read_text() + "\n" + dav.section("dav"))
+        path.write_text(path.read_text().replace(f'"{S3_REMOTE}:{BUCKET}/shares"', '"dav:shares"'))
+        cli("consent", SESSION_ID, "--allow", "share", "--ref", "signed", "--config", str(path))
+        done = cli("share", SESSION_ID, "--to", "Alex", "--config", str(path), timeout=120)
+        assert done.returncode == 0, done.stderr
+        [copy] = dav.files()
+        assert copy.read_bytes() == (folder / MP3_NAME).read_bytes()
+        assert copy.parent.parent == dav.root / "shares"
+        [share] = json.loads((folder / "manifest.json").read_text())["shares"]
+        assert share["link"] is None
+        note = f"webdav remotes make no public links: send the folder dav:shares/{copy.parent.name}"
+        assert share["link_note"].startswith(note)
+        assert note in done.stdout and "use an S3, Dropbox or Google Drive remote" in done.stdout
+        assert not [p for p in s3.objects() if "/shares/" in str(p)]
+        revoked = cli("share", SESSION_ID, "--revoke", share["id"], "--config", str(path),
+                      timeout=120)  # fmt: skip
+        assert revoked.returncode == 0, revoked.stderr
+        assert dav.files() == []
