@@ -22,7 +22,7 @@ from recorder.daemon import Parts
 from recorder.deliverables import MP3_NAME
 from recorder.virtualmic import Feeder, random_periods
 from tests.mosquitto import Mosquitto
-from tests.rclone_server import BUCKET, S3_REMOTE, S3Server, rclone_binary
+from tests.rclone_server import BUCKET, CRYPT_REMOTE, S3_REMOTE, S3Server, rclone_binary
 from tests.rclone_server import write_config as write_rclone
 from tests.support import Running, make_config, wait_until
 from tests.test_deliverables import ffprobe
@@ -243,3 +243,44 @@ def test_a_share_remote_that_hangs_leaves_the_box_answering_and_recording(
             assert ready["session_id"] == first
             with urllib.request.urlopen(ready["share"]["link"], timeout=10) as got:
                 assert len(got.read()) > 0
+
+
+def test_a_withdrawal_removes_the_session_everywhere_within_one_pass(tmp_path, mic, broker):
+    watcher = Watcher(broker, topics=("session-recorder/#",))
+    phone = Phone(broker, watcher)
+    with S3Server(tmp_path / "s3") as s3:
+        cfg, conf = _box(tmp_path, broker, s3, upload={"remote": f"{CRYPT_REMOTE}:box-1"})
+        flags = ["--retries=1", "--contimeout=2s", "--timeout=10s", "--transfers=1"]
+        parts = Parts(remote=Rclone(conf, rclone_binary(), None, flags))
+        with Running(cfg, _feeder(mic), parts) as r:
+            wait_until(lambda: r.rec.mqtt.connected, 10)
+            r.wait_frames(48000)
+            sid = r.request(Start())["session_id"]
+            r.wait_session_frames(48000)
+            r.request(Stop())
+
+            def verified():
+                s = r.rec.store.find(sid)
+                return s is not None and s.manifest.upload.status == "verified"
+
+            wait_until(verified, 120, "the session verified on the archive")
+            archived = [p for p in s3.objects() if "/shares/" not in str(p)]
+            assert archived, "the archive holds the session"
+            sock = cfg.socket_path
+            send(sock, {"cmd": "consent", "session": sid, "allow": "share", "ref": "signed"})
+            shared = send(sock, {"cmd": "share", "session": sid, "to": "Alex"}, timeout=120)
+            assert shared["ok"], shared
+            assert [p for p in s3.objects() if "/shares/" in str(p)]
+
+            phone.send({"cmd": "consent", "session": sid, "withdraw": "record",
+                        "ref": "the client asked by phone"})  # fmt: skip
+            answer = phone.answer("consent")
+            assert answer["ok"], answer
+            wait_until(lambda: r.rec.store.find(sid) is None, 10, "the local copy deleted")
+            wait_until(lambda: s3.objects() == [], 60, "the archive and the shared copy deleted")
+    log = [json.loads(x) for x in (tmp_path / "sessions" / "consent.log").read_text().splitlines()]
+    assert [(e.get("action"), e.get("what")) for e in log if "what" in e][-1] == (
+        "withdraw",
+        "record",
+    )
+    assert any("discard" in e for e in log)
