@@ -27,6 +27,7 @@ from recorder.adapters.wavfile import SoundfileSegment
 from recorder.ballast import ReservedSpace
 from recorder.blockqueue import FrameQueue
 from recorder.capture import CaptureThread
+from recorder.coaching.archive_sync import ArchiveSync
 from recorder.coaching.assemble import build_coaching
 from recorder.coaching.ports import ShareTarget
 from recorder.coaching.records import RecordError
@@ -107,23 +108,27 @@ class Recorder:
             self.store,
             discard=self._discard_for_consent,
             changed=self._coach_changed,
-            recording=lambda: self.controller.state.mode == "recording",
+            recording=self._recording,
             emit=self._coach_event,
             target=parts.share_target,
             wake=lambda: self.outbox.nudge(),  # noqa: PLW0108 - the outbox is made below
         )
         assert self.coaching.retagger is not None
+        chores = [self.coaching.sharer.sweep, self.coaching.retagger.run]
+        if self.remote is not None:
+            archive = ArchiveSync(self.store, self.remote, self._recording)
+            chores.append(archive.run)  # after the retag: it sends the retitled transcript
         self.outbox = OutboxWorker(
             self.store,
             cfg.upload if self.remote is not None else None,
             self.remote,
             parts.disk,
-            recording=lambda: self.controller.state.mode == "recording",
+            recording=self._recording,
             emit=self.controller.emit,
             # a share needs the MP3 and FLAC even when the archive takes neither
             deliverables=(cfg.upload.deliverables if cfg.upload else False) or bool(cfg.share),
             steps=[self.transcripts] if self.transcripts else [],
-            chores=[self.coaching.sharer.sweep, self.coaching.retagger.run],
+            chores=chores,
         )
         self.upload_error = remote_error
         self.controller.upload_stats = self._upload_status
@@ -158,6 +163,9 @@ class Recorder:
         self.led: LedPlayer | None = None
         if cfg.gpio.enabled:
             self._setup_gpio(parts.pin_factory)
+
+    def _recording(self) -> bool:
+        return self.controller.state.mode == "recording"
 
     def dispatch(self, request) -> dict:
         """One checked request (an Event or a Query), from any outside input but ctl's socket."""

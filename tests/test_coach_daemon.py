@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 
@@ -284,3 +285,41 @@ def test_a_withdrawal_removes_the_session_everywhere_within_one_pass(tmp_path, m
         "record",
     )
     assert any("discard" in e for e in log)
+
+
+def _archived_manifest(conf, sid: str) -> dict | None:
+    """The manifest the encrypted archive holds, decrypted by rclone (an independent reader)."""
+    got = subprocess.run(
+        [str(rclone_binary()), "--config", str(conf), "cat", f"{CRYPT_REMOTE}:box-1/{sid}/manifest.json"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return json.loads(got.stdout) if got.returncode == 0 and got.stdout else None
+
+
+def test_edits_after_verification_reach_the_encrypted_archive(tmp_path, mic, broker):
+    with S3Server(tmp_path / "s3") as s3:
+        cfg, conf = _box(tmp_path, broker, s3, upload={"remote": f"{CRYPT_REMOTE}:box-1"})
+        flags = ["--retries=1", "--contimeout=2s", "--timeout=10s", "--transfers=1"]
+        parts = Parts(remote=Rclone(conf, rclone_binary(), None, flags))
+        with Running(cfg, _feeder(mic), parts) as r:
+            r.wait_frames(48000)
+            sid = r.request(Start())["session_id"]
+            r.wait_session_frames(48000)
+            r.request(Stop())
+            wait_until(lambda: (_archived_manifest(conf, sid) or {}).get("upload", {})
+                       .get("status") == "verified", 120, "verified on the archive")  # fmt: skip
+            assert "details" not in _archived_manifest(conf, sid)
+            sock = cfg.socket_path
+            assert send(sock, {"cmd": "label", "session": sid, "client": "Sam"})["ok"]
+            assert send(sock, {"cmd": "consent", "session": sid, "allow": "copy",
+                               "ref": "signed release"})["ok"]  # fmt: skip
+
+            def archived():
+                m = _archived_manifest(conf, sid) or {}
+                return m.get("details", {}).get("client") == "Sam" and m.get("consent")
+
+            wait_until(archived, 90, "the archive's manifest holding the name and the consent")
+            [entry] = _archived_manifest(conf, sid)["consent"]
+            assert entry["what"] == "copy" and entry["ref"] == "signed release"
+            # nothing plain reached the archive: every object under its prefix is ciphertext
+            assert all(b"signed release" not in p.read_bytes() for p in s3.objects())

@@ -1,0 +1,89 @@
+"""The coach's later edits, sent to the encrypted archive.
+
+The outbox sends a session's manifest when it uploads and verifies it. A name, a consent
+change, a share or a relabelled marker made after that would otherwise stay on the box only,
+and the box deletes its copy once the archive holds a verified one (retention): the consent
+history, which must outlive the box, would go with it. So once a pass (an outbox chore) every
+verified session whose record changed since the archive last got it sends its small files
+again: manifest.json, labels.txt and the transcript files. The audio is not sent again: its
+samples are verified and unchanged, so the archive's FLAC and MP3 keep the tags they were
+uploaded with.
+
+What the archive holds is remembered as a digest in `.archive-record` in the session folder (a
+dot file: never uploaded). A session without one sends its record once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from recorder.core.manifest import COACH_FIELDS, Manifest
+from recorder.ports import RemoteStore
+from recorder.storage import MANIFEST, SessionStore, atomic_write
+from recorder.transcript.status import FILES as TRANSCRIPT_FILES
+
+log = logging.getLogger(__name__)
+
+SENT = ".archive-record"
+LABELS = "labels.txt"
+
+
+def record_files(folder: Path) -> list[str]:
+    """The files that carry the coach's record, as they are in the folder."""
+    return [MANIFEST] + [n for n in (LABELS, *TRANSCRIPT_FILES) if (folder / n).is_file()]
+
+
+def record_digest(folder: Path, manifest: Manifest) -> str:
+    """What the archive should hold of the record: the coach's fields, the marker labels and
+    the other files' sizes and times (the upload state is left out: it changes on its own)."""
+    extra = manifest.model_extra or {}
+    record = {
+        "coach": {k: extra.get(k) for k in COACH_FIELDS},
+        "markers": [(m.frame, m.label) for m in manifest.markers],
+        "files": {
+            n: [(folder / n).stat().st_size, (folder / n).stat().st_mtime_ns]
+            for n in record_files(folder)
+            if n != MANIFEST
+        },
+    }
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ArchiveSync:
+    """Sends changed records of verified sessions to the archive; an outbox chore."""
+
+    def __init__(
+        self, store: SessionStore, remote: RemoteStore, recording: Callable[[], bool]
+    ) -> None:
+        self.store = store
+        self.remote = remote
+        self.recording = recording
+
+    def run(self) -> None:
+        for s in self.store.sessions("uploaded"):
+            if self.recording():
+                return  # the next pass; a new session's upload must not wait for these
+            m = s.manifest
+            if m is None or m.upload.status != "verified" or not m.upload.remote:
+                continue
+            try:
+                digest = record_digest(s.path, m)
+                if (s.path / SENT).read_text().strip() == digest:
+                    continue
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("session %s: record not checked: %s", s.id, exc)
+                continue
+            try:
+                self.remote.upload(s.path, record_files(s.path), m.upload.remote, force=True)
+                atomic_write(s.path / SENT, digest + "\n")
+            except Exception as exc:  # the remote is down: the next pass tries again
+                log.warning("session %s: the archive's record not updated yet: %s", s.id, exc)
+                continue
+            log.info("session %s: the archive's record updated", s.id)
