@@ -1,6 +1,8 @@
 // Builds dist/: one self-contained index.html — the page from src/ with its stylesheet, the
-// browser bundle that the pinned npm package `mqtt` ships (node_modules/mqtt/dist/mqtt.min.js)
-// and app.js inlined — plus mqtt's licence and a build stamp.
+// browser bundle that the pinned npm package `mqtt` ships (node_modules/mqtt/dist/mqtt.min.js),
+// the QR code generator that the pinned package `qrcode-generator` ships (its dist/qrcode.js, a
+// plain script that defines the global `qrcode`) and app.js inlined — plus both licences and a
+// build stamp.
 //
 // Why one file: mosquitto's web server (http_dir) sends no Content-Type header, and browsers
 // refuse a module script, and may refuse a stylesheet, without one; an HTML document is sniffed.
@@ -16,22 +18,30 @@ const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, "src");
 const dist = join(here, "dist");
 const mqttDir = join(here, "node_modules", "mqtt");
+const qrDir = join(here, "node_modules", "qrcode-generator");
 
 function fail(message) {
   console.error(`dashboard build: ${message}`);
   process.exit(1);
 }
 
-let mqttPkg;
-try {
-  mqttPkg = JSON.parse(readFileSync(join(mqttDir, "package.json"), "utf8"));
-} catch {
-  fail("node_modules/mqtt is missing: run `npm ci` in dashboard/ first");
+/** The installed package `name`, which must be the version package.json pins. */
+function pinnedPackage(dir, name) {
+  let pkg;
+  try {
+    pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  } catch {
+    fail(`node_modules/${name} is missing: run \`npm ci\` in dashboard/ first`);
+  }
+  const pinned = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).dependencies[name];
+  if (pkg.version !== pinned) {
+    fail(`node_modules has ${name} ${pkg.version} but package.json pins ${pinned}: run npm ci`);
+  }
+  return pkg;
 }
-const pinned = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).dependencies.mqtt;
-if (mqttPkg.version !== pinned) {
-  fail(`node_modules has mqtt ${mqttPkg.version} but package.json pins ${pinned}: run npm ci`);
-}
+
+const mqttPkg = pinnedPackage(mqttDir, "mqtt");
+const qrPkg = pinnedPackage(qrDir, "qrcode-generator");
 
 const read = (path) => readFileSync(path, "utf8");
 
@@ -51,9 +61,41 @@ function replaceTag(html, tag, replacement) {
   return parts[0] + replacement + parts[1];
 }
 
+/** qrcode-generator's package has no licence file: its notice is the head comment of qrcode.js
+ * (copyright and "Licensed under the MIT license"), kept here with the MIT licence's text. */
+function qrLicence(js) {
+  const head = js.match(/^(\/\/.*\n)+/);
+  if (!head || !/Copyright \(c\)/.test(head[0]) || !/MIT license/i.test(head[0])) {
+    fail("qrcode.js no longer starts with its copyright and MIT notice: check its licence");
+  }
+  const copyright = head[0].match(/Copyright \(c\)[^\n]*/)[0];
+  const notice = head[0].replace(/^\/\/ ?/gm, "");
+  return `${notice}
+The MIT License
+
+${copyright}
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+associated documentation files (the "Software"), to deal in the Software without restriction,
+including without limitation the rights to use, copy, modify, merge, publish, distribute,
+sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT
+OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+`;
+}
+
 let html = read(join(src, "index.html"));
 const css = inlinable(read(join(src, "style.css")), "style", "style.css");
 const mqttJs = inlinable(read(join(mqttDir, "dist", "mqtt.min.js")), "script", "mqtt.min.js");
+const qrJs = inlinable(read(join(qrDir, "dist", "qrcode.js")), "script", "qrcode.js");
 const appJs = inlinable(read(join(src, "app.js")), "script", "app.js");
 
 html = replaceTag(html, '<link rel="stylesheet" href="style.css">', `<style>\n${css}</style>`);
@@ -62,14 +104,20 @@ html = replaceTag(
   '<script src="vendor/mqtt.min.js"></script>',
   `<script>/* mqtt ${mqttPkg.version} (npm), MIT licence: vendor/mqtt.LICENSE.txt */\n${mqttJs}\n</script>`,
 );
+html = replaceTag(
+  html,
+  '<script src="vendor/qrcode.js"></script>',
+  `<script>/* qrcode-generator ${qrPkg.version} (npm), MIT licence: vendor/qrcode-generator.LICENSE.txt */\n${qrJs}\n</script>`,
+);
 html = replaceTag(html, '<script src="app.js"></script>', `<script>\n${appJs}</script>`);
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, "vendor"), { recursive: true });
 writeFileSync(join(dist, "index.html"), html);
 copyFileSync(join(mqttDir, "LICENSE.md"), join(dist, "vendor", "mqtt.LICENSE.txt"));
+writeFileSync(join(dist, "vendor", "qrcode-generator.LICENSE.txt"), qrLicence(qrJs));
 
 // Which page and which mqtt.js a box serves, for a support question.
 const page = createHash("sha256").update(html).digest("hex").slice(0, 12);
-writeFileSync(join(dist, "build.txt"), `page ${page}\nmqtt ${mqttPkg.version}\n`);
-console.log(`dashboard built: ${join(dist, "index.html")} (page ${page}, mqtt ${mqttPkg.version})`);
+writeFileSync(join(dist, "build.txt"), `page ${page}\nmqtt ${mqttPkg.version}\nqrcode-generator ${qrPkg.version}\n`);
+console.log(`dashboard built: ${join(dist, "index.html")} (page ${page}, mqtt ${mqttPkg.version}, qrcode-generator ${qrPkg.version})`);

@@ -59,6 +59,27 @@
     consent: "Consent",
   };
   const ICF_CAVEAT = "ICF's rules change: confirm them with ICF before you submit.";
+  const REVOKE_CONFIRM_MS = 3000; // a second tap on Revoke within this confirms it
+  const PENDING_MAX = 20; // commands sent and not answered yet, kept for their answers
+  const WHAT_LABEL = { mp3: "MP3", flac: "FLAC", transcript: "Transcript", all: "Everything" };
+  const EXPIRE_CHOICES = [
+    ["", "The box's default"],
+    ["1d", "1 day"],
+    ["7d", "7 days"],
+    ["14d", "14 days"],
+    ["30d", "30 days"],
+    ["90d", "90 days"],
+    ["never", "No expiry"],
+  ];
+  // what the consent form can record: [value, label, the command's fields]
+  const CONSENT_CHOICES = [
+    ["allow-share", "Allow sharing (mentor, supervisor, assessor)", { allow: "share" }],
+    ["allow-copy", "Allow a copy for the client", { allow: "copy" }],
+    ["withdraw-share", "Withdraw consent to share", { withdraw: "share" }],
+    ["withdraw-copy", "Withdraw consent to a client copy", { withdraw: "copy" }],
+    ["withdraw-record", "Withdraw consent to keep the recording (deletes it)", { withdraw: "record" }],
+  ];
+  const SOURCE_LABEL = { cli: "command line", ctl: "command line", mqtt: "phone page" };
 
   const $ = (id) => document.getElementById(id);
 
@@ -83,6 +104,10 @@
     renderedKey: "", // what the box view's lists were last built from
     openSession: null, // "<box>|<session id>" whose view is open in the recent list
     panelSeq: 0, // numbers the session views' element ids
+    pending: [], // commands sent, oldest first: {cmd, session, key, box} until the box answers
+    feedback: new Map(), // feedback key ("<session>|details") -> {text, kind}: a form's answer
+    shareWait: new Map(), // session id -> feedback key of the share form waiting for its copy
+    confirm: null, // {session, kind: "discard" | "withdraw", ref}: a deletion being confirmed
   };
 
   function device(id) {
@@ -273,17 +298,15 @@
       app.everConnected = true;
       app.connectedAt = performance.now();
       app.lastError = "";
-      setConn("online", "Connected");
       subscribe();
       queueRender();
     });
     client.on("reconnect", () => {
-      if (app.client === client) setConn("connecting", "Reconnecting…");
+      if (app.client === client) queueRender();
     });
     client.on("close", () => {
       if (app.client !== client) return;
       app.connected = false;
-      setConn("connecting", app.everConnected ? "Reconnecting…" : "Connecting…");
       queueRender();
     });
     client.on("error", (err) => {
@@ -384,13 +407,43 @@
 
   function onEvent(e) {
     const message = typeof e.message === "string" ? e.message : "";
+    const sid = typeof e.session_id === "string" ? e.session_id : "";
     switch (e.event) {
-      case "command":
-        if (e.ok) toast(message || `${COMMAND_LABEL[e.cmd] || e.cmd || "Command"}: done`, "ok");
+      case "command": {
+        const p = takePending(e);
+        if (p) answered(p, e.ok === true, message);
+        else if (e.ok) toast(message || `${COMMAND_LABEL[e.cmd] || e.cmd || "Command"}: done`, "ok");
         else toast(message ? `Refused: ${message}` : "The box refused the command", "bad");
         break;
-      case "error":
-        toast(message || "The box reported an error", "bad");
+      }
+      case "error": {
+        // a malformed or refused command names no command: the oldest one waiting gets it
+        const p = app.pending.shift();
+        if (p) answered(p, false, message);
+        else toast(message || "The box reported an error", "bad");
+        break;
+      }
+      case "share_ready": {
+        const share = record(e.share) || {};
+        const to = typeof share.to === "string" ? share.to : "";
+        const how = share.link ? "the link is below" : typeof share.link_note === "string" ? share.link_note : "";
+        const text = `Shared${to ? ` with ${to}` : ""}${how ? `: ${how}` : ""}`;
+        const key = app.shareWait.get(sid);
+        app.shareWait.delete(sid);
+        if (key) feedback(key, text, "ok");
+        toast(`${text.split(":")[0]} (${sessionName(sid)})`, "ok");
+        break;
+      }
+      case "share_failed": {
+        const key = app.shareWait.get(sid);
+        app.shareWait.delete(sid);
+        const text = `Not shared: ${message || "the box gave no reason"}`;
+        if (key) feedback(key, text, "bad");
+        else toast(text, "bad");
+        break;
+      }
+      case "session_discarded":
+        toast(`Discarded: ${sessionName(sid)}`, "ok");
         break;
       case "marker": {
         const at = typeof e.seconds === "number" ? ` at ${clock(e.seconds)}` : "";
@@ -429,6 +482,77 @@
         toast(`${COMMAND_LABEL[cmd]} was not accepted: ${why}`, "bad");
       }
     });
+  }
+
+  // ---- commands with an answer: a form sends one, the box's answer is shown beside that form ----
+
+  function command(payload, key) {
+    // payload: the JSON command; key: the feedback line its answer goes to ("<session>|details")
+    const id = app.current;
+    if (!app.client || !app.connected || !id) {
+      feedback(key, "Not connected: nothing was sent", "bad");
+      return false;
+    }
+    const client = app.client;
+    const p = { cmd: payload.cmd, session: typeof payload.session === "string" ? payload.session : null, key, box: id };
+    app.pending.push(p);
+    if (app.pending.length > PENDING_MAX) app.pending.shift();
+    feedback(key, "Sent, waiting for the box…", "info");
+    client.publish(topic(id, "cmd"), JSON.stringify(payload), { qos: 1 }, (err) => {
+      if (!err || app.client !== client) return;
+      app.pending = app.pending.filter((x) => x !== p);
+      const why = /not authori[sz]ed/i.test(err.message) ? "this user may not control this box" : err.message;
+      feedback(key, `Not accepted: ${why}`, "bad");
+    });
+    return true;
+  }
+
+  function takePending(e) {
+    const sid = typeof e.session_id === "string" ? e.session_id : null;
+    const i = app.pending.findIndex((p) => p.cmd === e.cmd && (!p.session || !sid || p.session === sid));
+    return i < 0 ? null : app.pending.splice(i, 1)[0];
+  }
+
+  function answered(p, ok, message) {
+    if (ok) {
+      feedback(p.key, message || "Done", "ok");
+      if (p.cmd === "share" && p.session) app.shareWait.set(p.session, p.key); // the copy follows
+    } else {
+      feedback(p.key, message ? `Refused: ${message}` : "The box refused it", "bad");
+    }
+  }
+
+  function feedback(key, text, kind) {
+    if (!key) {
+      toast(text, kind);
+      return;
+    }
+    app.feedback.set(key, { text, kind });
+    for (const el of document.querySelectorAll(".form-msg")) {
+      if (el.dataset.feedback === key) paintFeedback(el);
+    }
+  }
+
+  function feedbackLine(key) {
+    const p = elem("p", "form-msg");
+    p.dataset.feedback = key;
+    p.setAttribute("role", "status");
+    p.setAttribute("aria-live", "polite");
+    paintFeedback(p);
+    return p;
+  }
+
+  function paintFeedback(el) {
+    const f = app.feedback.get(el.dataset.feedback);
+    el.textContent = f ? f.text : "";
+    el.dataset.kind = f ? f.kind : "";
+    el.hidden = !f;
+  }
+
+  function sessionName(sid) {
+    const s = app.current && device(app.current).state;
+    const r = s && Array.isArray(s.recent) ? s.recent.find((x) => record(x) && x.id === sid) : null;
+    return r && typeof r.name === "string" && r.name ? r.name : sid || "a session";
   }
 
   // ---- buttons -------------------------------------------------------------------------------------------
@@ -492,6 +616,7 @@
 
   function render() {
     if (!app.client) return;
+    renderConn();
     renderBanner();
     if (app.current) renderBox(device(app.current));
     else renderFleet();
@@ -500,7 +625,25 @@
   function setConn(kind, text) {
     const el = $("conn");
     el.dataset.conn = kind;
+    el.dataset.broker = app.connected ? "up" : "down";
     el.textContent = text;
+    el.hidden = !text;
+  }
+
+  function renderConn() {
+    // One word for the box: online, offline or recording. The link to the broker is named only
+    // when it is what is wrong (then nothing is known of the box).
+    if (!app.connected) {
+      setConn("connecting", app.everConnected ? "Reconnecting…" : "Connecting…");
+    } else if (app.current) {
+      const d = device(app.current);
+      if (d.availability === "offline") setConn("offline", "Offline");
+      else if (d.state && d.state.state === "recording") setConn("recording", "Recording");
+      else if (d.availability === "online" || d.state) setConn("online", "Online");
+      else setConn("waiting", "Waiting…");
+    } else {
+      setConn("online", ""); // the fleet: each card says its own box's state
+    }
   }
 
   function renderBanner() {
@@ -576,7 +719,10 @@
 
     let sub = live ? STATE_HINT[name] : "";
     if (!live && d.state) sub = `Last known: ${STATE_LABEL[name].toLowerCase()}${s.ts ? `, ${when(s.ts)}` : ""}`;
-    if (live && s.session_id) sub = `Session ${s.session_id}`;
+    if (live && s.session_id) {
+      const running = recentEntry(s, s.session_id);
+      sub = running && typeof running.name === "string" && running.name ? running.name : `Session ${s.session_id}`;
+    }
     $("session-id").textContent = sub;
 
     renderMeters(d, live);
@@ -587,6 +733,8 @@
       app.renderedKey = key;
       renderWarnings(s.warnings, live);
       renderFacts(s);
+      renderLiveMarkers(s, live);
+      renderNext(s, live && ["idle", "uploading", "error"].includes(name));
       renderRecent(s);
     }
 
@@ -744,18 +892,34 @@
     return e;
   }
 
+  function isCoach(r) {
+    // a daemon with session names, consent and shares sends these; an older one none of them
+    return typeof r.name === "string" || !!record(r.details) || !!record(r.consent) || Array.isArray(r.shares) || Array.isArray(r.markers);
+  }
+
+  function recentEntry(s, sid) {
+    const list = Array.isArray(s.recent) ? s.recent : [];
+    return list.find((r) => record(r) && r.id === sid) || null;
+  }
+
+  function uploadsOnOf(s) {
+    // `enabled` false: no [upload] section, so sessions stay on the box on purpose
+    return !(s.upload && s.upload.enabled === false);
+  }
+
   function renderRecent(s) {
     const list = Array.isArray(s.recent) ? s.recent.filter(record).reverse() : []; // newest first
-    const uploadsOn = !(s.upload && s.upload.enabled === false);
+    const uploadsOn = uploadsOnOf(s);
     const ul = $("recent");
     const existing = new Map([...ul.children].map((li) => [li.dataset.key, li]));
     const used = new Set();
     const items = list.map((r) => {
       const t = record(r.transcript);
       const c = record(r.credential);
-      const key = `${t || c ? "view" : "plain"}|${String(r.id || "")}`;
+      const withView = !!(t || c || isCoach(r));
+      const key = `${withView ? "view" : "plain"}|${String(r.id || "")}`;
       let li = used.has(key) ? null : existing.get(key);
-      if (!li) li = makeSession(!!(t || c));
+      if (!li) li = makeSession(withView);
       used.add(key);
       li.dataset.key = key;
       fillSession(li, r, uploadsOn, t, c);
@@ -765,6 +929,9 @@
       ul.replaceChildren(...items); // only when sessions came, went or moved: keeps focus
     }
     $("recent-hint").hidden = !items.some((li) => li.querySelector(".session-panel"));
+    $("recent-hint").textContent = list.some(isCoach)
+      ? "Tap a session to name it, label its markers, record consent and share it."
+      : "Tap a session for its transcript and credential check.";
 
     const done = list.filter((r) => r.state !== "recording");
     const notSent = done.filter((r) => !["verified", "uploaded"].includes(r.upload_status));
@@ -775,7 +942,8 @@
     else if (notSent.length) summary = `${notSent.length} of ${done.length} finished sessions not in the cloud yet.`;
     const el = $("recent-summary");
     el.textContent = summary;
-    el.dataset.kind = notSent.some((r) => r.upload_status === "failed" || r.state === "damaged") ? "bad" : notSent.length ? "warn" : "ok";
+    const bad = notSent.some((r) => r.state === "damaged" || (uploadsOn && r.upload_status === "failed"));
+    el.dataset.kind = bad ? "bad" : !uploadsOn ? "neutral" : notSent.length ? "warn" : "ok";
   }
 
   function makeSession(withView) {
@@ -813,8 +981,13 @@
     li.classList.toggle("open", open);
   }
 
+  function nameOf(r) {
+    return typeof r.name === "string" && r.name ? r.name : "";
+  }
+
   function fillSession(li, r, uploadsOn, t, c) {
     const id = String(r.id || "");
+    const name = nameOf(r);
     li.dataset.session = id;
     li.dataset.upload = String(r.upload_status || "unknown");
     li.dataset.state = String(r.state || "");
@@ -823,7 +996,7 @@
 
     const top = elem("span", "session-top");
     top.append(
-      elem("span", "session-when", day(r.started_at) || "Unknown time"),
+      elem("span", "session-when", name || day(r.started_at) || "Unknown time"),
       elem("span", "session-len", fmtDuration(Number(r.seconds) || 0)),
     );
     const bottom = elem("span", "session-bottom");
@@ -840,8 +1013,16 @@
       tt.append(icon, elem("span", "visually-hidden", ` ${tTag[2]}`));
       tags.append(tt);
     }
+    const shares = Array.isArray(r.shares) ? r.shares.filter((x) => record(x) && !x.removed_at).length : 0;
+    if (shares) {
+      const st = elem("span", "share-tag", `Shared ${shares}`);
+      st.setAttribute("aria-label", `${shares} shared ${shares === 1 ? "copy" : "copies"}`);
+      tags.append(st);
+    }
     tags.append(upload);
-    bottom.append(elem("span", "session-id", id), tags);
+    // a named session shows its date under its name; the id only in its view
+    const second = name ? elem("span", "session-date", day(r.started_at) || "") : elem("span", "session-id", id);
+    bottom.append(second, tags);
     const head = li.querySelector(".session-head");
     const parts = [top, bottom];
     if (head.tagName === "BUTTON") parts.push(elem("span", "session-chevron"));
@@ -849,37 +1030,665 @@
 
     const panel = li.querySelector(".session-panel");
     if (panel) {
-      panel.setAttribute("aria-label", `Session ${id}`);
-      fillPanel(panel, r, id, t, c);
+      panel.setAttribute("aria-label", `Session ${name || id}`);
+      fillPanel(panel, r, id, t, c, uploadsOn);
       showSessionOpen(li);
     }
   }
 
-  function fillPanel(panel, r, id, t, c) {
-    const facts = elem("dl", "facts session-facts");
-    const started = parseTime(r.started_at);
-    const dateText = started
-      ? started.toLocaleString([], { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" })
-      : r.started_at ? String(r.started_at) : "unknown";
-    for (const [k, v] of [
-      ["Session", id || "unknown"],
-      ["Started", dateText],
-      ["Length", fmtLength(Number(r.seconds) || 0)],
-    ]) {
+  // ---- the session view --------------------------------------------------------------------------
+  // Rebuilt only when what the box says of the session changed; what the coach is typing, and
+  // the focus, survive a rebuild (a field keeps its text when it differs from what it was built
+  // with).
+
+  function fillPanel(panel, r, id, t, c, uploadsOn) {
+    const confirm = app.confirm && app.confirm.session === id ? app.confirm : null;
+    const sig = JSON.stringify([r, uploadsOn, confirm]);
+    if (panel.dataset.sig === sig) return;
+    const kept = keepFields(panel);
+    panel.dataset.sig = sig;
+    const parts = isCoach(r) ? coachView(panel.id, r, id, t, c, uploadsOn, confirm) : plainView(r, id, t, c);
+    panel.replaceChildren(...parts);
+    restoreFields(panel, kept);
+  }
+
+  function refreshViews() {
+    app.renderedKey = "";
+    render();
+  }
+
+  function fullDate(iso) {
+    const d = parseTime(iso);
+    if (!d) return iso ? String(iso) : "unknown";
+    return d.toLocaleString([], { weekday: "short", day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
+
+  function factList(rows, className = "facts session-facts") {
+    const facts = elem("dl", className);
+    for (const [k, v, cls] of rows) {
       const row = document.createElement("div");
+      if (cls) row.className = cls;
       row.append(elem("dt", "", k), elem("dd", "", v));
       facts.append(row);
     }
-    const parts = [facts];
-    if (t) {
-      const p = elem("p", "session-transcript");
-      p.dataset.status = String(t.status || "");
-      p.append(elem("strong", "", "Transcript: "), elem("span", "", transcriptText(t)));
-      parts.push(p);
+    return facts;
+  }
+
+  function transcriptLine(t) {
+    const p = elem("p", "session-transcript");
+    p.dataset.status = String(t.status || "");
+    p.append(elem("strong", "", "Transcript: "), elem("span", "", transcriptText(t)));
+    return p;
+  }
+
+  function plainView(r, id, t, c) {
+    const parts = [
+      factList([
+        ["Session", id || "unknown"],
+        ["Started", fullDate(r.started_at)],
+        ["Length", fmtLength(Number(r.seconds) || 0)],
+      ]),
+    ];
+    if (t) parts.push(transcriptLine(t));
+    if (c) parts.push(credentialSection(c, id));
+    return parts;
+  }
+
+  function coachView(prefix, r, id, t, c, uploadsOn, confirm) {
+    const details = record(r.details) || {};
+    const recordingNow = r.state === "recording";
+    const head = elem("div", "session-title");
+    head.append(elem("h3", "session-name", nameOf(r) || day(r.started_at) || id));
+    const ref = elem("p", "session-ref", `Session id ${id}`);
+    head.append(ref);
+    const rows = [];
+    if (details.client) rows.push(["Client", String(details.client)]);
+    if (details.title) rows.push(["Title", String(details.title)]);
+    if (finite(details.number) !== null) rows.push(["Number", String(details.number)]);
+    rows.push(["Started", fullDate(r.started_at)], ["Length", fmtLength(Number(r.seconds) || 0)]);
+    rows.push(["Upload", uploadText(r, uploadsOn)]);
+    const where = record(r.where) || {};
+    if (typeof where.remote === "string" && where.remote) rows.push(["Archive", where.remote, "wide"]);
+    const parts = [head, factList(rows)];
+    const problems = record(r.consent) && Array.isArray(r.consent.problems) ? r.consent.problems : [];
+    for (const p of problems) parts.push(elem("p", "error record-problem", `Damaged record: ${String(p)}`));
+    if (t) parts.push(transcriptLine(t));
+    const markers = Array.isArray(r.markers) ? r.markers.filter(record) : [];
+    parts.push(markersSection(prefix, id, markers));
+    parts.push(detailsForm(prefix, id, details));
+    if (!recordingNow) {
+      parts.push(consentSection(prefix, id, r, confirm));
+      parts.push(sharesSection(prefix, id, r));
     }
     if (c) parts.push(credentialSection(c, id));
-    panel.replaceChildren(...parts);
+    if (!recordingNow) parts.push(discardSection(id, r, confirm));
+    return parts;
   }
+
+  function uploadText(r, uploadsOn) {
+    if (r.state === "recording") return "Recording now";
+    if (r.state === "damaged") return "Damaged: see the box";
+    if (r.upload_status === "verified") return "In the cloud, checked ✓";
+    if (!uploadsOn) return "On the box only (uploads are off)";
+    return {
+      uploaded: "In the cloud, being checked",
+      uploading: "Uploading",
+      pending: "Waiting to upload",
+      failed: "Upload failed, retrying",
+    }[r.upload_status] || String(r.upload_status || "unknown");
+  }
+
+  // ---- fields that survive a rebuild ----
+
+  function textField(key, value, attrs = {}) {
+    const multiline = attrs.multiline;
+    const f = document.createElement(multiline ? "textarea" : "input");
+    if (!multiline) f.type = "text";
+    f.value = value;
+    f.dataset.key = key;
+    f.dataset.initial = value;
+    f.autocomplete = "off";
+    for (const [k, v] of Object.entries(attrs)) if (k !== "multiline") f.setAttribute(k, v);
+    return f;
+  }
+
+  function selectField(key, choices, value) {
+    const f = document.createElement("select");
+    for (const [v, text] of choices) {
+      const o = elem("option", "", text);
+      o.value = v;
+      f.append(o);
+    }
+    f.value = value;
+    f.dataset.key = key;
+    f.dataset.initial = f.value;
+    return f;
+  }
+
+  function labelled(id, text, control, hint) {
+    const wrap = elem("div", "field");
+    const label = elem("label", "", text);
+    label.htmlFor = id;
+    if (hint) label.append(" ", elem("span", "hint", `(${hint})`));
+    control.id = id;
+    wrap.append(label, control);
+    return wrap;
+  }
+
+  function actionButton(text, className, key, onClick) {
+    const b = elem("button", className, text);
+    b.type = onClick ? "button" : "submit";
+    b.dataset.key = key;
+    if (onClick) b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function keepFields(box) {
+    const kept = { values: new Map(), focus: null, selection: null };
+    for (const f of box.querySelectorAll("[data-initial]")) {
+      if (f.value !== f.dataset.initial) kept.values.set(f.dataset.key, f.value);
+    }
+    const a = document.activeElement;
+    if (a && box.contains(a) && a.dataset.key) {
+      kept.focus = a.dataset.key;
+      try {
+        if (typeof a.selectionStart === "number") kept.selection = [a.selectionStart, a.selectionEnd];
+      } catch {
+        // a select has no selection
+      }
+    }
+    return kept;
+  }
+
+  function restoreFields(box, kept) {
+    for (const f of box.querySelectorAll("[data-key]")) {
+      const key = f.dataset.key;
+      if (kept.values.has(key) && "initial" in f.dataset) f.value = kept.values.get(key);
+      if (kept.focus === key) {
+        f.focus({ preventScroll: true });
+        if (kept.selection) {
+          try {
+            f.setSelectionRange(...kept.selection);
+          } catch {
+            // not a text field
+          }
+        }
+      }
+    }
+  }
+
+  function focusIn(sid, key) {
+    const li = [...$("recent").children].find((x) => x.dataset.session === sid);
+    const el = li && li.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    if (el) el.focus();
+  }
+
+  // ---- markers ----
+
+  function markersSection(prefix, sid, markers) {
+    const sec = elem("section", "coach-sec markers-sec");
+    sec.append(elem("h3", "", markers.length ? `Markers (${markers.length})` : "Markers"));
+    if (!markers.length) {
+      sec.append(elem("p", "muted small", "No markers in this session."));
+      return sec;
+    }
+    const ol = elem("ol", "markers");
+    for (const m of markers) ol.append(markerItem(prefix, sid, m));
+    sec.append(ol);
+    return sec;
+  }
+
+  function markerItem(prefix, sid, m) {
+    const n = Number(m.n);
+    const at = clock(Number(m.seconds) || 0);
+    const label = typeof m.label === "string" ? m.label : "";
+    const li = elem("li", "marker");
+    li.dataset.n = String(n);
+    const top = elem("div", "marker-top");
+    top.append(elem("span", "marker-n", `#${n}`), elem("time", "marker-time", at));
+    if (m.edited) top.append(elem("span", "marker-edited", "edited"));
+    const form = elem("form", "marker-form");
+    form.noValidate = true;
+    const key = `${sid}|marker-${n}`;
+    const input = textField(`marker-${n}`, label, { placeholder: "Label", "aria-label": `Label of marker ${n} at ${at}` });
+    input.id = `${prefix}-marker-${n}`;
+    form.append(input, actionButton("Save", "btn small secondary", `marker-${n}-save`));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      command({ cmd: "label_marker", session: sid, marker: n, label: input.value.trim() }, key);
+    });
+    li.append(top, form, feedbackLine(key));
+    return li;
+  }
+
+  function renderLiveMarkers(s, live) {
+    const card = $("live-markers");
+    const entry = live && s.state === "recording" && s.session_id ? recentEntry(s, s.session_id) : null;
+    const markers = entry && Array.isArray(entry.markers) ? entry.markers.filter(record) : null;
+    card.hidden = !markers;
+    if (!markers) return;
+    const list = $("live-marker-list");
+    const sig = JSON.stringify([s.session_id, markers]);
+    if (list.dataset.sig !== sig) {
+      const kept = keepFields(list);
+      list.dataset.sig = sig;
+      list.replaceChildren(...markers.map((m) => markerItem("live", s.session_id, m)));
+      restoreFields(list, kept);
+    }
+    $("live-markers-h").textContent = markers.length ? `Markers (${markers.length})` : "Markers";
+    $("live-markers-empty").hidden = markers.length > 0;
+  }
+
+  // ---- the next session ----
+
+  function renderNext(s, idle) {
+    const card = $("next-card");
+    card.hidden = !(idle && Object.prototype.hasOwnProperty.call(s, "next_session"));
+    if (card.hidden) return;
+    const next = record(s.next_session);
+    const shown = next ? [next.client, next.title].filter((x) => typeof x === "string" && x).join(" · ") : "";
+    $("next-current").textContent = shown
+      ? `The next session started gets: ${shown}`
+      : "Nothing set: the next session is named by its date and time.";
+    $("next-current").dataset.set = String(!!shown);
+    $("next-clear").hidden = !shown;
+    for (const [id, k] of [["next-client", "client"], ["next-title", "title"]]) {
+      const f = $(id);
+      const server = next && typeof next[k] === "string" ? next[k] : "";
+      if (f.value === f.dataset.initial && document.activeElement !== f) f.value = server;
+      if (f.value === server) f.dataset.initial = server; // what the box has is not an edit
+    }
+  }
+
+  function onNext(ev) {
+    ev.preventDefault();
+    command({ cmd: "next", client: $("next-client").value.trim(), title: $("next-title").value.trim() }, "next");
+  }
+
+  function onNextClear() {
+    $("next-client").value = "";
+    $("next-title").value = "";
+    command({ cmd: "next", client: "", title: "" }, "next");
+  }
+
+  // ---- details ----
+
+  function detailsForm(prefix, sid, details) {
+    const form = elem("form", "coach-form details-form");
+    form.noValidate = true;
+    const key = `${sid}|details`;
+    const str = (v) => (typeof v === "string" ? v : "");
+    const fields = {
+      client: textField("client", str(details.client), { autocapitalize: "words" }),
+      title: textField("title", str(details.title)),
+      number: textField("number", finite(details.number) !== null ? String(details.number) : "", { inputmode: "numeric" }),
+      notes: textField("notes", str(details.notes), { multiline: true, rows: "3" }),
+    };
+    form.append(
+      elem("h3", "", "Details"),
+      labelled(`${prefix}-client`, "Client", fields.client, "a first name or a pseudonym"),
+      labelled(`${prefix}-title`, "Title", fields.title),
+      labelled(`${prefix}-number`, "Session number", fields.number),
+      labelled(`${prefix}-notes`, "Notes", fields.notes, "yours: never shared"),
+      actionButton("Save details", "btn secondary", "details-save"),
+      feedbackLine(key),
+    );
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const changes = {};
+      for (const [k, f] of Object.entries(fields)) {
+        if (f.value === f.dataset.initial) continue;
+        if (k === "number") {
+          const v = f.value.trim();
+          if (v && !/^\d+$/.test(v)) {
+            feedback(key, "The session number is a whole number, such as 3", "bad");
+            return;
+          }
+          changes.number = v ? Number(v) : null;
+        } else {
+          changes[k] = k === "notes" ? f.value : f.value.trim();
+        }
+      }
+      if (!Object.keys(changes).length) {
+        feedback(key, "Nothing changed", "info");
+        return;
+      }
+      command({ cmd: "label", session: sid, ...changes }, key);
+    });
+    return form;
+  }
+
+  // ---- consent ----
+
+  function consentSection(prefix, sid, r, confirm) {
+    const consent = record(r.consent) || {};
+    const sec = elem("section", "coach-sec consent-sec");
+    sec.append(elem("h3", "", "Consent"));
+    const shareTo = Array.isArray(consent.share_to) ? consent.share_to.filter((x) => typeof x === "string") : null;
+    const standing = [
+      ["Keep the recording", consent.record === false ? "withdrawn" : "yes"],
+      ["Share with a mentor, supervisor or assessor", consent.share ? (shareTo && shareTo.length ? `allowed with ${shareTo.join(", ")}` : "allowed") : "not allowed"],
+      ["A copy for the client", consent.copy ? "allowed" : "not allowed"],
+    ];
+    sec.append(factList(standing, "facts consent-standing"));
+    const history = Array.isArray(consent.history) ? consent.history.filter(record) : [];
+    const ol = elem("ol", "consent-history");
+    ol.setAttribute("aria-label", "Consent history");
+    for (const e of history) {
+      const li = elem("li", "consent-entry");
+      li.dataset.action = String(e.action || "");
+      li.dataset.what = String(e.what || "");
+      const verb = e.action === "withdraw" ? "Withdrawn" : "Allowed";
+      const what = { share: "sharing", copy: "a client copy", record: "keeping the recording" }[e.what] || String(e.what || "");
+      const to = typeof e.to === "string" && e.to ? ` with ${e.to}` : "";
+      li.append(elem("strong", "", `${verb}: ${what}${to}`));
+      const bits = [fullDate(e.at)];
+      if (typeof e.ref === "string" && e.ref) bits.push(`“${e.ref}”`);
+      if (e.source) bits.push(`from the ${SOURCE_LABEL[e.source] || String(e.source)}`);
+      li.append(elem("span", "consent-meta", bits.join(" · ")));
+      ol.append(li);
+    }
+    if (history.length) sec.append(elem("h4", "", "History"), ol);
+    else sec.append(elem("p", "muted small", "Nothing recorded yet: the recording is kept, and nothing may be shared."));
+
+    const key = `${sid}|consent`;
+    if (confirm && confirm.kind === "withdraw") {
+      sec.append(confirmBlock(sid, r, confirm), feedbackLine(key));
+      return sec;
+    }
+    const form = elem("form", "coach-form consent-form");
+    form.noValidate = true;
+    const action = selectField("consent-action", CONSENT_CHOICES.map(([v, text]) => [v, text]), "allow-share");
+    const to = textField("consent-to", "", { autocapitalize: "words" });
+    const ref = textField("consent-ref", "", { placeholder: "signed release 2026-12-01" });
+    form.append(
+      elem("h4", "", "Record consent"),
+      labelled(`${prefix}-consent-action`, "What the client said", action),
+      labelled(`${prefix}-consent-to`, "With whom", to, "sharing only; blank: anyone you name"),
+      labelled(`${prefix}-consent-ref`, "How it was obtained", ref),
+      actionButton("Record consent", "btn secondary", "consent-save"),
+      feedbackLine(key),
+    );
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const reference = ref.value.trim();
+      if (!reference) {
+        feedback(key, "Say how consent was obtained or withdrawn, such as “signed release 2026-12-01”", "bad");
+        return;
+      }
+      const choice = CONSENT_CHOICES.find(([v]) => v === action.value) || CONSENT_CHOICES[0];
+      const fields = choice[2];
+      if (fields.withdraw === "record") {
+        app.confirm = { session: sid, kind: "withdraw", ref: reference };
+        refreshViews();
+        focusIn(sid, "confirm-no");
+        return;
+      }
+      const payload = { cmd: "consent", session: sid, ...fields, ref: reference };
+      const whom = to.value.trim();
+      if (whom && (fields.allow || fields.withdraw) === "share") payload.to = whom;
+      command(payload, key);
+    });
+    sec.append(form);
+    return sec;
+  }
+
+  // ---- deleting a session: what goes where, said before it goes ----
+
+  function deletion(r, kind) {
+    const id = String(r.id || "");
+    const w = record(r.where) || {};
+    const name = nameOf(r) || id;
+    const local = typeof w.local === "string" && w.local ? `${w.local}${id}` : "";
+    const remote = typeof w.remote === "string" && w.remote ? w.remote : "";
+    const n = Math.max(0, finite(w.active_shares) || 0);
+    const lead = kind === "withdraw"
+      ? `Withdrawing consent to keep “${name}” deletes it everywhere:`
+      : `Discarding “${name}” deletes it everywhere:`;
+    const places = [
+      local ? `on this box: the folder ${local}` : "on this box",
+      remote ? `in the archive: ${remote}` : "nothing in the archive (it was never uploaded)",
+      n ? `${n} shared ${n === 1 ? "copy" : "copies"}: their links stop working` : "no shared copies",
+    ];
+    return { lead, places };
+  }
+
+  function confirmBlock(sid, r, confirm) {
+    const box = elem("div", "confirm");
+    box.setAttribute("role", "group");
+    box.dataset.kind = confirm.kind;
+    const { lead, places } = deletion(r, confirm.kind);
+    const ul = elem("ul", "confirm-places");
+    for (const p of places) ul.append(elem("li", "", p));
+    box.append(elem("p", "confirm-lead", lead), ul, elem("p", "confirm-tail", "This cannot be undone."));
+    box.setAttribute("aria-label", lead);
+    const key = confirm.kind === "withdraw" ? `${sid}|consent` : `${sid}|discard`;
+    const buttons = elem("div", "form-buttons");
+    buttons.append(
+      actionButton("Delete everywhere", "btn danger", "confirm-yes", () => {
+        app.confirm = null;
+        if (confirm.kind === "withdraw") command({ cmd: "consent", session: sid, withdraw: "record", ref: confirm.ref }, key);
+        else command({ cmd: "discard", session: sid }, key);
+        refreshViews();
+      }),
+      actionButton("Keep it", "btn secondary", "confirm-no", () => {
+        app.confirm = null;
+        feedback(key, "Nothing was deleted", "info");
+        refreshViews();
+      }),
+    );
+    box.append(buttons);
+    return box;
+  }
+
+  function discardSection(sid, r, confirm) {
+    const sec = elem("section", "coach-sec discard-sec");
+    const key = `${sid}|discard`;
+    if (confirm && confirm.kind === "discard") {
+      sec.append(confirmBlock(sid, r, confirm));
+    } else {
+      sec.append(
+        actionButton("Discard this session…", "btn danger-outline", "discard", () => {
+          app.confirm = { session: sid, kind: "discard" };
+          refreshViews();
+          focusIn(sid, "confirm-no");
+        }),
+      );
+    }
+    sec.append(feedbackLine(key));
+    return sec;
+  }
+
+  // ---- shares ----
+
+  function sharesSection(prefix, sid, r) {
+    const sec = elem("section", "coach-sec shares-sec");
+    sec.append(elem("h3", "", "Shared copies"));
+    const shares = Array.isArray(r.shares) ? r.shares.filter(record) : [];
+    if (!shares.length) sec.append(elem("p", "muted small", "Not shared with anyone."));
+    else {
+      const ul = elem("ul", "shares");
+      for (const sh of shares) ul.append(shareItem(sid, sh));
+      sec.append(ul);
+    }
+    sec.append(shareForm(prefix, sid));
+    return sec;
+  }
+
+  function shareItem(sid, sh) {
+    const id = String(sh.id || "");
+    const li = elem("li", "share");
+    li.dataset.share = id;
+    li.dataset.active = String(!sh.removed_at);
+    const to = typeof sh.to === "string" ? sh.to : "someone";
+    const head = elem("p", "share-head");
+    head.append(elem("strong", "", `For ${to}`), elem("span", "share-what", ` · ${WHAT_LABEL[sh.what] || String(sh.what || "")}${sh.purpose === "copy" ? " · client copy" : ""}`));
+    li.append(head);
+    const made = `made ${fullDate(sh.created_at)}`;
+    if (sh.removed_at) {
+      li.append(elem("p", "share-removed muted small", `Removed ${fullDate(sh.removed_at)}${typeof sh.removed === "string" && sh.removed ? `: ${sh.removed}` : ""} (${made})`));
+      return li;
+    }
+    li.append(elem("p", "share-when small", `${made} · ${sh.expires_at ? `deleted after ${fullDate(sh.expires_at)}` : "no expiry"}`));
+    const link = typeof sh.link === "string" && sh.link ? sh.link : "";
+    const key = `${sid}|share-${id}`;
+    if (link) {
+      const a = elem("a", "share-link", link);
+      if (/^https?:\/\//i.test(link)) {
+        a.href = link;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+      }
+      li.append(a);
+      if (sh.link_expires_at) li.append(elem("p", "share-link-until small", `The link works until ${fullDate(sh.link_expires_at)}`));
+      const buttons = elem("div", "form-buttons");
+      buttons.append(
+        actionButton("Copy link", "btn small secondary", `copy-${id}`, () => copyLink(link, key)),
+        revokeButton(sid, id, key),
+      );
+      li.append(buttons, qrFigure(link));
+    } else {
+      const note = typeof sh.link_note === "string" && sh.link_note ? sh.link_note : "This share remote makes no links.";
+      li.append(elem("p", "share-note", note));
+      if (typeof sh.remote === "string" && sh.remote) li.append(elem("p", "share-remote small", `Folder: ${sh.remote}`));
+      const buttons = elem("div", "form-buttons");
+      buttons.append(revokeButton(sid, id, key));
+      li.append(buttons);
+    }
+    li.append(feedbackLine(key));
+    return li;
+  }
+
+  function revokeButton(sid, shareId, key) {
+    const b = actionButton("Revoke", "btn small danger-outline", `revoke-${shareId}`, () => {
+      const now = performance.now();
+      if (Number(b.dataset.armedUntil || 0) > now) {
+        b.dataset.armedUntil = "0";
+        b.textContent = "Revoke";
+        command({ cmd: "revoke", session: sid, share: shareId }, key);
+        return;
+      }
+      b.dataset.armedUntil = String(now + REVOKE_CONFIRM_MS);
+      b.textContent = "Tap again to revoke";
+      feedback(key, "Tap again within 3 seconds to delete this copy now", "info");
+      setTimeout(() => {
+        if (Number(b.dataset.armedUntil || 0) && Number(b.dataset.armedUntil) <= performance.now()) {
+          b.dataset.armedUntil = "0";
+          b.textContent = "Revoke";
+        }
+      }, REVOKE_CONFIRM_MS + 50);
+    });
+    return b;
+  }
+
+  function shareForm(prefix, sid) {
+    const form = elem("form", "coach-form share-form");
+    form.noValidate = true;
+    const key = `${sid}|share`;
+    const to = textField("share-to", "", { autocapitalize: "words", placeholder: "Alex" });
+    const what = selectField("share-what", Object.entries(WHAT_LABEL), "mp3");
+    const expire = selectField("share-expire", EXPIRE_CHOICES, "");
+    form.append(
+      elem("h4", "", "Share a copy"),
+      labelled(`${prefix}-share-to`, "For", to, "the client's name makes a client copy"),
+      labelled(`${prefix}-share-what`, "What", what),
+      labelled(`${prefix}-share-expire`, "Deleted after", expire),
+      actionButton("Share", "btn secondary", "share-save"),
+      feedbackLine(key),
+    );
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const whom = to.value.trim();
+      if (!whom) {
+        feedback(key, "Say whom the copy is for", "bad");
+        return;
+      }
+      const payload = { cmd: "share", session: sid, to: whom, what: what.value };
+      if (expire.value) payload.expire = expire.value;
+      command(payload, key);
+    });
+    return form;
+  }
+
+  async function copyLink(text, key) {
+    let done = false;
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+        done = true;
+      }
+    } catch {
+      done = false;
+    }
+    if (!done) {
+      // a box's page over plain http is no secure context: no clipboard API there
+      const ta = document.createElement("textarea");
+      ta.value = text;
+      ta.setAttribute("readonly", "");
+      ta.className = "copy-buffer";
+      document.body.append(ta);
+      ta.select();
+      try {
+        done = document.execCommand("copy");
+      } catch {
+        done = false;
+      }
+      ta.remove();
+    }
+    feedback(key, done ? "Link copied" : "Could not copy: press and hold the link to copy it", done ? "ok" : "bad");
+  }
+
+  function qrFigure(text) {
+    const fig = elem("figure", "qr-figure");
+    const svg = qrSvg(text);
+    if (!svg) {
+      fig.append(elem("figcaption", "muted small", "No QR code: the link is too long for one."));
+      return fig;
+    }
+    fig.append(svg, elem("figcaption", "muted small", "Scan with a phone's camera to open the link"));
+    return fig;
+  }
+
+  function qrSvg(text) {
+    // qrcode-generator (npm, inlined by build.mjs) computes the modules; drawn as one SVG path
+    let qr;
+    try {
+      qr = window.qrcode(0, "M");
+      qr.addData(text, "Byte");
+      qr.make();
+    } catch {
+      return null;
+    }
+    const n = qr.getModuleCount();
+    const quiet = 4;
+    const size = n + 2 * quiet;
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "qr");
+    svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
+    svg.setAttribute("width", String(size * 3));
+    svg.setAttribute("height", String(size * 3));
+    svg.setAttribute("shape-rendering", "crispEdges");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "QR code of the link");
+    const bg = document.createElementNS(ns, "rect");
+    bg.setAttribute("width", String(size));
+    bg.setAttribute("height", String(size));
+    bg.setAttribute("fill", "#fff");
+    let d = "";
+    for (let row = 0; row < n; row++) {
+      for (let col = 0; col < n; col++) {
+        if (qr.isDark(row, col)) d += `M${col + quiet} ${row + quiet}h1v1h-1z`;
+      }
+    }
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("d", d);
+    path.setAttribute("fill", "#000");
+    svg.append(bg, path);
+    return svg;
+  }
+
+  // ---- the transcript and the credential check ----
 
   function transcriptText(t) {
     const n = (v, one, many) => (finite(v) === null ? "" : `${v} ${v === 1 ? one : many}`);
@@ -957,7 +1766,8 @@
   function sessionStatus(r, uploadsOn) {
     if (r.state === "recording") return ["Recording", "busy", "●"];
     if (r.state === "damaged") return ["Damaged: see the box", "bad", "!"];
-    if (!uploadsOn && r.upload_status !== "verified") return ["On the box", "wait", "•"];
+    // uploads off on purpose: staying on the box is no warning
+    if (!uploadsOn && r.upload_status !== "verified") return ["On the box", "local", "•"];
     return UPLOAD_LABEL[r.upload_status] || [String(r.upload_status || "unknown"), "wait", "?"];
   }
 
@@ -1128,6 +1938,12 @@
     $("btn-start").addEventListener("click", () => send("start"));
     $("btn-mark").addEventListener("click", () => send("mark"));
     $("btn-stop").addEventListener("click", onStop);
+    $("next-form").addEventListener("submit", onNext);
+    $("next-clear").addEventListener("click", onNextClear);
+    // links are ASCII, but a QR code of any text should hold its UTF-8 bytes
+    if (window.qrcode && window.qrcode.stringToBytesFuncs && window.qrcode.stringToBytesFuncs["UTF-8"]) {
+      window.qrcode.stringToBytes = window.qrcode.stringToBytesFuncs["UTF-8"];
+    }
     // the clock and the meters' freshness move without messages
     setInterval(() => {
       if (app.client) render();
