@@ -11,7 +11,7 @@ import subprocess
 import docx
 import numpy as np
 
-from recorder.coaching.tags import Retagger, retag
+from recorder.coaching.tags import Retagger, retag, retag_flac, retag_mp3
 from recorder.core.manifest import Marker
 from recorder.core.transcript import Line, MarkerLine, TranscriptDoc
 from recorder.deliverables import FLAC_NAME, MP3_NAME, build_deliverables
@@ -185,4 +185,8 @@ def test_the_retagger_finds_edits_a_restart_interrupted(tmp_path):
     assert retagger.pending() == {SESSION_ID}
     retagger.run()
     assert _tags(folder / FLAC_NAME)["artist"] == "Sam"
-    assert retag(folder, store.read_manifest(folder)) is True  # nothing left to do
+    manifest = store.read_manifest(folder)
+    assert retag(folder, manifest) is True  # nothing left to do
+    # and nothing is copied again: the tags read back equal what would be written
+    assert retag_flac(folder / FLAC_NAME, manifest) is False
+    assert retag_mp3(folder / MP3_NAME, manifest) is False
