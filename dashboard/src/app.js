@@ -73,11 +73,11 @@
   ];
   // what the consent form can record: [value, label, the command's fields]
   const CONSENT_CHOICES = [
-    ["allow-share", "Allow sharing (mentor, supervisor, assessor)", { allow: "share" }],
-    ["allow-copy", "Allow a copy for the client", { allow: "copy" }],
-    ["withdraw-share", "Withdraw consent to share", { withdraw: "share" }],
-    ["withdraw-copy", "Withdraw consent to a client copy", { withdraw: "copy" }],
-    ["withdraw-record", "Withdraw consent to keep the recording (deletes it)", { withdraw: "record" }],
+    ["allow-share", "Allows sharing", { allow: "share" }],
+    ["allow-copy", "Allows a copy for the client", { allow: "copy" }],
+    ["withdraw-share", "Withdraws sharing", { withdraw: "share" }],
+    ["withdraw-copy", "Withdraws the client copy", { withdraw: "copy" }],
+    ["withdraw-record", "Withdraws keeping it: delete", { withdraw: "record" }],
   ];
   const SOURCE_LABEL = { cli: "command line", ctl: "command line", mqtt: "phone page" };
 
@@ -108,6 +108,9 @@
     feedback: new Map(), // feedback key ("<session>|details") -> {text, kind}: a form's answer
     shareWait: new Map(), // session id -> feedback key of the share form waiting for its copy
     confirm: null, // {session, kind: "discard" | "withdraw", ref}: a deletion being confirmed
+    // markers told by `marker` events: the daemon refreshes `recent` on the event, which can be
+    // before its writer has put the marker in the manifest, so the list would miss the newest
+    liveMarkers: { session: null, list: [] }, // list: [{seconds, label}]
   };
 
   function device(id) {
@@ -446,6 +449,11 @@
         toast(`Discarded: ${sessionName(sid)}`, "ok");
         break;
       case "marker": {
+        if (sid && typeof e.seconds === "number") {
+          if (app.liveMarkers.session !== sid) app.liveMarkers = { session: sid, list: [] };
+          app.liveMarkers.list.push({ seconds: e.seconds, label: typeof e.label === "string" ? e.label : "" });
+          app.renderedKey = ""; // the markers card is rebuilt at the next frame
+        }
         const at = typeof e.seconds === "number" ? ` at ${clock(e.seconds)}` : "";
         toast(`Marker set${at}${e.label ? `: ${e.label}` : ""}`, "ok");
         break;
@@ -1046,10 +1054,12 @@
     const sig = JSON.stringify([r, uploadsOn, confirm]);
     if (panel.dataset.sig === sig) return;
     const kept = keepFields(panel);
+    // what was typed in a form that a confirmation replaced comes back with the form
+    for (const [k, v] of panel.drafts || []) if (!kept.values.has(k)) kept.values.set(k, v);
     panel.dataset.sig = sig;
     const parts = isCoach(r) ? coachView(panel.id, r, id, t, c, uploadsOn, confirm) : plainView(r, id, t, c);
     panel.replaceChildren(...parts);
-    restoreFields(panel, kept);
+    panel.drafts = restoreFields(panel, kept);
   }
 
   function refreshViews() {
@@ -1201,9 +1211,14 @@
   }
 
   function restoreFields(box, kept) {
+    // returns the typed values that found no field
+    const left = new Map(kept.values);
     for (const f of box.querySelectorAll("[data-key]")) {
       const key = f.dataset.key;
-      if (kept.values.has(key) && "initial" in f.dataset) f.value = kept.values.get(key);
+      if (kept.values.has(key) && "initial" in f.dataset) {
+        f.value = kept.values.get(key);
+        left.delete(key);
+      }
       if (kept.focus === key) {
         f.focus({ preventScroll: true });
         if (kept.selection) {
@@ -1215,6 +1230,7 @@
         }
       }
     }
+    return left;
   }
 
   function focusIn(sid, key) {
@@ -1264,9 +1280,10 @@
   function renderLiveMarkers(s, live) {
     const card = $("live-markers");
     const entry = live && s.state === "recording" && s.session_id ? recentEntry(s, s.session_id) : null;
-    const markers = entry && Array.isArray(entry.markers) ? entry.markers.filter(record) : null;
-    card.hidden = !markers;
-    if (!markers) return;
+    const known = entry && Array.isArray(entry.markers) ? entry.markers.filter(record) : null;
+    card.hidden = !known;
+    if (!known) return;
+    const markers = withToldMarkers(s.session_id, known);
     const list = $("live-marker-list");
     const sig = JSON.stringify([s.session_id, markers]);
     if (list.dataset.sig !== sig) {
@@ -1277,6 +1294,18 @@
     }
     $("live-markers-h").textContent = markers.length ? `Markers (${markers.length})` : "Markers";
     $("live-markers-empty").hidden = markers.length > 0;
+  }
+
+  function withToldMarkers(sid, known) {
+    // the session's markers, and those told by events that its record does not hold yet, in time
+    // order and numbered as the daemon numbers them (1, 2, … by time)
+    if (app.liveMarkers.session !== sid) return known;
+    const seconds = known.map((m) => Number(m.seconds));
+    const missing = app.liveMarkers.list.filter((t) => !seconds.some((x) => Math.abs(x - t.seconds) < 0.05));
+    if (!missing.length) return known;
+    const all = [...known, ...missing.map((t) => ({ seconds: t.seconds, label: t.label, edited: false }))];
+    all.sort((a, b) => Number(a.seconds) - Number(b.seconds));
+    return all.map((m, i) => ({ ...m, n: i + 1 }));
   }
 
   // ---- the next session ----
@@ -1403,7 +1432,7 @@
     const ref = textField("consent-ref", "", { placeholder: "signed release 2026-12-01" });
     form.append(
       elem("h4", "", "Record consent"),
-      labelled(`${prefix}-consent-action`, "What the client said", action),
+      labelled(`${prefix}-consent-action`, "What the client said", action, "sharing: with a mentor, supervisor or assessor"),
       labelled(`${prefix}-consent-to`, "With whom", to, "sharing only; blank: anyone you name"),
       labelled(`${prefix}-consent-ref`, "How it was obtained", ref),
       actionButton("Record consent", "btn secondary", "consent-save"),
