@@ -152,17 +152,20 @@ def test_ready_status_watchdog_and_a_clean_stop(tmp_path, own_mic):
     try:
         wait_until(lambda: "READY=1" in notify.poll(0.2) or "READY=1" in notify.lines(), 20)
         send(tmp_path / "control.sock", {"cmd": "start"})
-        notify.poll(3.5)
-        assert any(line.startswith("STATUS=recording ") for line in notify.lines())
-        assert notify.lines().count("WATCHDOG=1") >= 2  # every second while the loops move
+        # waited for, not timed: on a loaded machine the first status may take a while
+        wait_until(lambda: notify.poll(0.2) and any(
+            line.startswith("STATUS=recording ") for line in notify.lines()), 30)  # fmt: skip
+        # every second while the loops move
+        wait_until(lambda: notify.poll(0.2) and notify.lines().count("WATCHDOG=1") >= 2, 30)
 
         # The device delivers nothing: the box is alive and says so, and a restart would not
         # mend a device, so the watchdog goes on being fed.
         feeder.paused.set()
         before = notify.lines().count("WATCHDOG=1")
-        notify.poll(3.5)
-        assert notify.lines().count("WATCHDOG=1") - before >= 2
-        assert any("delivers no sound" in line for line in notify.lines() if "STATUS=" in line)
+        wait_until(lambda: notify.poll(0.2) and notify.lines().count("WATCHDOG=1") - before >= 2,
+                   30)  # fmt: skip
+        wait_until(lambda: notify.poll(0.2) and any(
+            "delivers no sound" in line for line in notify.lines() if "STATUS=" in line), 30)  # fmt: skip
         feeder.paused.clear()
         sock = tmp_path / "control.sock"
         wait_until(lambda: send(sock, {"cmd": "status"})["status"]["device"] == "ok", 10)
