@@ -61,6 +61,7 @@
   const ICF_CAVEAT = "ICF's rules change: confirm them with ICF before you submit.";
   const REVOKE_CONFIRM_MS = 3000; // a second tap on Revoke within this confirms it
   const PENDING_MAX = 20; // commands sent and not answered yet, kept for their answers
+  const ANSWER_MS = 30000; // a command unanswered this long is said to be so
   const WHAT_LABEL = { mp3: "MP3", flac: "FLAC", transcript: "Transcript", all: "Everything" };
   const EXPIRE_CHOICES = [
     ["", "The box's default"],
@@ -421,7 +422,8 @@
       }
       case "error": {
         // a malformed or refused command names no command: the oldest one waiting gets it
-        const p = app.pending.shift();
+        const i = app.pending.findIndex((x) => x.box === app.current);
+        const p = i < 0 ? null : app.pending.splice(i, 1)[0];
         if (p) answered(p, false, message);
         else toast(message || "The box reported an error", "bad");
         break;
@@ -506,6 +508,11 @@
     app.pending.push(p);
     if (app.pending.length > PENDING_MAX) app.pending.shift();
     feedback(key, "Sent, waiting for the box…", "info");
+    setTimeout(() => {
+      if (!app.pending.includes(p)) return;
+      app.pending = app.pending.filter((x) => x !== p); // a late answer then goes to a toast
+      feedback(key, "No answer from the box: it may be offline or busy. Check before sending again.", "bad");
+    }, ANSWER_MS);
     client.publish(topic(id, "cmd"), JSON.stringify(payload), { qos: 1 }, (err) => {
       if (!err || app.client !== client) return;
       app.pending = app.pending.filter((x) => x !== p);
@@ -517,7 +524,7 @@
 
   function takePending(e) {
     const sid = typeof e.session_id === "string" ? e.session_id : null;
-    const i = app.pending.findIndex((p) => p.cmd === e.cmd && (!p.session || !sid || p.session === sid));
+    const i = app.pending.findIndex((p) => p.box === app.current && p.cmd === e.cmd && (!p.session || !sid || p.session === sid));
     return i < 0 ? null : app.pending.splice(i, 1)[0];
   }
 
