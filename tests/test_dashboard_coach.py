@@ -349,6 +349,9 @@ def test_session_view_forms_send_the_commands_and_show_refusals(
     assert no_horizontal_scroll(page)
     panel.locator(".consent-sec").scroll_into_view_if_needed()
     screenshot(page, "dashboard-coach-consent.png")
+    page.emulate_media(color_scheme="dark")
+    panel.locator(".share-form").scroll_into_view_if_needed()
+    screenshot(page, "dashboard-coach-share-form-dark.png")
 
 
 def test_discard_says_what_goes_where_and_cancel_sends_nothing(

@@ -1035,8 +1035,11 @@
       tags.append(st);
     }
     tags.append(upload);
-    // a named session shows its date under its name; the id only in its view
-    const second = name ? elem("span", "session-date", day(r.started_at) || "") : elem("span", "session-id", id);
+    // a named session shows its date under its name (unless its name is its date and time); the
+    // id only in its view
+    const d = record(r.details) || {};
+    const dated = !(d.client || d.title || finite(d.number) !== null);
+    const second = name ? elem("span", "session-date", dated ? "" : day(r.started_at) || "") : elem("span", "session-id", id);
     bottom.append(second, tags);
     const head = li.querySelector(".session-head");
     const parts = [top, bottom];
