@@ -234,6 +234,12 @@ def test_display_names_status_word_and_neutral_badge(
     )
     screenshot(page, "dashboard-coach-list.png")
 
+    # events name the session too
+    daemon.publish("event", json.dumps({"event": "session_verified", "session_id": SID}))
+    expect(page.locator("#toast")).to_have_text(
+        "Checked in the cloud: Sam · Goals review", timeout=WAIT_MS
+    )
+
     # with uploads on, a session waiting to go is still said so in amber
     daemon.state(idle())
     expect(dated.locator(".upload-tag")).to_have_attribute("data-kind", "wait", timeout=WAIT_MS)

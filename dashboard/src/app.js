@@ -471,7 +471,7 @@
         break;
       case "session_verified":
         // rclone compared the copy with the box's files: from now on the box may free its own
-        toast(`Checked in the cloud: ${typeof e.session_id === "string" ? e.session_id : "a session"}`, "ok");
+        toast(`Checked in the cloud: ${sessionName(sid)}`, "ok");
         break;
       default:
         break;
