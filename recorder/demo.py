@@ -70,6 +70,10 @@ UPLOAD = """
 remote = "democloud:"
 rclone_config = "{rclone_config}"
 rclone_binary = "{rclone}"
+
+[share]
+# Plain copies for a mentor or the client: a local folder stands in for Dropbox or S3.
+remote = "demoshare:{shared}"
 """
 
 
@@ -130,6 +134,8 @@ def run_demo(where: Path | None, seconds: float | None = None) -> int:
         _wait(lambda: rec.controller.status()["device"] == "ok", "the audio device")
         say(f"recorder running; letting {PREROLL_S:.0f} s of pre-roll build up")
         time.sleep(PREROLL_S + 0.5)
+        ask(cfg, {"cmd": "next", "client": "Sam", "title": "Goals review"},
+            "ctl: the next session is for Sam, 'Goals review' (as the phone page sets it)")  # fmt: skip
         say(f"button: press (GPIO{cfg.gpio.button})")
         _press(button, 0.2)
         status = _wait(lambda: (s := rec.controller.status())["session_id"] and s, "a session")
@@ -154,6 +160,8 @@ def run_demo(where: Path | None, seconds: float | None = None) -> int:
             session = _wait(
                 lambda: _verified(cfg.storage.dir, session_id, rec), "the upload and its check", 180
             )
+            share_demo(cfg, session_id)
+            session = _in_state(cfg.storage.dir, session_id, "uploaded")
         elif cfg.transcript is not None:
             say("the outbox builds the session's transcript ...")
             _wait(lambda: _transcribed(session.path), "the transcript", 180)
@@ -167,6 +175,26 @@ def run_demo(where: Path | None, seconds: float | None = None) -> int:
     say(f"recorder log: {log_path}")
     say(f"list it again with: {own_command()} sessions --config {shlex.quote(str(cfg_path))}")
     return 0
+
+
+def ask(cfg, request: dict, what: str) -> dict:
+    say(what)
+    answer = send(cfg.socket_path, request, timeout=120)
+    say(f"  -> {answer['message']}")
+    return answer
+
+
+def share_demo(cfg, session_id: str) -> None:
+    """What a coach does after the stop: consent on record, then a copy for a mentor."""
+    ask(cfg, {"cmd": "share", "session": session_id, "to": "Alex"},
+        "ctl: share it with Alex, a mentor (no consent recorded yet)")  # fmt: skip
+    ask(cfg, {"cmd": "consent", "session": session_id, "allow": "share",
+              "ref": "demo: signed release"},
+        "ctl: consent --allow share --ref 'demo: signed release'")  # fmt: skip
+    answer = ask(cfg, {"cmd": "share", "session": session_id, "to": "Alex"},
+                 "ctl: share it with Alex again")  # fmt: skip
+    if answer.get("share"):
+        say(f"  the copy holds {', '.join(answer['share']['files'])}, in plain audio")
 
 
 def _speech():
@@ -326,9 +354,10 @@ def _local_cloud(root: Path) -> str:
         "[democloud]\ntype = crypt\n"
         f"remote = {root / 'cloud'}\n"
         f"password = {obscure('demo passphrase')}\npassword2 = {obscure('demo salt')}\n"
+        "\n[demoshare]\ntype = local\n"
     )
     conf.chmod(0o600)
-    return UPLOAD.format(rclone_config=conf, rclone=rclone)
+    return UPLOAD.format(rclone_config=conf, rclone=rclone, shared=root / "shared")
 
 
 def _log_to(path: Path) -> None:
@@ -345,6 +374,7 @@ def report(session) -> None:
     rec = session.to_json()
     m = session.manifest
     say(f"\nsession {rec['id']}  ->  {rec['path']}")
+    say(f"  name: {rec['name']}")
     say(
         f"  {rec['seconds']:.2f} s = {rec['frames']} frames at {rec['rate']} Hz, "
         f"{rec['channels']} ch, {rec['format']}; stop reason: {rec['stop_reason']}"

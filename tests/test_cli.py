@@ -330,6 +330,15 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     assert "transcript (pocketsphinx, offline): 6 turns" in done.stdout
     assert "] Coach: " in done.stdout and "] Client: " in done.stdout
     assert "transcript.docx" in manifest["upload"]["files"]
+    # the coach's side: the next session's name, a share refused, consent, then a plain copy
+    assert "  name: Sam · Goals review" in lines
+    assert manifest["details"]["client"] == "Sam"
+    assert "  -> not shared with Alex: the client has not consented" in done.stdout
+    [entry] = manifest["consent"]
+    assert entry["what"] == "share" and entry["ref"] == "demo: signed release"
+    [copy] = list((tmp_path / "demo" / "shared").rglob("session.mp3"))
+    assert copy.read_bytes() == (session / "session.mp3").read_bytes()
+    assert "local remotes make no public links: send the folder demoshare:" in done.stdout
 
 
 @pytest.mark.parametrize("entry", ["venv script", "python -m recorder"])

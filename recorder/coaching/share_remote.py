@@ -43,7 +43,7 @@ class RcloneShareTarget:
                 kind = self.rclone.remote_type(path) or "this"
                 return LinkResult(None, None, (
                     f"{kind} remotes make no public links: send the folder {path.rsplit('/', 1)[0]} "
-                    "another way (its own web page), or use an S3, Dropbox or Google Drive remote"
+                    "another way (the storage's own sharing page), or use an S3, Dropbox or Google Drive remote"
                 ))  # fmt: skip
             raise ShareError(f"rclone link {path} failed: {err.strip()[-300:]}")
         reduced = _REDUCED.search(err)
