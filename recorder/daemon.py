@@ -98,6 +98,7 @@ class Recorder:
             min_free_bytes=cfg.storage.min_free_mb * 1_000_000,
             report_frames=a.rate // 4,  # levels for warnings and meters, four times a second
             on_finalized=self._finalized,
+            on_marker_saved=self._marker_saved,
         )
         self.remote, remote_error = _remote(cfg, parts.remote)
         self.transcripts = _transcripts(cfg)
@@ -246,6 +247,11 @@ class Recorder:
                 self.mqtt.state_changed()
 
         return listener
+
+    def _marker_saved(self) -> None:
+        # the phone page lists the markers so far from the manifest, which has this one now
+        if self.mqtt is not None:
+            self.mqtt.refresh_recent()
 
     def _finalized(self, manifest, path) -> None:
         self.controller.session_finalized(manifest, path)

@@ -116,6 +116,7 @@ class WriterThread(threading.Thread):
         min_free_bytes: int,
         report_frames: int,
         on_finalized: Callable[[Manifest, Path], None] = lambda m, p: None,
+        on_marker_saved: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(name="writer", daemon=True)
         self.queue = queue
@@ -128,6 +129,7 @@ class WriterThread(threading.Thread):
         self.min_free_bytes = min_free_bytes
         self.report_frames = report_frames
         self.on_finalized = on_finalized
+        self.on_marker_saved = on_marker_saved  # must not block: it runs on this thread
         self.stopping = threading.Event()
         self.ballast = Ballast(store.root, disk)  # this thread's, once it runs
         self.on_recovered: Callable[[Path], None] = lambda p: None  # a late arrival in outbox/
@@ -582,6 +584,7 @@ class WriterThread(threading.Thread):
             )
         )
         self._save(a)
+        self.on_marker_saved()
 
     def _warning(self, item: WarningNote) -> None:
         a = self._active

@@ -152,11 +152,20 @@ def test_the_coach_over_mqtt_from_the_next_session_to_a_share(tmp_path, mic, bro
             wait_until(lambda: r.rec.controller.state.ack >= 1, 10)
             phone.send({"cmd": "label_marker", "session": sid, "marker": 1, "label": "goal set"})
             assert phone.answer("label_marker")["ok"] is True
+
+            def listed():  # the phone's list of the markers so far, while recording
+                entry = next((e for e in phone.state().get("recent", []) if e["id"] == sid), {})
+                return [(k["n"], k["label"], k["edited"]) for k in entry.get("markers", [])]
+
+            wait_until(lambda: listed() == [(1, "goal set", True)], 10, "the labelled marker")
+            phone.send({"cmd": "mark", "label": "second"})
+            wait_until(lambda: len(listed()) == 2, 10, "the next marker listed")
+            assert r.rec.controller.status()["state"] == "recording"
             r.wait_session_frames(r.rec.tap.session_frames + 24000)
             r.request(Stop())
             session = r.wait_outbox(sid)
-            assert [m.label for m in session.manifest.markers] == ["goal set"]
-            assert (session.path / "labels.txt").read_text().endswith("\tgoal set\n")
+            assert [m.label for m in session.manifest.markers] == ["goal set", "second"]
+            assert (session.path / "labels.txt").read_text().splitlines()[0].endswith("\tgoal set")
 
             # renamed afterwards; the files get the new name
             phone.send({"cmd": "label", "session": sid, "client": "Sam", "title": "Goals review"})

@@ -57,6 +57,7 @@ class MqttLink:
         self.dispatch = dispatch
         self._lock = threading.Lock()
         self._recent: list[dict] = []  # guarded by _lock
+        self._recent_stale = True  # guarded by _lock: rebuilt before the next state message
         self._connected = False  # guarded by _lock
         self._next_level = 0.0  # guarded by _lock: monotonic time of the next level slot
         self._wake = threading.Event()
@@ -128,6 +129,7 @@ class MqttLink:
         with self._lock:
             connected = self._connected
         if connected:
+            self._refreshed_recent()
             self._publish_state()
             info = self.client.publish(f"{self.base}/availability", "offline", qos=1, retain=True)
             info.wait_for_publish(timeout=2)
@@ -207,6 +209,7 @@ class MqttLink:
             if self._stopping.is_set():
                 break
             if self.connected:
+                self._refreshed_recent()
                 self._publish_state()
 
     def _recording(self) -> bool:
@@ -221,10 +224,24 @@ class MqttLink:
         self._wake.set()
 
     def refresh_recent(self) -> None:
-        recent = self.recent()
+        """The recent list changed: rebuilt and published by the publisher thread, so a caller
+        (the writer, a command) never waits for the manifests to be read."""
+        with self._lock:
+            self._recent_stale = True
+        self._wake.set()
+
+    def _refreshed_recent(self) -> None:
+        with self._lock:
+            stale, self._recent_stale = self._recent_stale, False
+        if not stale:
+            return
+        try:
+            recent = self.recent()
+        except Exception:  # the state goes out with the last list rather than not at all
+            log.exception("MQTT: the recent sessions could not be read")
+            return
         with self._lock:
             self._recent = recent
-        self._wake.set()
 
     def event(self, payload: dict) -> None:
         payload = {**payload, "ts": _now()}
