@@ -194,7 +194,11 @@ class Recorder:
         return out
 
     def _mqtt_status(self) -> dict:
-        return {**self.controller.status(), "next_session": self.coaching.next.get()}
+        return {
+            **self.controller.status(),
+            "next_session": self.coaching.next.get(),
+            "sharing": self.coaching.sharer.status(),
+        }
 
     def _started_for_next(self, kind: str, payload: dict) -> None:
         if kind == "event" and payload.get("event") == "session_started":

@@ -130,6 +130,8 @@ def test_the_coach_over_mqtt_from_the_next_session_to_a_share(tmp_path, mic, bro
             unknown = phone.answer("label")
             assert unknown["ok"] is False and "no session 000099" in unknown["message"]
 
+            assert phone.state()["sharing"] == {"enabled": True, "expire": "14d",
+                                                "max_expire": "90d"}  # fmt: skip
             # the next session's client, set before the button is pressed
             phone.send({"cmd": "next", "client": "Kim", "title": "Intake"})
             wait_until(lambda: phone.state().get("next_session", {}) and

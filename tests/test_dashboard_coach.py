@@ -473,6 +473,21 @@ def test_shares_show_link_copy_qr_and_revoke(
     assert no_horizontal_scroll(page)
 
 
+def test_a_box_that_cannot_share_says_why_instead_of_a_form(
+    page: Page, broker: Mosquitto, daemon: FakeDaemon
+) -> None:
+    off = "sharing is off: no [share] remote is configured on this box"
+    daemon.state(idle(sharing={"enabled": False, "message": off}))
+    log_in(page, broker, broker.dashboard, "box-1")
+    panel = open_view(page, SID)
+    expect(panel.locator(".sharing-off")).to_have_text(off, timeout=WAIT_MS)
+    expect(panel.locator("form.share-form")).to_have_count(0)
+    # a box that can share (or an older daemon saying nothing) shows the form
+    daemon.state(idle(sharing={"enabled": True, "expire": "14d", "max_expire": "90d"}))
+    expect(panel.locator("form.share-form")).to_have_count(1, timeout=WAIT_MS)
+    expect(panel.locator(".sharing-off")).to_have_count(0)
+
+
 # ---- while recording, and before -------------------------------------------------------------------
 
 

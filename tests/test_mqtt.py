@@ -163,6 +163,11 @@ def test_commands_over_mqtt_and_garbage_changes_nothing(tmp_path, mic, broker):
         wait_until(lambda: len([e for e in watcher.events() if e["event"] == "error"]) >= 8, 10)
         assert r.rec.controller.status()["state"] == "idle"
         assert r.rec.store.sessions() == []
+        [(last, _)] = watcher.of("/state")[-1:]
+        assert json.loads(last)["sharing"] == {
+            "enabled": False,
+            "message": "sharing is off: no [share] remote is configured on this box",
+        }
 
         phone.publish(cmd, "start", qos=1)
         wait_until(lambda: r.rec.controller.status()["state"] == "recording", 10)

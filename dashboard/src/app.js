@@ -109,8 +109,9 @@
     feedback: new Map(), // feedback key ("<session>|details") -> {text, kind}: a form's answer
     shareWait: new Map(), // session id -> feedback key of the share form waiting for its copy
     confirm: null, // {session, kind: "discard" | "withdraw", ref}: a deletion being confirmed
-    // markers told by `marker` events: the daemon refreshes `recent` on the event, which can be
-    // before its writer has put the marker in the manifest, so the list would miss the newest
+    sharing: null, // the state's `sharing`: {enabled, message}; null from an older daemon
+    // markers told by `marker` events: an older daemon refreshed `recent` on the event, before
+    // its writer had put the marker in the manifest, so the list missed the newest one
     liveMarkers: { session: null, list: [] }, // list: [{seconds, label}]
   };
 
@@ -923,6 +924,7 @@
   }
 
   function renderRecent(s) {
+    app.sharing = record(s.sharing);
     const list = Array.isArray(s.recent) ? s.recent.filter(record).reverse() : []; // newest first
     const uploadsOn = uploadsOnOf(s);
     const ul = $("recent");
@@ -1061,7 +1063,7 @@
 
   function fillPanel(panel, r, id, t, c, uploadsOn) {
     const confirm = app.confirm && app.confirm.session === id ? app.confirm : null;
-    const sig = JSON.stringify([r, uploadsOn, confirm]);
+    const sig = JSON.stringify([r, uploadsOn, confirm, app.sharing]);
     if (panel.dataset.sig === sig) return;
     const kept = keepFields(panel);
     // what was typed in a form that a confirmation replaced comes back with the form
@@ -1550,7 +1552,10 @@
       for (const sh of shares) ul.append(shareItem(sid, sh));
       sec.append(ul);
     }
-    sec.append(shareForm(prefix, sid));
+    if (app.sharing && app.sharing.enabled === false) {
+      // no form to fill in for nothing: the box says why it cannot share
+      sec.append(elem("p", "muted small sharing-off", String(app.sharing.message || "Sharing is off on this box")));
+    } else sec.append(shareForm(prefix, sid));
     return sec;
   }
 

@@ -267,6 +267,7 @@ class MqttLink:
         keys = (
             "state", "device_id", "session_id", "elapsed_s", "warnings", "levels",
             "disk_free_mb", "hours_left", "upload", "last_error", "version", "next_session",
+            "sharing",
         )  # fmt: skip
         payload = {k: s.get(k) for k in keys}
         payload["recent"] = recent

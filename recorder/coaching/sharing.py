@@ -85,6 +85,14 @@ class Sharer:
 
     # ---- making one -----------------------------------------------------------------------------
 
+    def status(self) -> dict:
+        """For the phone page: whether shares can be made, else why not; the default expiry."""
+        if self.target is None or self.section is None:
+            why = self.why_off or "no [share] remote is configured on this box"
+            return {"enabled": False, "message": f"sharing is off: {why}"}
+        return {"enabled": True, "expire": self.section.expire,
+                "max_expire": self.section.max_expire}  # fmt: skip
+
     def _ready(self) -> ShareTarget:
         if self.target is None or self.section is None:
             raise ShareError(
