@@ -82,7 +82,10 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
         checks = {c["name"]: c for c in view["credential"]["checks"]}
         assert checks["length"]["result"] == "fail" and "20" in checks["length"]["message"]
         assert checks["transcript"]["result"] == "pass"
-        assert checks["consent"]["result"] == "unknown"
+        assert checks["consent"]["result"] == "fail"  # none recorded for this session
+        assert (
+            f"session-recorder consent {session_id} --allow share" in checks["consent"]["message"]
+        )
         assert view["credential"]["ready"] is False
         [stored] = r.rec.store.sessions("outbox")
         assert r.rec.views.view(stored) is r.rec.views.view(stored)  # worked out once

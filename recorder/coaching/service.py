@@ -135,7 +135,10 @@ class Coaching:
             self._changed()
             return _shared(q.session, share.to_json())
         self.sharer.check(request)  # refused at once, not after the queue
-        pending = self.worker.submit(request)
+        try:
+            pending = self.worker.submit(request)
+        except queue.Full:
+            return {"ok": False, "message": "too many shares waiting; try again in a minute"}
         if not pending.done.wait(SHARE_WAIT_S):
             return {"ok": False, "message": "the share is still running; see the phone page"}
         result = pending.result or {"ok": False, "message": "no answer"}
