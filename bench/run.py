@@ -41,6 +41,7 @@ BENCHMARKS = [
     "upload",
     "deliverables",
     "turns",
+    "retag",
 ]
 DOC = ROOT / "docs" / "benchmarks.md"
 
