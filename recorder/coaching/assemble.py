@@ -78,8 +78,8 @@ def build_coaching(
     worker = None
     if recording is not None and emit is not None:
         worker = ShareWorker(sharer, recording, emit)
-    return Coaching(store, records, sharer, NextSession(store, records.label, changed), discard, changed,
-                    worker, retagger)  # fmt: skip
+    next_session = NextSession(store, records.label, changed)
+    return Coaching(store, records, sharer, next_session, discard, changed, worker, retagger)
 
 
 def retag_now(folder: Path, manifest: Manifest) -> None:
