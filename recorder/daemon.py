@@ -115,10 +115,6 @@ class Recorder:
             wake=lambda: self.outbox.nudge(),  # noqa: PLW0108 - the outbox is made below
         )
         assert self.coaching.retagger is not None
-        chores = [self.coaching.sharer.sweep, self.coaching.retagger.run]
-        if self.remote is not None:
-            archive = ArchiveSync(self.store, self.remote, self._recording)
-            chores.append(archive.run)  # after the retag: it sends the retitled transcript
         self.outbox = OutboxWorker(
             self.store,
             cfg.upload if self.remote is not None else None,
@@ -129,8 +125,13 @@ class Recorder:
             # a share needs the MP3 and FLAC even when the archive takes neither
             deliverables=(cfg.upload.deliverables if cfg.upload else False) or bool(cfg.share),
             steps=[self.transcripts] if self.transcripts else [],
-            chores=chores,
+            chores=[self.coaching.sharer.sweep, self.coaching.retagger.run],
         )
+        if self.remote is not None:
+            lock = self.outbox.session_lock
+            archive = ArchiveSync(self.store, self.remote, self._recording, lock)
+            # after the retag: it sends the retitled transcript
+            self.outbox.chores = (*self.outbox.chores, archive.run)
         self.upload_error = remote_error
         self.controller.upload_stats = self._upload_status
         self.controller.add_listener(

@@ -102,6 +102,12 @@ class OutboxWorker(threading.Thread):
             self._next_try.clear()
         self._wake.set()
 
+    @property
+    def session_lock(self) -> threading.Lock:
+        """Held while one session's files are worked on here or deleted by a discard; a chore
+        that sends a session's files takes it too."""
+        return self._busy
+
     def nudge(self) -> None:
         """Run a pass soon, without cutting short any back-off (a chore has work)."""
         self._wake.set()

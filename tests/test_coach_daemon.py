@@ -334,3 +334,26 @@ def test_edits_after_verification_reach_the_encrypted_archive(tmp_path, mic, bro
             assert entry["what"] == "copy" and entry["ref"] == "signed release"
             # nothing plain reached the archive: every object under its prefix is ciphertext
             assert all(b"signed release" not in p.read_bytes() for p in s3.objects())
+
+
+def test_only_edits_after_verification_are_sent_again():
+    from recorder.coaching.archive_sync import edited_since_verified
+    from recorder.core.manifest import Marker, latest_coach_edit
+    from tests.test_deliverables import manifest_for
+
+    m = manifest_for([], 48000, 1, "S16_LE")
+    m.upload.verified_at = "2026-12-04T10:00:00+00:00"
+    assert latest_coach_edit(m) is None and not edited_since_verified(m)
+    extra = m.__pydantic_extra__
+    extra["details"] = {"client": "Sam", "updated_at": "2026-12-04T09:00:00+00:00"}
+    extra["consent"] = [{"at": "2026-12-04T09:30:00+00:00"}, {"at": "not a time"}, "junk"]
+    assert latest_coach_edit(m).isoformat() == "2026-12-04T09:30:00+00:00"
+    assert not edited_since_verified(m)  # the verified upload carried these
+    m.markers = [Marker(frame=1, seconds=0.0, label="x", edited_at="2026-12-04T10:00:00+00:00")]
+    assert edited_since_verified(m)  # the same second counts as after
+    m.markers = []
+    extra["shares"] = [{"created_at": "2026-12-04T09:00:00+00:00",
+                        "removed_at": "2026-12-04T11:00:00+00:00"}]  # fmt: skip
+    assert edited_since_verified(m)
+    m.upload.verified_at = None
+    assert edited_since_verified(m)

@@ -10,7 +10,13 @@ samples are verified and unchanged, so the archive's FLAC and MP3 keep the tags 
 uploaded with.
 
 What the archive holds is remembered as a digest in `.archive-record` in the session folder (a
-dot file: never uploaded). A session without one sends its record once.
+dot file: never uploaded). A session without one has the record it had when it was verified:
+it sends it again only when the coach changed something since.
+
+A discard must not race a send (the send would put a deleted session's record back on the
+archive), so each send holds the outbox's session lock, which a discard takes too. The first
+send that fails ends the run: the archive is away, and the outbox's pass must not wait for it
+once per session.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from recorder.core.manifest import COACH_FIELDS, Manifest
+from recorder.core.manifest import COACH_FIELDS, Manifest, latest_coach_edit
 from recorder.ports import RemoteStore
 from recorder.storage import MANIFEST, SessionStore, atomic_write
 from recorder.transcript.status import FILES as TRANSCRIPT_FILES
@@ -54,15 +62,33 @@ def record_digest(folder: Path, manifest: Manifest) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def edited_since_verified(manifest: Manifest) -> bool:
+    """Whether the coach changed the session after the archive got its verified manifest (an
+    edit in the same second counts as after: sending once too often is harmless)."""
+    edited = latest_coach_edit(manifest)
+    if edited is None:
+        return False
+    try:
+        verified = datetime.fromisoformat(manifest.upload.verified_at or "")
+    except ValueError:
+        return True
+    return edited >= verified.replace(microsecond=0)
+
+
 class ArchiveSync:
     """Sends changed records of verified sessions to the archive; an outbox chore."""
 
     def __init__(
-        self, store: SessionStore, remote: RemoteStore, recording: Callable[[], bool]
+        self,
+        store: SessionStore,
+        remote: RemoteStore,
+        recording: Callable[[], bool],
+        session_lock: threading.Lock,
     ) -> None:
         self.store = store
         self.remote = remote
         self.recording = recording
+        self.session_lock = session_lock
 
     def run(self) -> None:
         for s in self.store.sessions("uploaded"):
@@ -71,19 +97,33 @@ class ArchiveSync:
             m = s.manifest
             if m is None or m.upload.status != "verified" or not m.upload.remote:
                 continue
+            sent = s.path / SENT
             try:
                 digest = record_digest(s.path, m)
-                if (s.path / SENT).read_text().strip() == digest:
+                if sent.read_text().strip() == digest:
                     continue
             except FileNotFoundError:
-                pass
+                if not sent.parent.is_dir():
+                    continue  # discarded meanwhile
+                if not edited_since_verified(m):
+                    atomic_write(sent, digest + "\n")  # the archive has this record already
+                    continue
             except OSError as exc:
                 log.warning("session %s: record not checked: %s", s.id, exc)
                 continue
+            if not self._send(s.id, s.path, m.upload.remote, digest):
+                return
+
+    def _send(self, session_id: str, folder: Path, remote_dir: str, digest: str) -> bool:
+        with self.session_lock:
+            if not folder.is_dir():
+                return True  # discarded while we looked: nothing to send, ever
             try:
-                self.remote.upload(s.path, record_files(s.path), m.upload.remote, force=True)
-                atomic_write(s.path / SENT, digest + "\n")
+                self.remote.upload(folder, record_files(folder), remote_dir, force=True)
+                atomic_write(folder / SENT, digest + "\n")
             except Exception as exc:  # the remote is down: the next pass tries again
-                log.warning("session %s: the archive's record not updated yet: %s", s.id, exc)
-                continue
-            log.info("session %s: the archive's record updated", s.id)
+                log.warning("session %s: the archive's record not updated yet: %s", session_id,
+                            exc)  # fmt: skip
+                return False
+        log.info("session %s: the archive's record updated", session_id)
+        return True

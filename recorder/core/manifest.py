@@ -6,6 +6,7 @@ new fields may be added, none renamed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -202,3 +203,28 @@ def keep_coach_edits(on_disk: object, manifest: Manifest) -> None:
         if edit is not None and isinstance(edit.get("label"), str):
             marker.label = edit["label"]
             marker.__pydantic_extra__["edited_at"] = edit["edited_at"]  # type: ignore[index]
+
+
+def _stamps(value: object, keys: tuple[str, ...]) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [i[k] for i in items if isinstance(i, dict) for k in keys if isinstance(i.get(k), str)]
+
+
+def latest_coach_edit(manifest: Manifest) -> datetime | None:
+    """When the coach last changed the session (details, consent, shares, a marker label), or
+    None when never; stamps that cannot be read are left out."""
+    extra = manifest.model_extra or {}
+    found = [
+        *_stamps(extra.get("details"), ("updated_at",)),
+        *_stamps(extra.get("consent"), ("at",)),
+        *_stamps(extra.get("shares"), ("created_at", "removed_at")),
+        *_stamps([m.model_extra or {} for m in manifest.markers], ("edited_at",)),
+    ]
+    times = []
+    for stamp in found:
+        try:
+            t = datetime.fromisoformat(stamp)
+        except ValueError:
+            continue
+        times.append(t if t.tzinfo else t.replace(tzinfo=UTC))
+    return max(times, default=None)
