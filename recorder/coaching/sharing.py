@@ -261,7 +261,7 @@ class Sharer:
         """Delete every copy that must go: expired, consent withdrawn, session discarded.
 
         Run by the outbox once a pass; a copy that cannot be deleted now stays in the index
-        and is tried again at the next pass.
+        and is tried again at the next pass, with the ones after it.
         """
         if self.target is None or not self.index.is_dir():
             return
@@ -284,8 +284,9 @@ class Sharer:
             try:
                 self.target.remove(remote)
             except TargetError as exc:
+                # the share remote is away: the rest wait for the next pass, not for it each
                 log.warning("share %s (%s): removal retried next pass: %s", share_id, why, exc)
-                continue
+                return
             self._mark(session_id, share_id, why)
 
     def _why_remove(self, session_id: str, share_id: str, now: datetime) -> str | None:
