@@ -75,7 +75,9 @@ class LoopbackServer:
         return f"http://{HOST}:{self.port}"
 
     def serve_flags(self) -> list[str]:
-        raise NotImplementedError
+        """Flags after the address, read at each start (a restart may move `rc_port`); plain
+        `rclone serve KIND` takes none."""
+        return []
 
     def start(self, timeout: float = 10.0) -> Self:
         """Start the server and wait until it accepts connections (on the same port as before)."""

@@ -243,6 +243,21 @@ def width_percent(bar: Locator) -> float:
     return float(bar.evaluate("e => e.style.width").rstrip("%"))
 
 
+def row(page: Page, sid: str) -> Locator:
+    return page.locator(f'#recent > li[data-session="{sid}"]')
+
+
+def open_view(page: Page, sid: str) -> Locator:
+    """Tap the session's row; its view (the panel the row controls) opens."""
+    head = row(page, sid).locator("button.session-head")
+    expect(head).to_have_attribute("aria-expanded", "false", timeout=WAIT_MS)
+    head.tap()
+    expect(head).to_have_attribute("aria-expanded", "true")
+    panel = page.locator(f"#{head.get_attribute('aria-controls')}")
+    expect(panel).to_be_visible()
+    return panel
+
+
 def screenshot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name

@@ -26,7 +26,9 @@ from tests.test_dashboard import (
     WAIT_MS,
     FakeDaemon,
     log_in,
+    open_view,
     recording,
+    row,
     screenshot,
     state,
     touch_targets_too_small,
@@ -149,20 +151,6 @@ def answer(daemon: FakeDaemon, cmd: str, ok: bool, message: str, sid: str | None
     if sid:
         told["session_id"] = sid
     daemon.publish("event", json.dumps(told))
-
-
-def row(page: Page, sid: str) -> Locator:
-    return page.locator(f'#recent > li[data-session="{sid}"]')
-
-
-def open_view(page: Page, sid: str) -> Locator:
-    head = row(page, sid).locator("button.session-head")
-    expect(head).to_have_attribute("aria-expanded", "false", timeout=WAIT_MS)
-    head.tap()
-    expect(head).to_have_attribute("aria-expanded", "true")
-    panel = page.locator(f"#{head.get_attribute('aria-controls')}")
-    expect(panel).to_be_visible()
-    return panel
 
 
 def no_horizontal_scroll(page: Page) -> bool:

@@ -22,6 +22,8 @@ from tests.test_dashboard import (
     WAIT_MS,
     FakeDaemon,
     log_in,
+    open_view,
+    row,
     screenshot,
     state,
     touch_targets_too_small,
@@ -107,21 +109,6 @@ def console_errors(page: Page) -> Iterator[list[str]]:
 
     page.on("console", seen)
     yield errors
-
-
-def row(page: Page, sid: str) -> Locator:
-    return page.locator(f'#recent > li[data-session="{sid}"]')
-
-
-def open_view(page: Page, sid: str) -> Locator:
-    """Tap the session's row; its view (the panel the row controls) opens."""
-    head = row(page, sid).locator("button.session-head")
-    expect(head).to_have_attribute("aria-expanded", "false", timeout=WAIT_MS)
-    head.tap()
-    expect(head).to_have_attribute("aria-expanded", "true")
-    panel = page.locator(f"#{head.get_attribute('aria-controls')}")
-    expect(panel).to_be_visible()
-    return panel
 
 
 def check_rows(panel: Locator) -> list[tuple[str, str, str]]:
