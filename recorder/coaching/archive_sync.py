@@ -49,14 +49,14 @@ def record_digest(folder: Path, manifest: Manifest) -> str:
     """What the archive should hold of the record: the coach's fields, the marker labels and
     the other files' sizes and times (the upload state is left out: it changes on its own)."""
     extra = manifest.model_extra or {}
+    files = {}
+    for name in record_files(folder)[1:]:  # the manifest's part is the fields above
+        st = (folder / name).stat()
+        files[name] = [st.st_size, st.st_mtime_ns]
     record = {
         "coach": {k: extra.get(k) for k in COACH_FIELDS},
         "markers": [(m.frame, m.label) for m in manifest.markers],
-        "files": {
-            n: [(folder / n).stat().st_size, (folder / n).stat().st_mtime_ns]
-            for n in record_files(folder)
-            if n != MANIFEST
-        },
+        "files": files,
     }
     text = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -67,7 +67,6 @@ def build_coaching(
     retagger = None
     if recording is not None:
         retagger = Retagger(store, recording, wake)
-        retagger.mark_edited()
         records.after_change.append(retagger.mark)
     else:
         records.after_change.append(retag_now)

@@ -183,8 +183,9 @@ def retag(folder: Path, manifest: Manifest) -> bool:
 class Retagger:
     """Sessions whose files wait for new tags, retagged by `run` (an outbox chore).
 
-    `mark` is a `SessionRecords.after_change` hook. At start every session the coach has
-    touched is checked once, so a change whose retag a power cut interrupted is still made.
+    `mark` is a `SessionRecords.after_change` hook. The first run checks every session the
+    coach has touched, so a change whose retag a power cut interrupted is still made; it reads
+    the manifests on the outbox's thread, not while the daemon starts.
     """
 
     def __init__(
@@ -197,6 +198,7 @@ class Retagger:
         self.recording = recording
         self.wake = wake
         self._pending: set[str] = set()
+        self._scanned = False  # the run's thread only
         self._lock = threading.Lock()
 
     def mark(self, folder: Path, manifest: Manifest) -> None:
@@ -205,7 +207,7 @@ class Retagger:
         self.wake()
 
     def mark_edited(self) -> None:
-        """Queue every session with details or an edited marker label (at start)."""
+        """Queue every session with details or an edited marker label (the first run does)."""
         for s in self.store.sessions():
             m = s.manifest
             if m is None or s.state == "recording":
@@ -221,6 +223,9 @@ class Retagger:
 
     def run(self) -> None:
         """Retag what waits; nothing while a session is recording (it copies whole files)."""
+        if not self._scanned:
+            self._scanned = True
+            self.mark_edited()
         for session_id in sorted(self.pending()):
             if self.recording():
                 return
