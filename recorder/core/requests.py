@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from recorder.core.coach_requests import COACH_FIELDS, CoachRequestError, coach_args
+from recorder.core.inbound import RequestError, decode, echo
 from recorder.core.session_id import is_valid_id
 from recorder.core.state import Event, Mark, Start, Stop
 
@@ -27,10 +28,6 @@ class Query:
     args: dict = field(default_factory=dict, compare=True)
 
 
-class RequestError(ValueError):
-    pass
-
-
 def clean_label(label: object) -> str:
     """A marker label safe to store and show: text, no control characters, bounded length."""
     if label is None:
@@ -45,16 +42,23 @@ def clean_label(label: object) -> str:
     return text
 
 
+def read_request(raw: bytes | str, source: str, *, plain_words: bool = False) -> Event | Query:
+    """The one checked way in for raw outside input: limits (inbound.decode), then meaning."""
+    return parse_request(decode(raw, plain_words=plain_words), source)
+
+
 def parse_request(payload: object, source: str) -> Event | Query:
     """The event a request asks for, or the query it makes."""
     if not isinstance(payload, dict):
         raise RequestError('a request is a JSON object such as {"cmd": "start"}')
     cmd = payload.get("cmd")
     if cmd not in COMMANDS:
-        raise RequestError(f"unknown command {cmd!r}; expected one of {', '.join(COMMANDS)}")
+        raise RequestError(f"unknown command {echo(cmd)}; expected one of {', '.join(COMMANDS)}")
     extra = set(payload) - {"cmd"} - FIELDS.get(cmd, set())
     if extra:
-        raise RequestError(f"unexpected field(s) {', '.join(sorted(extra))} in {cmd!r} request")
+        raise RequestError(
+            f"unexpected field(s) {echo(', '.join(sorted(extra)))} in {cmd!r} request"
+        )
     match cmd:
         case "start":
             return Start(source)
@@ -65,7 +69,7 @@ def parse_request(payload: object, source: str) -> Event | Query:
         case "discard":
             session = payload.get("session")
             if not isinstance(session, str) or not is_valid_id(session):
-                raise RequestError(f"'discard' needs a session id, not {session!r}")
+                raise RequestError(f"'discard' needs a session id, not {echo(session)}")
             return Query("discard", session)
     if cmd in COACH_FIELDS:
         try:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-ID_RE = re.compile(r"^(?P<seq>\d{6,})-(?P<time>\d{8}T\d{6}Z)(?P<unsynced>-u)?$")
+ID_RE = re.compile(r"(?P<seq>[0-9]{6,})-(?P<time>[0-9]{8}T[0-9]{6}Z)(?P<unsynced>-u)?", re.ASCII)
 
 
 def make_id(seq: int, wall: datetime, clock_synced: bool) -> str:
