@@ -47,6 +47,12 @@ class NextSession:
         return out if any(out.values()) else None
 
     def set(self, client: str, title: str) -> dict:
+        """Keep the details for the next start; refused now when they could not be stored then
+        (the session would start without them, and only the log would say so)."""
+        try:
+            client, title = clean_name(client, "client"), clean_name(title, "title")
+        except DetailsError as exc:
+            return {"ok": False, "message": f"'next': {exc}"}
         with self._lock:
             if client or title:
                 atomic_write(self.path, json.dumps({"client": client, "title": title}) + "\n")

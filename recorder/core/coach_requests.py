@@ -6,8 +6,11 @@ request becomes a Query with clean arguments, or a RequestError saying what is w
 
 from __future__ import annotations
 
+import re
+
 from recorder.core.consent import ConsentError, new_entry
 from recorder.core.details import DETAIL_FIELDS, DetailsError, clean_changes, clean_name
+from recorder.core.inbound import echo
 from recorder.core.session_id import is_valid_id
 from recorder.core.shares import WHATS, ShareError, parse_expire
 
@@ -21,6 +24,7 @@ COACH_FIELDS = {
     "consent_history": {"session"},
 }
 MAX_SHARE_ID = 40
+SHARE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SHARE_ID}}}")  # made by secrets.token_hex
 
 
 class CoachRequestError(ValueError):
@@ -30,7 +34,7 @@ class CoachRequestError(ValueError):
 def _session(payload: dict, cmd: str) -> str:
     session = payload.get("session")
     if not isinstance(session, str) or not is_valid_id(session):
-        raise CoachRequestError(f"{cmd!r} needs a session id, not {session!r}")
+        raise CoachRequestError(f"{cmd!r} needs a session id, not {echo(session)}")
     return session
 
 
@@ -52,7 +56,7 @@ def _args(cmd: str, p: dict) -> tuple[str | None, dict]:
         case "label_marker":
             n = p.get("marker")
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise CoachRequestError(f"'label_marker' needs marker = 1, 2, …, not {n!r}")
+                raise CoachRequestError(f"'label_marker' needs marker = 1, 2, …, not {echo(n)}")
             return _session(p, cmd), {"marker": n, "label": clean_name(p.get("label"), "label")}
         case "consent":
             allow, withdraw = p.get("allow"), p.get("withdraw")
@@ -68,7 +72,7 @@ def _args(cmd: str, p: dict) -> tuple[str | None, dict]:
                 raise CoachRequestError("'share' needs to = whom the copy is for")
             what = p.get("what", "mp3")
             if what not in WHATS:
-                raise CoachRequestError(f"what = one of {', '.join(WHATS)}, not {what!r}")
+                raise CoachRequestError(f"what = one of {', '.join(WHATS)}, not {echo(what)}")
             expire = p.get("expire")
             if expire is not None and not isinstance(expire, str):
                 raise CoachRequestError('expire is text such as "14d"')
@@ -76,9 +80,9 @@ def _args(cmd: str, p: dict) -> tuple[str | None, dict]:
             return _session(p, cmd), {"to": to, "what": what, "expire_s": seconds}
         case "revoke":
             share = p.get("share")
-            if not isinstance(share, str) or not 0 < len(share) <= MAX_SHARE_ID:
-                raise CoachRequestError(f"'revoke' needs share = a share id, not {share!r}")
+            if not isinstance(share, str) or not SHARE_ID.fullmatch(share):
+                raise CoachRequestError(f"'revoke' needs share = a share id, not {echo(share)}")
             return _session(p, cmd), {"share": share}
         case "consent_history":
             return _session(p, cmd), {}
-    raise CoachRequestError(f"unknown command {cmd!r}")
+    raise CoachRequestError(f"unknown command {echo(cmd)}")

@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recorder.core.details import DetailsError, clean_name
+from recorder.core.inbound import echo, surrogate_problem
 
 ACTIONS = ("allow", "withdraw")
 WHATS = ("record", "share", "copy")
 MAX_REF = 300
+SHOWN_PROBLEMS = 3  # a refusal names the first few damaged entries, and how many more
 
 
 class ConsentError(ValueError):
@@ -58,10 +60,10 @@ class Standing:
 def new_entry(action: str, what: str, ref: object, to: object, at: str, source: str) -> Entry:
     """A checked entry for `consent --allow/--withdraw`; the reference is required."""
     if action not in ACTIONS:
-        raise ConsentError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
+        raise ConsentError(f"action must be one of {', '.join(ACTIONS)}, not {echo(action)}")
     allowed = WHATS if action == "withdraw" else ("share", "copy")
     if what not in allowed:
-        raise ConsentError(f"--{action} takes one of {', '.join(allowed)}, not {what!r}")
+        raise ConsentError(f"--{action} takes one of {', '.join(allowed)}, not {echo(what)}")
     try:
         reference = clean_name(ref, "ref", MAX_REF)
         name = clean_name(to, "to") or None
@@ -83,13 +85,20 @@ def _entry(raw: object, n: int) -> Entry:
     if missing:
         raise ConsentError(f"consent entry {n}: {', '.join(missing)} missing or not text")
     if raw["action"] not in ACTIONS:
-        raise ConsentError(f"consent entry {n}: unknown action {raw['action']!r}")
+        raise ConsentError(f"consent entry {n}: unknown action {echo(raw['action'])}")
     if raw["what"] not in WHATS:
-        raise ConsentError(f"consent entry {n}: unknown permission {raw['what']!r}")
+        raise ConsentError(f"consent entry {n}: unknown permission {echo(raw['what'])}")
     to = raw.get("to")
     if to is not None and not isinstance(to, str):
         raise ConsentError(f"consent entry {n}: to must be text or null")
-    return Entry(raw["at"], raw["action"], raw["what"], raw["ref"], to, str(raw.get("source", "")))
+    source = raw.get("source")
+    if not isinstance(source, str):  # only shown: an odd source does not make the entry unsure
+        source = "" if source is None else echo(source, 40)
+    for key, value in (("at", raw["at"]), ("ref", raw["ref"]), ("to", to), ("source", source)):
+        problem = surrogate_problem(value or "", key)
+        if problem is not None:  # it could be neither shown nor written back
+            raise ConsentError(f"consent entry {n}: {problem}")
+    return Entry(raw["at"], raw["action"], raw["what"], raw["ref"], to, source)
 
 
 def read_history(raw: object) -> tuple[list[Entry], list[str]]:
@@ -141,8 +150,11 @@ def may_share(
     reason it is refused, or None when consent allows it."""
     purpose = "copy" if client and to.casefold() == client.casefold() else "share"
     if problems:
+        shown = "; ".join(problems[:SHOWN_PROBLEMS])
+        if len(problems) > SHOWN_PROBLEMS:
+            shown += f"; and {len(problems) - SHOWN_PROBLEMS} more"
         return purpose, (
-            "the consent record is damaged (" + "; ".join(problems) + "); nothing is shared "
+            f"the consent record is damaged ({shown}); nothing is shared "
             "until it is mended, since a damaged entry may have been a withdrawal"
         )
     s = standing(entries)

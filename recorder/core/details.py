@@ -10,6 +10,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from recorder.core.inbound import echo, surrogate_problem
+
 MAX_NAME = 80  # a first name or a pseudonym, or a title
 MAX_NOTES = 4000
 MAX_NUMBER = 100_000
@@ -18,6 +20,14 @@ DETAIL_FIELDS = ("client", "title", "number", "notes")
 
 class DetailsError(ValueError):
     """A detail that cannot be stored; the message names the field and what is wrong."""
+
+
+def _text(value: str, field: str) -> None:
+    """Refuse an unpaired surrogate: it passes every category check below but no JSON encoder,
+    log or manifest write takes it (the phone's `next` answered ok and the details were lost)."""
+    problem = surrogate_problem(value, field)
+    if problem is not None:
+        raise DetailsError(problem)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ def clean_name(value: object, field: str, limit: int = MAX_NAME) -> str:
         return ""
     if not isinstance(value, str):
         raise DetailsError(f"{field} must be text, not {type(value).__name__}")
+    _text(value, field)
     bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
     if bad is not None:
         raise DetailsError(
@@ -56,6 +67,7 @@ def clean_notes(value: object) -> str:
         return ""
     if not isinstance(value, str):
         raise DetailsError(f"notes must be text, not {type(value).__name__}")
+    _text(value, "notes")
     text = value.replace("\r\n", "\n").replace("\r", "\n")
     bad = next(
         (c for c in text if c not in "\n\t" and unicodedata.category(c) in ("Cc", "Cf")), None
@@ -72,9 +84,9 @@ def clean_number(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise DetailsError(f"number must be a whole number, not {value!r}")
+        raise DetailsError(f"number must be a whole number, not {echo(value)}")
     if not 1 <= value <= MAX_NUMBER:
-        raise DetailsError(f"number {value} is outside 1..{MAX_NUMBER}")
+        raise DetailsError(f"number {echo(value)} is outside 1..{MAX_NUMBER}")
     return value
 
 
@@ -82,7 +94,7 @@ def clean_changes(changes: dict) -> dict:
     """The given fields of a label request, each checked; at least one is needed."""
     unknown = set(changes) - set(DETAIL_FIELDS)
     if unknown:
-        raise DetailsError(f"unknown detail(s) {', '.join(sorted(unknown))}")
+        raise DetailsError(f"unknown detail(s) {echo(', '.join(sorted(unknown)))}")
     if not changes:
         raise DetailsError("give at least one of client, title, number or notes")
     out: dict = {}

@@ -17,6 +17,8 @@ Bad input is echoed back in messages and logs cut to `ECHO_CHARS`, never whole.
 from __future__ import annotations
 
 import json
+import math
+import re
 
 MAX_BYTES = 65536
 MAX_DEPTH = 8  # a request is a flat object; a little room for future fields
@@ -26,6 +28,7 @@ _OPEN = frozenset(b"[{")
 _CLOSE = frozenset(b"]}")
 _QUOTE = ord('"')
 _BACKSLASH = ord("\\")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RequestError(ValueError):
@@ -33,12 +36,34 @@ class RequestError(ValueError):
 
 
 def echo(value: object, limit: int = ECHO_CHARS) -> str:
-    """`repr(value)` cut to `limit` characters, saying so when it was cut."""
+    """`repr(value)` cut to `limit` characters, saying so when it was cut.
+
+    Safe on anything: a repr escapes lone surrogates and control characters, and a value whose
+    repr fails (an int of 5000 digits, nesting deeper than Python recurses) is named by type.
+    """
     cut = isinstance(value, (str, bytes, bytearray)) and len(value) > limit
-    text = repr(value[:limit] if cut else value)  # type: ignore[index]
+    try:
+        text = repr(value[:limit] if cut else value)  # type: ignore[index]
+    except (ValueError, RecursionError):
+        return f"<a {type(value).__name__} too large to show>"
     if len(text) <= limit and not cut:
         return text
     return f"{text[:limit]}… (cut at {limit} characters)"
+
+
+def surrogate_problem(text: str, what: str) -> str | None:
+    """A sentence saying where `text` holds an unpaired surrogate, or None when it is text.
+
+    `json.loads` turns `"\\ud800"` into one and `surrogateescape` turns a command-line byte that
+    is not UTF-8 into one: neither can be stored, logged or sent back.
+    """
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return (
+        f"{what} holds an unpaired surrogate (U+{ord(found.group()):04X}) at position "
+        f"{found.start() + 1}: not text; send it as UTF-8"
+    )
 
 
 def nesting_depth(raw: bytes, limit: int = MAX_DEPTH) -> int:
@@ -70,16 +95,18 @@ def _no_constant(name: str) -> object:
     raise RequestError(f"{name} is not a number a request may hold")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as inf, which no JSON reply can hold
+        raise RequestError(f"{echo(text, 40)} is not a number a request may hold")
+    return value
+
+
 def _check_text(value: object, where: str) -> None:
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            bad = value[exc.start]
-            raise RequestError(
-                f"{where} holds an unpaired surrogate (U+{ord(bad):04X}) at position "
-                f"{exc.start + 1}: not text; send it as UTF-8"
-            ) from None
+        problem = surrogate_problem(value, where)
+        if problem is not None:
+            raise RequestError(problem)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, "a field name")
@@ -119,7 +146,7 @@ def decode(raw: bytes | bytearray | str, *, plain_words: bool = False) -> object
     if nesting_depth(raw) > MAX_DEPTH:
         raise RequestError(f"brackets nested more than {MAX_DEPTH} deep: not a request")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RequestError:
         raise
     except (ValueError, RecursionError) as exc:

@@ -1,20 +1,24 @@
-"""Requests from outside (ctl socket now; the button and MQTT later) checked into events.
+"""Requests from outside (the control socket, MQTT, the command line) checked into events.
 
 Anything that arrives over a socket or a broker is untrusted: it becomes an event only if it is
-well-formed, and otherwise a message that says what is wrong.
+well-formed, and otherwise a message that says what is wrong, with the bad input echoed cut
+short (`inbound.echo`). The command line builds its payload itself and comes in at
+`parse_request`, after `decode`: so every field cleaner checks for surrogates again.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
 from recorder.core.coach_requests import COACH_FIELDS, CoachRequestError, coach_args
-from recorder.core.inbound import RequestError, decode, echo
+from recorder.core.inbound import RequestError, decode, echo, surrogate_problem
 from recorder.core.session_id import is_valid_id
 from recorder.core.state import Event, Mark, Start, Stop
 
 MAX_LABEL = 200
+_PLAIN_NAME = re.compile(r"[a-z_]{1,40}")
 COMMANDS = ("start", "stop", "mark", "status", "upload", "discard", *COACH_FIELDS)
 FIELDS = {"mark": {"label"}, "discard": {"session"}, **COACH_FIELDS}
 
@@ -34,12 +38,22 @@ def clean_label(label: object) -> str:
         return ""
     if not isinstance(label, str):
         raise RequestError(f"label must be text, not {type(label).__name__}")
+    problem = surrogate_problem(label, "label")
+    if problem is not None:  # not blanked like a control character: it is not text at all
+        raise RequestError(problem)
     text = "".join(
         " " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in label
     ).strip()
     if len(text) > MAX_LABEL:
         raise RequestError(f"label is {len(text)} characters; at most {MAX_LABEL} are kept")
     return text
+
+
+def _names(keys: set[str], shown: int = 5) -> str:
+    """Field names as a person reads them: plain names bare, anything else echoed, a few."""
+    names = [k if _PLAIN_NAME.fullmatch(k) else echo(k, 40) for k in sorted(keys)[:shown]]
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(names) + more
 
 
 def read_request(raw: bytes | str, source: str, *, plain_words: bool = False) -> Event | Query:
@@ -56,9 +70,7 @@ def parse_request(payload: object, source: str) -> Event | Query:
         raise RequestError(f"unknown command {echo(cmd)}; expected one of {', '.join(COMMANDS)}")
     extra = set(payload) - {"cmd"} - FIELDS.get(cmd, set())
     if extra:
-        raise RequestError(
-            f"unexpected field(s) {echo(', '.join(sorted(extra)))} in {cmd!r} request"
-        )
+        raise RequestError(f"unexpected field(s) {_names(extra)} in {cmd!r} request")
     match cmd:
         case "start":
             return Start(source)

@@ -12,7 +12,13 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-ID_RE = re.compile(r"(?P<seq>[0-9]{6,})-(?P<time>[0-9]{8}T[0-9]{6}Z)(?P<unsynced>-u)?", re.ASCII)
+# ASCII digits only (`\d` and `str.isdigit` take `١٢٣٤٥٦` too), and a bounded sequence: an id
+# of 300 digits would be a file name the kernel refuses (ENAMETOOLONG) wherever it is looked up.
+MAX_SEQ_DIGITS = 64
+ID_RE = re.compile(
+    rf"(?P<seq>[0-9]{{6,{MAX_SEQ_DIGITS}}})-(?P<time>[0-9]{{8}}T[0-9]{{6}}Z)(?P<unsynced>-u)?",
+    re.ASCII,
+)
 
 
 def make_id(seq: int, wall: datetime, clock_synced: bool) -> str:
@@ -25,8 +31,9 @@ def sequence_of(session_id: str) -> int | None:
     return int(m["seq"]) if m else None
 
 
-def is_valid_id(session_id: str) -> bool:
-    return ID_RE.fullmatch(session_id) is not None
+def is_valid_id(session_id: object) -> bool:
+    """Whether `session_id` is an id this box could have made (anything else is refused)."""
+    return isinstance(session_id, str) and ID_RE.fullmatch(session_id) is not None
 
 
 def next_sequence(stored: int | None, existing_ids: Iterable[str]) -> int:

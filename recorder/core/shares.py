@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from recorder.core.consent import Standing
+from recorder.core.inbound import echo, surrogate_problem
 
 WHATS = ("mp3", "flac", "transcript", "all")
 TRANSCRIPT_FILES = ("transcript.docx", "transcript.txt", "transcript.vtt")
 FOREVER = ("0", "never")
-_EXPIRE = re.compile(r"^(\d{1,5})\s*([hdw])$")
+_EXPIRE = re.compile(r"([0-9]{1,5})\s*([hdw])", re.ASCII)  # `١٤d` is not an expiry
 _UNIT_S = {"h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -79,12 +80,19 @@ def parse_expire(text: str | None) -> int | None:
     """`14d`, `36h`, `2w` as seconds; `0` or `never` as None (the copy stays until revoked)."""
     if text is None:
         return None
+    if not isinstance(text, str):
+        raise ShareError(f"expiry {echo(text)}: write it as text such as 14d")
+    problem = surrogate_problem(text, "the expiry")
+    if problem is not None:
+        raise ShareError(problem)
     t = text.strip().lower()
     if t in FOREVER:
         return None
-    m = _EXPIRE.match(t)
+    m = _EXPIRE.fullmatch(t)
     if m is None or int(m.group(1)) == 0:
-        raise ShareError(f"expiry {text!r}: write a number of hours, days or weeks: 36h, 14d, 2w")
+        raise ShareError(
+            f"expiry {echo(text)}: write a number of hours, days or weeks: 36h, 14d, 2w"
+        )
     return int(m.group(1)) * _UNIT_S[m.group(2)]
 
 
@@ -110,7 +118,7 @@ def describe(seconds: int) -> str:
 def files_for(what: str, present: set[str], flac: str, mp3: str) -> list[str]:
     """The files a share of `what` holds, from those `present` in the session folder."""
     if what not in WHATS:
-        raise ShareError(f"what to share: one of {', '.join(WHATS)}, not {what!r}")
+        raise ShareError(f"what to share: one of {', '.join(WHATS)}, not {echo(what)}")
     wanted = {
         "mp3": [mp3],
         "flac": [flac],
@@ -140,6 +148,11 @@ def _share(raw: object, n: int) -> Share:
     bad = [k for k in optional if raw.get(k) is not None and not isinstance(raw.get(k), str)]
     if bad:
         raise ShareError(f"share entry {n}: {', '.join(bad)} must be text or null")
+    texts = [(k, raw.get(k)) for k in (*need, *optional)] + [("files", f) for f in files]
+    for key, value in texts:
+        problem = surrogate_problem(value or "", key)
+        if problem is not None:  # could be neither shown nor written back
+            raise ShareError(f"share entry {n}: {problem}")
     return Share(
         raw["id"], raw["to"], raw["purpose"], raw["what"], tuple(files), raw["remote"],
         raw["created_at"], *(raw.get(k) for k in optional),
@@ -170,7 +183,7 @@ def is_expired(share: Share, now: datetime) -> bool:
         return False
     try:
         return datetime.fromisoformat(share.expires_at) <= now
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: a time without its zone, written by hand
         return True  # an unreadable expiry is treated as passed: the copy must not linger
 
 
