@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recorder.config import UploadSection
+from recorder.core.inbound import echo
 from recorder.core.manifest import Manifest
 from recorder.core.session_id import is_valid_id
 from recorder.core.state import Event, SessionUploaded, SessionVerified, UploadActivity
@@ -35,11 +36,13 @@ from recorder.core.upload_plan import Stored, is_due, retry_delay_s, send_again_
 from recorder.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
 from recorder.markers import LABELS_FILE
 from recorder.ports import DiskSpace, RemoteStore, SessionStep
-from recorder.storage import MANIFEST, STATES, SessionStore, StoredSession, atomic_write
+from recorder.storage import MANIFEST, STATES, SessionStore, StoredSession, atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 
 DISCARDS = "discards"  # <storage>/discards/<id>: remote deletions still to do
+QUARANTINE = "quarantine"  # discards/quarantine/: entries that can never succeed, set aside
+MAX_DISCARD_ENTRY = 4096  # bytes: an entry holds one remote folder
 DISCARD_LOG = "discard.log"
 IDLE_POLL_S = 60.0
 LOW_PRIORITY = 10
@@ -93,6 +96,7 @@ class OutboxWorker(threading.Thread):
         self._cancelled: set[str] = set()  # guarded by _lock: discarded while in flight
         self._busy = threading.Lock()  # held while one session is being worked on
         self._stopped_children = False  # guarded by _lock
+        self._discard_said: dict[str, str] = {}  # this thread only: last warning per entry
 
     # ---- other threads ------------------------------------------------------------------------
 
@@ -520,19 +524,102 @@ class OutboxWorker(threading.Thread):
             return discard_session(self.store, self.remote, self.upload, session_id)
 
     def _retry_discards(self) -> None:
+        """Retry each pending remote deletion; one that can never succeed is set aside.
+
+        Retried for ever, such an entry warned at every pass and survived restarts. Only this
+        session's folder under the configured remote is ever purged: an entry that names
+        anything else (`remote:` alone would be the whole archive) is never acted on.
+        """
         folder = self.store.root / DISCARDS
-        if not folder.is_dir():
+        if not folder.is_dir() or self.remote is None or self.upload is None:
             return
-        for marker in sorted(folder.iterdir()):
-            remote_dir = marker.read_text().strip()
-            try:
-                assert self.remote is not None
-                self.remote.purge(remote_dir)
-            except Exception as exc:
-                log.warning("discard of %s on the remote still pending: %s", marker.name, exc)
+        for entry in sorted(folder.iterdir()):
+            if entry.name == QUARANTINE:
                 continue
-            marker.unlink()
-            _log_discard(self.store, {"id": marker.name, "remote": "deleted (retried)"})
+            remote_dir, problem = self._pending_deletion(entry)
+            if problem is None:
+                try:
+                    self.remote.purge(remote_dir)
+                except ValueError as exc:  # the adapter refuses the path itself
+                    problem = f"rclone refuses its path ({exc})"
+                except Exception as exc:
+                    self._say(
+                        entry.name,
+                        f"discard of {echo(entry.name)} on the remote still pending "
+                        f"(retried at every pass; said again only when the reason changes): {exc}",
+                    )
+                    continue
+                else:
+                    entry.unlink()
+                    self._discard_said.pop(entry.name, None)
+                    _log_discard(self.store, {"id": entry.name, "remote": "deleted (retried)"})
+                    continue
+            self._quarantine(entry, problem, remote_dir)
+
+    def _pending_deletion(self, entry: Path) -> tuple[str, str | None]:
+        """The remote folder a pending deletion names, and why it can never succeed (or None)."""
+        assert self.upload is not None
+        expected = remote_dir_for(self.upload.remote, entry.name)
+        if entry.is_symlink() or not entry.is_file():
+            return expected, "it is not a plain file"
+        if not is_valid_id(entry.name):
+            return expected, "its name is not a session id"
+        try:
+            with open(entry, "rb") as f:
+                data = f.read(MAX_DISCARD_ENTRY + 1)
+        except OSError as exc:
+            return expected, f"it cannot be read ({exc.strerror or exc})"
+        if len(data) > MAX_DISCARD_ENTRY:
+            size = entry.stat().st_size
+            return expected, f"it holds {size} bytes, not one remote folder"
+        try:
+            named = data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return expected, "it is not UTF-8 text"
+        if not named:
+            return expected, "it is empty"
+        if named != expected:
+            return expected, (
+                f"it names {echo(named)}, not this session's folder under the configured "
+                f"remote ({echo(expected)})"
+            )
+        return expected, None
+
+    def _quarantine(self, entry: Path, problem: str, remote_dir: str) -> None:
+        """Move an entry that can never succeed to discards/quarantine/, with one warning."""
+        aside = entry.parent / QUARANTINE
+        target = aside / entry.name
+        n = 1
+        while target.exists() or target.is_symlink():
+            n += 1
+            target = aside / f"{entry.name}.{n}"
+        try:
+            aside.mkdir(exist_ok=True)
+            os.rename(entry, target)
+            fsync_dir(entry.parent)
+        except OSError as exc:
+            self._say(
+                entry.name,
+                f"pending remote deletion {echo(entry.name)} can never succeed ({problem}), and "
+                f"it could not be moved to {aside} ({exc.strerror or exc}): remove {entry} by "
+                f"hand; if {echo(remote_dir)} still holds a copy, delete it with rclone purge",
+            )
+            return
+        self._discard_said.pop(entry.name, None)
+        log.warning(
+            "pending remote deletion %s can never succeed: %s. Moved to %s and not retried: if "
+            "the remote still holds a copy of that session (%s), delete it with `rclone purge`, "
+            "then delete the file",
+            echo(entry.name), problem, target, echo(remote_dir),
+        )  # fmt: skip
+
+    def _say(self, name: str, message: str) -> None:
+        """Warn about a pending deletion once, and again only when the message changes."""
+        if self._discard_said.get(name) != message:
+            self._discard_said[name] = message
+            log.warning("%s", message)
+        else:
+            log.debug("%s", message)
 
     def _signal_rclone(self, sig: int) -> None:
         if self.upload is None:
