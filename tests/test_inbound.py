@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from recorder.coaching.assemble import build_coaching
+from recorder.coaching.records import RecordError, SessionRecords
 from recorder.core.consent import Entry, may_share, read_history
 from recorder.core.inbound import ECHO_CHARS, MAX_BYTES, MAX_DEPTH, RequestError, decode, echo
 from recorder.core.requests import Query, parse_request, read_request
@@ -23,6 +24,7 @@ from recorder.core.shares import Share, ShareError, is_expired, parse_expire, re
 from recorder.storage import SessionStore
 from tests.support import cli, make_config
 from tests.support import write_config as write_cfg
+from tests.test_coaching import _session
 from tests.test_deliverables import SESSION_ID, write_session
 
 SID = "000012-20261206T080613Z"
@@ -239,3 +241,15 @@ def test_an_expiry_without_a_time_zone_counts_as_passed_not_a_crash():
 def test_consent_entries_from_the_command_line_keep_their_source():
     entries, problems = read_history([Entry("2026-12-06", "allow", "copy", "signed").to_json()])
     assert problems == [] and entries[0].source == "cli"
+
+
+def test_a_record_change_that_cannot_be_written_is_refused_and_changes_nothing(tmp_path):
+    """Behind the cleaners: a value no manifest can hold is a RecordError (an answer to the
+    coach), not a serialisation error out of the thread that serves the coach."""
+
+    _, folder = _session(tmp_path)
+    before = (folder / "manifest.json").read_bytes()
+    records = SessionRecords(SessionStore(tmp_path / "sessions"), lambda: datetime.now(UTC))
+    with pytest.raises(RecordError, match=r"cannot be stored .*nothing was changed"):
+        records.label(SESSION_ID, {"client": f"Kim{LONE}"})
+    assert (folder / "manifest.json").read_bytes() == before

@@ -12,8 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from pydantic_core import PydanticSerializationError
+
 from recorder.core.consent import Entry, Standing, read_history, standing
 from recorder.core.details import apply_changes, display_name, read_details
+from recorder.core.inbound import echo
 from recorder.core.manifest import Manifest
 from recorder.markers import marker_labels, write_labels
 from recorder.storage import SessionStore
@@ -63,6 +66,11 @@ class SessionRecords:
             return self.store.update_manifest(session_id, change)
         except KeyError as exc:
             raise RecordError(str(exc.args[0])) from None
+        except PydanticSerializationError as exc:  # raised before the write: nothing changed
+            raise RecordError(
+                f"session {session_id}: the change cannot be stored ({echo(str(exc))}); "
+                "nothing was changed"
+            ) from None
 
     def _changed(self, folder: Path, manifest: Manifest, state: str) -> None:
         if state == "recording":
