@@ -143,7 +143,7 @@ def test_next_with_a_surrogate_is_refused_not_answered_ok_and_dropped(tmp_path):
     store = SessionStore(cfg.storage.dir)
     store.prepare()
     coaching = build_coaching(cfg, store, discard=lambda sid: {})
-    nxt = coaching.queries(wait_for_shares=True)["next"]
+    nxt = coaching.set_next  # what `next` runs, over ctl and MQTT alike
     answer = nxt(Query("next", None, {"client": f"Kim{LONE}", "title": "", "source": "mqtt"}))
     assert answer["ok"] is False
     assert "'next': client holds an unpaired surrogate (U+D800)" in answer["message"]
