@@ -19,8 +19,9 @@ from recorder.core.state import Event, Mark, Start, Stop
 
 MAX_LABEL = 200
 _PLAIN_NAME = re.compile(r"[a-z_]{1,40}")
-COMMANDS = ("start", "stop", "mark", "status", "upload", "discard", *COACH_FIELDS)
-FIELDS = {"mark": {"label"}, "discard": {"session"}, **COACH_FIELDS}
+COMMANDS = ("start", "stop", "mark", "status", "upload", "discard", "job", *COACH_FIELDS)
+FIELDS = {"mark": {"label"}, "discard": {"session"}, "job": {"job"}, **COACH_FIELDS}
+_JOB_ID = re.compile(r"[0-9a-f]{8}")  # recorder.jobs: secrets.token_hex(4)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ def parse_request(payload: object, source: str) -> Event | Query:
             if not isinstance(session, str) or not is_valid_id(session):
                 raise RequestError(f"'discard' needs a session id, not {echo(session)}")
             return Query("discard", session)
+        case "job":
+            job = payload.get("job")
+            if not isinstance(job, str) or not _JOB_ID.fullmatch(job):
+                raise RequestError(f"'job' needs a job id such as 'a1b2c3d4', not {echo(job)}")
+            return Query("job", args={"job": job})
     if cmd in COACH_FIELDS:
         try:
             session, args = coach_args(cmd, payload)
