@@ -371,7 +371,9 @@ class Controller(threading.Thread):
 
 def _state_name(s: State) -> str:
     if s.mode == "recording":
-        return "recording"
+        # Between the start and the writer's word (up to START_ACK_S) the session has no id
+        # yet: a viewer told "recording" would have no session to show.
+        return "recording" if s.session_id else "starting"
     if s.starting:
         return "starting"
     if s.device != "ok" or s.disk_full:

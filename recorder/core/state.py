@@ -46,6 +46,7 @@ class State:
     button: gestures.Button = field(default_factory=gestures.Button)
     monitor: warn.Monitor = field(default_factory=warn.Monitor)
     ack: int = 0  # markers placed: the LED acknowledges each
+    restarted: tuple[tuple[str, str], ...] = ()  # threads restarted: (name, why it first failed)
     settings: Settings = field(default_factory=Settings)
 
 
@@ -189,6 +190,14 @@ class Shutdown:
     pass
 
 
+@dataclass(frozen=True)
+class ThreadRestarted:
+    """A thread that serves the coach (ctl, MQTT, jobs) died and was restarted."""
+
+    name: str
+    why: str
+
+
 Event = (
     Start
     | Stop
@@ -212,6 +221,7 @@ Event = (
     | ButtonHeld
     | ButtonReleased
     | Shutdown
+    | ThreadRestarted
 )
 
 
@@ -386,6 +396,12 @@ def transition(state: State, event: Event) -> tuple[State, list[Command]]:
             else:
                 action = s.recording_press if gesture == "press" else s.recording_hold
             return _button_action(new, action, frame)
+        case ThreadRestarted(name, why):
+            if any(n == name for n, _ in state.restarted):
+                return state, []  # said once: the warning stands until the daemon restarts
+            restarted = (*state.restarted, (name, why))
+            new = replace(state, restarted=restarted)
+            return _monitor(new, warn.threads_restarted(new.monitor, restarted))
         case Shutdown():
             new = replace(state, shutting_down=True)
             if state.mode == "recording":
@@ -406,8 +422,9 @@ def _button_action(state: State, action: Action, frame: int | None) -> tuple[Sta
 
 
 def _session_clear(m: warn.Monitor) -> warn.Monitor:
-    """Silence and clipping belong to one session; disk and device warnings outlive it."""
-    return replace(m, active=tuple((k, v) for k, v in m.active if k in ("disk_low", "device")))
+    """Silence and clipping belong to one session; disk, device and thread warnings outlive it."""
+    kept = ("disk_low", "device", "thread")
+    return replace(m, active=tuple((k, v) for k, v in m.active if k in kept))
 
 
 def _monitor(state: State, monitor: warn.Monitor) -> tuple[State, list[Command]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-KINDS = ("silence", "clipping", "disk_low", "device")
+KINDS = ("silence", "clipping", "disk_low", "device", "thread")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,21 @@ def assess_disk(m: Monitor, seconds_left: float, s: WarningSettings) -> Monitor:
 
 def assess_device(m: Monitor, error: str | None) -> Monitor:
     return _set(m, "device", error)
+
+
+def threads_restarted(m: Monitor, restarted: tuple[tuple[str, str], ...]) -> Monitor:
+    """Threads that serve the coach failed and were restarted: said until the daemon restarts,
+    since whatever ended them may come again."""
+    if not restarted:
+        return _set(m, "thread", None)
+    which = ", ".join(f"{name} ({why})" for name, why in restarted)
+    what = "thread failed" if len(restarted) == 1 else "threads failed"
+    return _set(
+        m,
+        "thread",
+        f"the recorder's {which} {what} and restarted by itself; it goes on working, but "
+        "send its log to whoever maintains the box",
+    )
 
 
 def auto_stop(m: Monitor, session_frames: int, s: WarningSettings, rate: int) -> str | None:
