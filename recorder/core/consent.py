@@ -85,9 +85,9 @@ def _entry(raw: object, n: int) -> Entry:
     if missing:
         raise ConsentError(f"consent entry {n}: {', '.join(missing)} missing or not text")
     if raw["action"] not in ACTIONS:
-        raise ConsentError(f"consent entry {n}: unknown action {echo(raw['action'])}")
+        raise ConsentError(f"consent entry {n}: unknown action {echo(raw['action'], 40)}")
     if raw["what"] not in WHATS:
-        raise ConsentError(f"consent entry {n}: unknown permission {echo(raw['what'])}")
+        raise ConsentError(f"consent entry {n}: unknown permission {echo(raw['what'], 40)}")
     to = raw.get("to")
     if to is not None and not isinstance(to, str):
         raise ConsentError(f"consent entry {n}: to must be text or null")

@@ -50,9 +50,10 @@ def clean_label(label: object) -> str:
     return text
 
 
-def _names(keys: set[str], shown: int = 5) -> str:
+def _names(keys: set, shown: int = 5) -> str:
     """Field names as a person reads them: plain names bare, anything else echoed, a few."""
-    names = [k if _PLAIN_NAME.fullmatch(k) else echo(k, 40) for k in sorted(keys)[:shown]]
+    plain = [k if isinstance(k, str) and _PLAIN_NAME.fullmatch(k) else echo(k, 40) for k in keys]
+    names = sorted(plain)[:shown]
     more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
     return ", ".join(names) + more
 
