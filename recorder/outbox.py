@@ -534,8 +534,8 @@ class OutboxWorker(threading.Thread):
         if not folder.is_dir() or self.remote is None or self.upload is None:
             return
         for entry in sorted(folder.iterdir()):
-            if entry.name == QUARANTINE:
-                continue
+            if entry.name == QUARANTINE or (entry.name.startswith(".") and entry.suffix == ".tmp"):
+                continue  # set aside, or a discard writing its entry now (atomic_write)
             remote_dir, problem = self._pending_deletion(entry)
             if problem is None:
                 try:

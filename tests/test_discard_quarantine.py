@@ -73,6 +73,8 @@ def test_a_pending_deletion_that_cannot_succeed_is_quarantined_with_one_warning(
     target.write_text(remote_dir_for(remote_root, "000014-20261206T080613Z") + "\n")
     os.symlink(target, pending / "000014-20261206T080613Z")
     odd = [*never, "000013-20261206T080613Z", "000014-20261206T080613Z"]
+    writing = pending / ".000015-20261206T080613Z.tmp"  # a discard writing its entry right now
+    writing.write_text(remote_dir_for(remote_root, "000015-20261206T080613Z"))
 
     caplog.set_level(logging.INFO, logger="recorder.outbox")
     worker = _worker(cfg, store, remote)
@@ -87,7 +89,7 @@ def test_a_pending_deletion_that_cannot_succeed_is_quarantined_with_one_warning(
 
     # every other entry: set aside with its content, and exactly one warning each
     quarantine = pending / QUARANTINE
-    assert sorted(p.name for p in pending.iterdir()) == [QUARANTINE]
+    assert sorted(p.name for p in pending.iterdir()) == [writing.name, QUARANTINE]
     assert sorted(p.name for p in quarantine.iterdir()) == sorted(odd)
     for name, content in never.items():
         assert (quarantine / name).read_bytes() == content
