@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 from recorder import __version__
-from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.adapters.control_socket import ControlSocketError, send, wait_for_job
 from recorder.config import Config, ConfigError, load_config
 from recorder.storage import SessionStore, StorageError
 
 EXIT_REFUSED = 1  # the daemon answered, and said no
 EXIT_CONFIG = 2  # the config or the storage cannot be used
 EXIT_UNREACHABLE = 3  # no daemon answered
+DISCARD_WAIT_S = 900.0  # a discard the daemon queued: how long the command line waits for it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,12 +191,17 @@ def _ctl(cfg: Config, args: argparse.Namespace) -> int:
     if args.action == "discard":
         payload["session"] = args.session
     try:
-        answer = send(cfg.socket_path, payload, timeout=120 if args.action == "discard" else 15)
+        answer = send(cfg.socket_path, payload, timeout=15)
+        answer = wait_for_job(cfg.socket_path, answer, DISCARD_WAIT_S)
     except ControlSocketError as exc:
         print(f"session-recorder: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
     if args.action == "status":
-        status = answer.get("status", {})
+        status = answer.get("status")
+        if not answer.get("ok") or not isinstance(status, dict):
+            why = answer.get("message") or "its answer held no status"
+            print(f"session-recorder: the recorder did not give its status: {why}", file=sys.stderr)
+            return EXIT_REFUSED
         if args.json:
             print(json.dumps(status, indent=2))
         else:
@@ -350,8 +356,14 @@ def _upload(cfg: Config) -> int:
 def _discard(cfg: Config, session_id: str) -> int:
     from recorder.outbox import DiscardError, discard_session
 
-    answer = _daemon_answer(cfg, {"cmd": "discard", "session": session_id}, 120)
+    answer = _daemon_answer(cfg, {"cmd": "discard", "session": session_id}, 15)
     if answer is not None:
+        try:
+            answer = wait_for_job(cfg.socket_path, answer, DISCARD_WAIT_S)
+        except ControlSocketError as exc:
+            print(f"session-recorder: {exc}; the discard was queued as job {answer.get('job')}: "
+                  "`session-recorder sessions` shows whether it was done", file=sys.stderr)  # fmt: skip
+            return EXIT_UNREACHABLE
         print(answer.get("message"))
         return 0 if answer.get("ok") else EXIT_REFUSED
     store, remote, _ = _offline_worker(cfg)

@@ -36,7 +36,8 @@ from recorder.config import Config
 from recorder.controller import Controller
 from recorder.core.requests import Query
 from recorder.core.ring import PrerollRing
-from recorder.core.state import Shutdown, led_view
+from recorder.core.state import Shutdown, ThreadRestarted, led_view
+from recorder.jobs import Job, JobBoard, JobWorker
 from recorder.outbox import DiscardError, OutboxWorker, remote_dir_for
 from recorder.ports import AudioSource, DiskSpace, RemoteStore, SegmentFactory
 from recorder.recovery import recover_sessions
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from recorder.adapters.mqtt import MqttLink
 
 log = logging.getLogger(__name__)
+
+UMASK = 0o027  # what the daemon writes (manifests, consent.log, shares/) is no one else's
 
 
 @dataclass
@@ -141,15 +144,25 @@ class Recorder:
             self.controller.add_listener(
                 lambda state: self.transcripts.set_recording(state.mode == "recording")
             )
+        # Discards, shares, revocations: accepted at once, done by a job worker, told as events
+        self.jobs = JobBoard()
+        self.jobs.tell = self._job_done
+        self.job_worker = JobWorker("jobs", self.jobs, restarted=self.thread_restarted)
+        if self.coaching.worker is not None:
+            self.coaching.worker.board = self.jobs
+            self.coaching.worker.restarted = self.thread_restarted
+        self.coaching.jobs = self.job_worker
+        self.coaching.refuse_discard = self._discard_refusal
         self.queries = {
             "status": self._status,
             "upload": self._upload_now,
             "discard": self._discard,
-            **self.coaching.queries(wait_for_shares=True),
+            "job": self._job,
+            **self.coaching.queries(),
         }
-        # over MQTT a share is answered at once and its end told as an event
-        self.remote_queries = {**self.queries, **self.coaching.queries(wait_for_shares=False)}
-        self.server = ControlServer(cfg.socket_path, self.controller.request, self.queries)
+        self.server = ControlServer(
+            cfg.socket_path, self.controller.request, self.queries, restarted=self.thread_restarted
+        )
         self.controller.add_notifier(self._started_for_next)
         if cfg.mqtt is not None:
             # Imported here: paho-mqtt and ssl cost about 2.5 MB of RSS, for nothing when off.
@@ -172,8 +185,16 @@ class Recorder:
     def dispatch(self, request) -> dict:
         """One checked request (an Event or a Query), from any outside input but ctl's socket."""
         if isinstance(request, Query):
-            return self.remote_queries[request.name](request)
+            handler = self.queries.get(request.name)
+            if handler is None:
+                return {"ok": False, "message": f"{request.name!r} is not available here"}
+            return handler(request)
         return self.controller.request(request)
+
+    def thread_restarted(self, name: str, why: str) -> None:
+        """A thread that serves the coach died and was restarted: a warning in the state
+        (`warnings`, over ctl and MQTT), logged once by the controller when it is raised."""
+        self.controller.emit(ThreadRestarted(name, why))
 
     def _recent(self, count: int = 10) -> list[dict]:
         out = []
@@ -216,10 +237,22 @@ class Recorder:
             self.mqtt.refresh_recent()
 
     def _discard_for_consent(self, session_id: str) -> dict:
-        answer = self._discard(Query("discard", session_id))
+        answer = self._discard_now(session_id)
         if not answer["ok"]:
             raise RecordError(answer["message"])
         return answer["discard"]
+
+    def _job_done(self, job: Job) -> None:
+        """A job's result, told as a `command` event (its `job` says which request it ends)."""
+        result = job.result or {}
+        told = {"event": "command", "cmd": job.cmd, "ok": bool(result.get("ok")),
+                "message": result.get("message", ""), "job": job.id}  # fmt: skip
+        if job.session_id:
+            told["session_id"] = job.session_id
+        log.info("job %s (%s): %s", job.id, job.what, told["message"])
+        if self.mqtt is not None:
+            self.mqtt.event(told)
+            self.mqtt.refresh_recent()
 
     def _to_mqtt(self, kind: str, payload: dict) -> None:
         assert self.mqtt is not None
@@ -279,16 +312,45 @@ class Recorder:
         queue = self.outbox.status()["queue"]
         return {"ok": True, "message": f"upload pass started ({queue} session(s) in the outbox)"}
 
+    def _job(self, query) -> dict:
+        return self.jobs.answer(query.args["job"])
+
+    def _discard_refusal(self, session_id: str) -> str | None:
+        """Why a discard is refused at once, before it is queued; None when it may go."""
+        state = self.controller.state
+        found = self.store.folder_of(session_id)
+        # a session just started may have its folder before the state has its id
+        starting = state.mode == "recording" and state.session_id is None
+        starting = starting and found is not None and found[0] == "recording"
+        if session_id == state.session_id or starting:
+            return f"session {session_id} is being recorded: stop it first"
+        if found is None and self.cfg.upload is None:
+            return f"no session {session_id} on this box"
+        return None
+
     def _discard(self, query) -> dict:
+        """Queued: the outbox may hold the session for a whole upload, and the remote's copy
+        is deleted over the network; the answer cannot wait for either."""
+        session_id = query.session
+        refusal = self._discard_refusal(session_id)
+        if refusal:
+            return {"ok": False, "session_id": session_id, "message": refusal}
+        return self.job_worker.submit(
+            "discard", session_id, f"discard of {session_id} here and on the remote",
+            lambda: self._discard_now(session_id), ("discard", session_id),
+        )  # fmt: skip
+
+    def _discard_now(self, session_id: str) -> dict:
         try:
-            record = self.outbox.discard(query.session, self.controller.state.session_id)
+            record = self.outbox.discard(session_id, self.controller.state.session_id)
         except DiscardError as exc:
-            return {"ok": False, "message": str(exc)}
+            return {"ok": False, "session_id": session_id, "message": str(exc)}
         if self.mqtt is not None:
             self.mqtt.event({"event": "session_discarded", "session_id": record["id"]})
             self.mqtt.refresh_recent()
         return {
             "ok": True,
+            "session_id": session_id,
             "message": f"discarded {record['id']}: local {record['local']}, "
             f"remote {record['remote']}",
             "discard": record,
@@ -358,6 +420,7 @@ class Recorder:
             self.led.start()
         self.writer.start()
         self.outbox.start()
+        self.job_worker.start()
         if self.coaching.worker is not None:
             self.coaching.worker.start()
         if self.mqtt is not None:
@@ -377,7 +440,8 @@ class Recorder:
         if self.transcripts is not None:
             self.outbox.stopping.set()  # first, so the killed transcript is not followed by an upload
             self.transcripts.stop()
-        self.outbox.stop()
+        self.outbox.stop()  # first: an upload it stops no longer holds a discard in hand
+        self.job_worker.stop()
         if self.coaching.worker is not None:
             self.coaching.worker.stop()
         if self.mqtt is not None:
@@ -485,6 +549,9 @@ def use_one_malloc_arena() -> bool:
 def run(cfg: Config) -> int:
     """`session-recorder run`: the daemon in the foreground until SIGTERM or SIGINT."""
     use_one_malloc_arena()  # first: the recorder's threads are made below
+    # systemd's UMask= covers the service only: run by hand from a shell with umask 022, the
+    # manifests, consent.log and shares/ would be readable by every user of the box.
+    os.umask(UMASK)
     rec = Recorder(cfg)
     notifier = Notifier()
     last_line: list[str] = [""]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import soundfile
 
-from recorder.adapters.control_socket import send
+from recorder.adapters.control_socket import send, wait_for_job
 from recorder.config import load_config
 from recorder.core.state import State, led_view
 from recorder.deliverables import mp3_bitrate_kbps
@@ -179,7 +179,7 @@ def run_demo(where: Path | None, seconds: float | None = None) -> int:
 
 def ask(cfg, request: dict, what: str) -> dict:
     say(what)
-    answer = send(cfg.socket_path, request, timeout=120)
+    answer = wait_for_job(cfg.socket_path, send(cfg.socket_path, request, timeout=120), 120)
     say(f"  -> {answer['message']}")
     return answer
 

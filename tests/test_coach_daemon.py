@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from recorder.adapters.control_socket import send
+from recorder.adapters.control_socket import send, wait_for_job
 from recorder.adapters.rclone import Rclone
 from recorder.coaching.share_remote import RcloneShareTarget
 from recorder.core.formats import FORMATS
@@ -280,8 +280,10 @@ def test_a_withdrawal_removes_the_session_everywhere_within_one_pass(tmp_path, m
             assert archived, "the archive holds the session"
             sock = cfg.socket_path
             send(sock, {"cmd": "consent", "session": sid, "allow": "share", "ref": "signed"})
-            shared = send(sock, {"cmd": "share", "session": sid, "to": "Alex"}, timeout=120)
-            assert shared["ok"], shared
+            queued = send(sock, {"cmd": "share", "session": sid, "to": "Alex"})
+            assert queued["ok"] and queued["queued"], queued
+            shared = wait_for_job(sock, queued, 120)
+            assert shared["ok"] and shared["share"]["to"] == "Alex", shared
             assert [p for p in s3.objects() if "/shares/" in str(p)]
 
             phone.send({"cmd": "consent", "session": sid, "withdraw": "record",

@@ -403,6 +403,62 @@ def test_discard_says_what_goes_where_and_cancel_sends_nothing(
                             "ref": "client's email 2026-12-04"}  # fmt: skip
 
 
+def test_a_queued_discard_is_told_beside_its_form_when_it_is_done(
+    page: Page, broker: Mosquitto, daemon: FakeDaemon
+) -> None:
+    """A discard or a withdrawal needs the remote: the box answers "queued" at once and tells
+    the result later as a `command` event with its job; the page shows that result beside the
+    form that asked, success or failure."""
+    daemon.state(idle(recent=[unnamed(), coach()]))
+    log_in(page, broker, broker.dashboard, "box-1")
+    panel = open_view(page, SID)
+    panel.get_by_role("button", name="Discard this session…").tap()
+    panel.get_by_role("button", name="Delete everywhere").tap()
+    assert sent(daemon) == {"cmd": "discard", "session": SID}
+    queued = f"queued: discard of {SID} here and on the remote (job 1a2b3c4d); you will be told"
+    answer(daemon, "discard", True, f"{queued} when it is done", SID)
+    msg = panel.locator(".discard-sec .form-msg")
+    expect(msg).to_contain_text("queued: discard of", timeout=WAIT_MS)
+    done = f"discarded {SID}: local deleted from uploaded/, remote deleted {REMOTE}"
+    daemon.publish(
+        "event",
+        json.dumps(
+            {
+                "event": "command",
+                "cmd": "discard",
+                "ok": True,
+                "message": done,
+                "session_id": SID,
+                "job": "1a2b3c4d",
+            }
+        ),
+    )
+    expect(msg).to_have_text(done, timeout=WAIT_MS)
+    expect(msg).to_have_attribute("data-kind", "ok")
+
+    form = open_view(page, OTHER).locator(".consent-form")
+    form.get_by_label("What the client said").select_option("withdraw-record")
+    form.get_by_label("How it was obtained").fill("client's email")
+    form.get_by_role("button", name="Record consent").tap()
+    row(page, OTHER).get_by_role("button", name="Delete everywhere").tap()
+    assert sent(daemon)["cmd"] == "consent"
+    answer(
+        daemon,
+        "consent",
+        True,
+        f"consent withdrawn for {OTHER} (client's email); queued: "
+        f"discard of {OTHER} here, on the remote and every shared copy (job 5e6f7a8b)",
+        OTHER,
+    )
+    consent_msg = row(page, OTHER).locator(".consent-sec .form-msg")
+    expect(consent_msg).to_contain_text("queued: discard of", timeout=WAIT_MS)
+    daemon.publish("event", json.dumps({"event": "command", "cmd": "consent", "ok": False,
+                                        "message": "no session here", "session_id": OTHER,
+                                        "job": "5e6f7a8b"}))  # fmt: skip
+    expect(consent_msg).to_have_text("Failed: no session here", timeout=WAIT_MS)
+    expect(consent_msg).to_have_attribute("data-kind", "bad")
+
+
 def test_shares_show_link_copy_qr_and_revoke(
     page: Page, broker: Mosquitto, daemon: FakeDaemon
 ) -> None:
@@ -611,8 +667,7 @@ def _coach_flow(page: Page, r, factory, wait_until, mp3_name: str) -> None:
     button.drive_low()
     time.sleep(0.15)
     button.drive_high()
-    wait_until(lambda: status()["state"] == "recording", 10, "started by the button")
-    sid = status()["session_id"]
+    sid = wait_until(lambda: status()["session_id"], 30, "a session started by the button")
     expect(page.locator("#conn")).to_have_text("Recording", timeout=WAIT_MS)
     expect(page.locator("#session-id")).to_have_text("Sam · Goals review", timeout=10_000)
     screenshot(page, "dashboard-coach-real-recording.png")
@@ -627,8 +682,9 @@ def _coach_flow(page: Page, r, factory, wait_until, mp3_name: str) -> None:
     stop = page.locator("#btn-stop")
     stop.tap()
     stop.tap()
-    session = r.wait_outbox(sid)
-    wait_until((session.path / mp3_name).is_file, 60, "the session's MP3")
+    wait_until(lambda: status()["session_id"] is None, 30, "the session stopped from the page")
+    session = r.wait_outbox(sid, timeout=120)
+    wait_until((session.path / mp3_name).is_file, 120, "the session's MP3")
 
     # rename it afterwards
     panel = open_view(page, sid)

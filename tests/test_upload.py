@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recorder.adapters.control_socket import wait_for_job
 from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.rclone import Rclone
 from recorder.adapters.wavfile import SoundfileSegment, file_sha256
@@ -274,7 +275,8 @@ def test_discard_deletes_here_and_on_the_remote_even_when_it_is_down(tmp_path, m
         _uploaded(r, kept)
         _uploaded(r, gone)
         s3.stop()
-        answer = r.rec.server.answer(json.dumps({"cmd": "discard", "session": gone}).encode())
+        asked = r.rec.server.answer(json.dumps({"cmd": "discard", "session": gone}).encode())
+        answer = wait_for_job(cfg.socket_path, asked, 120)  # queued: the remote may hang
         assert answer["ok"], answer
         assert "pending" in answer["discard"]["remote"]
         assert [s.id for s in r.rec.store.sessions()] == [kept]
@@ -283,7 +285,8 @@ def test_discard_deletes_here_and_on_the_remote_even_when_it_is_down(tmp_path, m
         r.rec.outbox.wake()
         wait_until(lambda: not (cfg.storage.dir / "discards" / gone).exists(), 60, "remote delete")
         # retention may have deleted the local copy long ago: the remote copy still goes
-        again = r.rec.server.answer(json.dumps({"cmd": "discard", "session": gone}).encode())
+        asked = r.rec.server.answer(json.dumps({"cmd": "discard", "session": gone}).encode())
+        again = wait_for_job(cfg.socket_path, asked, 120)
     assert again["ok"] and again["discard"]["local"] == "not found"
     log = [json.loads(line) for line in (cfg.storage.dir / "discard.log").read_text().splitlines()]
     assert [e["id"] for e in log] == [gone, gone, gone]

@@ -108,6 +108,7 @@
     pending: [], // commands sent, oldest first: {cmd, session, key, box} until the box answers
     feedback: new Map(), // feedback key ("<session>|details") -> {text, kind}: a form's answer
     shareWait: new Map(), // session id -> feedback key of the share form waiting for its copy
+    jobWait: new Map(), // "<cmd>|<session>" -> feedback key of a form whose request was queued
     confirm: null, // {session, kind: "discard" | "withdraw", ref}: a deletion being confirmed
     sharing: null, // the state's `sharing`: {enabled, message}; null from an older daemon
     // markers told by `marker` events: an older daemon refreshed `recent` on the event, before
@@ -415,6 +416,10 @@
     const sid = typeof e.session_id === "string" ? e.session_id : "";
     switch (e.event) {
       case "command": {
+        if (typeof e.job === "string" && e.job && e.queued !== true) {
+          jobDone(e, message, sid);
+          break;
+        }
         const p = takePending(e);
         if (p) answered(p, e.ok === true, message);
         else if (e.ok) toast(message || `${COMMAND_LABEL[e.cmd] || e.cmd || "Command"}: done`, "ok");
@@ -529,10 +534,32 @@
     return i < 0 ? null : app.pending.splice(i, 1)[0];
   }
 
+  function jobDone(e, message, sid) {
+    // the end of a request the box queued (a discard, a revocation, a withdrawal's discard):
+    // said beside the form that sent it when it is still open, else in a toast
+    if (e.cmd === "share") {
+      // share_ready and share_failed say how a share ended; only a failure with neither is told
+      const key = app.shareWait.get(sid);
+      if (!e.ok && key) {
+        app.shareWait.delete(sid);
+        feedback(key, `Not shared: ${message || "the box gave no reason"}`, "bad");
+      }
+      return;
+    }
+    const wait = `${e.cmd}|${sid}`;
+    const key = app.jobWait.get(wait);
+    app.jobWait.delete(wait);
+    const text = e.ok ? message || "Done" : `Failed: ${message || "the box gave no reason"}`;
+    if (key) feedback(key, text, e.ok ? "ok" : "bad");
+    else toast(text, e.ok ? "ok" : "bad");
+  }
+
   function answered(p, ok, message) {
     if (ok) {
       feedback(p.key, message || "Done", "ok");
       if (p.cmd === "share" && p.session) app.shareWait.set(p.session, p.key); // the copy follows
+      // a queued request's result comes later as a `command` event with its job
+      else if (p.session && /(^|; )(already )?queued: /.test(message)) app.jobWait.set(`${p.cmd}|${p.session}`, p.key);
     } else {
       feedback(p.key, message ? `Refused: ${message}` : "The box refused it", "bad");
     }

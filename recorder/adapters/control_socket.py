@@ -114,7 +114,7 @@ class ControlServer:
         self._handle = handle
         self._queries = queries
         self._restarted = restarted
-        self._selector = selector
+        self.selector = selector  # the serving loop's; a test double may stand in
         self._listener: socket.socket | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None
         self._stopping = threading.Event()
@@ -206,7 +206,7 @@ class ControlServer:
 
     def _serve_loop(self) -> None:
         assert self._listener is not None and self._wake is not None
-        sel = self._selector()
+        sel = self.selector()
         waiting: dict[socket.socket, _Waiting] = {}  # oldest first (insertion order)
         ready: deque[_Ready] = deque()
         listening = False

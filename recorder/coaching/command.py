@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.adapters.control_socket import ControlSocketError, send, wait_for_job
 from recorder.config import Config
 from recorder.core.requests import Query, RequestError, parse_request
 from recorder.storage import SessionStore, StorageError
 
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 3
-TIMEOUTS = {"share": 960.0, "consent": 150.0}
+# How long the command line waits for a request the daemon queued (it carries on regardless).
+WAITS = {"share": 960.0, "consent": 900.0, "revoke": 300.0}
 
 
 def add_parsers(sub) -> None:
@@ -115,10 +116,16 @@ def _confirmed(cfg: Config, args: argparse.Namespace) -> bool:
 
 
 def _ask_daemon(cfg: Config, payload: dict) -> dict | None:
+    """The daemon's answer (a queued request: once done), or None when no daemon answers."""
     try:
-        return send(cfg.socket_path, payload, timeout=TIMEOUTS.get(payload["cmd"], 15.0))
+        answer = send(cfg.socket_path, payload, timeout=15.0)
     except ControlSocketError:
         return None
+    try:
+        return wait_for_job(cfg.socket_path, answer, WAITS.get(payload["cmd"], 60.0))
+    except ControlSocketError as exc:
+        return {"ok": False, "message": f"{exc}; it was queued as job {answer.get('job')}: "
+                "`session-recorder sessions` shows whether it was done"}  # fmt: skip
 
 
 def _here(cfg: Config, payload: dict) -> dict | None:
@@ -147,7 +154,7 @@ def _here(cfg: Config, payload: dict) -> dict | None:
     coaching = build_coaching(cfg, store, discard)
     query = parse_request(payload, "cli")
     assert isinstance(query, Query)
-    answer = coaching.queries(wait_for_shares=True)[query.name](query)
+    answer = coaching.queries()[query.name](query)
     if query.name in ("consent", "revoke"):
         coaching.sharer.sweep()  # no outbox runs here: withdrawn copies go now
     return answer

@@ -3,6 +3,10 @@
 The daemon serves them on its control socket and over MQTT; the command line uses this same
 object directly when no daemon runs. Each takes a checked `Query` and answers a dict with `ok`
 and a `message` a person can read; nothing here raises for a refusal.
+
+In the daemon, what needs a remote or the outbox (a share, a revocation, the discard that
+withdrawing consent to keep the recording makes) is checked, answered at once as `queued` and
+carried out by a job worker (`recorder.jobs`); its result comes as an event and from `job`.
 """
 
 from __future__ import annotations
@@ -10,22 +14,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 from collections.abc import Callable
 
 from recorder.coaching.next_session import NextSession
 from recorder.coaching.records import RecordError, SessionRecords
-from recorder.coaching.sharing import Sharer, ShareRequest, ShareWorker
+from recorder.coaching.sharing import Sharer, ShareRequest, ShareWorker, shared_answer
 from recorder.coaching.tags import Retagger
 from recorder.core.manifest import ManifestError
 from recorder.core.requests import Query
 from recorder.core.shares import ShareError
+from recorder.jobs import JobWorker
 from recorder.storage import SessionStore, StorageError
 
 log = logging.getLogger(__name__)
 
 CONSENT_LOG = "consent.log"  # every consent change, kept even when the session is discarded
-SHARE_WAIT_S = 900.0
 
 
 class Coaching:
@@ -48,16 +51,20 @@ class Coaching:
         self._changed = changed  # something the phone page shows changed
         self.worker = worker
         self.retagger = retagger  # the daemon's: its `run` is an outbox chore
+        # The daemon's: revocations and a withdrawal's discard become its jobs, refused at once
+        # for a reason `refuse_discard` gives. None (the command line): done here and now.
+        self.jobs: JobWorker | None = None
+        self.refuse_discard: Callable[[str], str | None] = lambda _session: None
 
-    def queries(self, wait_for_shares: bool) -> dict[str, Callable[[Query], dict]]:
-        """The handlers by command name; ctl waits for a share, MQTT is answered at once."""
+    def queries(self) -> dict[str, Callable[[Query], dict]]:
+        """The handlers by command name."""
         handlers = {
             "label": self.label,
             "next": self.set_next,
             "label_marker": self.label_marker,
             "consent": self.consent,
             "consent_history": self.history,
-            "share": self.share_and_wait if wait_for_shares else self.share_later,
+            "share": self.share,
             "revoke": self.revoke,
         }
         return {name: _answering(handler) for name, handler in handlers.items()}
@@ -83,19 +90,24 @@ class Coaching:
         assert q.session is not None
         entry = q.args["entry"]
         source = q.args.get("source", "ctl")
+        discards = entry.action == "withdraw" and entry.what == "record"
+        if discards:
+            refusal = self.refuse_discard(q.session)
+            if refusal:
+                return {"ok": False, "session_id": q.session, "message": refusal}
         now = self.records.record_consent(q.session, entry, source)
         self._audit(q.session, now.entries[-1].to_json() if now.entries else entry.to_json())
-        if entry.action == "withdraw" and entry.what == "record":
-            record = self._discard(q.session)
-            self._audit(q.session, {"discard": record})
+        if discards:
+            if self.jobs is None:
+                return self._withdrawn(q.session)
+            what = f"discard of {q.session} here, on the remote and every shared copy"
+            queued = self.jobs.submit(
+                "consent", q.session, what, lambda: _answering(self._discarded)(q),
+                ("consent", q.session),
+            )  # fmt: skip
             self._changed()
-            return {
-                "ok": True,
-                "session_id": q.session,
-                "message": f"consent withdrawn: {q.session} discarded: local {record['local']}, "
-                f"remote {record['remote']}; its shared copies are deleted by the next pass",
-                "discard": record,
-            }
+            return {**queued, "message": f"consent withdrawn for {q.session} ({entry.ref}); "
+                    f"{queued['message']}"}  # fmt: skip
         self._changed()
         verb = "allowed" if entry.action == "allow" else "withdrawn"
         whom = f" with {entry.to}" if entry.to else ""
@@ -107,6 +119,23 @@ class Coaching:
             "session_id": q.session,
             "message": f"{entry.what}{whom} {verb} for {q.session} ({entry.ref}){tail}",
             "consent": now.standing.to_json(),
+        }
+
+    def _discarded(self, q: Query) -> dict:
+        assert q.session is not None
+        return self._withdrawn(q.session)
+
+    def _withdrawn(self, session_id: str) -> dict:
+        """The discard that a withdrawal of consent to keep the recording makes."""
+        record = self._discard(session_id)
+        self._audit(session_id, {"discard": record})
+        self._changed()
+        return {
+            "ok": True,
+            "session_id": session_id,
+            "message": f"consent withdrawn: {session_id} discarded: local {record['local']}, "
+            f"remote {record['remote']}; its shared copies are deleted by the next pass",
+            "discard": record,
         }
 
     def history(self, q: Query) -> dict:
@@ -128,40 +157,26 @@ class Coaching:
             q.args.get("source", "ctl"),
         )  # fmt: skip
 
-    def share_and_wait(self, q: Query) -> dict:
+    def share(self, q: Query) -> dict:
         request = self._request(q)
-        if self.worker is None:
+        if self.worker is None:  # the command line, no daemon: here and now
             share = self.sharer.share(request)
             self._changed()
-            return _shared(q.session, share.to_json())
+            return shared_answer(q.session, share.to_json())
         self.sharer.check(request)  # refused at once, not after the queue
-        try:
-            pending = self.worker.submit(request)
-        except queue.Full:
-            return {"ok": False, "message": "too many shares waiting; try again in a minute"}
-        if not pending.done.wait(SHARE_WAIT_S):
-            return {"ok": False, "message": "the share is still running; see the phone page"}
-        result = pending.result or {"ok": False, "message": "no answer"}
-        self._changed()
-        if not result["ok"]:
-            return {**result, "session_id": q.session}
-        return _shared(q.session, result["share"])
-
-    def share_later(self, q: Query) -> dict:
-        request = self._request(q)
-        self.sharer.check(request)
-        assert self.worker is not None
-        try:
-            self.worker.submit(request)
-        except queue.Full:
-            return {"ok": False, "message": "too many shares waiting; try again in a minute"}
-        return {
-            "ok": True,
-            "session_id": q.session,
-            "message": f"sharing {request.what} of {q.session} with {request.to}…",
-        }
+        return self.worker.submit_share(request)
 
     def revoke(self, q: Query) -> dict:
+        assert q.session is not None
+        share_id = q.args["share"]
+        if self.jobs is None:
+            return self._revoked(q)
+        found = self.sharer.revocable(q.session, share_id)  # refused at once
+        what = f"revoking share {share_id} of {q.session} (for {found.to})"
+        return self.jobs.submit("revoke", q.session, what, lambda: _answering(self._revoked)(q),
+                                ("revoke", q.session, share_id))  # fmt: skip
+
+    def _revoked(self, q: Query) -> dict:
         assert q.session is not None
         share = self.sharer.revoke(q.session, q.args["share"])
         self._changed()
@@ -177,19 +192,6 @@ class Coaching:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
-
-
-def _shared(session_id: str | None, share: dict) -> dict:
-    link = share.get("link")
-    where = link or share["remote"]
-    note = f" ({share['link_note']})" if share.get("link_note") else ""
-    until = f", until {share['expires_at']}" if share.get("expires_at") else ""
-    return {
-        "ok": True,
-        "session_id": session_id,
-        "message": f"shared with {share['to']}{until}: {where}{note}",
-        "share": share,
-    }
 
 
 def _answering(handler: Callable[[Query], dict]) -> Callable[[Query], dict]:

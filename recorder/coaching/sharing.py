@@ -13,12 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import queue
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -44,12 +42,13 @@ from recorder.core.shares import (
     withdrawn_purposes,
 )
 from recorder.deliverables import FLAC_NAME, MP3_NAME
+from recorder.jobs import JobBoard, JobWorker
 from recorder.storage import SessionStore, atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 
 INDEX = "shares"  # <storage>/shares/<share id>.json: every copy that may exist
-LOW_PRIORITY = 10
+SHARES_WAITING = 8  # queued shares; more are refused with a reason
 
 
 @dataclass(frozen=True)
@@ -225,9 +224,9 @@ class Sharer:
 
     # ---- ending one ---------------------------------------------------------------------------
 
-    def revoke(self, session_id: str, share_id: str, why: str = "revoked") -> Share:
-        """Delete a share's copy now and record it; raises ShareError when it cannot be."""
-        target = self._ready()
+    def revocable(self, session_id: str, share_id: str) -> Share:
+        """The share a revocation would delete; raises ShareError saying why there is none."""
+        self._ready()
         _, folder = self._find(session_id)
         shares, _ = read_shares((self.store.read_manifest(folder).model_extra or {}).get("shares"))
         found = next((s for s in shares if s.id == share_id), None)
@@ -235,6 +234,12 @@ class Sharer:
             raise ShareError(f"session {session_id} has no share {share_id}")
         if not found.active:
             raise ShareError(f"share {share_id} was already removed ({found.removed})")
+        return found
+
+    def revoke(self, session_id: str, share_id: str, why: str = "revoked") -> Share:
+        """Delete a share's copy now and record it; raises ShareError when it cannot be."""
+        target = self._ready()
+        found = self.revocable(session_id, share_id)
         try:
             target.remove(found.remote)
         except TargetError as exc:
@@ -316,57 +321,53 @@ def _with(entry: Share, **changes) -> Share:
     return replace(entry, **changes)
 
 
-@dataclass
-class Pending:
-    """A queued share: `done` is set when `result` (the answer to give) is there."""
+def shared_answer(session_id: str | None, share: dict) -> dict:
+    """The answer to a share that was made: where the copy is, and until when."""
+    link = share.get("link")
+    where = link or share["remote"]
+    note = f" ({share['link_note']})" if share.get("link_note") else ""
+    until = f", until {share['expires_at']}" if share.get("expires_at") else ""
+    return {
+        "ok": True,
+        "session_id": session_id,
+        "message": f"shared with {share['to']}{until}: {where}{note}",
+        "share": share,
+    }
 
-    request: ShareRequest
-    done: threading.Event = field(default_factory=threading.Event)
-    result: dict | None = None
 
+class ShareWorker(JobWorker):
+    """Makes shares one at a time at low priority, after any session being recorded stops.
 
-class ShareWorker(threading.Thread):
-    """Runs shares one at a time at low priority, after any session being recorded stops."""
+    A worker of its own: a discard or a revocation (the daemon's other job worker) never
+    waits behind a share that waits for a recording to end or for a slow share remote.
+    """
 
-    def __init__(self, sharer: Sharer, recording: Callable[[], bool], emit: Callable[[dict], None]):
-        super().__init__(name="share", daemon=True)
+    def __init__(
+        self,
+        sharer: Sharer,
+        recording: Callable[[], bool],
+        emit: Callable[[dict], None],
+        board: JobBoard | None = None,
+    ) -> None:
+        super().__init__("share", board, hold=recording, size=SHARES_WAITING)
         self.sharer = sharer
-        self.recording = recording
         self.emit = emit
-        self.jobs: queue.Queue = queue.Queue(maxsize=8)
-        self.stopping = threading.Event()
 
-    def submit(self, request: ShareRequest) -> Pending:
-        """Queue a share; raises queue.Full when too many wait."""
-        pending = Pending(request)
-        self.jobs.put_nowait(pending)
-        return pending
+    def submit_share(self, request: ShareRequest) -> dict:
+        """Queue a checked share; the answer to give now."""
+        what = f"sharing {request.what} of {request.session_id} with {request.to}"
+        key = ("share", request.session_id, request.to, request.what)
+        return self.submit("share", request.session_id, what, lambda: self._share(request), key)
 
-    def run(self) -> None:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
-        while not self.stopping.is_set():
-            try:
-                pending = self.jobs.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            request = pending.request
-            while self.recording() and not self.stopping.is_set():
-                self.stopping.wait(1.0)
-            try:
-                share = self.sharer.share(request)
-                pending.result = {"ok": True, "share": share.to_json()}
-                self.emit({"event": "share_ready", "session_id": request.session_id,
-                           "share": share.to_json()})  # fmt: skip
-            except (ShareError, ValueError, OSError) as exc:
-                pending.result = {"ok": False, "message": str(exc)}
-                self.emit({"event": "share_failed", "session_id": request.session_id,
-                           "message": str(exc)})  # fmt: skip
-            except Exception as exc:  # the worker must outlive one bad share
+    def _share(self, request: ShareRequest) -> dict:
+        try:
+            share = self.sharer.share(request).to_json()
+        except Exception as exc:  # told as share_failed, whatever it was
+            if not isinstance(exc, (ShareError, ValueError, OSError)):
                 log.exception("share of %s failed", request.session_id)
-                pending.result = {"ok": False, "message": f"internal error: {exc}"}
-            pending.done.set()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(timeout=5)
+                exc = ShareError(f"internal error: {type(exc).__name__}: {exc}")
+            self.emit({"event": "share_failed", "session_id": request.session_id,
+                       "message": str(exc)})  # fmt: skip
+            return {"ok": False, "session_id": request.session_id, "message": str(exc)}
+        self.emit({"event": "share_ready", "session_id": request.session_id, "share": share})
+        return shared_answer(request.session_id, share)
