@@ -14,7 +14,7 @@ from dataclasses import replace
 from recorder.adapters.control_socket import send, wait_for_job
 from recorder.adapters.rclone import Rclone
 from recorder.coaching.share_remote import RcloneShareTarget
-from recorder.core.state import Start, State, Stop, ThreadRestarted, transition
+from recorder.core.state import Start, State, Stop, ThreadRestarted, led_view, transition
 from recorder.daemon import Parts
 from recorder.deliverables import MP3_NAME
 from tests.rclone_server import S3Server, rclone_binary
@@ -40,6 +40,7 @@ def test_a_restarted_thread_is_a_warning_said_once_that_outlives_sessions():
     ready = replace(both, device="ok", starting=False)
     recording, _ = transition(ready, Start())
     assert recording.monitor.messages["thread"] == both.monitor.messages["thread"]
+    assert led_view(recording).name == "recording"  # not the coach's to mend mid-session
 
 
 class DyingOnce:

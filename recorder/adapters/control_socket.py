@@ -48,6 +48,7 @@ MAX_OPEN = 256  # connections open at once
 IDLE_TIMEOUT_S = 30.0
 IDLE_GRACE_S = 2.0
 BUSY_WAIT_S = 2.0
+BUSY_LOG_S = 60.0  # "busy" refusals are logged in one line a minute at most
 SEND_TIMEOUT_S = 10.0  # a client that does not read its (small) answer for this long is dropped
 QUICK = frozenset({"status", "start", "stop", "mark", "upload", "job"})  # never touch storage
 
@@ -122,6 +123,8 @@ class ControlServer:
         self._lock = threading.Lock()
         self._answering = 0  # answers being made or sent; guarded by _lock
         self._slow = 0  # of which slow ones; guarded by _lock
+        self._busy_count = 0  # the serving thread's: clients told "busy" since the last line
+        self._busy_logged = -BUSY_LOG_S  # the serving thread's: when that line was written
 
     def start(self) -> None:
         if self.path.exists():
@@ -242,10 +245,13 @@ class ControlServer:
                 self._dispatch(ready)
                 self._expire(sel, waiting)
         finally:
-            for conn in waiting:
-                _tell(conn, _busy("the control socket is starting again; send the request again"))
-            for r in ready:
-                _tell(r.conn, _busy("the control socket is starting again; send the request again"))
+            why = (
+                "the recorder is stopping"
+                if self._stopping.is_set()
+                else "the control socket is starting again; send the request again"
+            )
+            for conn in [*waiting, *(r.conn for r in ready)]:
+                _tell(conn, _busy(why))
             sel.close()
 
     def _timeout(
@@ -326,16 +332,23 @@ class ControlServer:
             if free:
                 self._start_answer(r)
             elif now - r.since >= self.busy_wait:
-                what = (
-                    f"{slow} slower requests (label, consent, share, …)"
-                    if r.slow
-                    else (f"{answering} control requests")
-                )
-                log.warning("control socket: %s are being answered; a client was told so", what)
+                what = f"{answering} control requests"
+                if r.slow and slow >= self.max_slow:
+                    what = f"{slow} slower requests (label, consent, share, …)"
+                self._turned_away(what)
                 _tell(r.conn, _busy(f"the recorder is busy: {what} are being answered; "
                                     "try again in a moment"))  # fmt: skip
             else:
                 ready.append(r)
+
+    def _turned_away(self, what: str) -> None:
+        """One line when clients are first told the box is busy, then one a minute at most."""
+        self._busy_count += 1
+        now = time.monotonic()
+        if now - self._busy_logged >= BUSY_LOG_S:
+            log.warning("control socket: %d client(s) told the recorder is busy (%s are being "
+                        "answered)", self._busy_count, what)  # fmt: skip
+            self._busy_logged, self._busy_count = now, 0
 
     def _start_answer(self, r: _Ready) -> None:
         try:

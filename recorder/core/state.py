@@ -470,7 +470,8 @@ def led_view(state: State) -> LedView:
         starting=state.starting,
         recording=state.mode == "recording",
         button_phase=state.button.phase,
-        warnings=bool(state.monitor.active),
+        # a restarted thread is for the box's maintainer: nothing the coach can mend mid-session
+        warnings=any(kind != "thread" for kind, _ in state.monitor.active),
         finalizing=state.finalizing > 0 or state.uploading,
         error=error and not state.starting,
     )
