@@ -165,6 +165,14 @@ class MqttSection(_Section):
     cert_file: Path | None = None
     key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    client_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{16,128}$",
+        description=(
+            "the recorder's MQTT client id; keep it secret: a client that connects with it "
+            "disconnects the recorder. Absent: a random one kept in <storage dir>/mqtt-client-id"
+        ),
+    )
     level_hz: float = Field(default=4.0, gt=0, le=20)
     queue_max: int = Field(default=100, ge=1, le=100000)
     commands: list[

@@ -169,7 +169,12 @@ class Recorder:
             from recorder.adapters.mqtt import MqttLink
 
             self.mqtt = MqttLink(
-                cfg.mqtt, cfg.device.id, self._mqtt_status, self._recent, self.dispatch
+                cfg.mqtt,
+                cfg.device.id,
+                self._mqtt_status,
+                self._recent,
+                self.dispatch,
+                client_id_file=cfg.storage.dir / "mqtt-client-id",
             )
             self.controller.add_notifier(self._to_mqtt)
             self.controller.add_listener(self._state_to_mqtt())

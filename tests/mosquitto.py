@@ -9,6 +9,7 @@ or could not publish) and `fleet` reads every box (as a central broker's viewer 
     broker.port, broker.ws_port               # MQTT over TCP; WebSockets + the page (http_url)
     broker.recorder.username, .password       # also .dashboard, .admin, .fleet
     client = broker.client(broker.recorder)   # a connected paho client, loop running
+    broker.client(broker.dashboard, websockets=True)  # as the phone (or anyone on the LAN) does
     broker.topic("state")                     # session-recorder/box-1/state
     broker.stop(); broker.start()             # same ports: a broker restart (retained lost)
     broker.close()                            # always: kill it and disconnect its clients
@@ -256,15 +257,21 @@ class Mosquitto:
         client_id: str = "",
         will: tuple[str, str] | None = None,
         timeout: float = 10.0,
+        *,
+        websockets: bool = False,
+        protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5,
     ) -> mqtt.Client:
         """A paho-mqtt 2 client logged in as `user` (None: anonymous), connected, loop running.
 
-        Raises ConnectionRefusedError with the broker's reason when it refuses the login.
+        `websockets`: through the listener the phone uses (port `ws_port`), the only one a
+        client off the box can reach. Raises ConnectionRefusedError with the broker's reason
+        when it refuses the login.
         """
         c = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
+            protocol=protocol,
+            transport="websockets" if websockets else "tcp",
         )
         if user is not None:
             c.username_pw_set(user.username, user.password)
@@ -276,7 +283,7 @@ class Mosquitto:
             result["rc"] = reason_code
 
         c.on_connect = on_connect
-        c.connect(HOST, self.port, keepalive=30)
+        c.connect(HOST, self.ws_port if websockets else self.port, keepalive=30)
         c.loop_start()
         deadline = time.monotonic() + timeout
         while "rc" not in result and time.monotonic() < deadline:

@@ -65,6 +65,7 @@ def test_example_config_mentions_every_key():
             ("mqtt", "ca_file"),
             ("mqtt", "cert_file"),
             ("mqtt", "key_file"),
+            ("mqtt", "client_id"),
         )
         if f"# {k} =" in text
     }
