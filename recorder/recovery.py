@@ -31,7 +31,7 @@ from recorder.storage import MANIFEST, SessionStore, StoredSession
 
 log = logging.getLogger(__name__)
 
-SEGMENT_RE = re.compile(r"^seg-(\d{4,})\.wav$")
+SEGMENT_RE = re.compile(r"^seg-([0-9]{4,})\.wav$")
 
 
 @dataclass

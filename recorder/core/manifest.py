@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from recorder.core.formats import FORMATS
+from recorder.core.inbound import echo
 from recorder.core.session_id import is_valid_id
 
 MANIFEST_VERSION = 1
@@ -22,7 +23,7 @@ MAX_RATE = 768_000  # above any ALSA interface's rate (the config allows up to 3
 MAX_CHANNELS = 64
 MAX_FRAME = 2**63 - 1  # a frame count or position must fit libsndfile's and numpy's int64
 MAX_SESSION_DAYS = 366
-SEGMENT_FILE = r"^seg-\d{4,}\.wav$"  # a plain name in the session folder, as the writer makes it
+SEGMENT_FILE = r"^seg-[0-9]{4,}\.wav$"  # a plain name in the session folder, as the writer makes it
 
 Frame = Annotated[int, Field(ge=0, le=MAX_FRAME)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -52,7 +53,7 @@ class AudioInfo(_Model):
     @classmethod
     def _known_format(cls, value: str) -> str:
         if value not in FORMATS:
-            raise ValueError(f"{value!r} is not one of {', '.join(FORMATS)}")
+            raise ValueError(f"{echo(value)} is not one of {', '.join(FORMATS)}")
         return value
 
 
@@ -136,7 +137,7 @@ class Manifest(_Model):
     @classmethod
     def _session_id(cls, value: str) -> str:
         if not is_valid_id(value):
-            raise ValueError(f"{value!r} is not a session id")
+            raise ValueError(f"{echo(value)} is not a session id")
         return value
 
     @field_validator("frames")
