@@ -136,7 +136,7 @@ def test_deeply_nested_json_is_refused_and_the_box_keeps_serving(tmp_path, mic, 
         session = r.wait_outbox(sid)
     # Running's exit is the daemon's SIGTERM path (Recorder.shutdown): it did not raise
     assert session.manifest.stop_reason == "requested"
-    assert watcher.of("/availability")[-1][0] == b"offline"
+    wait_until(lambda: watcher.of("/availability")[-1][0] == b"offline", 10, "a clean offline")
 
 
 def test_a_retained_command_is_never_acted_on_and_is_cleared(tmp_path, mic, broker):
@@ -199,6 +199,7 @@ def test_big_commands_are_dropped_by_the_broker_or_answered_briefly(tmp_path, mi
         wait_until(lambda: _accounted_errors(watcher) >= 10, 20, "ten errors")
         wait_until(lambda: broker.log_text().count("Dropped too large PUBLISH") >= 20, 20)
         assert r.rec.mqtt.connected
+        assert b"offline" not in [p for p, _ in watcher.of("/availability")]
         grown = sum(len(rec.getMessage()) for rec in caplog.records) - before
     sizes = [len(p) for p, _ in watcher.of("/event")]
     assert max(sizes) < 1024, sizes
@@ -206,7 +207,6 @@ def test_big_commands_are_dropped_by_the_broker_or_answered_briefly(tmp_path, mi
     said = [e["message"] for e in _errors(watcher) if "unanswered" not in e]
     assert all("at most 65536 are read" in m for m in said), said
     assert grown < 4096, grown
-    assert [p for p, _ in watcher.of("/availability")].count(b"offline") == 1  # the shutdown's
 
 
 def test_the_dashboard_cannot_take_the_recorders_connection_over(tmp_path, mic, broker):
@@ -336,6 +336,7 @@ def test_a_burst_of_2000_messages_every_valid_command_is_done_or_answered(tmp_pa
     assert f"at most {COMMANDS_PER_S:g} a second" in DROPPED
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_command_that_fails_is_answered_and_a_thread_that_dies_anyway_comes_back(
     tmp_path, mic, broker
 ):
@@ -433,4 +434,5 @@ def test_the_largest_state_fits_what_the_broker_takes(tmp_path, broker):
     assert len(raw) <= MAX_PAYLOAD
     assert kept == [s["id"] for s in recent[-len(kept) :]] and 1 <= len(kept) < 10
     assert state["recent_left_out"] == 10 - len(kept)
+    wait_until(lambda: len(watcher.of("/availability")) >= 2, 10, "offline at the stop")
     assert [p for p, _ in watcher.of("/availability")] == [b"online", b"offline"]

@@ -8,8 +8,9 @@ networking, and the recorder only ever hands this object dicts.
 What comes in on the cmd topic is outside input, read as `ctl` reads it (`read_request`: 64 KiB,
 strict UTF-8, nesting counted before parsing) and never trusted further:
 - no message can end a thread: paho's callback and the command thread catch everything (a bug is
-  logged, and a command it hit is answered ok:false), and a thread that ends anyway is started
-  again by the publisher thread within a second, logged and reported through `restarted`;
+  logged, and a command it hit is answered ok:false); a command loop that ends anyway is
+  restarted in its thread (`supervision.keep_running`), paho's network thread by the publisher
+  thread within a second, each logged and reported through `restarted`;
 - a retained command is never acted on (it would run again at every reconnect): it is answered
   with an error and cleared; the session is clean, so the broker queues nothing for us while we
   are away;
@@ -50,6 +51,7 @@ from recorder.core.discovery import discovery_messages
 from recorder.core.inbound import RequestError
 from recorder.core.limits import TokenBucket, fit_state
 from recorder.core.requests import Query, read_request
+from recorder.supervision import keep_running
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +190,12 @@ class MqttLink:
         self.client_id = client_id(cfg, device_id, client_id_file)
         self.client = self._client()
         self._net_started = False
-        self._workers: dict[str, tuple[threading.Thread, Callable[[], None]]] = {}
-        self._deaths: dict[str, str] = {}  # guarded by _lock: why a worker thread ended
+        self._commander = threading.Thread(
+            target=keep_running,
+            args=("mqtt-commands", self._command_loop, self._stopping, self._restart),
+            name="mqtt-commands",
+            daemon=True,
+        )
         self._publisher = threading.Thread(
             target=self._publish_loop, name="mqtt-state", daemon=True
         )
@@ -250,7 +256,7 @@ class MqttLink:
         )
         self.client.loop_start()
         self._net_started = True
-        self._start_worker("mqtt-commands", self._command_loop)
+        self._commander.start()
         self._publisher.start()
 
     def stop(self) -> None:
@@ -363,19 +369,6 @@ class MqttLink:
 
     # ---- our threads -------------------------------------------------------------------------------
 
-    def _start_worker(self, name: str, target: Callable[[], None]) -> None:
-        def run() -> None:
-            try:
-                target()
-            except BaseException as exc:
-                with self._lock:
-                    self._deaths[name] = f"{type(exc).__name__}: {exc}"[:200]
-                raise
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        self._workers[name] = (thread, target)
-        thread.start()
-
     def _command_loop(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -412,7 +405,7 @@ class MqttLink:
         self.event(told)
 
     def _publish_loop(self) -> None:
-        next_state = 0.0
+        next_state = next_summary = 0.0
         while not self._stopping.is_set():
             self._wake.wait(TICK_S)
             woken = self._wake.is_set()
@@ -421,8 +414,10 @@ class MqttLink:
                 break
             try:
                 self._supervise()
-                self._summaries()
                 now = time.monotonic()
+                if now >= next_summary:  # woken more often while recording: once a second
+                    next_summary = now + TICK_S
+                    self._summaries()
                 if woken or now >= next_state:
                     next_state = now + (STATE_EVERY_S if self._recording() else IDLE_EVERY_S)
                     if self.connected:
@@ -432,13 +427,8 @@ class MqttLink:
                 self._quiet.log(logging.ERROR, "bug", "MQTT: the publisher failed", exc_info=True)
 
     def _supervise(self) -> None:
-        """Start again a thread that ended although nothing asked it to."""
-        for name, (thread, target) in list(self._workers.items()):
-            if not thread.is_alive() and not self._stopping.is_set():
-                with self._lock:
-                    why = self._deaths.pop(name, "it ended")
-                self._restart(name, why)
-                self._start_worker(name, target)
+        """Start paho's network thread again when it ended although nothing asked it to (the
+        command thread restarts its own loop: supervision.keep_running)."""
         # paho's loop thread clears `_thread` when it ends (`_thread_main`), so loop_start()
         # may be called again; the connection it had goes on if it is still open.
         net_ended = self._net_started and getattr(self.client, "_thread", None) is None
