@@ -13,9 +13,17 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from recorder.core.formats import FORMATS
+from recorder.core.inbound import echo
 
 DEFAULT_CONFIG_PATH = Path("/etc/session-recorder/config.toml")
 CONFIG_ENV = "SESSION_RECORDER_CONFIG"
@@ -23,6 +31,13 @@ CONFIG_ENV = "SESSION_RECORDER_CONFIG"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_in_paths(cls, value: object) -> object:
+        if isinstance(value, Path) and "\x00" in str(value):
+            raise ValueError("a path cannot hold a NUL character")
+        return value
 
 
 class DeviceSection(_Section):
@@ -338,8 +353,8 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, int() limits, deep arrays
+        raise ConfigError(f"{path}: not valid TOML: {echo(str(exc))}") from None
     return parse_config(data, path)
 
 
@@ -373,7 +388,7 @@ def _describe(err: dict, path: Path) -> str:
         hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
         return f"{path}: unknown key '{key}' in {where}{hint}"
     got = err.get("input")
-    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    shown = "" if isinstance(got, dict) else f" (got {echo(got)})"
     return f"{path}: {key}: {err['msg']}{shown}"
 
 

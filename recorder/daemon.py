@@ -175,6 +175,7 @@ class Recorder:
                 self._recent,
                 self.dispatch,
                 client_id_file=cfg.storage.dir / "mqtt-client-id",
+                restarted=self.thread_restarted,
             )
             self.controller.add_notifier(self._to_mqtt)
             self.controller.add_listener(self._state_to_mqtt())

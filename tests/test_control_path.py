@@ -91,6 +91,7 @@ def test_a_discard_held_by_a_frozen_remote_leaves_mark_stop_and_status_answered(
             assert stopped["ok"] is True, stopped
             queued = phone.answer("discard")
             assert queued["ok"] is True and queued["message"].startswith("queued: "), queued
+            assert queued["queued"] is True and queued["job"], queued  # to match the result
             assert len(_results(phone, first)) == 0  # still held by the remote
 
             # many discards at once over ctl, each held by the frozen remote: all queued at once
@@ -126,6 +127,7 @@ def test_a_discard_held_by_a_frozen_remote_leaves_mark_stop_and_status_answered(
             wait_until(lambda: _results(phone, first), 90, "the discard's result")
             [done] = _results(phone, first)
             job = done["job"]
+            assert job == queued["job"]
             assert done["ok"] is True and done["cmd"] == "discard"
             assert done["session_id"] == first
             assert done["message"].startswith(f"discarded {first}: local deleted from ")

@@ -552,12 +552,9 @@ def _nul_in_storage_dir(data: dict) -> bool:
 
 
 # Found by the properties above, in recorder/config.py: a ValueError or a RecursionError instead
-# of a ConfigError naming the file, and a bad value echoed whole. Strict: once fixed they pass,
-# and must lose the mark.
-KNOWN_CONFIG_ESCAPES = pytest.mark.xfail(strict=True, reason="recorder/config.py, to be fixed")
+# of a ConfigError naming the file, and a bad value echoed whole.
 
 
-@KNOWN_CONFIG_ESCAPES
 @pytest.mark.parametrize(
     "tail",
     [b"x = " + b"9" * 5000, b"x = " + b"[" * 5000],  # tomllib: int() limit, recursion
@@ -571,7 +568,6 @@ def test_a_config_file_tomllib_cannot_read_is_a_config_error(tail):
     _config_said(refused.value)
 
 
-@KNOWN_CONFIG_ESCAPES
 def test_a_config_error_echoes_a_bad_value_cut_short():
     data = {**EXAMPLE, "audio": "1" * 5000}
     with pytest.raises(ConfigError) as refused:
@@ -579,7 +575,6 @@ def test_a_config_error_echoes_a_bad_value_cut_short():
     said(str(refused.value), limit=MAX_MESSAGE + len(str(_CONFIG_DIR)))
 
 
-@KNOWN_CONFIG_ESCAPES
 def test_a_relative_storage_dir_with_a_nul_byte_is_a_config_error():
     data = {**EXAMPLE, "storage": {**EXAMPLE["storage"], "dir": "a\x00b"}}
     with pytest.raises(ConfigError):

@@ -386,6 +386,7 @@ class MqttLink:
             answer = self.dispatch(event)
             ok, message = bool(answer.get("ok")), str(answer.get("message", ""))
             session = answer.get("session_id") or getattr(event, "session", None)
+            queued = {k: answer[k] for k in ("queued", "job") if k in answer}
         except Exception as exc:  # a bug in what the command ran: answered, and logged in full
             self._quiet.log(
                 logging.ERROR, "failed commands", "MQTT: %r failed", name, exc_info=True
@@ -393,12 +394,27 @@ class MqttLink:
             ok = False
             message = f"{name!r} failed on the box ({type(exc).__name__}); its log says more"
             session = getattr(event, "session", None)
-        self._answer(event, name, ok, message, session)
+            queued = {}
+        self._answer(event, name, ok, message, session, queued)
 
     def _answer(
-        self, event: Any, name: str, ok: bool, message: str, session: str | None = None
+        self,
+        event: Any,
+        name: str,
+        ok: bool,
+        message: str,
+        session: str | None = None,
+        extra: dict | None = None,
     ) -> None:
-        told: dict = {"event": "command", "cmd": name, "ok": ok, "message": message}
+        """The `command` event; a queued request's `queued` and `job` ride along, so the page
+        can match the result that comes later."""
+        told: dict = {
+            "event": "command",
+            "cmd": name,
+            "ok": ok,
+            "message": message,
+            **(extra or {}),
+        }
         session = session or getattr(event, "session", None)
         if isinstance(session, str) and session:
             told["session_id"] = session
