@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from recorder.config import Config, parse_config
+from recorder.core.state import Start, Stop
 
 BASE = {
     "device": {"id": "test-box"},
@@ -151,6 +152,16 @@ class Running:
         wait_until(
             lambda: self.rec.tap.session_frames >= frames, timeout, f"{frames} session frames"
         )
+
+    def record(self, seconds: float) -> str:
+        """A whole session of `seconds` (after a quarter second of pre-roll): its id."""
+        rate = self.cfg.audio.rate
+        self.wait_frames(self.rec.tap.position + rate // 4)
+        started = self.request(Start())
+        assert started["ok"], started
+        self.wait_session_frames(int(seconds * rate))
+        assert self.request(Stop())["ok"]
+        return started["session_id"]
 
     def wait_outbox(self, session_id: str, timeout: float = 30.0):
         def find():

@@ -15,7 +15,7 @@ import pytest
 from recorder.adapters.control_socket import send
 from recorder.adapters.rclone import Rclone
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
+from recorder.core.state import Start
 from recorder.daemon import Parts
 from recorder.virtualmic import Feeder, random_periods
 from tests.mosquitto import Mosquitto
@@ -38,15 +38,6 @@ def broker(tmp_path):
 
 def _feeder(mic) -> Feeder:
     return Feeder(mic.infile, random_periods(S16, 2, 4800, None, seed=3), 0.05)
-
-
-def _record(r, seconds: float) -> str:
-    r.wait_frames(r.rec.tap.position + 12000)
-    started = r.request(Start())
-    assert started["ok"], started
-    r.wait_session_frames(int(seconds * 48000))
-    assert r.request(Stop())["ok"]
-    return started["session_id"]
 
 
 def test_a_discard_held_by_a_frozen_remote_leaves_mark_stop_and_status_answered(
@@ -72,7 +63,7 @@ def test_a_discard_held_by_a_frozen_remote_leaves_mark_stop_and_status_answered(
             wait_until(lambda: r.rec.mqtt.connected, 20, "the box on the broker")
             sock = cfg.socket_path
             frozen(s3.proc.pid)
-            first = _record(r, 1.0)
+            first = r.record(1.0)
             wait_until(lambda: r.rec.outbox.status()["current"] == first, 60, "A's upload hanging")
             second = r.request(Start())
             assert second["ok"], second

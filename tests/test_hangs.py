@@ -18,7 +18,6 @@ import pytest
 from recorder.adapters.control_socket import send
 from recorder.adapters.rclone import Rclone
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
 from recorder.daemon import Parts
 from recorder.virtualmic import Feeder, random_periods
 from tests.mosquitto import Mosquitto
@@ -42,15 +41,6 @@ def _answers_quickly(sock, times: int = 10) -> list[dict]:
         out.append(answer["status"])
         time.sleep(0.2)
     return out
-
-
-def _record(r, seconds: float) -> str:
-    r.wait_frames(r.rec.tap.position + 12000)
-    started = r.request(Start())
-    assert started["ok"], started
-    r.wait_session_frames(int(seconds * 48000))
-    assert r.request(Stop())["ok"]
-    return started["session_id"]
 
 
 @pytest.fixture
@@ -83,13 +73,13 @@ def test_a_remote_that_hangs_mid_upload_leaves_the_box_answering_and_recording(
         with Running(cfg, _feeder(mic), Parts(remote=remote)) as r:
             sock = cfg.socket_path
             frozen(s3.proc.pid)
-            first = _record(r, 1.0)
+            first = r.record(1.0)
             wait_until(
                 lambda: r.rec.outbox.status().get("current") == first, 30, "the upload hanging"
             )
             statuses = _answers_quickly(sock)
             assert all(s["upload"]["current"] == first for s in statuses)
-            second = _record(r, 1.0)  # the writer and the controller are not held up either
+            second = r.record(1.0)  # the writer and the controller are not held up either
             r.wait_outbox(second)
             _answers_quickly(sock, 3)
             os.kill(s3.proc.pid, signal.SIGCONT)
@@ -115,7 +105,7 @@ def test_a_broker_that_hangs_leaves_the_box_answering_and_recording(tmp_path, mi
         with Running(cfg, _feeder(mic)) as r:
             wait_until(lambda: states, 20, "the first state")
             frozen(broker.proc.pid)
-            sid = _record(r, 3.0)  # levels four times a second, events, state every second
+            sid = r.record(3.0)  # levels four times a second, events, state every second
             r.wait_outbox(sid)
             _answers_quickly(cfg.socket_path)
             os.kill(broker.proc.pid, signal.SIGCONT)
