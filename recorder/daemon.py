@@ -107,6 +107,9 @@ class Recorder:
         self.transcripts = _transcripts(cfg)
         self.views = SessionViews()  # the phone page's transcript and credential check
         self.mqtt: MqttLink | None = None
+        # Discards, shares, revocations: accepted at once, done by a job worker, told as events
+        self.jobs = JobBoard(tell=self._job_done)
+        self.job_worker = JobWorker("jobs", self.jobs, restarted=self.thread_restarted)
         self.coaching = build_coaching(
             cfg,
             self.store,
@@ -116,6 +119,8 @@ class Recorder:
             emit=self._coach_event,
             target=parts.share_target,
             wake=lambda: self.outbox.nudge(),  # noqa: PLW0108 - the outbox is made below
+            jobs=self.job_worker,
+            refuse_discard=self._discard_refusal,
         )
         assert self.coaching.retagger is not None
         self.outbox = OutboxWorker(
@@ -144,15 +149,6 @@ class Recorder:
             self.controller.add_listener(
                 lambda state: self.transcripts.set_recording(state.mode == "recording")
             )
-        # Discards, shares, revocations: accepted at once, done by a job worker, told as events
-        self.jobs = JobBoard()
-        self.jobs.tell = self._job_done
-        self.job_worker = JobWorker("jobs", self.jobs, restarted=self.thread_restarted)
-        if self.coaching.worker is not None:
-            self.coaching.worker.board = self.jobs
-            self.coaching.worker.restarted = self.thread_restarted
-        self.coaching.jobs = self.job_worker
-        self.coaching.refuse_discard = self._discard_refusal
         self.queries = {
             "status": self._status,
             "upload": self._upload_now,

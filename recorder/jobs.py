@@ -46,9 +46,9 @@ class Job:
 class JobBoard:
     """Every job by id: waiting, running, and the last `keep` finished ones."""
 
-    def __init__(self, keep: int = KEEP) -> None:
+    def __init__(self, keep: int = KEEP, tell: Callable[[Job], None] = lambda _job: None) -> None:
         self.keep = keep
-        self.tell: Callable[[Job], None] = lambda _job: None  # told each result; the daemon's
+        self.tell = tell  # told each result (the daemon's: a `command` event)
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # guarded by _lock
         self._finished: list[str] = []  # guarded by _lock: ids, oldest first

@@ -15,7 +15,9 @@ from recorder.coaching.sharing import Sharer, ShareWorker
 from recorder.coaching.tags import RetagError, Retagger, retag
 from recorder.config import Config
 from recorder.core.manifest import Manifest
+from recorder.jobs import JobWorker
 from recorder.storage import SessionStore
+from recorder.supervision import logged
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +60,14 @@ def build_coaching(
     target: ShareTarget | None = None,
     now: Callable[[], datetime] = now_utc,
     wake: Callable[[], None] = lambda: None,
+    jobs: JobWorker | None = None,
+    refuse_discard: Callable[[str], str | None] = lambda _session: None,
 ) -> Coaching:
     """Everything the coach's commands need. With `recording` and `emit` (the daemon) shares
     run on a worker thread of their own and the files are retagged by the outbox's chore
     (`Coaching.retagger`, which calls `wake` when it has work); otherwise both happen in the
-    caller's thread."""
+    caller's thread. With `jobs` (the daemon's), revocations and a withdrawal's discard are
+    queued there, after the checks of `refuse_discard`; the share worker shares its board."""
     records = SessionRecords(store, now)
     retagger = None
     if recording is not None:
@@ -76,9 +81,15 @@ def build_coaching(
     sharer = Sharer(store, records, cfg.share, target, why_off, now)
     worker = None
     if recording is not None and emit is not None:
-        worker = ShareWorker(sharer, recording, emit)
+        worker = ShareWorker(
+            sharer, recording, emit, jobs.board if jobs else None,
+            jobs.restarted if jobs else logged,
+        )  # fmt: skip
     next_session = NextSession(store, records.label, changed)
-    return Coaching(store, records, sharer, next_session, discard, changed, worker, retagger)
+    return Coaching(
+        store, records, sharer, next_session, discard, changed, worker, retagger, jobs,
+        refuse_discard,
+    )  # fmt: skip
 
 
 def retag_now(folder: Path, manifest: Manifest) -> None:

@@ -42,6 +42,8 @@ class Coaching:
         changed: Callable[[], None],
         worker: ShareWorker | None = None,
         retagger: Retagger | None = None,
+        jobs: JobWorker | None = None,
+        refuse_discard: Callable[[str], str | None] = lambda _session: None,
     ) -> None:
         self.store = store
         self.records = records
@@ -53,8 +55,8 @@ class Coaching:
         self.retagger = retagger  # the daemon's: its `run` is an outbox chore
         # The daemon's: revocations and a withdrawal's discard become its jobs, refused at once
         # for a reason `refuse_discard` gives. None (the command line): done here and now.
-        self.jobs: JobWorker | None = None
-        self.refuse_discard: Callable[[str], str | None] = lambda _session: None
+        self.jobs = jobs
+        self.refuse_discard = refuse_discard
 
     def queries(self) -> dict[str, Callable[[Query], dict]]:
         """The handlers by command name."""

@@ -44,6 +44,7 @@ from recorder.core.shares import (
 from recorder.deliverables import FLAC_NAME, MP3_NAME
 from recorder.jobs import JobBoard, JobWorker
 from recorder.storage import SessionStore, atomic_write, fsync_dir
+from recorder.supervision import Restarted, logged
 
 log = logging.getLogger(__name__)
 
@@ -348,8 +349,9 @@ class ShareWorker(JobWorker):
         recording: Callable[[], bool],
         emit: Callable[[dict], None],
         board: JobBoard | None = None,
+        restarted: Restarted = logged,
     ) -> None:
-        super().__init__("share", board, hold=recording, size=SHARES_WAITING)
+        super().__init__("share", board, hold=recording, size=SHARES_WAITING, restarted=restarted)
         self.sharer = sharer
         self.emit = emit
 
