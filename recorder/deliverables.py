@@ -54,7 +54,7 @@ from recorder.core.details import Details, display_name, read_details
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Manifest
 from recorder.markers import add_cue_chunks, marker_labels
-from recorder.storage import fsync_dir
+from recorder.store.files import fsync_dir
 
 FLAC_NAME = "session.flac"
 MP3_NAME = "session.mp3"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from recorder.adapters.wavfile import WavError, _find_chunks, file_sha256
 from recorder.core.manifest import Manifest, Marker
-from recorder.storage import atomic_write, fsync_dir
+from recorder.store.files import atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 

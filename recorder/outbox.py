@@ -36,7 +36,8 @@ from recorder.core.upload_plan import Stored, is_due, retry_delay_s, send_again_
 from recorder.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
 from recorder.markers import LABELS_FILE
 from recorder.ports import DiskSpace, RemoteStore, SessionStep
-from recorder.storage import MANIFEST, STATES, SessionStore, StoredSession, atomic_write, fsync_dir
+from recorder.storage import MANIFEST, STATES, SessionStore, StoredSession
+from recorder.store.files import atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from recorder.core.manifest import (
     parse_manifest,
 )
 from recorder.core.session_id import is_valid_id, make_id, next_sequence, sequence_of
+from recorder.store.files import atomic_write, fsync_dir
 
 STATES = ("recording", "outbox", "uploaded")
 MANIFEST = "manifest.json"
@@ -149,24 +150,6 @@ def _audio_on_disk(folder: Path) -> dict:
     if rate:
         record["seconds"] = round(frames / rate, 3)
     return record
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 class SessionStore:

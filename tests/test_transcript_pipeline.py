@@ -19,7 +19,8 @@ import pytest
 from recorder.core.manifest import Manifest, dump_manifest
 from recorder.core.state import Start, Stop
 from recorder.demo import speech_periods
-from recorder.storage import MANIFEST, SessionStore, atomic_write
+from recorder.storage import MANIFEST, SessionStore
+from recorder.store.files import atomic_write
 from recorder.transcript.runner import TranscriptError, TranscriptRunner, TranscriptStep
 from recorder.transcript.settings import Settings
 from recorder.transcript.status import read_status, summary

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from recorder.core.manifest import COACH_FIELDS, Manifest, latest_coach_edit
 from recorder.ports import RemoteStore
-from recorder.storage import MANIFEST, SessionStore, atomic_write
+from recorder.storage import MANIFEST, SessionStore
+from recorder.store.files import atomic_write
 from recorder.transcript.status import FILES as TRANSCRIPT_FILES
 
 log = logging.getLogger(__name__)

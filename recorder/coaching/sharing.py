@@ -43,7 +43,8 @@ from recorder.core.shares import (
 )
 from recorder.deliverables import FLAC_NAME, MP3_NAME
 from recorder.jobs import JobBoard, JobWorker
-from recorder.storage import SessionStore, atomic_write, fsync_dir
+from recorder.storage import SessionStore
+from recorder.store.files import atomic_write, fsync_dir
 from recorder.supervision import Restarted, logged
 
 log = logging.getLogger(__name__)

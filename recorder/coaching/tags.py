@@ -39,7 +39,8 @@ from recorder.deliverables import (
     id3_tag,
     session_tags,
 )
-from recorder.storage import SessionStore, fsync_dir
+from recorder.storage import SessionStore
+from recorder.store.files import fsync_dir
 from recorder.transcript.builder import transcript_markers, transcript_title
 from recorder.transcript.files import write_all
 from recorder.transcript.status import (

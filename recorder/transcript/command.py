@@ -63,7 +63,7 @@ def run(cfg: Config, s: StoredSession, fmt: str | None, output: Path | None, reb
 
 def write_format(doc, fmt: str, path: Path) -> None:
     from recorder.core.transcript_text import to_txt, to_vtt
-    from recorder.storage import atomic_write
+    from recorder.store.files import atomic_write
     from recorder.transcript.docx_file import write_docx
 
     if fmt == "docx":

@@ -24,7 +24,7 @@ from recorder.core.transcript_text import (
     line_text,
     marker_text,
 )
-from recorder.storage import fsync_dir
+from recorder.store.files import fsync_dir
 
 CORE_TEXT_MAX = 255  # python-docx refuses a longer core property
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from recorder.core.transcript import TranscriptDoc
 from recorder.core.transcript_text import to_txt, to_vtt
-from recorder.storage import fsync_dir
+from recorder.store.files import fsync_dir
 from recorder.transcript.docx_file import docx_bytes, write_atomically, write_docx
 from recorder.transcript.status import FILES
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from recorder.core.transcript import TranscriptDoc
-from recorder.storage import atomic_write
+from recorder.store.files import atomic_write
 
 STATUS_FILE = "transcript.json"
 FILES = ("transcript.docx", "transcript.txt", "transcript.vtt")
