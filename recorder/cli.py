@@ -12,6 +12,7 @@ from recorder import __version__
 from recorder.adapters.control_socket import ControlSocketError, send, wait_for_job
 from recorder.config import Config, ConfigError, load_config
 from recorder.storage import SessionStore, StorageError
+from recorder.views.sessions import session_json
 
 EXIT_REFUSED = 1  # the daemon answered, and said no
 EXIT_CONFIG = 2  # the config or the storage cannot be used
@@ -237,7 +238,7 @@ def format_status(s: dict) -> str:
 
 
 def _sessions(cfg: Config, as_json: bool) -> int:
-    records = [s.to_json() for s in SessionStore(cfg.storage.dir).sessions()]
+    records = [session_json(s) for s in SessionStore(cfg.storage.dir).sessions()]
     if as_json:
         print(json.dumps(records, indent=2))
         return 0

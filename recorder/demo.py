@@ -27,6 +27,7 @@ from recorder.config import load_config
 from recorder.core.state import State, led_view
 from recorder.deliverables import mp3_bitrate_kbps
 from recorder.storage import SessionStore
+from recorder.views.sessions import session_json
 from recorder.virtualmic import Feeder, VirtualMic, demo_periods, encode
 
 RATE, CHANNELS, FORMAT, PERIOD_MS = 48000, 2, "S16_LE", 100
@@ -371,7 +372,7 @@ def _log_to(path: Path) -> None:
 
 
 def report(session) -> None:
-    rec = session.to_json()
+    rec = session_json(session)
     m = session.manifest
     say(f"\nsession {rec['id']}  ->  {rec['path']}")
     say(f"  name: {rec['name']}")

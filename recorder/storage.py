@@ -11,19 +11,14 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import soundfile
-
-from recorder.adapters.wavfile import WavError, frames_on_disk
 from recorder.ballast import is_full_error
 from recorder.core.manifest import (
-    SEGMENT_FILE,
     Manifest,
     ManifestError,
     dump_manifest,
@@ -55,101 +50,13 @@ class StorageError(OSError):
 
 @dataclass(frozen=True)
 class StoredSession:
+    """One session folder as the store finds it (`recorder.views.sessions` shows it)."""
+
     id: str
     state: str  # one of STATES, or "damaged" when the manifest cannot be read
     path: Path
     manifest: Manifest | None
     error: str | None = None
-
-    def to_json(self) -> dict:
-        """The `sessions --json` record (fields other parts rely on are in DESIGN.md).
-
-        A damaged session has no manifest to trust, so its record describes the WAV segments
-        actually in its folder: whoever reads the list can still see, and rescue, the audio.
-        """
-        m = self.manifest
-        record: dict = {"id": self.id, "state": self.state, "path": str(self.path)}
-        if m is None:
-            record.update(_audio_on_disk(self.path))
-            record.update(format=None, markers=[], gaps=[])
-            record["upload"] = {"status": "unknown", "remote": None}
-            record["error"] = self.error
-            record["transcript"] = self._transcript()
-            return record
-        record.update(
-            segments=[str(self.path / s.file) for s in m.segments],
-            frames=m.frames,
-            seconds=round(m.frames / m.audio.rate, 3),
-            rate=m.audio.rate,
-            channels=m.audio.channels,
-            format=m.audio.format,
-            started_at=m.started_at,
-            clock_synced=m.clock_synced,
-            stop_reason=m.stop_reason,
-            markers=[
-                {"frame": k.frame, "seconds": k.seconds, "label": k.label, "source": k.source}
-                for k in m.markers
-            ],
-            gaps=[g.model_dump() for g in m.gaps],
-            upload=m.upload.model_dump(),
-        )
-        record["transcript"] = self._transcript()
-        from recorder.coaching.view import coach_view  # it writes through this module
-
-        coach = coach_view(m, self.state, m.upload.remote)
-        record.update(
-            name=coach["name"],
-            details=coach["details"],
-            consent=coach["consent"],
-            shares=coach["shares"],
-        )
-        return record
-
-    def _transcript(self) -> dict:
-        from recorder.transcript.status import summary  # it writes through this module
-
-        return summary(self.path)
-
-
-def _audio_on_disk(folder: Path) -> dict:
-    """Segments, frames, rate and channels of a folder's seg-NNNN.wav files, read from the files.
-
-    Frames count the whole frames each file holds (a header a power cut left stale does not
-    hide audio); files whose WAV header cannot be read are listed in `unreadable_segments`
-    and not counted. Nothing is written.
-    """
-    pattern = re.compile(SEGMENT_FILE)
-    try:
-        names = sorted(
-            (p.name for p in folder.iterdir() if pattern.match(p.name)),
-            key=lambda name: int(name[4:-4]),
-        )
-    except OSError:
-        names = []
-    frames = 0
-    rates: set[tuple[int, int]] = set()
-    unreadable: list[str] = []
-    for name in names:
-        path = folder / name
-        try:
-            held = frames_on_disk(path)
-            info = soundfile.info(str(path))
-        except (OSError, WavError, RuntimeError):  # soundfile's errors are RuntimeErrors
-            unreadable.append(str(path))
-            continue
-        frames += held
-        rates.add((info.samplerate, info.channels))
-    rate, channels = next(iter(rates)) if len(rates) == 1 else (None, None)
-    record: dict = {
-        "segments": [str(folder / name) for name in names],
-        "frames": frames,
-        "rate": rate,
-        "channels": channels,
-        "unreadable_segments": unreadable,
-    }
-    if rate:
-        record["seconds"] = round(frames / rate, 3)
-    return record
 
 
 class SessionStore:

@@ -17,6 +17,7 @@ from recorder.adapters.wavfile import SoundfileSegment, repair
 from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo, dump_manifest
 from recorder.recovery import recover_all
 from recorder.storage import SessionStore
+from recorder.views.sessions import session_json
 from tests.support import cli, write_config
 
 RATE = 16000
@@ -91,7 +92,7 @@ def test_unreadable_manifest_still_lists_the_segments_on_disk(store):
     (folder / "labels.txt").write_text("not audio\n")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     [s] = store.sessions()
-    record = s.to_json()
+    record = session_json(s)
     assert record["state"] == "damaged" and "corrupt manifest" in record["error"]
     assert record["segments"] == [str(folder / "seg-0000.wav"), str(folder / "seg-0001.wav")]
     assert record["frames"] == sox_frames(folder / "seg-0000.wav") + sox_frames(
@@ -118,7 +119,7 @@ def test_frames_count_the_audio_a_power_cut_left_past_the_header(store, tmp_path
     on_disk = sox_frames(repaired)
     assert on_disk == 10000
     [s] = store.sessions()
-    record = s.to_json()
+    record = session_json(s)
     assert record["state"] == "damaged" and "manifest missing" in record["error"]
     assert record["segments"] == [str(folder / f"seg-000{i}.wav") for i in range(3)]
     assert record["frames"] == 8000 + on_disk
@@ -160,7 +161,7 @@ def test_impossible_values_make_a_damaged_session_that_names_the_field(store, pa
     [s] = store.sessions()
     assert s.state == "damaged" and s.manifest is None
     assert f"{folder / 'manifest.json'}: corrupt manifest: {field}:" in s.error
-    record = s.to_json()
+    record = session_json(s)
     assert record["segments"] == [str(folder / "seg-0000.wav")]
     assert record["frames"] == sox_frames(folder / "seg-0000.wav") == 4000
 
@@ -172,7 +173,7 @@ def test_the_good_manifest_of_these_tests_is_accepted(store):
     write_segment(folder / "seg-0000.wav", 4000, 5)
     (folder / "manifest.json").write_text(json.dumps(good_manifest([("seg-0000.wav", 4000)])))
     [s] = store.sessions()
-    assert s.state == "outbox" and s.to_json()["frames"] == 4000
+    assert s.state == "outbox" and session_json(s)["frames"] == 4000
 
 
 @pytest.mark.parametrize(

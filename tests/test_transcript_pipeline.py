@@ -24,6 +24,7 @@ from recorder.store.files import atomic_write
 from recorder.transcript.runner import TranscriptError, TranscriptRunner, TranscriptStep
 from recorder.transcript.settings import Settings
 from recorder.transcript.status import read_status, summary
+from recorder.views.sessions import session_json
 from recorder.virtualmic import Feeder
 from tests.speech import ESPEAK, SCRIPT, conversation, to_int16
 from tests.support import Running, make_config, wait_until
@@ -93,7 +94,7 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
     status = read_status(folder)
     assert status["status"] == "done", status
     [session] = SessionStore(cfg.storage.dir).sessions()
-    record = session.to_json()["transcript"]
+    record = session_json(session)["transcript"]
     assert record["status"] == "done" and record["engine"] == "pocketsphinx"
     assert sorted(Path(f).name for f in record["files"]) == [
         "transcript.docx",

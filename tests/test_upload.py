@@ -23,6 +23,7 @@ from recorder.core.state import Mark, SessionUploaded, Start, Stop
 from recorder.daemon import Parts
 from recorder.outbox import OutboxWorker
 from recorder.storage import SessionStore
+from recorder.views.sessions import session_json
 from recorder.virtualmic import Feeder, random_periods
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import Running, cli, make_config, sox_raw, wait_until
@@ -496,7 +497,7 @@ def _worker(cfg, store, remote, events=None) -> OutboxWorker:
 
 def _records(store: SessionStore) -> dict[str, dict]:
     """`sessions --json`, by id (the same records the command prints)."""
-    return {s.id: s.to_json() for s in store.sessions()}
+    return {s.id: session_json(s) for s in store.sessions()}
 
 
 def _lsf(cfg, path: str) -> list[str]:

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from recorder.adapters.control_socket import ControlSocketError, send, wait_for_job
+from recorder.coaching.view import coach_view
 from recorder.config import Config
 from recorder.core.requests import Query, RequestError, parse_request
 from recorder.storage import SessionStore, StorageError
@@ -203,7 +204,7 @@ def _history(answer: dict) -> str:
 def _list_shares(cfg: Config, session_id: str) -> int:
     for s in SessionStore(cfg.storage.dir).sessions():
         if s.id == session_id and s.manifest is not None:
-            shares = s.to_json()["shares"]
+            shares = coach_view(s.manifest, s.state, s.manifest.upload.remote)["shares"]
             if not shares:
                 print(f"{session_id} has not been shared")
             for sh in shares:
