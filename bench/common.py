@@ -8,7 +8,9 @@ docs/benchmarks.md. Nothing here judges a number: sections state the target besi
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -19,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
@@ -26,10 +29,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import soundfile
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from recorder import __version__  # noqa: E402
 from recorder.adapters.control_socket import send  # noqa: E402
 from recorder.core.formats import FORMATS  # noqa: E402
 from recorder.virtualmic import VirtualMic, speech_periods  # noqa: E402
@@ -121,10 +128,6 @@ def machine() -> dict[str, str]:
         for line in Path("/etc/os-release").read_text().splitlines():
             if line.startswith("PRETTY_NAME="):
                 distro = line.split("=", 1)[1].strip('"')
-    import numpy
-    import soundfile
-
-    from recorder import __version__
 
     rclone = shutil.which("rclone") or str(Path(sys.executable).parent / "rclone")
     return {
@@ -134,7 +137,7 @@ def machine() -> dict[str, str]:
         "os": f"{distro}, Linux {platform.release()}",
         "python": platform.python_version(),
         "session-recorder": __version__,
-        "numpy / libsndfile": f"{numpy.__version__} / {soundfile.__libsndfile_version__}",
+        "numpy / libsndfile": f"{np.__version__} / {soundfile.__libsndfile_version__}",
         "arecord": _first_line(["arecord", "--version"]),
         "rclone": _first_line([rclone, "version"]),
         "load at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
@@ -273,8 +276,6 @@ _PRESENT, _PFN = 1 << 63, (1 << 55) - 1  # /proc/<pid>/pagemap: bit 63 present, 
 def resident_frames(pid: int):
     """The physical page frames `pid` has resident (a numpy array), or None where the kernel
     hides frame numbers (without CAP_SYS_ADMIN it reports them as 0)."""
-    import numpy as np
-
     found = []
     with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
         for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
@@ -291,8 +292,6 @@ def resident_frames(pid: int):
 def union_kib(pids: list[int]) -> int | None:
     """KiB resident in any of `pids`, each physical page once however many of them map it:
     what one process's VmRSS says, for several. None where frame numbers are hidden."""
-    import numpy as np
-
     sets = [resident_frames(pid) for pid in pids]
     if any(s is None for s in sets):
         return None
@@ -567,10 +566,6 @@ def frame_bytes(fmt: str, channels: int = 2) -> int:
 def standalone(run: Callable[[Options], Section]) -> None:
     """`python -m bench.<name> [--quick] [--runs N] [--json PATH]`: one section, printed (and
     saved as JSON for bench/run.py, which runs each benchmark in a process of its own)."""
-    import argparse
-    import dataclasses
-    import tempfile
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="seconds, not minutes")
     parser.add_argument("--runs", type=int, default=None, help="repetitions (default 3; quick 1)")

@@ -10,8 +10,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from recorder.config import Config, parse_config
+from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
+from recorder.daemon import Recorder
 
 BASE = {
     "device": {"id": "test-box"},
@@ -53,8 +57,6 @@ def write_config(tmp_path: Path, **sections: dict) -> Path:
 @contextlib.contextmanager
 def small_disk(where: Path, size: str):
     """A real, small filesystem (tmpfs) to fill up; skips the test where mounting is refused."""
-    import pytest
-
     where.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
@@ -127,8 +129,6 @@ class Running:
     """A Recorder in this process fed by a Feeder; shuts both down on exit."""
 
     def __init__(self, cfg: Config, feeder, parts=None) -> None:
-        from recorder.daemon import Recorder
-
         self.cfg = cfg
         self.feeder = feeder
         self.rec = Recorder(cfg, parts)
@@ -172,8 +172,6 @@ class Running:
 
 def expected_audio(feeder, manifest) -> bytes:
     """What the session must contain: the fed bytes from its first frame, as long as it is."""
-    from recorder.core.formats import FORMATS
-
     fb = FORMATS[manifest.audio.format].frame_bytes(manifest.audio.channels)
     return bytes(
         feeder.recorded[manifest.start_pos * fb : (manifest.start_pos + manifest.frames) * fb]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from recorder import demo
 from recorder.adapters.control_socket import ControlSocketError, send
 from recorder.virtualmic import Feeder, demo_periods
 from tests.support import cli, sox_seconds, wait_until, write_config
@@ -344,8 +345,6 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
 @pytest.mark.parametrize("entry", ["venv script", "python -m recorder"])
 def test_demo_hint_runs_from_outside_the_clone(tmp_path, monkeypatch, entry):
     """From a folder that is not the clone, the demo's hint names this program by a path."""
-    from recorder import demo
-
     script = Path(sys.executable).with_name("session-recorder")
     if entry == "venv script" and not script.is_file():
         pytest.skip(f"no {script}")

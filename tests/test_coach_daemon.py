@@ -16,8 +16,10 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from recorder.adapters.control_socket import send, wait_for_job
 from recorder.adapters.rclone import Rclone
+from recorder.coaching.archive_sync import edited_since_verified
 from recorder.coaching.share_remote import RcloneShareTarget
 from recorder.core.formats import FORMATS
+from recorder.core.manifest import Marker, latest_coach_edit
 from recorder.core.state import Start, Stop
 from recorder.daemon import Parts
 from recorder.deliverables import MP3_NAME
@@ -26,7 +28,7 @@ from tests.mosquitto import Mosquitto
 from tests.rclone_server import BUCKET, CRYPT_REMOTE, S3_REMOTE, S3Server, rclone_binary
 from tests.rclone_server import write_config as write_rclone
 from tests.support import Running, make_config, wait_until
-from tests.test_deliverables import ffprobe
+from tests.test_deliverables import ffprobe, manifest_for
 from tests.test_hangs import frozen  # noqa: F401 - the fixture, found by pytest by its name
 from tests.test_mqtt import Watcher
 
@@ -339,10 +341,6 @@ def test_edits_after_verification_reach_the_encrypted_archive(tmp_path, mic, bro
 
 
 def test_only_edits_after_verification_are_sent_again():
-    from recorder.coaching.archive_sync import edited_since_verified
-    from recorder.core.manifest import Marker, latest_coach_edit
-    from tests.test_deliverables import manifest_for
-
     m = manifest_for([], 48000, 1, "S16_LE")
     m.upload.verified_at = "2026-12-04T10:00:00+00:00"
     assert latest_coach_edit(m) is None and not edited_since_verified(m)

@@ -8,6 +8,14 @@ from dataclasses import replace
 
 import pytest
 
+from recorder.core.disk import (
+    BALLAST_FLOOR,
+    BLOCK,
+    ballast_bytes,
+    disk_event,
+    final_write_bytes,
+    full_message,
+)
 from recorder.core.gestures import Button
 from recorder.core.state import (
     BeginSession,
@@ -493,9 +501,6 @@ def test_a_disk_low_while_already_full_and_idle_only_updates_the_message():
 
 
 def test_free_space_below_the_minimum_reads_as_full_in_plain_words():
-    from recorder.core.disk import disk_event, full_message
-    from recorder.core.state import DiskLow, State
-
     idle = State(device="ok")
     assert disk_event(idle, 400_000, 1_000_000, 32_000) == DiskLow(full_message(400_000))
     assert full_message(-5) == (
@@ -506,8 +511,6 @@ def test_free_space_below_the_minimum_reads_as_full_in_plain_words():
 
 
 def test_the_room_kept_aside_covers_manifest_cues_and_labels():
-    from recorder.core.disk import BALLAST_FLOOR, BLOCK, ballast_bytes, final_write_bytes
-
     plain = final_write_bytes(20_000, [], 10)
     assert plain >= 20_000 and plain % BLOCK == 0
     many = final_write_bytes(20_000, [200] * 5000, 10)

@@ -18,10 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
+from recorder.core.formats import FORMATS
+from recorder.virtualmic import Feeder, encode
 from tests.mosquitto import Credentials, Mosquitto, require_mosquitto
+from tests.support import Running, make_config, wait_until
 
 try:
     from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -632,10 +636,6 @@ def test_acl_recorder_and_anonymous(broker: Mosquitto) -> None:
 
 def _pulsing(rate: int = 48000, period: int = 4800):
     """A 440 Hz tone whose level jumps between -30 and -6 dBFS every half second."""
-    import numpy as np
-
-    from recorder.core.formats import FORMATS
-    from recorder.virtualmic import encode
 
     n = 0
     while True:
@@ -649,9 +649,6 @@ def _pulsing(rate: int = 48000, period: int = 4800):
 def test_the_real_recorder_from_a_phone(page: Page, broker: Mosquitto, tmp_path, mic) -> None:
     """The page against the real daemon: start, an advancing clock, a moving meter, a marker
     that lands in the session, and a confirmed stop."""
-    from recorder.virtualmic import Feeder
-    from tests.support import Running, make_config, wait_until
-
     pw = tmp_path / "mqtt.pass"
     pw.write_text(broker.recorder.password)
     cfg = make_config(

@@ -18,13 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 from playwright.sync_api import Locator, Page, expect
 
+from recorder.daemon import Parts
+from recorder.deliverables import MP3_NAME
+from recorder.virtualmic import Feeder
 from tests import test_dashboard as shared
 from tests.mosquitto import Mosquitto
+from tests.rclone_server import BUCKET, S3_REMOTE, S3Server, rclone_binary
+from tests.rclone_server import write_config as write_rclone
+from tests.support import Running, make_config, wait_until
 from tests.test_dashboard import (
     WAIT_MS,
     FakeDaemon,
+    _pulsing,
     log_in,
     open_view,
     recording,
@@ -617,15 +625,6 @@ def test_the_coach_flow_against_the_real_recorder(
     """Set the next client on the page, press the (mock) button, see the client on the running
     session, label a marker, stop, rename the session, record consent, share, and see the link
     and its QR code; the link returns the session's MP3."""
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-    from recorder.daemon import Parts
-    from recorder.deliverables import MP3_NAME
-    from recorder.virtualmic import Feeder
-    from tests.rclone_server import BUCKET, S3_REMOTE, S3Server, rclone_binary
-    from tests.rclone_server import write_config as write_rclone
-    from tests.support import Running, make_config, wait_until
-    from tests.test_dashboard import _pulsing
 
     factory = MockFactory(pin_class=MockPWMPin)
     pw = tmp_path / "mqtt.pass"

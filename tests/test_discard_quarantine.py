@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from recorder.outbox import DISCARDS, QUARANTINE, remote_dir_for
+from recorder.outbox import DISCARDS, QUARANTINE, DiscardError, discard_session, remote_dir_for
 from tests.rclone_server import CRYPT_REMOTE
 from tests.test_upload import (
     _box,
@@ -151,8 +151,6 @@ def test_a_discard_of_an_id_that_is_not_ascii_or_too_long_leaves_nothing_pending
     tmp_path, server, name
 ):
     """The issue's discard itself: refused, so no entry is made in the first place."""
-    from recorder.outbox import DiscardError, discard_session
-
     _, cfg, store, remote = _box(tmp_path, server)
     with pytest.raises(DiscardError, match="is not a session id"):
         discard_session(store, remote, cfg.upload, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import struct
 import subprocess
 import threading
 from pathlib import Path
@@ -21,6 +22,7 @@ from recorder.ballast import NAME as BALLAST
 from recorder.core.disk import BALLAST_FLOOR
 from recorder.core.formats import FORMATS
 from recorder.core.state import Mark, Start, Stop
+from recorder.daemon import Parts
 from recorder.storage import SessionStore
 from recorder.virtualmic import Feeder, random_periods
 from tests import support
@@ -181,8 +183,6 @@ def test_a_write_cut_short_by_enospc_keeps_what_reached_the_disk_and_the_markers
     tmp_path, mic, small_disk
 ):
     """The cue chunks and labels.txt go into the ballast's room with the final manifest."""
-    from recorder.daemon import Parts
-
     cfg = make_config(tmp_path, audio=AUDIO, storage={"dir": str(small_disk / "sessions")})
     feeder = Feeder(mic.infile, random_periods(S16, 2, 800, None), 0.05, record=True)
     with Running(cfg, feeder, Parts(disk=UnawareFreeSpace())) as r:
@@ -207,8 +207,6 @@ def test_a_write_cut_short_by_enospc_keeps_what_reached_the_disk_and_the_markers
 
 def _cue_labels(wav: Path) -> list[str]:
     """The labl names in a WAV's LIST/adtl chunk, read with the file's own chunk sizes."""
-    import struct
-
     data = wav.read_bytes()
     names, at = [], 12
     while at + 8 <= len(data):

@@ -11,12 +11,14 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from recorder.config import load_config
+from tests.mosquitto import Credentials, Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -379,8 +381,6 @@ def _image_root(tmp_path: Path, device_id: str = "box-a") -> tuple[Path, Path]:
 
 def _broker_with(root: Path, tmp_path: Path, device_id: str):
     """A real mosquitto with the box's password file and ACL (the test's admin user added)."""
-    from tests.mosquitto import Mosquitto
-
     broker = Mosquitto(tmp_path, device_id=device_id)
     shutil.copy(root / "etc/mosquitto/session-recorder.passwd", broker.dir / "passwd")
     acl = (root / "etc/mosquitto/session-recorder.acl").read_text()
@@ -396,9 +396,6 @@ def _broker_with(root: Path, tmp_path: Path, device_id: str):
 def _dashboard_sees_the_box(broker, root: Path, dashboard_password: str) -> None:
     """The dashboard logs in and reads what the recorder (its password from mqtt.pass)
     publishes under the box's id; a wrong password is refused."""
-    import threading
-
-    from tests.mosquitto import Credentials
 
     recorder_pw = (root / "etc/session-recorder/mqtt.pass").read_text().strip()
     writer = broker.client(Credentials("recorder", recorder_pw))

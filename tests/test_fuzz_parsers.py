@@ -41,6 +41,7 @@ from recorder.core.requests import parse_request, read_request
 from recorder.core.session_id import is_valid_id, make_id, sequence_of
 from recorder.core.shares import ShareError, is_expired, parse_expire, read_shares, to_remove
 from recorder.storage import SessionStore
+from tests.test_deliverables import write_session
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_MESSAGE = 400
@@ -394,8 +395,6 @@ def test_an_expiry_is_seconds_or_a_share_error(text):
 
 def _real_manifest() -> dict:
     """A manifest as the writer leaves it, with the coach's details, markers, consent, shares."""
-    from tests.test_deliverables import write_session
-
     tone = bytes(1600)
     with tempfile.TemporaryDirectory() as tmp:
         manifest = write_session(Path(tmp) / SID, [[tone], [tone]], 8000, 1, "S16_LE")

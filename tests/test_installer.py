@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.mosquitto import Credentials, Mosquitto
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "install.sh"
 DEVICE_ID = "room-4"
@@ -276,8 +278,6 @@ def _secrets(b: Box) -> dict[str, str]:
 def _broker_accepts_installed_users(b: Box, tmp_path: Path, device_id: str = DEVICE_ID) -> None:
     """mosquitto with the installed passwd file and ACL: recorder and dashboard log in with the
     passwords in /etc/session-recorder, and the dashboard reads what the recorder publishes."""
-    from tests.mosquitto import Credentials, Mosquitto
-
     broker = Mosquitto(tmp_path / f"broker-{device_id}", device_id=device_id)
     shutil.copy(b.path("etc/mosquitto/session-recorder.passwd"), broker.dir / "passwd")
     shutil.copy(b.path("etc/mosquitto/session-recorder.acl"), broker.dir / "acl")

@@ -12,10 +12,14 @@ import time
 import pytest
 
 from recorder.adapters.control_socket import send
+from recorder.adapters.rclone import Rclone
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
+from recorder.daemon import Parts
 from recorder.virtualmic import Feeder, demo_periods, random_periods
 from tests.mosquitto import Mosquitto
+from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary
+from tests.rclone_server import write_config as rclone_config
 from tests.support import Running, make_config, sox_raw, wait_until, write_config
 
 S16 = FORMATS["S16_LE"]
@@ -305,11 +309,6 @@ def test_a_subscriber_hears_uploaded_then_verified_from_the_real_s3(tmp_path, mi
     """The two upload events of one session, through a real mosquitto, for an upload to the real
     loopback S3: "uploaded" when the files arrived, "verified" once rclone checked them; after
     the second, the retained state's `recent` says verified too."""
-    from recorder.adapters.rclone import Rclone
-    from recorder.daemon import Parts
-    from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary
-    from tests.rclone_server import write_config as rclone_config
-
     watcher = Watcher(broker, topics=("session-recorder/#",))
     with S3Server(tmp_path / "s3") as s3:
         conf = rclone_config(tmp_path / "rclone.conf", s3)

@@ -272,8 +272,6 @@ def test_verify_on_storage_without_hashes_reads_the_remote_copy_back(
     """Crypt over plain WebDAV (`rclone serve webdav` on loopback) keeps no hashes: cryptcheck
     gives up ("does not support any hashes"). A session must still be verified by content before
     its local copy may go, so the adapter reads the copy back, decrypted, and compares it."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

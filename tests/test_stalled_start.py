@@ -15,11 +15,15 @@ from pathlib import Path
 import pytest
 
 from bench.common import FreezableDisk
+from recorder.blockqueue import FrameQueue
+from recorder.core.blocks import SessionBegin, SessionEnd
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest
 from recorder.core.state import Mark, Start, Stop, WriterFailed
+from recorder.storage import SessionStore
 from recorder.tap import StartAck
 from recorder.virtualmic import Feeder, random_periods
+from recorder.writer import WriterThread
 from tests.support import Running, expected_audio, make_config, sox_raw
 
 pytestmark = pytest.mark.root
@@ -122,11 +126,6 @@ def test_a_card_that_refuses_writes_refuses_the_start_and_says_why(tmp_path, mic
 
 def test_a_refusal_after_the_controller_stopped_waiting_ends_the_session(tmp_path):
     """The writer's later "no" must not be lost: it becomes a WriterFailed event instead."""
-    from recorder.blockqueue import FrameQueue
-    from recorder.core.blocks import SessionBegin, SessionEnd
-    from recorder.storage import SessionStore
-    from recorder.writer import WriterThread
-
     store = SessionStore(tmp_path / "sessions")
     store.prepare()
     session_id, path = store.reserve(WALL, True)

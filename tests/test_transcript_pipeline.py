@@ -3,6 +3,7 @@ after the stop, frozen while a new session records, and every way it can fail or
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recorder import doctor
 from recorder.core.manifest import Manifest, dump_manifest
 from recorder.core.state import Start, Stop
 from recorder.demo import speech_periods
@@ -269,11 +271,8 @@ def test_levels_of_the_speech_differ_by_channel():
 
 
 def test_doctor_names_a_missing_whisper_model_and_finds_pocketsphinx(tmp_path):
-    from recorder import doctor
-
     cfg = make_config(tmp_path, transcript={"engine": "whisper", "model_dir": str(tmp_path)})
     [check] = [c for c in doctor.run_checks(cfg) if c.name == "transcripts"]
-    import importlib.util
 
     installed = importlib.util.find_spec("faster_whisper") is not None
     assert not check.ok and not check.blocks

@@ -21,7 +21,7 @@ from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
 from recorder.core.session_id import make_id
 from recorder.core.state import Mark, SessionUploaded, Start, Stop
 from recorder.daemon import Parts
-from recorder.outbox import OutboxWorker
+from recorder.outbox import OutboxWorker, _descendants_named
 from recorder.storage import SessionStore
 from recorder.views.sessions import session_json
 from recorder.virtualmic import Feeder, random_periods
@@ -356,8 +356,6 @@ def test_without_uploads_no_deliverables_are_built_and_export_makes_one_on_deman
 
 
 def _rclone_states(cfg) -> list[str]:
-    from recorder.outbox import _descendants_named
-
     states = []
     config = str(Path(cfg.upload.rclone_config).absolute())
     for pid in _descendants_named("rclone", {"RCLONE_CONFIG": config}):
