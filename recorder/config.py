@@ -24,6 +24,7 @@ from pydantic import (
 
 from recorder.core.formats import FORMATS
 from recorder.core.inbound import echo
+from recorder.core.shares import ShareError, check_expire, overlaps, parse_expire
 
 DEFAULT_CONFIG_PATH = Path("/etc/session-recorder/config.toml")
 CONFIG_ENV = "SESSION_RECORDER_CONFIG"
@@ -262,8 +263,6 @@ class ShareSection(_Section):
 
     @model_validator(mode="after")
     def _expiries(self) -> ShareSection:
-        from recorder.core.shares import ShareError, check_expire, parse_expire
-
         try:
             longest = parse_expire(self.max_expire)
             check_expire(parse_expire(self.expire), longest)
@@ -300,8 +299,6 @@ class Config(_Section):
         if self.share is None:
             return self
         if self.upload is not None:
-            from recorder.core.shares import overlaps
-
             if overlaps(self.share.remote, self.upload.remote):
                 raise ValueError(
                     f"[share] remote {self.share.remote!r} is the [upload] archive or inside it: "

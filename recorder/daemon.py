@@ -44,6 +44,8 @@ from recorder.recovery import recover_sessions
 from recorder.session_view import SessionViews
 from recorder.storage import SessionStore
 from recorder.tap import CaptureTap
+from recorder.transcript.runner import TranscriptStep
+from recorder.transcript.settings import Settings
 from recorder.writer import WriterThread
 
 if TYPE_CHECKING:
@@ -457,9 +459,6 @@ def _transcripts(cfg: Config):
     """The outbox's transcript step, when [transcript] asks for one after each stop."""
     if cfg.transcript is None or not cfg.transcript.auto:
         return None
-    from recorder.transcript.runner import TranscriptStep
-    from recorder.transcript.settings import Settings
-
     return TranscriptStep(Settings.from_section(cfg.transcript))
 
 
@@ -469,6 +468,7 @@ def _remote(cfg: Config, given: RemoteStore | None) -> tuple[RemoteStore | None,
         return None, None
     if given is not None:
         return given, None
+    # Imported here: rclone-python and its adapter load 64 modules (1.3 MB), for nothing when off.
     from recorder.adapters.rclone import Rclone, RcloneError
 
     u = cfg.upload

@@ -20,13 +20,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import soundfile
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from recorder.adapters.control_socket import send, wait_for_job
+from recorder.adapters.rclone import RcloneError, find_binary, vet
 from recorder.config import load_config
+from recorder.core.formats import FORMATS
 from recorder.core.state import State, led_view
+from recorder.daemon import Parts, Recorder
 from recorder.deliverables import mp3_bitrate_kbps
+from recorder.demo_voices import ESPEAK, SCRIPT, conversation, to_int16
 from recorder.storage import SessionStore
+from recorder.transcript.status import read_status, summary
 from recorder.views.sessions import session_json
 from recorder.virtualmic import Feeder, VirtualMic, demo_periods, encode
 
@@ -79,9 +86,6 @@ remote = "demoshare:{shared}"
 
 
 def run_demo(where: Path | None, seconds: float | None = None) -> int:
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-    from recorder.daemon import Parts, Recorder
 
     root = (where or Path(tempfile.mkdtemp(prefix="session-recorder-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -200,8 +204,6 @@ def share_demo(cfg, session_id: str) -> None:
 
 def _speech():
     """The demo's two-voice conversation (float32, 2 channels), or None without espeak-ng."""
-    from recorder.demo_voices import ESPEAK, SCRIPT, conversation
-
     if ESPEAK is None:
         say("(espeak-ng is not installed: the demo records a tone, and makes no transcript)")
         return None
@@ -211,10 +213,6 @@ def _speech():
 
 def speech_periods(audio, period: int, lead_s: float):
     """`audio` after `lead_s` of a quiet room (noise at -70 dBFS), then the quiet room again."""
-    import numpy as np
-
-    from recorder.core.formats import FORMATS
-    from recorder.demo_voices import to_int16
 
     rng = np.random.default_rng(7)
     lead = np.zeros((round(lead_s * RATE), CHANNELS), dtype=np.float32)
@@ -231,8 +229,6 @@ def speech_periods(audio, period: int, lead_s: float):
 
 
 def _transcribed(folder: Path) -> bool:
-    from recorder.transcript.status import read_status
-
     try:
         return read_status(folder)["status"] in ("done", "failed")
     except ValueError:
@@ -241,8 +237,6 @@ def _transcribed(folder: Path) -> bool:
 
 def transcript_report(folder: Path, lines: int = 8) -> None:
     """The transcript's summary and its first lines, as a coach would read them."""
-    from recorder.transcript.status import read_status, summary
-
     t = summary(folder)
     if t["status"] == "none":
         return
@@ -335,8 +329,6 @@ def _verified(storage: Path, session_id: str, rec):
 
 def _local_cloud(root: Path) -> str:
     """An rclone config with a crypt remote over `root/cloud`, or "" when rclone is missing."""
-    from recorder.adapters.rclone import RcloneError, find_binary, vet
-
     try:
         rclone = find_binary()
         vet(str(root), "demo folder")

@@ -7,6 +7,7 @@ exits non-zero. The rest (GPIO, clock, broker, remote, service) warn.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,11 +17,22 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from gpiozero import Device
+
+from recorder.adapters.alsa_process import AlsaProcessSource
+from recorder.adapters.clock import SystemClock
 from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.adapters.disk import StatvfsDisk
+from recorder.adapters.gpio import gpio_unavailable_reason, pin_factory_fallbacks
+from recorder.adapters.rclone import Rclone, RcloneError
 from recorder.config import Config
 from recorder.core.disk import hours_left
 from recorder.core.formats import decode
 from recorder.core.levels import LevelMeter, dbfs
+from recorder.outbox import remote_dir_for
+from recorder.ports import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
+from recorder.storage import STATES, SessionStore
 
 
 @dataclass
@@ -58,8 +70,6 @@ def run_checks(cfg: Config) -> list[Check]:
 
 def _transcript(cfg: Config) -> Check:
     """The transcript engine is there, without loading it (a whisper model takes seconds)."""
-    import importlib.util
-
     t = cfg.transcript
     assert t is not None
     if t.engine == "pocketsphinx":
@@ -108,9 +118,6 @@ def _audio(cfg: Config, status: dict | None) -> Check:
         if status.get("device") == "ok":
             return Check("audio device", True, f"'{a.device}' is open in the running recorder")
         return Check("audio device", False, status.get("last_error") or "not open", fix, True)
-    from recorder.adapters.alsa_process import AlsaProcessSource
-    from recorder.ports import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
-
     # The device is opened by the capture helper process, as the daemon does, so an open that
     # blocks (a busy or wedged device) costs at most these waits, and alsa-lib's own messages
     # stay in the helper's log instead of flooding the terminal.
@@ -150,9 +157,6 @@ def _audio(cfg: Config, status: dict | None) -> Check:
 
 def _storage(cfg: Config) -> Check:
     """What `run` would find, without creating the folders it would create."""
-    from recorder.adapters.disk import StatvfsDisk
-    from recorder.storage import STATES, SessionStore
-
     root = cfg.storage.dir
     fix = f"check that {root} exists, is mounted and belongs to the recorder's user"
     existing = next(p for p in (root, *root.parents) if p.exists())
@@ -214,11 +218,7 @@ def _gpio(cfg: Config, status: dict | None) -> Check:
         return Check("gpio", False, status["gpio"], _gpio_fix())
     if status is not None:
         return Check("gpio", True, str(status.get("gpio")))
-    from gpiozero import Device
-
     # gpiozero warns once per pin factory it cannot load; the check says it in one line.
-    from recorder.adapters.gpio import gpio_unavailable_reason, pin_factory_fallbacks
-
     error: Exception | None = None
     with pin_factory_fallbacks() as tried:
         try:
@@ -239,8 +239,6 @@ def _gpio_fix() -> str:
 
 
 def _clock() -> Check:
-    from recorder.adapters.clock import SystemClock
-
     if SystemClock().synchronised():
         return Check("clock", True, "synchronised")
     return Check(
@@ -252,8 +250,6 @@ def _clock() -> Check:
 
 
 def _broker(cfg: Config) -> Check:
-    import paho.mqtt.client as mqtt
-
     m = cfg.mqtt
     assert m is not None
     done = threading.Event()
@@ -305,9 +301,6 @@ def _broker(cfg: Config) -> Check:
 
 
 def _remote(cfg: Config) -> Check:
-    from recorder.adapters.rclone import Rclone, RcloneError
-    from recorder.outbox import remote_dir_for
-
     u = cfg.upload
     assert u is not None
     fix = "check [upload] remote and the rclone config (`rclone --config FILE lsd REMOTE`)"

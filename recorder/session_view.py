@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from recorder import credential
 from recorder.storage import MANIFEST, StoredSession
 from recorder.transcript.status import STATUS_FILE, summary
 
@@ -30,7 +31,6 @@ class SessionViews:
             kept = self._views.get(s.path)
         if kept is not None and kept[0] == key:
             return kept[1]
-        from recorder import credential
 
         t = summary(s.path)
         transcript = {

@@ -42,6 +42,8 @@ def main(argv: list[str]) -> int:
         return 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Imported here, in the helper process only: the daemon imports this module for its protocol
+    # and must not load pyalsaaudio (the device is the helper's).
     from recorder.adapters.alsa import AlsaSource
 
     source = AlsaSource(device, int(rate), int(channels), fmt, int(period), int(periods))

@@ -30,6 +30,7 @@ def share_target(cfg: Config) -> tuple[ShareTarget | None, str | None]:
     """The share remote, or why sharing is off (the box records and uploads either way)."""
     if cfg.share is None:
         return None, None
+    # Imported here: rclone-python and its adapter load 64 modules (1.3 MB), for nothing when off.
     from recorder.adapters.rclone import Rclone, RcloneError
     from recorder.coaching.share_remote import RcloneShareTarget, check_separate
 

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from recorder.adapters.control_socket import ControlSocketError, send, wait_for_job
+from recorder.coaching.records import RecordError
 from recorder.coaching.view import coach_view
 from recorder.config import Config
 from recorder.core.requests import Query, RequestError, parse_request
@@ -131,6 +132,8 @@ def _ask_daemon(cfg: Config, payload: dict) -> dict | None:
 
 def _here(cfg: Config, payload: dict) -> dict | None:
     """No daemon answered: act on the storage, unless a recorder holds it after all."""
+    # Imported here and below: every command line imports this module for its parser, and only
+    # these commands, with no daemon running, need the coaching side, the outbox and the remote.
     from recorder.coaching.assemble import build_coaching
     from recorder.outbox import DiscardError, discard_session
 
@@ -143,7 +146,6 @@ def _here(cfg: Config, payload: dict) -> dict | None:
         return None
 
     def discard(session_id: str) -> dict:
-        from recorder.coaching.records import RecordError
         from recorder.daemon import _remote
 
         remote, _ = _remote(cfg, None)

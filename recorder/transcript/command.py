@@ -10,8 +10,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
 from recorder.config import Config
+from recorder.core.transcript_text import to_txt, to_vtt
 from recorder.storage import StoredSession
+from recorder.store.files import atomic_write
+from recorder.transcript.docx_file import write_docx
 from recorder.transcript.runner import TranscriptError, TranscriptRunner
 from recorder.transcript.settings import Settings
 from recorder.transcript.status import TranscriptFileError, document, read_status
@@ -62,10 +67,6 @@ def run(cfg: Config, s: StoredSession, fmt: str | None, output: Path | None, reb
 
 
 def write_format(doc, fmt: str, path: Path) -> None:
-    from recorder.core.transcript_text import to_txt, to_vtt
-    from recorder.store.files import atomic_write
-    from recorder.transcript.docx_file import write_docx
-
     if fmt == "docx":
         write_docx(doc, path)
     else:
@@ -73,8 +74,6 @@ def write_format(doc, fmt: str, path: Path) -> None:
 
 
 def _build(folder: Path, settings: Settings) -> dict:
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -12,6 +12,7 @@ ENGINES = ("pocketsphinx", "whisper")
 def make_engine(
     name: str, model_dir: str | Path | None, language: str = "en", threads: int = 1
 ) -> SpeechEngine:
+    # Imported here: an engine loads its library and model (tens of MB) only when it is chosen.
     if name == "pocketsphinx":
         from recorder.transcript.pocketsphinx_engine import PocketsphinxEngine
 

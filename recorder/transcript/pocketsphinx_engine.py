@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from pocketsphinx import Decoder
 
 from recorder.core.transcript import Word
 
@@ -25,8 +26,6 @@ class PocketsphinxEngine:
     rate = 16000
 
     def __init__(self) -> None:
-        from pocketsphinx import Decoder
-
         self._decoder = Decoder(samprate=self.rate, logfn="/dev/null", **SEARCH)
 
     def words(self, samples: np.ndarray) -> list[Word]:

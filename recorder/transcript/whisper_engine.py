@@ -7,6 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    from faster_whisper import WhisperModel
+except ImportError:  # the optional extra is not installed: said when the engine is chosen
+    WhisperModel = None
+
 from recorder.core.transcript import Word
 from recorder.transcript.ports import EngineError
 
@@ -18,13 +23,11 @@ class WhisperEngine:
     def __init__(
         self, model_dir: Path, language: str = "en", threads: int = 1, compute_type: str = "int8"
     ) -> None:
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError:
+        if WhisperModel is None:
             raise EngineError(
                 '[transcript] engine = "whisper" needs faster-whisper: '
                 "pip install 'session-recorder[whisper]'"
-            ) from None
+            )
         if not model_dir.is_dir() or not (model_dir / "model.bin").is_file():
             raise EngineError(
                 f"[transcript] model_dir {model_dir}: no faster-whisper model there "

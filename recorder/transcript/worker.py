@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recorder.adapters.priority import lower_priority
+
 LOCK_FILE = ".transcript.lock"
 PR_SET_PDEATHSIG = 1
 PROGRESS_EVERY_S = 1.0
@@ -40,7 +42,6 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str]) -> int:
     _die_with_parent()
-    from recorder.adapters.priority import lower_priority
 
     lower_priority()
     folder = Path(argv[0])
@@ -57,6 +58,8 @@ def main(argv: list[str]) -> int:
 
 
 def _build(folder: Path, settings_json: str) -> int:
+    # Imported here, once this process dies with its parent, runs at idle priority and holds the
+    # lock: numpy, pydantic, python-docx and the engine take seconds to load on a Pi.
     from recorder.core.manifest import parse_manifest
     from recorder.storage import MANIFEST
     from recorder.transcript.builder import build_transcript
