@@ -154,6 +154,9 @@ def test_the_coach_over_mqtt_from_the_next_session_to_a_share(tmp_path, mic, bro
             r.wait_session_frames(r.rec.tap.session_frames + 24000)
             phone.send({"cmd": "mark"})
             wait_until(lambda: r.rec.controller.state.ack >= 1, 10)
+            # the writer saves it a moment later (a while on a busy machine): the phone lists it
+            # from the manifest, so a coach can label it only once it is there
+            wait_until(lambda: _manifest(r, sid).get("markers"), 30, "the marker saved")
             phone.send({"cmd": "label_marker", "session": sid, "marker": 1, "label": "goal set"})
             assert phone.answer("label_marker")["ok"] is True
 
