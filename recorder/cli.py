@@ -314,10 +314,9 @@ def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:
 def _offline_worker(cfg: Config):
     """The outbox worker without a daemon, for `upload` and `discard` when none runs."""
     from recorder.adapters.disk import StatvfsDisk
-    from recorder.daemon import _remote
-    from recorder.outbox import OutboxWorker
+    from recorder.outbox import OutboxWorker, upload_remote
 
-    remote, error = _remote(cfg, None)
+    remote, error = upload_remote(cfg.upload)
     if cfg.upload is not None and remote is None:
         raise SystemExit(f"session-recorder: uploads are off: {error}")
     store = SessionStore(cfg.storage.dir)

@@ -38,7 +38,7 @@ from recorder.core.requests import Query
 from recorder.core.ring import PrerollRing
 from recorder.core.state import Shutdown, ThreadRestarted, led_view
 from recorder.jobs import Job, JobBoard, JobWorker
-from recorder.outbox import DiscardError, OutboxWorker, remote_dir_for
+from recorder.outbox import DiscardError, OutboxWorker, remote_dir_for, upload_remote
 from recorder.ports import AudioSource, DiskSpace, RemoteStore, SegmentFactory
 from recorder.recovery import recover_sessions
 from recorder.session_view import SessionViews
@@ -105,7 +105,7 @@ class Recorder:
             on_finalized=self._finalized,
             on_marker_saved=self._marker_saved,
         )
-        self.remote, remote_error = _remote(cfg, parts.remote)
+        self.remote, remote_error = upload_remote(cfg.upload, parts.remote)
         self.transcripts = _transcripts(cfg)
         self.views = SessionViews()  # the phone page's transcript and credential check
         self.mqtt: MqttLink | None = None
@@ -460,24 +460,6 @@ def _transcripts(cfg: Config):
     if cfg.transcript is None or not cfg.transcript.auto:
         return None
     return TranscriptStep(Settings.from_section(cfg.transcript))
-
-
-def _remote(cfg: Config, given: RemoteStore | None) -> tuple[RemoteStore | None, str | None]:
-    """The upload target, or why there is none (the recorder records either way)."""
-    if cfg.upload is None:
-        return None, None
-    if given is not None:
-        return given, None
-    # Imported here: rclone-python and its adapter load 64 modules (1.3 MB), for nothing when off.
-    from recorder.adapters.rclone import Rclone, RcloneError
-
-    u = cfg.upload
-    flags = [f"--bwlimit={u.bwlimit}"] if u.bwlimit else []
-    try:
-        return Rclone(u.rclone_config, u.rclone_binary, u.config_password_file, flags), None
-    except (RcloneError, ValueError, OSError) as exc:
-        log.error("uploads are off: %s", exc)
-        return None, str(exc)
 
 
 LOOP_SLACK_S = 3.0  # a loop may wait this long in one timed call (an open that does not answer)

@@ -141,7 +141,7 @@ def _total_frames(manifest: Manifest) -> int:
     return sum(seg.frames for seg in manifest.segments)
 
 
-def _session_blocks(
+def session_blocks(
     session_dir: Path, manifest: Manifest, block_frames: int = BLOCK_FRAMES, start_frame: int = 0
 ) -> Iterator[tuple[str, int, np.ndarray]]:
     """(segment file, session frame, block) for the session in order, as int32 frames, from
@@ -359,7 +359,7 @@ def verify_flac(
                 f"the session is {(audio.rate, audio.channels, total)}"
             )
         copy = np.empty((BLOCK_FRAMES, audio.channels), dtype=np.int32)
-        with closing(_session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks:
+        with closing(session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks:
             for seg_file, frame, block in blocks:
                 got = f.read(len(block), dtype="int32", out=copy[: len(block)])
                 if len(got) != len(block) or not np.array_equal(got, block):
@@ -397,7 +397,7 @@ def build_flac(session_dir: Path, manifest: Manifest, out: Path, *, start_frame:
             soundfile.SoundFile(
                 tmp, "w", audio.rate, audio.channels, subtype=subtype, format="FLAC"
             ) as f,
-            closing(_session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks,
+            closing(session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks,
         ):
             _tag(f, _from_frame(manifest, start_frame), with_markers=True)
             for seg_file, frame, block in blocks:
@@ -428,7 +428,7 @@ def _mono_blocks(
     """The session as mono float32 blocks at `rate`, resampled on the way when that is not the
     session's own rate (soxr keeps its filter state between blocks, so the joins are seamless
     and memory stays a few blocks whatever the length)."""
-    with closing(_session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks:
+    with closing(session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks:
         if rate == manifest.audio.rate:
             for _, _, block in blocks:
                 yield _downmix(block)
@@ -518,7 +518,7 @@ def build_wav(session_dir: Path, manifest: Manifest, out: Path, *, start_frame: 
             soundfile.SoundFile(
                 tmp, "w", audio.rate, audio.channels, subtype=fmt.subtype, format=container
             ) as f,
-            closing(_session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks,
+            closing(session_blocks(session_dir, manifest, start_frame=start_frame)) as blocks,
         ):
             for _, _, block in blocks:
                 f.write(block)

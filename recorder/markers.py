@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from recorder.adapters.wavfile import WavError, _find_chunks, file_sha256
+from recorder.adapters.wavfile import WavError, file_sha256, find_chunks
 from recorder.core.manifest import Manifest, Marker
 from recorder.store.files import atomic_write, fsync_dir
 
@@ -94,7 +94,7 @@ def add_cue_chunks(wav: Path, cues: list[tuple[int, str]]) -> None:
         if f.read(4) != b"RIFF":
             raise WavError(f"{wav}: not a RIFF WAV file (RF64 and others are not supported)")
         f.seek(0)
-        block_align, offset, size, _ = _find_chunks(f)
+        block_align, offset, size, _ = find_chunks(f)
         file_size = f.seek(0, os.SEEK_END)
         if size % block_align or offset + size > file_size:
             raise WavError(f"{wav}: data chunk size {size} does not match the file; repair it")

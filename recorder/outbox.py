@@ -643,6 +643,28 @@ def release_heap() -> None:
         ctypes.CDLL(None).malloc_trim(0)
 
 
+def upload_remote(
+    upload: UploadSection | None, given: RemoteStore | None = None
+) -> tuple[RemoteStore | None, str | None]:
+    """The upload target, or why there is none (the recorder records either way)."""
+    if upload is None:
+        return None, None
+    if given is not None:
+        return given, None
+    # Imported here: rclone-python and its adapter load 64 modules (1.3 MB), for nothing when off.
+    from recorder.adapters.rclone import Rclone, RcloneError
+
+    flags = [f"--bwlimit={upload.bwlimit}"] if upload.bwlimit else []
+    try:
+        rclone = Rclone(
+            upload.rclone_config, upload.rclone_binary, upload.config_password_file, flags
+        )
+    except (RcloneError, ValueError, OSError) as exc:
+        log.error("uploads are off: %s", exc)
+        return None, str(exc)
+    return rclone, None
+
+
 def remote_dir_for(remote: str, session_id: str) -> str:
     """The session's folder under `remote:path` (`name:` alone is the remote's root)."""
     if remote.endswith(":"):

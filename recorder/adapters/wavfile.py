@@ -68,7 +68,7 @@ class WavError(ValueError):
     """A file that is not a WAV this recorder could have written."""
 
 
-def _find_chunks(f) -> tuple[int, int, int, int]:
+def find_chunks(f) -> tuple[int, int, int, int]:
     """(block_align, data_offset, declared_data_size, position of the data size field)."""
     head = f.read(12)
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
@@ -95,7 +95,7 @@ def _find_chunks(f) -> tuple[int, int, int, int]:
 def wav_frames(path: Path) -> int:
     """Frames the header declares."""
     with open(path, "rb") as f:
-        block_align, _, size, _ = _find_chunks(f)
+        block_align, _, size, _ = find_chunks(f)
     return size // block_align
 
 
@@ -119,7 +119,7 @@ def repair(path: Path) -> tuple[int, bool]:
     frames. Well-formed chunks after the data chunk (a closed, finalized file) are left alone.
     """
     with open(path, "r+b") as f:
-        block_align, offset, declared, size_pos = _find_chunks(f)
+        block_align, offset, declared, size_pos = find_chunks(f)
         file_size = f.seek(0, os.SEEK_END)
         available = file_size - offset
         data_end = offset + declared + (declared & 1)
@@ -144,7 +144,7 @@ def frames_on_disk(path: Path) -> int:
     Read-only, for files that must not be touched (a damaged session's segments).
     """
     with open(path, "rb") as f:
-        block_align, offset, declared, _ = _find_chunks(f)
+        block_align, offset, declared, _ = find_chunks(f)
         available = f.seek(0, os.SEEK_END) - offset
         data_end = offset + declared + (declared & 1)
         if declared % block_align == 0 and (

@@ -135,7 +135,7 @@ def _here(cfg: Config, payload: dict) -> dict | None:
     # Imported here and below: every command line imports this module for its parser, and only
     # these commands, with no daemon running, need the coaching side, the outbox and the remote.
     from recorder.coaching.assemble import build_coaching
-    from recorder.outbox import DiscardError, discard_session
+    from recorder.outbox import DiscardError, discard_session, upload_remote
 
     store = SessionStore(cfg.storage.dir)
     try:
@@ -146,9 +146,7 @@ def _here(cfg: Config, payload: dict) -> dict | None:
         return None
 
     def discard(session_id: str) -> dict:
-        from recorder.daemon import _remote
-
-        remote, _ = _remote(cfg, None)
+        remote, _ = upload_remote(cfg.upload)
         try:
             return discard_session(store, remote, cfg.upload, session_id)
         except DiscardError as exc:

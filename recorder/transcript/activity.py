@@ -13,7 +13,7 @@ import numpy as np
 
 from recorder.core.manifest import Manifest
 from recorder.core.turns import TurnParams, window_levels
-from recorder.deliverables import BLOCK_FRAMES, _session_blocks
+from recorder.deliverables import BLOCK_FRAMES, session_blocks
 
 LEFT_ALIGNED_FULL_SCALE = float(1 << 31)  # libsndfile gives every PCM width as int32 << n
 
@@ -43,7 +43,7 @@ def session_levels(
     block_frames = window * max(1, BLOCK_FRAMES // window)
     parts: list[np.ndarray] = []
     carry = np.empty((0, channels), dtype=np.int32)  # frames of a window cut by a segment end
-    for _, _, read in _session_blocks(session_dir, manifest, block_frames):
+    for _, _, read in session_blocks(session_dir, manifest, block_frames):
         block = np.concatenate((carry, read)) if len(carry) else read
         whole = len(block) // window * window
         if whole:
