@@ -94,7 +94,13 @@ def run_recorder(where: Path, period: bytes, inprocess: bool = False) -> dict:
         first = first_read(probe, daemon.alive, time.monotonic() + 60) - daemon.started_at
         ready = daemon.wait_ready()
         cpu = daemon.cpu()  # once READY and the first frame have both happened
+        # the helper's word that the device is open reaches the controller a moment after the
+        # first read (later on a busy machine): wait for it rather than sample it once
+        deadline = time.monotonic() + 20
         status = daemon.status()
+        while status.get("device") == "opening" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            status = daemon.status()
     finally:
         probe.stop()  # end of file: the capture thread can see the stop at once
         daemon.stop(timeout=10)
