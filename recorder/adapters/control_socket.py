@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder.core.inbound import MAX_BYTES, RequestError
-from recorder.core.requests import Query, read_request
+from recorder.core.requests import Query, read_request, request_name
 from recorder.supervision import Restarted, keep_running, logged
 
 log = logging.getLogger(__name__)
@@ -184,10 +184,10 @@ class ControlServer:
             return _refusal(str(exc)), False
         except Exception as exc:
             return self._internal_error("reading the request", exc), False
-        return request, _name(request) not in QUICK
+        return request, request_name(request) not in QUICK
 
     def _answer(self, request: object) -> dict:
-        name = _name(request)
+        name = request_name(request)
         try:
             if isinstance(request, Query):
                 query = self._queries.get(request.name)
@@ -434,10 +434,6 @@ class ControlServer:
             f"the recorder failed while {doing} ({type(exc).__name__}: {exc}); "
             "see the recorder's log"
         )
-
-
-def _name(request: object) -> str:
-    return request.name if isinstance(request, Query) else type(request).__name__.lower()
 
 
 def _encode(answer: dict) -> bytes:

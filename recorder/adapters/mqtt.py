@@ -50,7 +50,7 @@ from recorder.config import MqttSection
 from recorder.core.discovery import discovery_messages
 from recorder.core.inbound import RequestError
 from recorder.core.limits import TokenBucket, fit_state
-from recorder.core.requests import Query, read_request
+from recorder.core.requests import read_request, request_name
 from recorder.supervision import keep_running
 
 log = logging.getLogger(__name__)
@@ -334,7 +334,7 @@ class MqttLink:
             return  # empty: someone cleared a retained command, which is no command
         try:
             event = read_request(msg.payload, "mqtt", plain_words=True)
-            name = _name(event)
+            name = request_name(event)
             if name not in self.cfg.commands:
                 raise RequestError(f"command {name!r} is not allowed over MQTT on this box")
         except RequestError as exc:
@@ -381,7 +381,7 @@ class MqttLink:
                 self._quiet.log(logging.ERROR, "bug", "MQTT: a command was lost", exc_info=True)
 
     def _carry_out(self, event: Any) -> None:
-        name = _name(event)
+        name = request_name(event)
         try:
             answer = self.dispatch(event)
             ok, message = bool(answer.get("ok")), str(answer.get("message", ""))
@@ -602,10 +602,6 @@ class MqttLink:
             self.cfg.ha_prefix, self.cfg.prefix, self.device_id, __version__, self.cfg.ha_discovery
         ):
             self._send(topic, payload, retain=True)
-
-
-def _name(event: object) -> str:
-    return event.name if isinstance(event, Query) else type(event).__name__.lower()
 
 
 def _now() -> str:

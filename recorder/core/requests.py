@@ -58,6 +58,11 @@ def _names(keys: set, shown: int = 5) -> str:
     return ", ".join(names) + more
 
 
+def request_name(request: object) -> str:
+    """The command a checked request carries out (`mark`, `discard`, …), for answers and logs."""
+    return request.name if isinstance(request, Query) else type(request).__name__.lower()
+
+
 def read_request(raw: bytes | str, source: str, *, plain_words: bool = False) -> Event | Query:
     """The one checked way in for raw outside input: limits (inbound.decode), then meaning."""
     return parse_request(decode(raw, plain_words=plain_words), source)
