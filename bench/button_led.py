@@ -21,10 +21,10 @@ from gpiozero import LED, Button
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from bench.common import Options, Section, median, percentile, standalone, table, verdict
+from recorder.app.daemon import Parts, Recorder
+from recorder.app.virtualmic import Feeder, VirtualMic, demo_periods
 from recorder.config import parse_config
 from recorder.core.state import Start, Stop
-from recorder.daemon import Parts, Recorder
-from recorder.virtualmic import Feeder, VirtualMic, demo_periods
 
 
 def _wait(predicate, timeout: float = 5.0) -> float:

@@ -49,8 +49,8 @@ from bench.common import (
     verdict,
     write_config,
 )
-from recorder.adapters.wavfile import SoundfileSegment, file_sha256
-from recorder.virtualmic import Feeder
+from recorder.app.virtualmic import Feeder
+from recorder.media.wav import SoundfileSegment, file_sha256
 
 RATE = 48000
 CHANNELS = 2
@@ -961,7 +961,7 @@ work running; 600 s of audio, three interleaved runs each):
   goes through the state machine; when it changes the state (in every pause the silence
   counter moves), the daemon built a full status snapshot for systemd's status line twice,
   and sent it once whether it changed or not. Now the status line is looked at when a field
-  it shows changes or a second has passed, and sent once (recorder/daemon.py). In the
+  it shows changes or a second has passed, and sent once (recorder/app/daemon.py). In the
   profile, the writer's `Condition.notify` is the wake-up of the controller for each report;
   a futex wake is slow on this virtual machine. The figures above are from after both fixes.
 - Second round (later the same day, quiet machine, 3600 s, three interleaved runs each of the

@@ -38,8 +38,8 @@ if str(ROOT) not in sys.path:
 
 from recorder import __version__  # noqa: E402
 from recorder.adapters.control_socket import send  # noqa: E402
+from recorder.app.virtualmic import VirtualMic, speech_periods  # noqa: E402
 from recorder.core.formats import FORMATS  # noqa: E402
-from recorder.virtualmic import VirtualMic, speech_periods  # noqa: E402
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "session-recorder-bench"
 TICK = os.sysconf("SC_CLK_TCK")

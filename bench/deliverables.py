@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, median, standalone, table
+from recorder.app.virtualmic import speech_like
 from recorder.core.manifest import Manifest
-from recorder.deliverables import build_flac, build_mp3, build_wav, mp3_bitrate_kbps
-from recorder.virtualmic import speech_like
+from recorder.media.deliverables import build_flac, build_mp3, build_wav, mp3_bitrate_kbps
 from tests.test_deliverables import write_session
 
 RATE = 48000
@@ -93,7 +93,7 @@ def run(opts: Options) -> Section:
         key="deliverables",
         title="Deliverables, stereo beside mono (`bench/deliverables.py`)",
         text=f"""
-{minutes:g} minutes of speech-like audio (`recorder.virtualmic.speech_like`: a seeded voiced
+{minutes:g} minutes of speech-like audio (`recorder.app.virtualmic.speech_like`: a seeded voiced
 buzz and noise bursts under a syllable-rate envelope with pauses, over a quiet noise floor),
 48 kHz S16_LE in 300-s segments as the recorder writes them, stereo and mono, medians of
 {opts.runs} runs. Each deliverable is built the way the box builds it: the FLAC includes its

@@ -15,22 +15,22 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import recorder.daemon
+import recorder.app.daemon
 from recorder.adapters.alsa import AlsaSource
-from recorder.cli import main
+from recorder.app.cli import main
 
 
-class InProcessRecorder(recorder.daemon.Recorder):
+class InProcessRecorder(recorder.app.daemon.Recorder):
     """The Recorder with `Parts(source=AlsaSource(...))`; every other part its default."""
 
     def __init__(self, cfg, parts=None) -> None:
         a = cfg.audio
         source = AlsaSource(a.device, a.rate, a.channels, a.format, a.period_frames)
-        parts = dataclasses.replace(parts or recorder.daemon.Parts(), source=source)
+        parts = dataclasses.replace(parts or recorder.app.daemon.Parts(), source=source)
         super().__init__(cfg, parts)
 
 
-recorder.daemon.Recorder = InProcessRecorder  # what recorder.daemon.run() builds
+recorder.app.daemon.Recorder = InProcessRecorder  # what recorder.app.daemon.run() builds
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

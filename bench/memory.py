@@ -45,7 +45,7 @@ from bench.common import (
     verdict,
     write_config,
 )
-from recorder.virtualmic import Feeder
+from recorder.app.virtualmic import Feeder
 
 FMT = "S16_LE"
 RATE = 48000
@@ -78,7 +78,7 @@ def use_bytecode(workdir: Path) -> None:
     ENV["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     warm = (
-        "import recorder.cli, recorder.daemon, recorder.adapters.mqtt, recorder.adapters.alsa, "
+        "import recorder.app.cli, recorder.app.daemon, recorder.adapters.mqtt, recorder.adapters.alsa, "
         "recorder.adapters.alsa_process, recorder.adapters.alsa_helper, bench.inprocess"
     )
     subprocess.run([sys.executable, "-c", warm], cwd=ROOT, env={**env, **ENV}, check=True)
@@ -275,7 +275,10 @@ IMPORT_STEPS = [
         "recorder.config,recorder.core.manifest",
     ),
     ("pyalsaaudio", "alsaaudio"),
-    ("the rest of `recorder.cli` + `recorder.daemon`", "recorder.cli,recorder.daemon"),
+    (
+        "the rest of `recorder.app.cli` + `recorder.app.daemon`",
+        "recorder.app.cli,recorder.app.daemon",
+    ),
     ("paho-mqtt and ssl (imported only for an `[mqtt]` section)", "recorder.adapters.mqtt"),
 ]
 
@@ -298,9 +301,9 @@ def probe(modules: list[str]) -> list[int]:
 
 def measure_baseline(runs: int) -> dict:
     """VmHWM of the bare interpreter, after each import step, and after exactly what
-    `session-recorder run` imports (recorder.cli, then recorder.daemon)."""
+    `session-recorder run` imports (recorder.app.cli, then recorder.app.daemon)."""
     steps = [probe([m for _, m in IMPORT_STEPS]) for _ in range(runs)]
-    daemon_imports = [probe(["recorder.cli", "recorder.daemon"])[-1] for _ in range(runs)]
+    daemon_imports = [probe(["recorder.app.cli", "recorder.app.daemon"])[-1] for _ in range(runs)]
     helper_imports = [probe([HELPER_IMPORTS])[-1] for _ in range(runs)]
     chain = [median([s[i] for s in steps]) for i in range(len(IMPORT_STEPS) + 1)]
     return {
@@ -1064,7 +1067,7 @@ private pages as `python -m recorder.adapters.alsa_process` with the venv's `sit
 it is now).
 
 **Fixes made from these numbers** (before → after, medians of 3 here, minutes apart): the daemon
-imported paho-mqtt and ssl with MQTT off; now `recorder.daemon` imports the MQTT link only for
+imported paho-mqtt and ssl with MQTT off; now `recorder.app.daemon` imports the MQTT link only for
 an `[mqtt]` section (imports 53.3 → 50.1 MB; recording 57.4 → 54.2 MB). Building a session's
 FLAC and MP3 left the encoders' freed buffers resident in glibc's heap; the outbox worker now
 hands freed memory back (`malloc_trim`) after each pass (RSS after the first deliverables
@@ -1072,13 +1075,13 @@ hands freed memory back (`malloc_trim`) after each pass (RSS after the first del
 every session, not just the first). And the pre-roll handed to the writer at a start used to
 count against `buffer_s`: with `preroll_s` 300 and the default buffer a start lost 1.9 s of
 live audio right after the pre-roll, with no stall at all (the last column of the pre-roll
-table, now 0); it is now queued outside the bound (`recorder/blockqueue.py`), so the whole
+table, now 0); it is now queued outside the bound (`recorder/recording/blockqueue.py`), so the whole
 buffer is left for a stalled disk (see `bench/stall.py`, a stall at the start). The
 benchmark now runs the daemon from compiled bytecode, as `pip install` leaves it on the box (it
 used to compile the recorder's sources at each start under PYTHONDONTWRITEBYTECODE: imports
 50.4 → 48.6 MB, a correction of the measurement, not of the recorder). `session-recorder run`
 now limits glibc to one malloc arena before its threads start (`use_one_malloc_arena` in
-`recorder/daemon.py`): the blocks capture allocates and the writer frees, and the encoders' memory
+`recorder/app/daemon.py`): the blocks capture allocates and the writer frees, and the encoders' memory
 on the outbox thread, no longer stay resident in per-thread arenas (one run each, bytecode both
 sides: recording the second session 56.9 → 53.9 MB, lifetime peak 58.7 → 55.6 MB; with [mqtt]
 61.0 → 57.8 MB, now met; the full 60-s buffer unchanged, 61.8 → 61.7 MB, still missed; drained

@@ -48,8 +48,8 @@ from bench.common import (
 )
 from bench.memory import FRAME_BYTES, PERIOD_FRAMES, PERIOD_S, RATE, bytes_reader, compare
 from bench.memory import session_audio as _session_audio
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.virtualmic import Feeder, random_periods
 
 ROUNDS = 30
 QUICK_ROUNDS = 3
@@ -697,7 +697,7 @@ every 0.5 s of audio (`sync_s`), so the pre-roll reached the card some 20 fsyncs
 had been answered. Before, with a full 10-s pre-roll (the default), a cut this long after the
 answer lost: 16 ms, 10.0 s (the session there with 0 frames); 50 ms, 5.6 s; 0.1 s, 2.1 s;
 0.2 s, 3.2 s; 0.4 s, 0.5 s. Now the writer takes the pre-roll in 2-s batches, syncs the header
-once it is all written, and only then lets the start be answered (`recorder/writer.py`);
+once it is all written, and only then lets the start be answered (`recorder/recording/writer.py`);
 `tests/test_power_cut.py` cuts as the start is answered.
 
 **Seen once, not reproduced:** in an earlier run of these 30 rounds, one copy cut 0.6 s into

@@ -25,7 +25,7 @@ from bench.common import Options, Section, median, standalone, table
 from bench.deliverables import make_session
 from recorder.coaching.tags import retag_flac, retag_mp3
 from recorder.core.manifest import Manifest
-from recorder.deliverables import FLAC_NAME, MP3_NAME, build_flac, build_mp3
+from recorder.media.deliverables import FLAC_NAME, MP3_NAME, build_flac, build_mp3
 
 
 def _copy_both(folder: Path) -> None:

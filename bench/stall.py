@@ -46,7 +46,7 @@ from bench.memory import (
     compare,
     session_audio,
 )
-from recorder.virtualmic import Feeder
+from recorder.app.virtualmic import Feeder
 
 # The syscalls a thread blocked on the frozen disk can be in (x86-64 and arm64 numbers).
 SYSCALLS = {
@@ -433,7 +433,7 @@ period's write from the FIFO and fills the rest itself (counted, then skipped).
 **Fixed from these measurements:** the pre-roll handed to the writer at a start counted against
 `buffer_s`, so a stall right after a start had only buffer − pre-roll of room (before: a 4-s
 stall at the start with a 3-s pre-roll and a 5-s buffer lost 1.3 s; with the defaults the room
-was 50 s, not 60). The pre-roll is now queued outside the bound (`recorder/blockqueue.py`).
+was 50 s, not 60). The pre-roll is now queued outside the bound (`recorder/recording/blockqueue.py`).
 
 **Fixed, a start during a stall (the second table):** the session is stopped during the stall
 and a new one asked for a second later (the box handed to the next speaker while its card

@@ -47,13 +47,13 @@ FMT = "S16_LE"
 POLL_S = 0.0002  # how often the FIFO is looked at: the resolution of "first frame"
 SIDES = ("recorder", "inprocess", "arecord", "python", "import")
 PASS = [sys.executable, "-c", "pass"]
-IMPORT = [sys.executable, "-c", "import recorder.daemon"]
+IMPORT = [sys.executable, "-c", "import recorder.app.daemon"]
 # the same import, saying when the interpreter was ready and when the import was done: the
 # monotonic clock is the machine's, so the times line up with this process's
 TIMED_IMPORT = [
     sys.executable,
     "-c",
-    "import time; t, c = time.monotonic(), time.process_time(); import recorder.daemon; "
+    "import time; t, c = time.monotonic(), time.process_time(); import recorder.app.daemon; "
     "print(t, c, time.monotonic(), time.process_time())",
 ]
 
@@ -159,7 +159,7 @@ def run_python() -> dict:
 
 
 def run_import() -> dict:
-    """`import recorder.daemon` in a fresh interpreter: its timeline from inside, CPU from wait4
+    """`import recorder.app.daemon` in a fresh interpreter: its timeline from inside, CPU from wait4
     (interpreter teardown included, which the daemon's start-up does not have)."""
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -170,7 +170,7 @@ def run_import() -> dict:
     exited = time.monotonic()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise RuntimeError(f"import recorder.daemon failed: {err.decode()[-500:]}")
+        raise RuntimeError(f"import recorder.app.daemon failed: {err.decode()[-500:]}")
     ready, ready_cpu, imported, imported_cpu = map(float, out.split())
     return {
         "interpreter_s": ready - started,
@@ -189,7 +189,7 @@ def outside(name: str) -> bool:
 
 
 def import_breakdown() -> tuple[float, list[tuple[str, float]], list[tuple[str, float]]]:
-    """`import recorder.daemon` under -X importtime (one run; it adds a little): the whole
+    """`import recorder.app.daemon` under -X importtime (one run; it adds a little): the whole
     import in ms; each outside package's share, packages nested in it taken out; each of the
     recorder's modules' own code (pydantic builds its models there)."""
     done = subprocess.run(
@@ -215,7 +215,7 @@ def import_breakdown() -> tuple[float, list[tuple[str, float]], list[tuple[str, 
             pending.append((depth, cum))
         elif inner:
             pending.append((depth, inner))
-        if name == "recorder.daemon":
+        if name == "recorder.app.daemon":
             total = cum
     return (
         total,
@@ -267,7 +267,7 @@ def section(
         ["to the first pre-roll frame read, ms", ms(first), ms(i_first), ms(a_first), "", ""],
         ["… ÷ arecord's", f"{first / a_first:.0f}×", f"{i_first / a_first:.0f}×", "1×", "", ""],
         ["to the interpreter running the script, ms", "", "", "", "", ms(interp)],
-        ["… then `import recorder.daemon` alone, ms", "", "", "", "", ms(imp)],
+        ["… then `import recorder.app.daemon` alone, ms", "", "", "", "", ms(imp)],
         ["to exit, ms", "", "", ms(med("arecord", "exit_s")), ms(py),
          ms(med("import", "exit_s"))],
         ["CPU, ms", *(ms(med(side, "cpu_s")) for side in SIDES)],
@@ -283,7 +283,7 @@ def section(
                 "… ALSA in the daemon's process",
                 "arecord, one period",
                 "python -c pass",
-                "python -c 'import recorder.daemon'",
+                "python -c 'import recorder.app.daemon'",
             ],
             rows,
         )
@@ -295,8 +295,8 @@ def section(
         rows += [[f"`{name}` (its own code)", f"{cost:.0f}"] for name, cost in mine[:3]]
         rows.append(["the recorder's modules and the standard library, in all",
                      f"{import_ms - outside_ms:.0f}"])  # fmt: skip
-        rows.append(["`import recorder.daemon` in all", f"{import_ms:.0f}"])
-        tables.append(table(["what `import recorder.daemon` spends its time on", "ms"], rows))
+        rows.append(["`import recorder.app.daemon` in all", f"{import_ms:.0f}"])
+        tables.append(table(["what `import recorder.app.daemon` spends its time on", "ms"], rows))
     later = max(ready, first)
     findings = [
         f"Start-up to READY: {ready:.2f} s; to the first pre-roll frame: {first:.2f} s, "
@@ -310,7 +310,7 @@ def section(
         f"{med('inprocess', 'cpu_s'):.2f} s ({med('recorder', 'cpu_s') - med('inprocess', 'cpu_s'):+.2f} s)",
         f"Interpreter and imports: the interpreter runs its first line {ms(interp)} ms after "
         f"the process starts (`python -c pass` exits after {ms(py)} ms); `import "
-        f"recorder.daemon` then takes {ms(imp)} ms ({ms(med('import', 'import_cpu_s'))} ms CPU):"
+        f"recorder.app.daemon` then takes {ms(imp)} ms ({ms(med('import', 'import_cpu_s'))} ms CPU):"
         f" together {100 * (interp + imp) / later:.0f}% of the daemon's start-up (other processes,"
         " other runs: near 100% means the imports are all of it)",
     ]
@@ -345,7 +345,7 @@ write end reports nothing left unread (FIONREAD, polled every {poll_ms:.1f} ms).
 two processes' user + system time once both have happened. *Baselines*, taking turns ({runs}
 runs each, medians): `arecord` reading one period the same way (process start to first frame;
 exit and CPU from wait4); the bare interpreter (`python -c pass`, to exit); and a fresh
-interpreter running `import recorder.daemon`, which reports from inside when its first line ran
+interpreter running `import recorder.app.daemon`, which reports from inside when its first line ran
 and when the import was done (the monotonic clock is shared, so the times line up). That import
 is the part of the daemon's start-up that is Python and its libraries rather than the
 recorder's own work (config, storage lock, crash repair, threads, opening the device); its

@@ -45,15 +45,15 @@ from bench.common import (
     verdict,
 )
 from recorder.adapters.disk import StatvfsDisk
-from recorder.adapters.rclone import Rclone
-from recorder.adapters.wavfile import SoundfileSegment, file_sha256
+from recorder.adapters.rclone.client import Rclone
 from recorder.config import UploadSection
 from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
 from recorder.core.state import Event, SessionUploaded
-from recorder.deliverables import FLAC_NAME, MP3_NAME, build_flac, build_mp3, mp3_bitrate_kbps
-from recorder.markers import finalize_markers
-from recorder.outbox import OutboxWorker
-from recorder.storage import MANIFEST, SessionStore
+from recorder.media.deliverables import FLAC_NAME, MP3_NAME, build_flac, build_mp3, mp3_bitrate_kbps
+from recorder.media.wav import SoundfileSegment, file_sha256
+from recorder.outbox.worker import OutboxWorker
+from recorder.store.markers import finalize_markers
+from recorder.store.sessions import MANIFEST, SessionStore
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 
 RATE, CHANNELS, FMT = 48000, 2, "S16_LE"

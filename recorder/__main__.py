@@ -1,3 +1,3 @@
-from recorder.cli import main
+from recorder.app.cli import main
 
 raise SystemExit(main())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recorder.virtualmic import VirtualMic
+from recorder.app.virtualmic import VirtualMic
 
 _ALSA_HOME = Path(tempfile.mkdtemp(prefix="recorder-tests-alsa-"))
 os.environ["HOME"] = str(_ALSA_HOME)

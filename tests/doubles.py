@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 from recorder.adapters.alsa import AlsaSource
-from recorder.adapters.wavfile import SoundfileSegment
-from recorder.ports import DeviceLost, DeviceUnavailable, Overrun
+from recorder.media.wav import SoundfileSegment
+from recorder.ports.audio import DeviceLost, DeviceUnavailable, Overrun
 
 
 class FaultySource:

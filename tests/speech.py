@@ -1,6 +1,6 @@
 """The two-voice espeak-ng speech of the tests lives in the package, for the demo too."""
 
-from recorder.demo_voices import (
+from recorder.app.demo_voices import (
     ESPEAK,
     SCRIPT,
     VOICES,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from recorder.app.daemon import Recorder
 from recorder.config import Config, parse_config
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
-from recorder.daemon import Recorder
 
 BASE = {
     "device": {"id": "test-box"},

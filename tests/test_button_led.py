@@ -10,11 +10,11 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from recorder.adapters.gpio import LedPlayer, make_led
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.led import LedView
 from recorder.core.state import Start, Stop
-from recorder.daemon import Parts
-from recorder.virtualmic import Feeder, random_periods
 from tests.support import Running, make_config, sox_raw, wait_until
 
 S16 = FORMATS["S16_LE"]

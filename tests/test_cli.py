@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from recorder import demo
 from recorder.adapters.control_socket import ControlSocketError, send
-from recorder.virtualmic import Feeder, demo_periods
+from recorder.app import demo
+from recorder.app.virtualmic import Feeder, demo_periods
 from tests.support import cli, sox_seconds, wait_until, write_config
 
 ABSENT = "plughw:CARD=NoSuchCard,DEV=0"
@@ -189,7 +189,7 @@ def _malloc_arena_heaps(pid: int) -> int:
     reason="the environment sets the arena count itself",
 )
 def test_daemon_threads_share_one_malloc_arena(absent_daemon):
-    """`run` limits glibc to one malloc arena before its threads start (recorder.daemon:
+    """`run` limits glibc to one malloc arena before its threads start (recorder.app.daemon:
     use_one_malloc_arena). Without it, this daemon has one arena heap per busy thread (6 here)."""
     _, sock, proc = absent_daemon
     for _ in range(20):  # the controller and the socket's threads allocate
@@ -348,7 +348,7 @@ def test_demo_hint_runs_from_outside_the_clone(tmp_path, monkeypatch, entry):
     script = Path(sys.executable).with_name("session-recorder")
     if entry == "venv script" and not script.is_file():
         pytest.skip(f"no {script}")
-    main = Path(demo.__file__).with_name("__main__.py")
+    main = Path(demo.__file__).parent.parent / "__main__.py"
     monkeypatch.setattr(sys, "argv", [str(script if entry == "venv script" else main), "demo"])
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # the venv's bin is not on it

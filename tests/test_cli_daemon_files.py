@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from recorder.adapters.control_socket import ControlSocketError, send
-from recorder.virtualmic import Feeder, demo_periods
+from recorder.app.virtualmic import Feeder, demo_periods
 from tests.rclone_server import rclone_binary
 from tests.support import cli, wait_until, write_config
 

@@ -15,15 +15,15 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from recorder.adapters.control_socket import send, wait_for_job
-from recorder.adapters.rclone import Rclone
+from recorder.adapters.rclone.client import Rclone
+from recorder.adapters.rclone.share import RcloneShareTarget
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.coaching.archive_sync import edited_since_verified
-from recorder.coaching.share_remote import RcloneShareTarget
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Marker, latest_coach_edit
 from recorder.core.state import Start, Stop
-from recorder.daemon import Parts
-from recorder.deliverables import MP3_NAME
-from recorder.virtualmic import Feeder, random_periods
+from recorder.media.deliverables import MP3_NAME
 from tests.mosquitto import Mosquitto
 from tests.rclone_server import BUCKET, CRYPT_REMOTE, S3_REMOTE, S3Server, rclone_binary
 from tests.rclone_server import write_config as write_rclone

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from recorder.core.manifest import Marker
-from recorder.storage import SessionStore
+from recorder.store.sessions import SessionStore
 from tests.support import cli
 from tests.support import write_config as write_cfg
 from tests.test_deliverables import SESSION_ID, write_session

@@ -11,9 +11,9 @@ import pytest
 import soundfile
 
 from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.storage import SessionStore
-from recorder.virtualmic import Feeder, random_periods
+from recorder.store.sessions import SessionStore
 from tests.support import (
     ffprobe_seconds,
     sox_raw,

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.coaching.records import SessionRecords
 from recorder.core.consent import new_entry
 from recorder.core.credential import (
@@ -43,10 +44,9 @@ from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, GapInfo, Manifest, Marker
 from recorder.core.state import Start, Stop
 from recorder.core.transcript import Line, TranscriptDoc
-from recorder.credential import as_json, check, report, session_facts
-from recorder.deliverables import DeliverableError, export
-from recorder.storage import SessionStore
-from recorder.virtualmic import Feeder, random_periods
+from recorder.media.deliverables import DeliverableError, export
+from recorder.store.sessions import SessionStore
+from recorder.views.credential import as_json, check, report, session_facts
 from tests.support import Running, make_config, sox_raw
 from tests.test_deliverables import SESSION_ID, ffprobe, random_session
 from tests.test_deliverables import sox_raw as sox_samples

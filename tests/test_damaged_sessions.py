@@ -13,10 +13,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from recorder.adapters.wavfile import SoundfileSegment, repair
 from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo, dump_manifest
-from recorder.recovery import recover_all
-from recorder.storage import SessionStore
+from recorder.media.wav import SoundfileSegment, repair
+from recorder.store.recovery import recover_all
+from recorder.store.sessions import SessionStore
 from recorder.views.sessions import session_json
 from tests.support import cli, write_config
 

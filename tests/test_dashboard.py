@@ -22,8 +22,8 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
+from recorder.app.virtualmic import Feeder, encode
 from recorder.core.formats import FORMATS
-from recorder.virtualmic import Feeder, encode
 from tests.mosquitto import Credentials, Mosquitto, require_mosquitto
 from tests.support import Running, make_config, wait_until
 

@@ -21,9 +21,9 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from playwright.sync_api import Locator, Page, expect
 
-from recorder.daemon import Parts
-from recorder.deliverables import MP3_NAME
-from recorder.virtualmic import Feeder
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder
+from recorder.media.deliverables import MP3_NAME
 from tests import test_dashboard as shared
 from tests.mosquitto import Mosquitto
 from tests.rclone_server import BUCKET, S3_REMOTE, S3Server, rclone_binary

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder import deliverables
-from recorder.adapters.wavfile import SoundfileSegment
+from recorder.app.virtualmic import encode, speech_like
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
-from recorder.deliverables import (
+from recorder.media import deliverables
+from recorder.media.deliverables import (
     FLAC_NAME,
     MP3_NAME,
     MPEG1_KBPS,
@@ -41,7 +41,7 @@ from recorder.deliverables import (
     mp3_rate,
     verify_flac,
 )
-from recorder.virtualmic import encode, speech_like
+from recorder.media.wav import SoundfileSegment
 
 SESSION_ID = "000042-20261129T093000Z"
 SOX_ENCODING = {"S16_LE": ["-b", "16"], "S24_3LE": ["-b", "24"], "S32_LE": ["-b", "32"]}

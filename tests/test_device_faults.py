@@ -20,10 +20,10 @@ import pytest
 
 from recorder.adapters.alsa import AlsaSource, open_error
 from recorder.adapters.control_socket import send
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
-from recorder.daemon import Parts
-from recorder.virtualmic import Feeder, random_periods
 from tests.support import (
     Running,
     cli,

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start
-from recorder.virtualmic import Feeder, random_periods
 from tests import support
 from tests.support import Running, make_config, sox_raw, wait_until
 

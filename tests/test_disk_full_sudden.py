@@ -18,13 +18,13 @@ import pytest
 import soundfile
 
 from recorder.adapters.control_socket import ControlSocketError, send
-from recorder.ballast import NAME as BALLAST
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.disk import BALLAST_FLOOR
 from recorder.core.formats import FORMATS
 from recorder.core.state import Mark, Start, Stop
-from recorder.daemon import Parts
-from recorder.storage import SessionStore
-from recorder.virtualmic import Feeder, random_periods
+from recorder.store.ballast import NAME as BALLAST
+from recorder.store.sessions import SessionStore
 from tests import support
 from tests.mosquitto import Mosquitto, require_mosquitto
 from tests.support import (

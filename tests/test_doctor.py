@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from recorder.virtualmic import Feeder, demo_periods
+from recorder.app.virtualmic import Feeder, demo_periods
 from tests.mosquitto import Mosquitto
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import cli

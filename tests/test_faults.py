@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from recorder.adapters.alsa import AlsaSource
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
-from recorder.daemon import Parts
-from recorder.virtualmic import Feeder, random_periods
 from tests.doubles import FaultySource, StallingSegments
 from tests.support import Running, make_config, sox_raw, wait_until
 

@@ -42,11 +42,11 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from recorder.adapters.control_socket import send
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.config import load_config
 from recorder.core.formats import FORMATS
 from recorder.core.inbound import MAX_BYTES
 from recorder.core.state import Stop
-from recorder.virtualmic import Feeder, random_periods
 from tests.mosquitto import HOST, Credentials, Mosquitto
 from tests.support import Running, cli, expected_audio, sox_raw, wait_until, write_config
 from tests.test_mqtt import Watcher

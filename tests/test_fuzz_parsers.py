@@ -40,7 +40,7 @@ from recorder.core.manifest import ManifestError, Marker, dump_manifest, parse_m
 from recorder.core.requests import parse_request, read_request
 from recorder.core.session_id import is_valid_id, make_id, sequence_of
 from recorder.core.shares import ShareError, is_expired, parse_expire, read_shares, to_remove
-from recorder.storage import SessionStore
+from recorder.store.sessions import SessionStore
 from tests.test_deliverables import write_session
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from recorder.coaching.assemble import build_coaching
+from recorder.app.assemble_coaching import build_coaching
 from recorder.coaching.records import RecordError, SessionRecords
 from recorder.core.consent import Entry, may_share, read_history
 from recorder.core.inbound import ECHO_CHARS, MAX_BYTES, MAX_DEPTH, RequestError, decode, echo
 from recorder.core.requests import Query, parse_request, read_request
 from recorder.core.shares import Share, ShareError, is_expired, parse_expire, read_shares
-from recorder.storage import SessionStore
+from recorder.store.sessions import SessionStore
 from tests.support import cli, make_config
 from tests.support import write_config as write_cfg
 from tests.test_coaching import _session

@@ -61,9 +61,10 @@ def test_the_tree_keeps_every_contract() -> None:
     [
         pytest.param(
             "core/ring.py",
-            "import recorder.daemon\n",
-            {"core-alone", "core-no-io", "layers"},  # core-no-io: through the daemon
-            "recorder.core.ring -> recorder.daemon",
+            "import recorder.app.daemon\n",
+            # core-no-io and adapters-behind-ports: through the daemon, which imports both
+            {"core-alone", "core-no-io", "layers", "adapters-behind-ports"},
+            "recorder.core.ring -> recorder.app.daemon",
             id="core-imports-the-daemon",
         ),
         pytest.param(
@@ -74,17 +75,17 @@ def test_the_tree_keeps_every_contract() -> None:
             id="core-opens-a-socket",
         ),
         pytest.param(
-            "markers.py",
-            "from recorder import cli\n",
-            {"layers"},
-            "recorder.markers -> recorder.cli",
+            "store/markers.py",
+            "from recorder.app import cli\n",
+            {"layers", "adapters-behind-ports"},  # the command line imports adapters
+            "recorder.store.markers -> recorder.app.cli",
             id="store-imports-the-command-line",
         ),
         pytest.param(
             "adapters/disk.py",
-            "def _late():\n    import recorder.writer\n",
-            {"layers", "adapters-apart"},  # adapters-apart: the writer imports wavfile
-            "recorder.adapters.disk -> recorder.writer",
+            "def _late():\n    import recorder.recording.writer\n",
+            {"layers"},
+            "recorder.adapters.disk -> recorder.recording.writer",
             id="adapter-imports-the-writer-inside-a-function",
         ),
         pytest.param(
@@ -93,6 +94,20 @@ def test_the_tree_keeps_every_contract() -> None:
             {"adapters-apart"},
             "recorder.adapters.disk -> recorder.adapters.mqtt",
             id="adapter-imports-another-adapter",
+        ),
+        pytest.param(
+            "store/sessions.py",
+            "from recorder.adapters.rclone.client import Rclone\n",
+            {"adapters-behind-ports"},
+            "recorder.store.sessions -> recorder.adapters.rclone.client",
+            id="store-picks-an-adapter-instead-of-a-port",
+        ),
+        pytest.param(
+            "outbox/worker.py",
+            "from recorder.recording import writer\n",
+            {"layers"},
+            "recorder.outbox.worker -> recorder.recording.writer",
+            id="outbox-reaches-into-recording-beside-it",
         ),
         pytest.param(
             "unplaced.py",

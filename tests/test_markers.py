@@ -25,10 +25,10 @@ import pytest
 import soundfile
 from soundfile import _ffi, _snd
 
-from recorder.adapters.wavfile import SoundfileSegment, WavError, repair
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
-from recorder.markers import add_cue_chunks, finalize_markers, write_labels
+from recorder.media.wav import SoundfileSegment, WavError, repair
+from recorder.store.markers import add_cue_chunks, finalize_markers, write_labels
 
 RATE = 8000
 SFC_GET_CUE_COUNT = 0x10CD
@@ -475,7 +475,7 @@ def test_a_damaged_segment_costs_only_its_own_cues(tmp_path, caplog):
     (session / "seg-0001.wav").write_bytes(b"not a wav any more")
     damaged = manifest.segments[1].model_copy()
     (session / "seg-0002.wav").unlink()
-    with caplog.at_level(logging.ERROR, logger="recorder.markers"):
+    with caplog.at_level(logging.ERROR, logger="recorder.store.markers"):
         finalize_markers(session, manifest)
     assert [c[4] for c in libsndfile_cues(session / "seg-0000.wav")] == [b"a"]
     assert manifest.segments[1] == damaged  # the evidence of damage is kept

@@ -12,11 +12,11 @@ import time
 import pytest
 
 from recorder.adapters.control_socket import send
-from recorder.adapters.rclone import Rclone
+from recorder.adapters.rclone.client import Rclone
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder, demo_periods, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
-from recorder.daemon import Parts
-from recorder.virtualmic import Feeder, demo_periods, random_periods
 from tests.mosquitto import Mosquitto
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary
 from tests.rclone_server import write_config as rclone_config

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.virtualmic import Feeder, random_periods
 from tests.mosquitto import free_port, require_mosquitto
 from tests.support import Running, make_config, wait_until
 

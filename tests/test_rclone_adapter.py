@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from rclone_python import utils as rclone_utils
 
-from recorder.adapters.rclone import (
+from recorder.adapters.rclone.client import (
     KINDS,
     S3_PART_MIB,
     S3_PARTS_IN_FLIGHT,
@@ -38,7 +38,7 @@ from recorder.adapters.rclone import (
     summary,
     vet,
 )
-from recorder.outbox import _descendants_named
+from recorder.outbox.worker import _descendants_named
 from tests.rclone_server import (
     CRYPT_REMOTE,
     HOST,

@@ -6,10 +6,10 @@ import shutil
 
 import numpy as np
 
-from recorder.adapters.wavfile import SoundfileSegment, file_sha256
 from recorder.core.manifest import AudioInfo, GapInfo, Manifest, Marker, SegmentInfo
-from recorder.recovery import recover_all
-from recorder.storage import SessionStore
+from recorder.media.wav import SoundfileSegment, file_sha256
+from recorder.store.recovery import recover_all
+from recorder.store.sessions import SessionStore
 from tests.support import sox_raw, sox_seconds
 
 RATE = 8000

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from recorder.coaching.assemble import build_coaching
+from recorder.app.assemble_coaching import build_coaching
 from recorder.config import load_config
-from recorder.deliverables import MP3_NAME, build_deliverables
-from recorder.storage import SessionStore
+from recorder.media.deliverables import MP3_NAME, build_deliverables
+from recorder.store.sessions import SessionStore
 from tests.rclone_server import (
     BUCKET,
     CRYPT_REMOTE,

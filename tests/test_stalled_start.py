@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 
 from bench.common import FreezableDisk
-from recorder.blockqueue import FrameQueue
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.blocks import SessionBegin, SessionEnd
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest
 from recorder.core.state import Mark, Start, Stop, WriterFailed
-from recorder.storage import SessionStore
-from recorder.tap import StartAck
-from recorder.virtualmic import Feeder, random_periods
-from recorder.writer import WriterThread
+from recorder.recording.blockqueue import FrameQueue
+from recorder.recording.tap import StartAck
+from recorder.recording.writer import WriterThread
+from recorder.store.sessions import SessionStore
 from tests.support import Running, expected_audio, make_config, sox_raw
 
 pytestmark = pytest.mark.root

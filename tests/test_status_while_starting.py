@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
-from recorder.daemon import Parts
-from recorder.virtualmic import Feeder, random_periods
 from tests.doubles import StallingSegments
 from tests.support import Running, make_config
 

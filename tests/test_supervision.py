@@ -12,11 +12,11 @@ import logging
 from dataclasses import replace
 
 from recorder.adapters.control_socket import send, wait_for_job
-from recorder.adapters.rclone import Rclone
-from recorder.coaching.share_remote import RcloneShareTarget
+from recorder.adapters.rclone.client import Rclone
+from recorder.adapters.rclone.share import RcloneShareTarget
+from recorder.app.daemon import Parts
 from recorder.core.state import Start, State, Stop, ThreadRestarted, led_view, transition
-from recorder.daemon import Parts
-from recorder.deliverables import MP3_NAME
+from recorder.media.deliverables import MP3_NAME
 from tests.rclone_server import S3Server, rclone_binary
 from tests.support import Running, wait_until
 from tests.test_coach_daemon import Phone, _box, _feeder, broker  # noqa: F401 - broker: fixture

@@ -19,14 +19,14 @@ import pytest
 from recorder.adapters.alsa import AlsaSource
 from recorder.adapters.control_socket import send
 from recorder.adapters.notify import Notifier
-from recorder.blockqueue import FrameQueue
-from recorder.capture import CaptureThread
+from recorder.app.daemon import LOOP_SLACK_S, Watchdog
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.ring import PrerollRing
-from recorder.daemon import LOOP_SLACK_S, Watchdog
-from recorder.storage import SessionStore
-from recorder.tap import CaptureTap
-from recorder.virtualmic import Feeder, random_periods
+from recorder.recording.blockqueue import FrameQueue
+from recorder.recording.capture import CaptureThread
+from recorder.recording.tap import CaptureTap
+from recorder.store.sessions import SessionStore
 from tests.support import make_config, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parent.parent

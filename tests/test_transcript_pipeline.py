@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder import doctor
+from recorder.app import doctor
+from recorder.app.demo import speech_periods
+from recorder.app.virtualmic import Feeder
 from recorder.core.manifest import Manifest, dump_manifest
 from recorder.core.state import Start, Stop
-from recorder.demo import speech_periods
-from recorder.storage import MANIFEST, SessionStore
 from recorder.store.files import atomic_write
+from recorder.store.sessions import MANIFEST, SessionStore
 from recorder.transcript.runner import TranscriptError, TranscriptRunner, TranscriptStep
 from recorder.transcript.settings import Settings
 from recorder.transcript.status import read_status, summary
 from recorder.views.sessions import session_json
-from recorder.virtualmic import Feeder
 from tests.speech import ESPEAK, SCRIPT, conversation, to_int16
 from tests.support import Running, make_config, wait_until
 from tests.test_deliverables import SESSION_ID, write_session

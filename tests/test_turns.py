@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recorder.app.virtualmic import encode
 from recorder.core.formats import FORMATS
 from recorder.core.levels import SILENCE_DBFS
 from recorder.core.transcript import Turn
@@ -27,7 +28,6 @@ from recorder.core.turns import (
     window_levels,
 )
 from recorder.transcript.activity import session_levels
-from recorder.virtualmic import encode
 from tests.speech import ESPEAK, SCRIPT, Said, conversation, to_int16
 from tests.test_deliverables import write_session
 

@@ -14,17 +14,17 @@ import pytest
 
 from recorder.adapters.control_socket import wait_for_job
 from recorder.adapters.disk import StatvfsDisk
-from recorder.adapters.rclone import Rclone
-from recorder.adapters.wavfile import SoundfileSegment, file_sha256
+from recorder.adapters.rclone.client import Rclone
+from recorder.app.daemon import Parts
+from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
 from recorder.core.session_id import make_id
 from recorder.core.state import Mark, SessionUploaded, Start, Stop
-from recorder.daemon import Parts
-from recorder.outbox import OutboxWorker, _descendants_named
-from recorder.storage import SessionStore
+from recorder.media.wav import SoundfileSegment, file_sha256
+from recorder.outbox.worker import OutboxWorker, _descendants_named
+from recorder.store.sessions import SessionStore
 from recorder.views.sessions import session_json
-from recorder.virtualmic import Feeder, random_periods
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import Running, cli, make_config, sox_raw, wait_until
 from tests.support import write_config as write_cfg

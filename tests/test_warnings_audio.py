@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from recorder.app.virtualmic import Feeder, encode
 from recorder.core.formats import FORMATS
 from recorder.core.state import Start, Stop
-from recorder.virtualmic import Feeder, encode
 from tests.support import Running, make_config, small_disk, wait_until
 
 S16 = FORMATS["S16_LE"]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from recorder.adapters.wavfile import SoundfileSegment, WavError, repair, wav_frames
 from recorder.core.formats import FORMATS, decode
+from recorder.media.wav import SoundfileSegment, WavError, repair, wav_frames
 
 RATE = 48000
 

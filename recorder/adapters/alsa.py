@@ -18,7 +18,7 @@ import time
 
 import alsaaudio
 
-from recorder.audio_errors import DeviceLost, DeviceUnavailable, Overrun
+from recorder.ports.audio import DeviceLost, DeviceUnavailable, Overrun
 
 _FORMATS = {
     "S16_LE": alsaaudio.PCM_FORMAT_S16_LE,

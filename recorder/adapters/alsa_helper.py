@@ -17,7 +17,7 @@ import signal
 import struct
 import sys
 
-from recorder.audio_errors import DeviceLost, DeviceUnavailable, Overrun
+from recorder.ports.audio import DeviceLost, DeviceUnavailable, Overrun
 
 HEADER = struct.Struct("<cI")
 OVERRUN_INFO = struct.Struct("<QB")  # frames lost, estimated

@@ -40,7 +40,7 @@ from recorder.adapters.alsa_helper import (
     OVERRUN,
     OVERRUN_INFO,
 )
-from recorder.ports import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
+from recorder.ports.audio import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from recorder.core.inbound import MAX_BYTES, RequestError
 from recorder.core.requests import Query, read_request, request_name
-from recorder.supervision import Restarted, keep_running, logged
+from recorder.threads.supervision import Restarted, keep_running, logged
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ from recorder.core.discovery import discovery_messages
 from recorder.core.inbound import RequestError
 from recorder.core.limits import TokenBucket, fit_state
 from recorder.core.requests import read_request, request_name
-from recorder.supervision import keep_running
+from recorder.threads.supervision import keep_running
 
 log = logging.getLogger(__name__)
 

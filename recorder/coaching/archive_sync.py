@@ -30,9 +30,9 @@ from datetime import datetime
 from pathlib import Path
 
 from recorder.core.manifest import COACH_FIELDS, Manifest, latest_coach_edit
-from recorder.ports import RemoteStore
-from recorder.storage import MANIFEST, SessionStore
+from recorder.ports.outbox import RemoteStore
 from recorder.store.files import atomic_write
+from recorder.store.sessions import MANIFEST, SessionStore
 from recorder.transcript.status import FILES as TRANSCRIPT_FILES
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 
 from recorder.core.details import DetailsError, clean_name
-from recorder.storage import MANIFEST, SessionStore
 from recorder.store.files import atomic_write
+from recorder.store.sessions import MANIFEST, SessionStore
 
 log = logging.getLogger(__name__)
 

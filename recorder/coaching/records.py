@@ -18,8 +18,8 @@ from recorder.core.consent import Entry, Standing, read_history, standing
 from recorder.core.details import apply_changes, display_name, read_details
 from recorder.core.inbound import echo
 from recorder.core.manifest import Manifest
-from recorder.markers import marker_labels, write_labels
-from recorder.storage import SessionStore
+from recorder.store.markers import marker_labels, write_labels
+from recorder.store.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 

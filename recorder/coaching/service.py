@@ -6,7 +6,7 @@ and a `message` a person can read; nothing here raises for a refusal.
 
 In the daemon, what needs a remote or the outbox (a share, a revocation, the discard that
 withdrawing consent to keep the recording makes) is checked, answered at once as `queued` and
-carried out by a job worker (`recorder.jobs`); its result comes as an event and from `job`.
+carried out by a job worker (`recorder.threads.jobs`); its result comes as an event and from `job`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from recorder.coaching.tags import Retagger
 from recorder.core.manifest import ManifestError
 from recorder.core.requests import Query
 from recorder.core.shares import ShareError
-from recorder.jobs import JobWorker
-from recorder.storage import SessionStore, StorageError
+from recorder.store.sessions import SessionStore, StorageError
+from recorder.threads.jobs import JobWorker
 
 log = logging.getLogger(__name__)
 

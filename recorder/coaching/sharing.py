@@ -20,8 +20,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from recorder.coaching.ports import ShareError as TargetError
-from recorder.coaching.ports import ShareTarget
 from recorder.coaching.records import SessionRecords, consent_of
 from recorder.config import ShareSection
 from recorder.core.consent import may_share
@@ -41,11 +39,13 @@ from recorder.core.shares import (
     to_remove,
     withdrawn_purposes,
 )
-from recorder.deliverables import FLAC_NAME, MP3_NAME
-from recorder.jobs import JobBoard, JobWorker
-from recorder.storage import SessionStore
+from recorder.media.deliverables import FLAC_NAME, MP3_NAME
+from recorder.ports.sharing import ShareError as TargetError
+from recorder.ports.sharing import ShareTarget
 from recorder.store.files import atomic_write, fsync_dir
-from recorder.supervision import Restarted, logged
+from recorder.store.sessions import SessionStore
+from recorder.threads.jobs import JobBoard, JobWorker
+from recorder.threads.supervision import Restarted, logged
 
 log = logging.getLogger(__name__)
 

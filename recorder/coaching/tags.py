@@ -1,7 +1,7 @@
 """New tags for a finished session's files after the coach renamed it or relabelled a marker.
 
 session.flac and session.mp3 carry the display name, the client, the number and (the FLAC) the
-marker labels (`recorder.deliverables.session_tags`); the transcript carries the name as its
+marker labels (`recorder.media.deliverables.session_tags`); the transcript carries the name as its
 title. Rebuilding them from the segments would cost minutes of encoding, so only the tags are
 rewritten, with mutagen, and the audio stays bit for bit what it was.
 
@@ -32,15 +32,15 @@ from mutagen.flac import FLAC
 from mutagen.id3 import ID3, ID3NoHeaderError
 
 from recorder.core.manifest import Manifest
-from recorder.deliverables import (
+from recorder.media.deliverables import (
     FLAC_NAME,
     ID3_VERSION,
     MP3_NAME,
     id3_tag,
     session_tags,
 )
-from recorder.storage import SessionStore
 from recorder.store.files import fsync_dir
+from recorder.store.sessions import SessionStore
 from recorder.transcript.builder import transcript_markers, transcript_title
 from recorder.transcript.files import write_all
 from recorder.transcript.status import (

@@ -41,7 +41,7 @@ class SessionBegin:
     manifest: object  # recorder.core.manifest.Manifest
     start_pos: int  # capture position of the first frame (the oldest pre-roll frame)
     preroll_frames: int
-    ack: object = None  # recorder.tap.StartAck: told whether the folder could be made
+    ack: object = None  # recorder.recording.tap.StartAck: told whether the folder could be made
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 ICF's performance evaluations (as the project understands them; coaches confirm the current
 rules with ICF) want a full, unedited session of 20 to 60 minutes, a verbatim transcript with
 coach and client on separate lines, and the client's written permission on file. This module
-holds only the rules: the facts come from the session folder (recorder.credential), so every
+holds only the rules: the facts come from the session folder (recorder.views.credential), so every
 rule is tested without audio or files.
 
 Lengths count from the start press: the pre-roll before it is not part of the session a coach

@@ -21,7 +21,7 @@ MAX_LABEL = 200
 _PLAIN_NAME = re.compile(r"[a-z_]{1,40}")
 COMMANDS = ("start", "stop", "mark", "status", "upload", "discard", "job", *COACH_FIELDS)
 FIELDS = {"mark": {"label"}, "discard": {"session"}, "job": {"job"}, **COACH_FIELDS}
-_JOB_ID = re.compile(r"[0-9a-f]{8}")  # recorder.jobs: secrets.token_hex(4)
+_JOB_ID = re.compile(r"[0-9a-f]{8}")  # recorder.threads.jobs: secrets.token_hex(4)
 
 
 @dataclass(frozen=True)

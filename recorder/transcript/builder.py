@@ -18,10 +18,10 @@ from recorder.core.manifest import Manifest
 from recorder.core.transcript import ONE_MIC_NOTE, MarkerLine, TranscriptDoc
 from recorder.core.transcript_plan import PAD_S, from_start_press, lines, plan_pieces
 from recorder.core.turns import TurnParams, find_paragraphs, find_turns
-from recorder.deliverables import coach_name
+from recorder.media.deliverables import coach_name
+from recorder.ports.speech import SpeechEngine
 from recorder.transcript.activity import session_levels
 from recorder.transcript.audio import SessionAudio
-from recorder.transcript.ports import SpeechEngine
 from recorder.transcript.settings import Settings
 
 LEVELS_SHARE = 0.05  # of the progress bar: the level pass is quick beside the decoding

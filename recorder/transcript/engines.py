@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recorder.transcript.ports import EngineError, SpeechEngine
+from recorder.ports.speech import EngineError, SpeechEngine
 
 ENGINES = ("pocketsphinx", "whisper")
 

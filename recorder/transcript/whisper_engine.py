@@ -13,7 +13,7 @@ except ImportError:  # the optional extra is not installed: said when the engine
     WhisperModel = None
 
 from recorder.core.transcript import Word
-from recorder.transcript.ports import EngineError
+from recorder.ports.speech import EngineError
 
 
 class WhisperEngine:

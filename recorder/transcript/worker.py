@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recorder.adapters.priority import lower_priority
+from recorder.threads.priority import lower_priority
 
 LOCK_FILE = ".transcript.lock"
 PR_SET_PDEATHSIG = 1
@@ -61,11 +61,11 @@ def _build(folder: Path, settings_json: str) -> int:
     # Imported here, once this process dies with its parent, runs at idle priority and holds the
     # lock: numpy, pydantic, python-docx and the engine take seconds to load on a Pi.
     from recorder.core.manifest import parse_manifest
-    from recorder.storage import MANIFEST
+    from recorder.ports.speech import EngineError
+    from recorder.store.sessions import MANIFEST
     from recorder.transcript.builder import build_transcript
     from recorder.transcript.engines import make_engine
     from recorder.transcript.files import write_all
-    from recorder.transcript.ports import EngineError
     from recorder.transcript.settings import Settings
     from recorder.transcript.status import write_status
 

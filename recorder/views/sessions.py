@@ -11,11 +11,11 @@ from pathlib import Path
 
 import soundfile
 
-from recorder.adapters.wavfile import WavError, frames_on_disk
-from recorder.coaching.view import coach_view
 from recorder.core.manifest import SEGMENT_FILE
-from recorder.storage import StoredSession
+from recorder.media.wav import WavError, frames_on_disk
+from recorder.store.sessions import StoredSession
 from recorder.transcript.status import summary
+from recorder.views.coach import coach_view
 
 
 def session_json(s: StoredSession) -> dict:

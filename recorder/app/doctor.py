@@ -25,14 +25,14 @@ from recorder.adapters.clock import SystemClock
 from recorder.adapters.control_socket import ControlSocketError, send
 from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.gpio import gpio_unavailable_reason, pin_factory_fallbacks
-from recorder.adapters.rclone import Rclone, RcloneError
+from recorder.adapters.rclone.client import Rclone, RcloneError
 from recorder.config import Config
 from recorder.core.disk import hours_left
 from recorder.core.formats import decode
 from recorder.core.levels import LevelMeter, dbfs
-from recorder.outbox import remote_dir_for
-from recorder.ports import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
-from recorder.storage import STATES, SessionStore
+from recorder.outbox.worker import remote_dir_for
+from recorder.ports.audio import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
+from recorder.store.sessions import STATES, SessionStore
 
 
 @dataclass

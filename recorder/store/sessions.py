@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from recorder.ballast import is_full_error
 from recorder.core.manifest import (
     Manifest,
     ManifestError,
@@ -26,6 +25,7 @@ from recorder.core.manifest import (
     parse_manifest,
 )
 from recorder.core.session_id import is_valid_id, make_id, next_sequence, sequence_of
+from recorder.store.ballast import is_full_error
 from recorder.store.files import atomic_write, fsync_dir
 
 STATES = ("recording", "outbox", "uploaded")

@@ -25,17 +25,17 @@ import soundfile
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from recorder.adapters.control_socket import send, wait_for_job
-from recorder.adapters.rclone import RcloneError, find_binary, vet
+from recorder.adapters.rclone.client import RcloneError, find_binary, vet
+from recorder.app.daemon import Parts, Recorder
+from recorder.app.demo_voices import ESPEAK, SCRIPT, conversation, to_int16
+from recorder.app.virtualmic import Feeder, VirtualMic, demo_periods, encode
 from recorder.config import load_config
 from recorder.core.formats import FORMATS
 from recorder.core.state import State, led_view
-from recorder.daemon import Parts, Recorder
-from recorder.deliverables import mp3_bitrate_kbps
-from recorder.demo_voices import ESPEAK, SCRIPT, conversation, to_int16
-from recorder.storage import SessionStore
+from recorder.media.deliverables import mp3_bitrate_kbps
+from recorder.store.sessions import SessionStore
 from recorder.transcript.status import read_status, summary
 from recorder.views.sessions import session_json
-from recorder.virtualmic import Feeder, VirtualMic, demo_periods, encode
 
 RATE, CHANNELS, FORMAT, PERIOD_MS = 48000, 2, "S16_LE", 100
 PREROLL_S, SEGMENT_S = 3.0, 4.0

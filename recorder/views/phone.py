@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from recorder import credential
-from recorder.storage import MANIFEST, StoredSession
+from recorder.store.sessions import MANIFEST, StoredSession
 from recorder.transcript.status import STATUS_FILE, summary
+from recorder.views import credential
 
 KEPT = 32  # views kept; the state message carries 5
 

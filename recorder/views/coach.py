@@ -6,7 +6,7 @@ from recorder.coaching.records import consent_of, name_of
 from recorder.core.details import read_details
 from recorder.core.manifest import Manifest
 from recorder.core.shares import read_shares
-from recorder.markers import marker_labels
+from recorder.store.markers import marker_labels
 
 
 def coach_view(manifest: Manifest, state: str, archive: str | None) -> dict:

@@ -6,9 +6,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from recorder.adapters.rclone import _NO_LINKS, Rclone, RcloneError, vet
-from recorder.coaching.ports import LinkResult, ShareError
+from recorder.adapters.rclone.client import _NO_LINKS, Rclone, RcloneError, vet
 from recorder.core.shares import overlaps
+from recorder.ports.sharing import LinkResult, ShareError
 
 _REDUCED = re.compile(r"Reducing expiry to (\d+)([smhdw])", re.IGNORECASE)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -22,10 +22,10 @@ from recorder.core.state import (
     DeviceStalled,
     Event,
 )
-from recorder.ports import AudioSource, DeviceUnavailable, Overrun
-from recorder.ports import DeviceLost as DeviceLostError
-from recorder.ports import DeviceStalled as DeviceStalledError
-from recorder.tap import CaptureTap
+from recorder.ports.audio import AudioSource, DeviceUnavailable, Overrun
+from recorder.ports.audio import DeviceLost as DeviceLostError
+from recorder.ports.audio import DeviceStalled as DeviceStalledError
+from recorder.recording.tap import CaptureTap
 
 log = logging.getLogger(__name__)
 

@@ -33,11 +33,12 @@ from recorder.core.manifest import Manifest
 from recorder.core.session_id import is_valid_id
 from recorder.core.state import Event, SessionUploaded, SessionVerified, UploadActivity
 from recorder.core.upload_plan import Stored, is_due, retry_delay_s, send_again_after, to_delete
-from recorder.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
-from recorder.markers import LABELS_FILE
-from recorder.ports import DiskSpace, RemoteStore, SessionStep
-from recorder.storage import MANIFEST, STATES, SessionStore, StoredSession
+from recorder.media.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
+from recorder.ports.outbox import RemoteStore, SessionStep
+from recorder.ports.storage import DiskSpace
 from recorder.store.files import atomic_write, fsync_dir
+from recorder.store.markers import LABELS_FILE
+from recorder.store.sessions import MANIFEST, STATES, SessionStore, StoredSession
 
 log = logging.getLogger(__name__)
 
@@ -641,28 +642,6 @@ def release_heap() -> None:
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
-
-
-def upload_remote(
-    upload: UploadSection | None, given: RemoteStore | None = None
-) -> tuple[RemoteStore | None, str | None]:
-    """The upload target, or why there is none (the recorder records either way)."""
-    if upload is None:
-        return None, None
-    if given is not None:
-        return given, None
-    # Imported here: rclone-python and its adapter load 64 modules (1.3 MB), for nothing when off.
-    from recorder.adapters.rclone import Rclone, RcloneError
-
-    flags = [f"--bwlimit={upload.bwlimit}"] if upload.bwlimit else []
-    try:
-        rclone = Rclone(
-            upload.rclone_config, upload.rclone_binary, upload.config_password_file, flags
-        )
-    except (RcloneError, ValueError, OSError) as exc:
-        log.error("uploads are off: %s", exc)
-        return None, str(exc)
-    return rclone, None
 
 
 def remote_dir_for(remote: str, session_id: str) -> str:

@@ -44,9 +44,9 @@ from recorder.core.state import (
     transition,
 )
 from recorder.core.warnings import WarningSettings
-from recorder.ports import DiskSpace
-from recorder.storage import SessionStore
-from recorder.tap import CaptureTap, StartAck
+from recorder.ports.storage import DiskSpace
+from recorder.recording.tap import CaptureTap, StartAck
+from recorder.store.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from recorder.adapters.wavfile import WavError, file_sha256, find_chunks
 from recorder.core.manifest import Manifest, Marker
+from recorder.media.wav import WavError, file_sha256, find_chunks
 from recorder.store.files import atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,8 @@ import logging
 import os
 from pathlib import Path
 
-from recorder.adapters.disk import StatvfsDisk
 from recorder.core.disk import BALLAST_FLOOR
-from recorder.ports import DiskSpace
+from recorder.ports.storage import DiskSpace
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +32,9 @@ def is_full_error(exc: BaseException) -> bool:
 
 
 class Ballast:
-    def __init__(self, root: Path, disk: DiskSpace | None = None, size: int = BALLAST_FLOOR):
+    def __init__(self, root: Path, disk: DiskSpace, size: int = BALLAST_FLOOR):
         self.path = root / NAME
-        self.disk = disk if disk is not None else StatvfsDisk()
+        self.disk = disk
         self.size = size  # the room wanted
         self.held = 0  # bytes allocated now
         self.active = False  # create() was called: a recorder keeps this storage's ballast

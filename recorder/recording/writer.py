@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recorder.adapters.wavfile import WavError, file_sha256, repair
-from recorder.ballast import Ballast, is_full_error
-from recorder.blockqueue import FrameQueue
 from recorder.core.blocks import Block, Gap, Item, MarkerAt, SessionBegin, SessionEnd, WarningNote
 from recorder.core.disk import BLOCK, ballast_bytes, final_write_bytes, full_message
 from recorder.core.formats import FORMATS, decode
@@ -34,11 +31,14 @@ from recorder.core.manifest import GapInfo, Manifest, Marker, SegmentInfo, Warni
 from recorder.core.segments import SegmentPlan
 from recorder.core.state import DiskLow, Event, Levels, WriterFailed
 from recorder.core.warnings import LevelReport
-from recorder.markers import finalize_markers, marker_labels
-from recorder.ports import DiskSpace, SegmentFactory, SegmentSink
-from recorder.recovery import recover_sessions
-from recorder.storage import SessionStore, StorageError
-from recorder.tap import StartAck
+from recorder.media.wav import WavError, file_sha256, repair
+from recorder.ports.storage import DiskSpace, SegmentFactory, SegmentSink
+from recorder.recording.blockqueue import FrameQueue
+from recorder.recording.tap import StartAck
+from recorder.store.ballast import Ballast, is_full_error
+from recorder.store.markers import finalize_markers, marker_labels
+from recorder.store.recovery import recover_sessions
+from recorder.store.sessions import SessionStore, StorageError
 
 log = logging.getLogger(__name__)
 

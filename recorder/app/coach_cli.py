@@ -8,10 +8,10 @@ import sys
 
 from recorder.adapters.control_socket import ControlSocketError, send, wait_for_job
 from recorder.coaching.records import RecordError
-from recorder.coaching.view import coach_view
 from recorder.config import Config
 from recorder.core.requests import Query, RequestError, parse_request
-from recorder.storage import SessionStore, StorageError
+from recorder.store.sessions import SessionStore, StorageError
+from recorder.views.coach import coach_view
 
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 3
@@ -134,8 +134,9 @@ def _here(cfg: Config, payload: dict) -> dict | None:
     """No daemon answered: act on the storage, unless a recorder holds it after all."""
     # Imported here and below: every command line imports this module for its parser, and only
     # these commands, with no daemon running, need the coaching side, the outbox and the remote.
-    from recorder.coaching.assemble import build_coaching
-    from recorder.outbox import DiscardError, discard_session, upload_remote
+    from recorder.app.assemble_coaching import build_coaching
+    from recorder.app.remotes import upload_remote
+    from recorder.outbox.worker import DiscardError, discard_session
 
     store = SessionStore(cfg.storage.dir)
     try:

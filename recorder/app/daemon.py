@@ -23,30 +23,33 @@ from recorder.adapters.gpio import (
     pin_factory_fallbacks,
 )
 from recorder.adapters.notify import Notifier
-from recorder.adapters.wavfile import SoundfileSegment
-from recorder.ballast import ReservedSpace
-from recorder.blockqueue import FrameQueue
-from recorder.capture import CaptureThread
+from recorder.app.assemble_coaching import build_coaching
+from recorder.app.remotes import upload_remote
 from recorder.coaching.archive_sync import ArchiveSync
-from recorder.coaching.assemble import build_coaching
-from recorder.coaching.ports import ShareTarget
 from recorder.coaching.records import RecordError
-from recorder.coaching.view import coach_view
 from recorder.config import Config
-from recorder.controller import Controller
 from recorder.core.requests import Query
 from recorder.core.ring import PrerollRing
 from recorder.core.state import Shutdown, ThreadRestarted, led_view
-from recorder.jobs import Job, JobBoard, JobWorker
-from recorder.outbox import DiscardError, OutboxWorker, remote_dir_for, upload_remote
-from recorder.ports import AudioSource, DiskSpace, RemoteStore, SegmentFactory
-from recorder.recovery import recover_sessions
-from recorder.session_view import SessionViews
-from recorder.storage import SessionStore
-from recorder.tap import CaptureTap
+from recorder.media.wav import SoundfileSegment
+from recorder.outbox.worker import DiscardError, OutboxWorker, remote_dir_for
+from recorder.ports.audio import AudioSource
+from recorder.ports.outbox import RemoteStore
+from recorder.ports.sharing import ShareTarget
+from recorder.ports.storage import DiskSpace, SegmentFactory
+from recorder.recording.blockqueue import FrameQueue
+from recorder.recording.capture import CaptureThread
+from recorder.recording.controller import Controller
+from recorder.recording.tap import CaptureTap
+from recorder.recording.writer import WriterThread
+from recorder.store.ballast import ReservedSpace
+from recorder.store.recovery import recover_sessions
+from recorder.store.sessions import SessionStore
+from recorder.threads.jobs import Job, JobBoard, JobWorker
 from recorder.transcript.runner import TranscriptStep
 from recorder.transcript.settings import Settings
-from recorder.writer import WriterThread
+from recorder.views.coach import coach_view
+from recorder.views.phone import SessionViews
 
 if TYPE_CHECKING:
     from recorder.adapters.mqtt import MqttLink

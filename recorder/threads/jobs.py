@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from recorder.supervision import Restarted, keep_running, logged
+from recorder.threads.supervision import Restarted, keep_running, logged
 
 log = logging.getLogger(__name__)
 

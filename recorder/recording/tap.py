@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from recorder.blockqueue import FrameQueue
 from recorder.core.blocks import (
     Block,
     Gap,
@@ -21,6 +20,7 @@ from recorder.core.blocks import (
     WarningNote,
 )
 from recorder.core.ring import PrerollRing
+from recorder.recording.blockqueue import FrameQueue
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,8 @@ from mutagen.id3 import COMM, ID3, TALB, TDRC, TIT2, TPE1, TRCK, TSSE, Encoding
 from recorder.core.details import Details, display_name, read_details
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Manifest
-from recorder.markers import add_cue_chunks, marker_labels
 from recorder.store.files import fsync_dir
+from recorder.store.markers import add_cue_chunks, marker_labels
 
 FLAC_NAME = "session.flac"
 MP3_NAME = "session.mp3"

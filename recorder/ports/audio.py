@@ -1,4 +1,11 @@
-"""What an audio source raises. Imports nothing: the capture helper process loads it."""
+"""The audio source port and what it raises.
+
+Imports nothing but typing: the capture helper process (recorder.adapters.alsa_helper) loads it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
 
 
 class DeviceUnavailable(Exception):
@@ -23,3 +30,17 @@ class Overrun(Exception):
         super().__init__(f"overrun: about {lost_frames} frames lost")
         self.lost_frames = lost_frames
         self.estimated = estimated
+
+
+class AudioSource(Protocol):
+    """A capture device that hands out exactly `period_frames` frames per read."""
+
+    period_frames: int
+
+    def open(self) -> None:
+        """Open the device; raises DeviceUnavailable."""
+
+    def read(self) -> bytes:
+        """One period of raw interleaved frames; raises Overrun, DeviceLost or DeviceStalled."""
+
+    def close(self) -> None: ...

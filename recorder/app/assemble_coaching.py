@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recorder.coaching.next_session import NextSession
-from recorder.coaching.ports import ShareTarget
 from recorder.coaching.records import SessionRecords
 from recorder.coaching.service import Coaching
 from recorder.coaching.sharing import Sharer, ShareWorker
 from recorder.coaching.tags import RetagError, Retagger, retag
 from recorder.config import Config
 from recorder.core.manifest import Manifest
-from recorder.jobs import JobWorker
-from recorder.storage import SessionStore
-from recorder.supervision import logged
+from recorder.ports.sharing import ShareTarget
+from recorder.store.sessions import SessionStore
+from recorder.threads.jobs import JobWorker
+from recorder.threads.supervision import logged
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ def share_target(cfg: Config) -> tuple[ShareTarget | None, str | None]:
     if cfg.share is None:
         return None, None
     # Imported here: rclone-python and its adapter load 64 modules (1.3 MB), for nothing when off.
-    from recorder.adapters.rclone import Rclone, RcloneError
-    from recorder.coaching.share_remote import RcloneShareTarget, check_separate
+    from recorder.adapters.rclone.client import Rclone, RcloneError
+    from recorder.adapters.rclone.share import RcloneShareTarget, check_separate
 
     s = cfg.share
     config = cfg.share_rclone_config

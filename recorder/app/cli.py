@@ -10,9 +10,9 @@ from pathlib import Path
 
 from recorder import __version__
 from recorder.adapters.control_socket import ControlSocketError, send, wait_for_job
-from recorder.coaching import command as coaching_command
+from recorder.app import coach_cli as coaching_command
 from recorder.config import Config, ConfigError, load_config
-from recorder.storage import SessionStore, StorageError
+from recorder.store.sessions import SessionStore, StorageError
 from recorder.views.sessions import session_json
 
 # Each command imports what it runs inside its function: `ctl status` loads 372 modules, all the
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     if args.command == "demo":
-        from recorder.demo import run_demo
+        from recorder.app.demo import run_demo
 
         return run_demo(args.dir, args.seconds)
     if args.command == "fleet" and args.broker:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(cfg: Config) -> int:
-    from recorder.daemon import run
+    from recorder.app.daemon import run
 
     try:
         return run(cfg)
@@ -265,7 +265,7 @@ def _find(cfg: Config, session_id: str):
 def _export(
     cfg: Config, session_id: str, fmt: str, output: Path | None, from_start: bool = False
 ) -> int:
-    from recorder.deliverables import DeliverableError, export
+    from recorder.media.deliverables import DeliverableError, export
 
     s = _found(cfg, session_id)
     if s is None:
@@ -291,14 +291,14 @@ def _found(cfg: Config, session_id: str):
 
 
 def _transcript(cfg: Config, session_id: str, fmt, output: Path | None, rebuild: bool) -> int:
-    from recorder.transcript import command
+    from recorder.app import transcript_cli as command
 
     s = _found(cfg, session_id)
     return EXIT_REFUSED if s is None else command.run(cfg, s, fmt, output, rebuild)
 
 
 def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:
-    from recorder import credential
+    from recorder.views import credential
 
     s = _found(cfg, session_id)
     if s is None:
@@ -314,7 +314,8 @@ def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:
 def _offline_worker(cfg: Config):
     """The outbox worker without a daemon, for `upload` and `discard` when none runs."""
     from recorder.adapters.disk import StatvfsDisk
-    from recorder.outbox import OutboxWorker, upload_remote
+    from recorder.app.remotes import upload_remote
+    from recorder.outbox.worker import OutboxWorker
 
     remote, error = upload_remote(cfg.upload)
     if cfg.upload is not None and remote is None:
@@ -353,7 +354,7 @@ def _upload(cfg: Config) -> int:
 
 
 def _discard(cfg: Config, session_id: str) -> int:
-    from recorder.outbox import DiscardError, discard_session
+    from recorder.outbox.worker import DiscardError, discard_session
 
     answer = _daemon_answer(cfg, {"cmd": "discard", "session": session_id}, 15)
     if answer is not None:
@@ -376,7 +377,7 @@ def _discard(cfg: Config, session_id: str) -> int:
 
 
 def _fleet(args: argparse.Namespace, cfg: Config | None) -> int:
-    from recorder.fleet import watch
+    from recorder.app.fleet import watch
 
     m = cfg.mqtt if cfg is not None else None
     if args.broker:
@@ -402,7 +403,7 @@ def _fleet(args: argparse.Namespace, cfg: Config | None) -> int:
 
 
 def _doctor(cfg: Config, as_json: bool) -> int:
-    from recorder import doctor
+    from recorder.app import doctor
 
     checks = doctor.run_checks(cfg)
     if as_json:

@@ -14,8 +14,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemaining
 
 from recorder.config import Config
 from recorder.core.transcript_text import to_txt, to_vtt
-from recorder.storage import StoredSession
 from recorder.store.files import atomic_write
+from recorder.store.sessions import StoredSession
 from recorder.transcript.docx_file import write_docx
 from recorder.transcript.runner import TranscriptError, TranscriptRunner
 from recorder.transcript.settings import Settings

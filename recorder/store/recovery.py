@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from recorder.adapters.wavfile import WavError, file_sha256, repair
-from recorder.ballast import Ballast, is_full_error
 from recorder.core.disk import final_write_bytes
 from recorder.core.formats import FORMATS
 from recorder.core.levels import LevelMeter
 from recorder.core.manifest import Manifest, SegmentInfo
-from recorder.markers import finalize_markers, marker_labels
-from recorder.storage import MANIFEST, SessionStore, StoredSession
+from recorder.media.wav import WavError, file_sha256, repair
+from recorder.store.ballast import Ballast, is_full_error
+from recorder.store.markers import finalize_markers, marker_labels
+from recorder.store.sessions import MANIFEST, SessionStore, StoredSession
 
 log = logging.getLogger(__name__)
 
