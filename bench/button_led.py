@@ -24,7 +24,7 @@ from bench.common import Options, Section, median, percentile, standalone, table
 from recorder.app.daemon import Parts, Recorder
 from recorder.app.virtualmic import Feeder, VirtualMic, demo_periods
 from recorder.config import parse_config
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 
 
 def _wait(predicate, timeout: float = 5.0) -> float:

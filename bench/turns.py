@@ -25,7 +25,7 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, Unavailable, median, standalone, table, verdict
 from recorder.core.manifest import Manifest
-from recorder.core.turns import TurnParams, find_paragraphs, find_turns
+from recorder.core.transcript.turns import TurnParams, find_paragraphs, find_turns
 from recorder.media.deliverables import BLOCK_FRAMES
 from recorder.transcript.activity import session_levels, window_frames
 from tests.speech import ESPEAK, SCRIPT, conversation, to_int16

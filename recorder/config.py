@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from recorder.core.coaching.shares import ShareError, check_expire, overlaps, parse_expire
 from recorder.core.formats import FORMATS
 from recorder.core.inbound import echo
-from recorder.core.shares import ShareError, check_expire, overlaps, parse_expire
 
 DEFAULT_CONFIG_PATH = Path("/etc/session-recorder/config.toml")
 CONFIG_ENV = "SESSION_RECORDER_CONFIG"

@@ -15,7 +15,7 @@ import pytest
 from recorder.app.daemon import Recorder
 from recorder.config import Config, parse_config
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 
 BASE = {
     "device": {"id": "test-box"},

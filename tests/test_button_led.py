@@ -13,8 +13,8 @@ from recorder.adapters.gpio import LedPlayer, make_led
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.led import LedView
-from recorder.core.state import Start, Stop
+from recorder.core.recording.led import LedView
+from recorder.core.recording.state import Start, Stop
 from tests.support import Running, make_config, sox_raw, wait_until
 
 S16 = FORMATS["S16_LE"]
@@ -176,7 +176,7 @@ def test_without_gpio_the_recorder_still_records(tmp_path, mic, caplog, recwarn)
 # ---- LED timelines --------------------------------------------------------------------------
 
 PLAIN = {
-    # the documented rhythms (recorder/core/led.py), as (seconds since the last change, level)
+    # the documented rhythms (recorder/core/recording/led.py), as (seconds since the last change, level)
     "starting": [(0, 1), (0.1, 0), (0.1, 1), (0.1, 0), (0.7, 1), (0.1, 0), (0.1, 1)],
     "ready": [(0, 1), (0.1, 0), (2.9, 1), (0.1, 0)],
     "recording": [(0, 1)],

@@ -9,7 +9,7 @@ import pytest
 
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import Running, cli, make_config, sox_raw
 from tests.support import write_config as write_cfg

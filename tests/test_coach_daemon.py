@@ -22,7 +22,7 @@ from recorder.app.virtualmic import Feeder, random_periods
 from recorder.coaching.archive_sync import edited_since_verified
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Marker, latest_coach_edit
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from recorder.media.deliverables import MP3_NAME
 from tests.mosquitto import Mosquitto
 from tests.rclone_server import BUCKET, CRYPT_REMOTE, S3_REMOTE, S3Server, rclone_binary

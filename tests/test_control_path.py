@@ -17,7 +17,7 @@ from recorder.adapters.rclone.client import Rclone
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start
+from recorder.core.recording.state import Start
 from tests.mosquitto import Mosquitto
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import Running, make_config, wait_until

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from recorder.core.gestures import Button, GestureSettings, held, pressed, released
-from recorder.core.state import (
+from recorder.core.recording.gestures import Button, GestureSettings, held, pressed, released
+from recorder.core.recording.state import (
     BeginSession,
     ButtonHeld,
     ButtonPressed,

@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import pytest
 
-from recorder.core import led
-from recorder.core.gestures import Button
-from recorder.core.led import COLOURS, RHYTHMS, LedView, Pattern, pattern
-from recorder.core.state import (
+from recorder.core.recording import led
+from recorder.core.recording.gestures import Button
+from recorder.core.recording.led import COLOURS, RHYTHMS, LedView, Pattern, pattern
+from recorder.core.recording.state import (
     DeviceAbsent,
     DeviceLost,
     DiskLow,
@@ -23,7 +23,7 @@ from recorder.core.state import (
     led_view,
     transition,
 )
-from recorder.core.warnings import Monitor
+from recorder.core.recording.warnings import Monitor
 
 SID = "000001-20260314T092653Z"
 READY = State(device="ok", starting=False)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from recorder.app.virtualmic import encode
-from recorder.core.disk import START_MARGIN_S, STOP_MARGIN_S, disk_event, hours_left
 from recorder.core.formats import FORMATS, decode, to_soundfile_buffer
-from recorder.core.levels import SILENCE_DBFS, LevelMeter, dbfs
-from recorder.core.state import DiskLow, DiskOk, State, transition
+from recorder.core.recording.disk import START_MARGIN_S, STOP_MARGIN_S, disk_event, hours_left
+from recorder.core.recording.levels import SILENCE_DBFS, LevelMeter, dbfs
+from recorder.core.recording.state import DiskLow, DiskOk, State, transition
 
 S16, S24, S32 = FORMATS["S16_LE"], FORMATS["S24_3LE"], FORMATS["S32_LE"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from recorder.core.recording.state import Mark, Start, Stop
 from recorder.core.requests import MAX_LABEL, Query, RequestError, clean_label, parse_request
-from recorder.core.state import Mark, Start, Stop
 
 
 def test_valid_requests():

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from recorder.core.blocks import Block, Gap
-from recorder.core.ring import PrerollRing
-from recorder.core.segments import Piece, SegmentPlan
+from recorder.core.recording.blocks import Block, Gap
+from recorder.core.recording.ring import PrerollRing
+from recorder.core.recording.segments import Piece, SegmentPlan
 
 
 def block(pos: int, frames: int) -> Block:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from recorder.core.disk import (
+from recorder.core.recording.disk import (
     BALLAST_FLOOR,
     BLOCK,
     ballast_bytes,
@@ -16,8 +16,8 @@ from recorder.core.disk import (
     final_write_bytes,
     full_message,
 )
-from recorder.core.gestures import Button
-from recorder.core.state import (
+from recorder.core.recording.gestures import Button
+from recorder.core.recording.state import (
     BeginSession,
     ButtonHeld,
     ButtonPressed,
@@ -47,7 +47,7 @@ from recorder.core.state import (
     led_view,
     transition,
 )
-from recorder.core.warnings import LevelReport, Monitor
+from recorder.core.recording.warnings import LevelReport, Monitor
 
 SID = "000001-20260314T092653Z"
 READY = State(device="ok", starting=False)  # idle, device open, room on the disk

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from recorder.core.state import (
+from recorder.core.recording.state import (
     DiskReport,
     EndSession,
     Levels,
@@ -18,7 +18,7 @@ from recorder.core.state import (
     Stop,
     transition,
 )
-from recorder.core.warnings import (
+from recorder.core.recording.warnings import (
     LevelReport,
     Monitor,
     WarningSettings,

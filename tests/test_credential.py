@@ -21,8 +21,8 @@ import soundfile
 
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.coaching.records import SessionRecords
-from recorder.core.consent import new_entry
-from recorder.core.credential import (
+from recorder.core.coaching.consent import new_entry
+from recorder.core.coaching.credential import (
     Check,
     ConsentFacts,
     Gap,
@@ -42,8 +42,8 @@ from recorder.core.credential import (
 )
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, GapInfo, Manifest, Marker
-from recorder.core.state import Start, Stop
-from recorder.core.transcript import Line, TranscriptDoc
+from recorder.core.recording.state import Start, Stop
+from recorder.core.transcript.doc import Line, TranscriptDoc
 from recorder.media.deliverables import DeliverableError, export
 from recorder.store.sessions import SessionStore
 from recorder.views.credential import as_json, check, report, session_facts

@@ -76,7 +76,7 @@ def history(*entries: tuple[str, str, str | None, str]) -> list[dict[str, Any]]:
 
 
 def share(sid: str = "a1b2c3d4", **changes: Any) -> dict[str, Any]:
-    """A share as recorder/core/shares.py writes it (newest first in the state)."""
+    """A share as recorder/core/coaching/shares.py writes it (newest first in the state)."""
     s = {
         "id": sid, "to": "Alex", "purpose": "share", "what": "mp3", "files": ["session.mp3"],
         "remote": "s3remote:bucket/shares/sr-Vq3kX9mZp2LwT7sYb4Rn8JcA", "link": LINK,

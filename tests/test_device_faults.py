@@ -23,7 +23,7 @@ from recorder.adapters.control_socket import send
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from tests.support import (
     Running,
     cli,

@@ -8,7 +8,7 @@ import pytest
 
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start
+from recorder.core.recording.state import Start
 from tests import support
 from tests.support import Running, make_config, sox_raw, wait_until
 

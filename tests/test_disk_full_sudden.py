@@ -20,9 +20,9 @@ import soundfile
 from recorder.adapters.control_socket import ControlSocketError, send
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
-from recorder.core.disk import BALLAST_FLOOR
 from recorder.core.formats import FORMATS
-from recorder.core.state import Mark, Start, Stop
+from recorder.core.recording.disk import BALLAST_FLOOR
+from recorder.core.recording.state import Mark, Start, Stop
 from recorder.store.ballast import NAME as BALLAST
 from recorder.store.sessions import SessionStore
 from tests import support

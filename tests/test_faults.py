@@ -6,7 +6,7 @@ from recorder.adapters.alsa import AlsaSource
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from tests.doubles import FaultySource, StallingSegments
 from tests.support import Running, make_config, sox_raw, wait_until
 

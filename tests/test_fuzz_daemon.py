@@ -46,7 +46,7 @@ from recorder.app.virtualmic import Feeder, random_periods
 from recorder.config import load_config
 from recorder.core.formats import FORMATS
 from recorder.core.inbound import MAX_BYTES
-from recorder.core.state import Stop
+from recorder.core.recording.state import Stop
 from tests.mosquitto import HOST, Credentials, Mosquitto
 from tests.support import Running, cli, expected_audio, sox_raw, wait_until, write_config
 from tests.test_mqtt import Watcher

@@ -33,13 +33,25 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from recorder.config import Config, ConfigError, load_config, parse_config
-from recorder.core.consent import ConsentError, may_share, new_entry, read_history, standing
-from recorder.core.details import DetailsError, clean_changes, display_name, read_details
+from recorder.core.coaching.consent import (
+    ConsentError,
+    may_share,
+    new_entry,
+    read_history,
+    standing,
+)
+from recorder.core.coaching.details import DetailsError, clean_changes, display_name, read_details
+from recorder.core.coaching.shares import (
+    ShareError,
+    is_expired,
+    parse_expire,
+    read_shares,
+    to_remove,
+)
 from recorder.core.inbound import RequestError, decode
 from recorder.core.manifest import ManifestError, Marker, dump_manifest, parse_manifest
 from recorder.core.requests import parse_request, read_request
 from recorder.core.session_id import is_valid_id, make_id, sequence_of
-from recorder.core.shares import ShareError, is_expired, parse_expire, read_shares, to_remove
 from recorder.store.sessions import SessionStore
 from tests.test_deliverables import write_session
 

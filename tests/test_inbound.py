@@ -17,10 +17,10 @@ import pytest
 
 from recorder.app.assemble_coaching import build_coaching
 from recorder.coaching.records import RecordError, SessionRecords
-from recorder.core.consent import Entry, may_share, read_history
+from recorder.core.coaching.consent import Entry, may_share, read_history
+from recorder.core.coaching.shares import Share, ShareError, is_expired, parse_expire, read_shares
 from recorder.core.inbound import ECHO_CHARS, MAX_BYTES, MAX_DEPTH, RequestError, decode, echo
 from recorder.core.requests import Query, parse_request, read_request
-from recorder.core.shares import Share, ShareError, is_expired, parse_expire, read_shares
 from recorder.store.sessions import SessionStore
 from tests.support import cli, make_config
 from tests.support import write_config as write_cfg

@@ -60,18 +60,18 @@ def test_the_tree_keeps_every_contract() -> None:
     ("module", "added", "broken", "reported"),
     [
         pytest.param(
-            "core/ring.py",
+            "core/recording/ring.py",
             "import recorder.app.daemon\n",
             # core-no-io and adapters-behind-ports: through the daemon, which imports both
             {"core-alone", "core-no-io", "layers", "adapters-behind-ports"},
-            "recorder.core.ring -> recorder.app.daemon",
+            "recorder.core.recording.ring -> recorder.app.daemon",
             id="core-imports-the-daemon",
         ),
         pytest.param(
-            "core/ring.py",
+            "core/recording/ring.py",
             "import socket\n",
             {"core-no-io"},
-            "recorder.core.ring -> socket",
+            "recorder.core.recording.ring -> socket",
             id="core-opens-a-socket",
         ),
         pytest.param(

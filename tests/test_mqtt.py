@@ -16,7 +16,7 @@ from recorder.adapters.rclone.client import Rclone
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, demo_periods, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from tests.mosquitto import Mosquitto
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary
 from tests.rclone_server import write_config as rclone_config

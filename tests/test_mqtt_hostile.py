@@ -20,7 +20,7 @@ from recorder.adapters.mqtt import (
     MqttLink,
 )
 from recorder.config import MqttSection
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from tests.mosquitto import HOST, Mosquitto
 from tests.support import Running, wait_until
 from tests.test_mqtt import Watcher, _running

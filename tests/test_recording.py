@@ -6,7 +6,7 @@ import pytest
 
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.state import Mark, Start, Stop
+from recorder.core.recording.state import Mark, Start, Stop
 from tests.support import Running, expected_audio, make_config, sox_raw, sox_seconds
 
 FAST = 0.02  # feed 5x faster than real time: the recorder only counts frames

@@ -13,7 +13,7 @@ import numpy as np
 
 from recorder.coaching.tags import Retagger, retag, retag_flac, retag_mp3
 from recorder.core.manifest import Marker
-from recorder.core.transcript import Line, MarkerLine, TranscriptDoc
+from recorder.core.transcript.doc import Line, MarkerLine, TranscriptDoc
 from recorder.media.deliverables import FLAC_NAME, MP3_NAME, build_deliverables
 from recorder.store.sessions import SessionStore
 from recorder.transcript.files import write_all

@@ -16,10 +16,10 @@ import pytest
 
 from bench.common import FreezableDisk
 from recorder.app.virtualmic import Feeder, random_periods
-from recorder.core.blocks import SessionBegin, SessionEnd
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest
-from recorder.core.state import Mark, Start, Stop, WriterFailed
+from recorder.core.recording.blocks import SessionBegin, SessionEnd
+from recorder.core.recording.state import Mark, Start, Stop, WriterFailed
 from recorder.recording.blockqueue import FrameQueue
 from recorder.recording.tap import StartAck
 from recorder.recording.writer import WriterThread

@@ -14,7 +14,7 @@ import threading
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from tests.doubles import StallingSegments
 from tests.support import Running, make_config
 

@@ -15,7 +15,7 @@ from recorder.adapters.control_socket import send, wait_for_job
 from recorder.adapters.rclone.client import Rclone
 from recorder.adapters.rclone.share import RcloneShareTarget
 from recorder.app.daemon import Parts
-from recorder.core.state import Start, State, Stop, ThreadRestarted, led_view, transition
+from recorder.core.recording.state import Start, State, Stop, ThreadRestarted, led_view, transition
 from recorder.media.deliverables import MP3_NAME
 from tests.rclone_server import S3Server, rclone_binary
 from tests.support import Running, wait_until

@@ -22,7 +22,7 @@ from recorder.adapters.notify import Notifier
 from recorder.app.daemon import LOOP_SLACK_S, Watchdog
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.ring import PrerollRing
+from recorder.core.recording.ring import PrerollRing
 from recorder.recording.blockqueue import FrameQueue
 from recorder.recording.capture import CaptureThread
 from recorder.recording.tap import CaptureTap

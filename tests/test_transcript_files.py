@@ -18,8 +18,14 @@ import docx
 import pytest
 import webvtt
 
-from recorder.core.transcript import ONE_MIC_NOTE, UNKNOWN_SPEAKER, Line, MarkerLine, TranscriptDoc
-from recorder.core.transcript_text import (
+from recorder.core.transcript.doc import (
+    ONE_MIC_NOTE,
+    UNKNOWN_SPEAKER,
+    Line,
+    MarkerLine,
+    TranscriptDoc,
+)
+from recorder.core.transcript.text import (
     CUE_MAX_S,
     NO_WORDS,
     START_PRESS_NOTE,

@@ -21,7 +21,7 @@ from recorder.app import doctor
 from recorder.app.demo import speech_periods
 from recorder.app.virtualmic import Feeder
 from recorder.core.manifest import Manifest, dump_manifest
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from recorder.store.files import atomic_write
 from recorder.store.sessions import MANIFEST, SessionStore
 from recorder.transcript.runner import TranscriptError, TranscriptRunner, TranscriptStep

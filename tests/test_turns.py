@@ -18,9 +18,9 @@ import pytest
 
 from recorder.app.virtualmic import encode
 from recorder.core.formats import FORMATS
-from recorder.core.levels import SILENCE_DBFS
-from recorder.core.transcript import Turn
-from recorder.core.turns import (
+from recorder.core.recording.levels import SILENCE_DBFS
+from recorder.core.transcript.doc import Turn
+from recorder.core.transcript.turns import (
     TurnParams,
     find_paragraphs,
     find_turns,

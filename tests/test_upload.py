@@ -19,8 +19,8 @@ from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
+from recorder.core.recording.state import Mark, SessionUploaded, Start, Stop
 from recorder.core.session_id import make_id
-from recorder.core.state import Mark, SessionUploaded, Start, Stop
 from recorder.media.wav import SoundfileSegment, file_sha256
 from recorder.outbox.worker import OutboxWorker, _descendants_named
 from recorder.store.sessions import SessionStore

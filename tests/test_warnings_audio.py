@@ -9,7 +9,7 @@ import pytest
 
 from recorder.app.virtualmic import Feeder, encode
 from recorder.core.formats import FORMATS
-from recorder.core.state import Start, Stop
+from recorder.core.recording.state import Start, Stop
 from tests.support import Running, make_config, small_disk, wait_until
 
 S16 = FORMATS["S16_LE"]

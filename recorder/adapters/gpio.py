@@ -16,8 +16,8 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 
-from recorder.core.led import LedKind, LedView, Pattern, pattern
-from recorder.core.state import ButtonHeld, ButtonPressed, ButtonReleased, Event
+from recorder.core.recording.led import LedKind, LedView, Pattern, pattern
+from recorder.core.recording.state import ButtonHeld, ButtonPressed, ButtonReleased, Event
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from recorder.app.remotes import upload_remote
 from recorder.coaching.archive_sync import ArchiveSync
 from recorder.coaching.records import RecordError
 from recorder.config import Config
+from recorder.core.recording.ring import PrerollRing
+from recorder.core.recording.state import Shutdown, ThreadRestarted, led_view
 from recorder.core.requests import Query
-from recorder.core.ring import PrerollRing
-from recorder.core.state import Shutdown, ThreadRestarted, led_view
 from recorder.media.wav import SoundfileSegment
 from recorder.outbox.worker import DiscardError, OutboxWorker, remote_dir_for
 from recorder.ports.audio import AudioSource

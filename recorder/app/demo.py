@@ -31,7 +31,7 @@ from recorder.app.demo_voices import ESPEAK, SCRIPT, conversation, to_int16
 from recorder.app.virtualmic import Feeder, VirtualMic, demo_periods, encode
 from recorder.config import load_config
 from recorder.core.formats import FORMATS
-from recorder.core.state import State, led_view
+from recorder.core.recording.state import State, led_view
 from recorder.media.deliverables import mp3_bitrate_kbps
 from recorder.store.sessions import SessionStore
 from recorder.transcript.status import read_status, summary

@@ -27,9 +27,9 @@ from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.gpio import gpio_unavailable_reason, pin_factory_fallbacks
 from recorder.adapters.rclone.client import Rclone, RcloneError
 from recorder.config import Config
-from recorder.core.disk import hours_left
 from recorder.core.formats import decode
-from recorder.core.levels import LevelMeter, dbfs
+from recorder.core.recording.disk import hours_left
+from recorder.core.recording.levels import LevelMeter, dbfs
 from recorder.outbox.worker import remote_dir_for
 from recorder.ports.audio import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
 from recorder.store.sessions import STATES, SessionStore

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
 from recorder.config import Config
-from recorder.core.transcript_text import to_txt, to_vtt
+from recorder.core.transcript.text import to_txt, to_vtt
 from recorder.store.files import atomic_write
 from recorder.store.sessions import StoredSession
 from recorder.transcript.docx_file import write_docx

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from recorder.core.details import DetailsError, clean_name
+from recorder.core.coaching.details import DetailsError, clean_name
 from recorder.store.files import atomic_write
 from recorder.store.sessions import MANIFEST, SessionStore
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic_core import PydanticSerializationError
 
-from recorder.core.consent import Entry, Standing, read_history, standing
-from recorder.core.details import apply_changes, display_name, read_details
+from recorder.core.coaching.consent import Entry, Standing, read_history, standing
+from recorder.core.coaching.details import apply_changes, display_name, read_details
 from recorder.core.inbound import echo
 from recorder.core.manifest import Manifest
 from recorder.store.markers import marker_labels, write_labels

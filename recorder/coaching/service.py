@@ -20,9 +20,9 @@ from recorder.coaching.next_session import NextSession
 from recorder.coaching.records import RecordError, SessionRecords
 from recorder.coaching.sharing import Sharer, ShareRequest, ShareWorker, shared_answer
 from recorder.coaching.tags import Retagger
+from recorder.core.coaching.shares import ShareError
 from recorder.core.manifest import ManifestError
 from recorder.core.requests import Query
-from recorder.core.shares import ShareError
 from recorder.store.sessions import SessionStore, StorageError
 from recorder.threads.jobs import JobWorker
 

@@ -22,10 +22,9 @@ from pathlib import Path
 
 from recorder.coaching.records import SessionRecords, consent_of
 from recorder.config import ShareSection
-from recorder.core.consent import may_share
-from recorder.core.details import read_details
-from recorder.core.manifest import Manifest
-from recorder.core.shares import (
+from recorder.core.coaching.consent import may_share
+from recorder.core.coaching.details import read_details
+from recorder.core.coaching.shares import (
     Share,
     ShareError,
     check_expire,
@@ -39,6 +38,7 @@ from recorder.core.shares import (
     to_remove,
     withdrawn_purposes,
 )
+from recorder.core.manifest import Manifest
 from recorder.media.deliverables import FLAC_NAME, MP3_NAME
 from recorder.ports.sharing import ShareError as TargetError
 from recorder.ports.sharing import ShareTarget

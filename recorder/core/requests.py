@@ -12,10 +12,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from recorder.core.coach_requests import COACH_FIELDS, CoachRequestError, coach_args
+from recorder.core.coaching.requests import COACH_FIELDS, CoachRequestError, coach_args
 from recorder.core.inbound import RequestError, decode, echo, surrogate_problem
+from recorder.core.recording.state import Event, Mark, Start, Stop
 from recorder.core.session_id import is_valid_id
-from recorder.core.state import Event, Mark, Start, Stop
 
 MAX_LABEL = 200
 _PLAIN_NAME = re.compile(r"[a-z_]{1,40}")

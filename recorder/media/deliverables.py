@@ -50,7 +50,7 @@ import numpy as np
 import soundfile
 from mutagen.id3 import COMM, ID3, TALB, TDRC, TIT2, TPE1, TRCK, TSSE, Encoding
 
-from recorder.core.details import Details, display_name, read_details
+from recorder.core.coaching.details import Details, display_name, read_details
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Manifest
 from recorder.store.files import fsync_dir

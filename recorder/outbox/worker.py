@@ -30,8 +30,8 @@ from pathlib import Path
 from recorder.config import UploadSection
 from recorder.core.inbound import echo
 from recorder.core.manifest import Manifest
+from recorder.core.recording.state import Event, SessionUploaded, SessionVerified, UploadActivity
 from recorder.core.session_id import is_valid_id
-from recorder.core.state import Event, SessionUploaded, SessionVerified, UploadActivity
 from recorder.core.upload_plan import Stored, is_due, retry_delay_s, send_again_after, to_delete
 from recorder.media.deliverables import FLAC_NAME, MP3_NAME, DeliverableError, build_deliverables
 from recorder.ports.outbox import RemoteStore, SessionStep

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from recorder.core.transcript import Word
+from recorder.core.transcript.doc import Word
 
 
 class EngineError(RuntimeError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from recorder.core.blocks import Block, Item
+from recorder.core.recording.blocks import Block, Item
 
 
 class FrameQueue:

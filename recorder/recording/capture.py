@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from recorder.core.state import (
+from recorder.core.recording.state import (
     DeviceAbsent,
     DeviceLost,
     DeviceOpened,

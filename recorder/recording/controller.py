@@ -18,10 +18,10 @@ from pathlib import Path
 
 from recorder import __version__
 from recorder.config import Config
-from recorder.core.disk import disk_event, hours_left
-from recorder.core.gestures import GestureSettings
 from recorder.core.manifest import AudioInfo, Manifest
-from recorder.core.state import (
+from recorder.core.recording.disk import disk_event, hours_left
+from recorder.core.recording.gestures import GestureSettings
+from recorder.core.recording.state import (
     BeginSession,
     Command,
     DiskReport,
@@ -43,7 +43,7 @@ from recorder.core.state import (
     led_view,
     transition,
 )
-from recorder.core.warnings import WarningSettings
+from recorder.core.recording.warnings import WarningSettings
 from recorder.ports.storage import DiskSpace
 from recorder.recording.tap import CaptureTap, StartAck
 from recorder.store.sessions import SessionStore

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from recorder.core.blocks import (
+from recorder.core.recording.blocks import (
     Block,
     Gap,
     GapKind,
@@ -19,7 +19,7 @@ from recorder.core.blocks import (
     SessionEnd,
     WarningNote,
 )
-from recorder.core.ring import PrerollRing
+from recorder.core.recording.ring import PrerollRing
 from recorder.recording.blockqueue import FrameQueue
 
 

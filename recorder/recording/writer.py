@@ -23,14 +23,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recorder.core.blocks import Block, Gap, Item, MarkerAt, SessionBegin, SessionEnd, WarningNote
-from recorder.core.disk import BLOCK, ballast_bytes, final_write_bytes, full_message
 from recorder.core.formats import FORMATS, decode
-from recorder.core.levels import LevelMeter
 from recorder.core.manifest import GapInfo, Manifest, Marker, SegmentInfo, WarningInfo
-from recorder.core.segments import SegmentPlan
-from recorder.core.state import DiskLow, Event, Levels, WriterFailed
-from recorder.core.warnings import LevelReport
+from recorder.core.recording.blocks import (
+    Block,
+    Gap,
+    Item,
+    MarkerAt,
+    SessionBegin,
+    SessionEnd,
+    WarningNote,
+)
+from recorder.core.recording.disk import BLOCK, ballast_bytes, final_write_bytes, full_message
+from recorder.core.recording.levels import LevelMeter
+from recorder.core.recording.segments import SegmentPlan
+from recorder.core.recording.state import DiskLow, Event, Levels, WriterFailed
+from recorder.core.recording.warnings import LevelReport
 from recorder.media.wav import WavError, file_sha256, repair
 from recorder.ports.storage import DiskSpace, SegmentFactory, SegmentSink
 from recorder.recording.blockqueue import FrameQueue

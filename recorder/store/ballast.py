@@ -17,7 +17,7 @@ import logging
 import os
 from pathlib import Path
 
-from recorder.core.disk import BALLAST_FLOOR
+from recorder.core.recording.disk import BALLAST_FLOOR
 from recorder.ports.storage import DiskSpace
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from recorder.core.disk import final_write_bytes
 from recorder.core.formats import FORMATS
-from recorder.core.levels import LevelMeter
 from recorder.core.manifest import Manifest, SegmentInfo
+from recorder.core.recording.disk import final_write_bytes
+from recorder.core.recording.levels import LevelMeter
 from recorder.media.wav import WavError, file_sha256, repair
 from recorder.store.ballast import Ballast, is_full_error
 from recorder.store.markers import finalize_markers, marker_labels

@@ -1,6 +1,6 @@
 """The levels of a finished session, measured in one streaming pass over its WAV segments.
 
-The turn detector (recorder.core.turns) needs a level per short window and channel for the
+The turn detector (recorder.core.transcript.turns) needs a level per short window and channel for the
 whole session; an hour of stereo is 180 000 windows, a few MB, while its audio (0.7 GB at
 48 kHz S16_LE) is only ever in memory one block at a time.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from recorder.core.manifest import Manifest
-from recorder.core.turns import TurnParams, window_levels
+from recorder.core.transcript.turns import TurnParams, window_levels
 from recorder.media.deliverables import BLOCK_FRAMES, session_blocks
 
 LEFT_ALIGNED_FULL_SCALE = float(1 << 31)  # libsndfile gives every PCM width as int32 << n

@@ -15,9 +15,9 @@ import numpy as np
 import soxr
 
 from recorder.core.manifest import Manifest
-from recorder.core.transcript import ONE_MIC_NOTE, MarkerLine, TranscriptDoc
-from recorder.core.transcript_plan import PAD_S, from_start_press, lines, plan_pieces
-from recorder.core.turns import TurnParams, find_paragraphs, find_turns
+from recorder.core.transcript.doc import ONE_MIC_NOTE, MarkerLine, TranscriptDoc
+from recorder.core.transcript.plan import PAD_S, from_start_press, lines, plan_pieces
+from recorder.core.transcript.turns import TurnParams, find_paragraphs, find_turns
 from recorder.media.deliverables import coach_name
 from recorder.ports.speech import SpeechEngine
 from recorder.transcript.activity import session_levels

@@ -1,6 +1,6 @@
 """transcript.docx through python-docx: ICF takes a transcript as .doc/.docx, not as PDF.
 
-The paragraphs are the same as transcript.txt's (recorder.core.transcript_text), with the
+The paragraphs are the same as transcript.txt's (recorder.core.transcript.text), with the
 `[00:12:34] Coach:` label in bold so the coach's and the client's lines stand apart, and
 markers in italic.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 from docx import Document
 from docx.shared import Pt
 
-from recorder.core.transcript import MarkerLine, TranscriptDoc
-from recorder.core.transcript_text import (
+from recorder.core.transcript.doc import MarkerLine, TranscriptDoc
+from recorder.core.transcript.text import (
     clean,
     entries,
     header_lines,

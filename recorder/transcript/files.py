@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recorder.core.transcript import TranscriptDoc
-from recorder.core.transcript_text import to_txt, to_vtt
+from recorder.core.transcript.doc import TranscriptDoc
+from recorder.core.transcript.text import to_txt, to_vtt
 from recorder.store.files import fsync_dir
 from recorder.transcript.docx_file import docx_bytes, write_atomically, write_docx
 from recorder.transcript.status import FILES

@@ -11,7 +11,7 @@ import re
 import numpy as np
 from pocketsphinx import Decoder
 
-from recorder.core.transcript import Word
+from recorder.core.transcript.doc import Word
 
 FRAMES_PER_S = 100  # pocketsphinx's segment times are in 10 ms frames
 # Narrower beams than the defaults: measured side by side on espeak-ng speech, 6.9x real time

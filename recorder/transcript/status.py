@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from recorder.core.transcript import TranscriptDoc
+from recorder.core.transcript.doc import TranscriptDoc
 from recorder.store.files import atomic_write
 
 STATUS_FILE = "transcript.json"

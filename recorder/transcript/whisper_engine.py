@@ -12,7 +12,7 @@ try:
 except ImportError:  # the optional extra is not installed: said when the engine is chosen
     WhisperModel = None
 
-from recorder.core.transcript import Word
+from recorder.core.transcript.doc import Word
 from recorder.ports.speech import EngineError
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from recorder.coaching.records import consent_of, name_of
-from recorder.core.details import read_details
+from recorder.core.coaching.details import read_details
+from recorder.core.coaching.shares import read_shares
 from recorder.core.manifest import Manifest
-from recorder.core.shares import read_shares
 from recorder.store.markers import marker_labels
 
 

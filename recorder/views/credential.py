@@ -1,6 +1,6 @@
 """The credential check of one session folder: its facts, the report a coach reads, its JSON.
 
-The rules are in recorder.core.credential; this reads what they need from the manifest and
+The rules are in recorder.core.coaching.credential; this reads what they need from the manifest and
 `transcript.json` (which may be missing, half-built or damaged: each is a plain answer, never a
 crash), and writes the result for the command line and the phone page.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recorder.core.consent import read_history
-from recorder.core.credential import (
+from recorder.core.coaching.consent import read_history
+from recorder.core.coaching.credential import (
     Check,
     ConsentFacts,
     Gap,
@@ -22,7 +22,7 @@ from recorder.core.credential import (
     verdict,
 )
 from recorder.core.manifest import Manifest
-from recorder.core.transcript import TranscriptDoc
+from recorder.core.transcript.doc import TranscriptDoc
 from recorder.transcript.status import STATUS_FILE, TranscriptFileError, read_status
 
 __all__ = ["as_json", "check", "ready", "report", "session_facts", "verdict"]

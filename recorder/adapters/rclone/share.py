@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recorder.adapters.rclone.client import _NO_LINKS, Rclone, RcloneError, vet
-from recorder.core.shares import overlaps
+from recorder.core.coaching.shares import overlaps
 from recorder.ports.sharing import LinkResult, ShareError
 
 _REDUCED = re.compile(r"Reducing expiry to (\d+)([smhdw])", re.IGNORECASE)

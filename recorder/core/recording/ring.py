@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from recorder.core.blocks import Block, Gap
+from recorder.core.recording.blocks import Block, Gap
 
 
 class PrerollRing:

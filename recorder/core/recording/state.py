@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from recorder.core import gestures
-from recorder.core import warnings as warn
-from recorder.core.led import LedView, view_name
+from recorder.core.recording import gestures
+from recorder.core.recording import warnings as warn
+from recorder.core.recording.led import LedView, view_name
 
 Mode = Literal["idle", "recording"]
 DeviceState = Literal["opening", "ok", "lost", "absent", "stalled"]

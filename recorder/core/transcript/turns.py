@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recorder.core.levels import SILENCE_DBFS
-from recorder.core.transcript import Turn
+from recorder.core.recording.levels import SILENCE_DBFS
+from recorder.core.transcript.doc import Turn
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,13 @@ import itertools
 import math
 import re
 
-from recorder.core.transcript import ONE_MIC_NOTE, UNKNOWN_SPEAKER, Line, MarkerLine, TranscriptDoc
+from recorder.core.transcript.doc import (
+    ONE_MIC_NOTE,
+    UNKNOWN_SPEAKER,
+    Line,
+    MarkerLine,
+    TranscriptDoc,
+)
 
 NO_WORDS = "(no words recognised)"  # an empty line would look like a lost paragraph
 OVERLAP = "(overlapping)"  # two people at once: both lines are kept, each says so

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recorder.core.state import DiskLow, DiskOk, State
+from recorder.core.recording.state import DiskLow, DiskOk, State
 
 STOP_MARGIN_S = 10.0
 START_MARGIN_S = 60.0

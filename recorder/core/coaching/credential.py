@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from recorder.core.consent import Entry, standing
+from recorder.core.coaching.consent import Entry, standing
 
 Result = Literal["pass", "fail", "unknown"]
 
@@ -96,7 +96,7 @@ class TranscriptFacts:
 
 @dataclass(frozen=True)
 class ConsentFacts:
-    """The session's consent history as its manifest holds it (`recorder.core.consent`)."""
+    """The session's consent history as its manifest holds it (`recorder.core.coaching.consent`)."""
 
     session_id: str = "SESSION"
     entries: tuple[Entry, ...] = ()

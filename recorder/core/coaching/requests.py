@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 
-from recorder.core.consent import ConsentError, new_entry
-from recorder.core.details import DETAIL_FIELDS, DetailsError, clean_changes, clean_name
+from recorder.core.coaching.consent import ConsentError, new_entry
+from recorder.core.coaching.details import DETAIL_FIELDS, DetailsError, clean_changes, clean_name
+from recorder.core.coaching.shares import WHATS, ShareError, parse_expire
 from recorder.core.inbound import echo
 from recorder.core.session_id import is_valid_id
-from recorder.core.shares import WHATS, ShareError, parse_expire
 
 COACH_FIELDS = {
     "label": {"session", *DETAIL_FIELDS},

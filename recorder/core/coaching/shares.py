@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from recorder.core.consent import Standing
+from recorder.core.coaching.consent import Standing
 from recorder.core.inbound import echo, surrogate_problem
 
 WHATS = ("mp3", "flac", "transcript", "all")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recorder.core.details import DetailsError, clean_name
+from recorder.core.coaching.details import DetailsError, clean_name
 from recorder.core.inbound import echo, surrogate_problem
 
 ACTIONS = ("allow", "withdraw")

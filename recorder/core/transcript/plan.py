@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recorder.core.transcript import UNKNOWN_SPEAKER, Line, Turn
+from recorder.core.transcript.doc import UNKNOWN_SPEAKER, Line, Turn
 
 MAX_PIECE_S = 30.0  # whisper's own window; pocketsphinx's search stays small
 CUT_SEARCH_S = 8.0  # a cut is placed at the quietest window in the last seconds before the limit

@@ -5,7 +5,7 @@ part of the session a coach submits, so it is not part of its transcript either)
 detector found in session frames is moved by `preroll_s` on the way in.
 
 The same document gives every file: `transcript.txt`, `transcript.vtt` and `transcript.docx`
-(recorder.core.transcript_text and recorder.transcript.docx_file) and `transcript.json`, which
+(recorder.core.transcript.text and recorder.transcript.docx_file) and `transcript.json`, which
 holds it whole so another format can be made later without decoding the audio again.
 """
 
