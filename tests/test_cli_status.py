@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from recorder.adapters.control_socket import ControlServer, send
+from recorder.adapters.control_socket import ControlServer, Limits, send
 from tests.support import cli, wait_until, write_config
 
 
@@ -30,7 +30,7 @@ def box(tmp_path):
     status = {"answer": {"ok": True, "message": "", "status": {"state": "idle"}}}
     server = ControlServer(
         tmp_path / "control.sock", handle, {"status": lambda _q: status["answer"]},
-        max_connections=1, busy_wait=0.2,
+        limits=Limits(max_connections=1, busy_wait=0.2),
     )  # fmt: skip
     server.start()
     yield path, server, held, release, status

@@ -25,6 +25,7 @@ from recorder.adapters.control_socket import (
     MAX_SLOW,
     ControlServer,
     ControlSocketError,
+    Limits,
     send,
 )
 from tests.support import wait_until, write_config
@@ -70,7 +71,7 @@ def served(tmp_path):
     def make(**limits) -> tuple[ControlServer, Handlers]:
         h = Handlers()
         queries = {"status": h.status, "label": h.label}
-        server = ControlServer(tmp_path / "c.sock", h.handle, queries, **limits)
+        server = ControlServer(tmp_path / "c.sock", h.handle, queries, limits=Limits(**limits))
         server.start()
         servers.append(server)
         return server, h

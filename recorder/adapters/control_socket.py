@@ -60,6 +60,18 @@ class ControlSocketError(OSError):
     pass
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How much the socket takes at once, so that no client or crowd of clients can hold it."""
+
+    max_connections: int = MAX_CONNECTIONS  # answers being made at once
+    max_slow: int = MAX_SLOW  # of which answers that may touch the storage
+    max_open: int = MAX_OPEN  # connections open at once
+    idle_timeout: float = IDLE_TIMEOUT_S  # a request line not complete by then is dropped
+    idle_grace: float = IDLE_GRACE_S
+    busy_wait: float = BUSY_WAIT_S  # how long a request waits for a free answer slot
+
+
 @dataclass
 class _Waiting:
     """A connection whose request line is not complete yet; owned by the serving thread."""
@@ -96,22 +108,17 @@ class ControlServer:
         handle: Callable[[object], dict],
         queries: dict[str, Callable[[Query], dict]],
         *,
-        max_connections: int = MAX_CONNECTIONS,
-        max_slow: int = MAX_SLOW,
-        max_open: int = MAX_OPEN,
-        idle_timeout: float = IDLE_TIMEOUT_S,
-        idle_grace: float = IDLE_GRACE_S,
-        busy_wait: float = BUSY_WAIT_S,
+        limits: Limits = Limits(),
         restarted: Restarted = logged,
         selector: Callable[[], selectors.BaseSelector] = selectors.DefaultSelector,
     ) -> None:
         self.path = path
-        self.max_connections = max_connections
-        self.max_slow = min(max_slow, max_connections)
-        self.max_open = max(max_open, max_connections)
-        self.idle_timeout = idle_timeout
-        self.idle_grace = idle_grace
-        self.busy_wait = busy_wait
+        self.max_connections = limits.max_connections
+        self.max_slow = min(limits.max_slow, limits.max_connections)
+        self.max_open = max(limits.max_open, limits.max_connections)
+        self.idle_timeout = limits.idle_timeout
+        self.idle_grace = limits.idle_grace
+        self.busy_wait = limits.busy_wait
         self._handle = handle
         self._queries = queries
         self._restarted = restarted

@@ -9,15 +9,13 @@ from pathlib import Path
 
 from recorder.coaching.next_session import NextSession
 from recorder.coaching.records import SessionRecords
-from recorder.coaching.service import Coaching
+from recorder.coaching.service import Coaching, DaemonSide
 from recorder.coaching.sharing import Sharer, ShareWorker
 from recorder.coaching.tags import RetagError, Retagger, retag
 from recorder.config import Config
 from recorder.core.manifest import Manifest
 from recorder.ports.sharing import ShareTarget
 from recorder.store.sessions import SessionStore
-from recorder.threads.jobs import JobWorker
-from recorder.threads.supervision import logged
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +53,20 @@ def build_coaching(
     cfg: Config,
     store: SessionStore,
     discard: Callable[[str], dict],
-    changed: Callable[[], None] = lambda: None,
-    recording: Callable[[], bool] | None = None,
-    emit: Callable[[dict], None] | None = None,
+    *,
+    daemon: DaemonSide | None = None,
     target: ShareTarget | None = None,
     now: Callable[[], datetime] = now_utc,
-    wake: Callable[[], None] = lambda: None,
-    jobs: JobWorker | None = None,
-    refuse_discard: Callable[[str], str | None] = lambda _session: None,
 ) -> Coaching:
-    """Everything the coach's commands need. With `recording` and `emit` (the daemon) shares
-    run on a worker thread of their own and the files are retagged by the outbox's chore
-    (`Coaching.retagger`, which calls `wake` when it has work); otherwise both happen in the
-    caller's thread. With `jobs` (the daemon's), revocations and a withdrawal's discard are
-    queued there, after the checks of `refuse_discard`; the share worker shares its board."""
+    """Everything the coach's commands need. For the daemon (`daemon` given) shares run on a
+    worker thread of their own, the files are retagged by the outbox's chore
+    (`Coaching.retagger`, which calls `daemon.wake` when it has work), and revocations and a
+    withdrawal's discard are queued on `daemon.jobs`, whose board the share worker shares. For
+    the command line all of it happens in the caller's thread."""
     records = SessionRecords(store, now)
     retagger = None
-    if recording is not None:
-        retagger = Retagger(store, recording, wake)
+    if daemon is not None:
+        retagger = Retagger(store, daemon.recording, daemon.wake)
         records.after_change.append(retagger.mark)
     else:
         records.after_change.append(retag_now)
@@ -81,16 +75,11 @@ def build_coaching(
         target, why_off = share_target(cfg)
     sharer = Sharer(store, records, cfg.share, target, why_off, now)
     worker = None
-    if recording is not None and emit is not None:
-        worker = ShareWorker(
-            sharer, recording, emit, jobs.board if jobs else None,
-            jobs.restarted if jobs else logged,
-        )  # fmt: skip
-    next_session = NextSession(store, records.label, changed)
-    return Coaching(
-        store, records, sharer, next_session, discard, changed, worker, retagger, jobs,
-        refuse_discard,
-    )  # fmt: skip
+    if daemon is not None:
+        jobs = daemon.jobs
+        worker = ShareWorker(sharer, daemon.recording, daemon.emit, jobs.board, jobs.restarted)
+    next_session = NextSession(store, records.label, daemon.changed if daemon else lambda: None)
+    return Coaching(store, records, sharer, next_session, discard, daemon, worker, retagger)
 
 
 def retag_now(folder: Path, manifest: Manifest) -> None:

@@ -24,6 +24,7 @@ DISCARD_WAIT_S = 900.0  # a discard the daemon queued: how long the command line
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Each command's parser carries its handler (`handler(cfg, args) -> exit code`)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -37,26 +38,50 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     p.add_argument("--version", action="version", version=f"session-recorder {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", parents=[common], help="run the recorder daemon in the foreground")
-    ctl = sub.add_parser("ctl", parents=[common], help="drive the running daemon")
-    ctl_sub = ctl.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ctl_sub.add_parser("start", parents=[common], help="start a session (with the pre-roll)")
-    ctl_sub.add_parser("stop", parents=[common], help="stop and finalize the session")
-    mark = ctl_sub.add_parser("mark", parents=[common], help="drop a marker now")
+    sub = _WithCommon(p.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
+    sub.add_parser("run", help="run the recorder daemon in the foreground").set_defaults(
+        handler=lambda cfg, _args: _run(cfg)
+    )
+    _ctl_parser(sub, common)
+    _session_parsers(sub)
+    coaching_command.add_parsers(sub)
+    for name in ("label", "consent", "share"):
+        sub.choices[name].set_defaults(handler=coaching_command.run)
+    sub.add_parser("upload", help="upload finished sessions now").set_defaults(
+        handler=lambda cfg, _args: _upload(cfg)
+    )
+    discard = sub.add_parser(
+        "discard", help="delete a session here and on the remote (consent withdrawn)"
+    )
+    discard.add_argument("session", help="the session id")
+    discard.set_defaults(handler=lambda cfg, args: _discard(cfg, args.session))
+    _box_parsers(sub)
+    return p
+
+
+def _ctl_parser(sub: _WithCommon, common: argparse.ArgumentParser) -> None:
+    ctl = sub.add_parser("ctl", help="drive the running daemon")
+    ctl.set_defaults(handler=_ctl)
+    ctl_sub = _WithCommon(
+        ctl.add_subparsers(dest="action", required=True, metavar="ACTION"), common
+    )
+    ctl_sub.add_parser("start", help="start a session (with the pre-roll)")
+    ctl_sub.add_parser("stop", help="stop and finalize the session")
+    mark = ctl_sub.add_parser("mark", help="drop a marker now")
     mark.add_argument("label", nargs="?", default="", help="what happened (optional)")
-    ctl_sub.add_parser("upload", parents=[common], help="run an upload pass now")
-    ctl_discard = ctl_sub.add_parser(
-        "discard", parents=[common], help="delete a session here and on the remote"
-    )
+    ctl_sub.add_parser("upload", help="run an upload pass now")
+    ctl_discard = ctl_sub.add_parser("discard", help="delete a session here and on the remote")
     ctl_discard.add_argument("session", help="the session id")
-    status = ctl_sub.add_parser("status", parents=[common], help="what the recorder is doing")
+    status = ctl_sub.add_parser("status", help="what the recorder is doing")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    sessions = sub.add_parser("sessions", parents=[common], help="list recorded sessions")
+
+
+def _session_parsers(sub: _WithCommon) -> None:
+    """The commands about stored sessions: list, export, transcript, credential check."""
+    sessions = sub.add_parser("sessions", help="list recorded sessions")
     sessions.add_argument("--json", action="store_true", help="machine-readable output")
-    export = sub.add_parser(
-        "export", parents=[common], help="one file of a session: flac, mp3 (credentials) or wav"
-    )
+    sessions.set_defaults(handler=lambda cfg, args: _sessions(cfg, args.json))
+    export = sub.add_parser("export", help="one file of a session: flac, mp3 (credentials) or wav")
     export.add_argument("session", help="the session id")
     export.add_argument("--format", choices=("flac", "mp3", "wav"), default="flac")
     export.add_argument("-o", "--output", type=Path, help="file to write (default ./<id>.<fmt>)")
@@ -65,31 +90,32 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out the pre-roll: the file begins at the start press (credential submissions)",
     )
+    export.set_defaults(
+        handler=lambda cfg, a: _export(cfg, a.session, a.format, a.output, a.from_start)
+    )
     transcript = sub.add_parser(
         "transcript",
-        parents=[common],
         help="build a session's transcript (who spoke when) or export it as docx, txt or vtt",
     )
     transcript.add_argument("session", help="the session id")
     transcript.add_argument("--format", choices=("docx", "txt", "vtt"))
     transcript.add_argument("-o", "--output", type=Path, help="file to write")
     transcript.add_argument("--rebuild", action="store_true", help="decode the audio again")
+    transcript.set_defaults(
+        handler=lambda cfg, a: _transcript(cfg, a.session, a.format, a.output, a.rebuild)
+    )
     check = sub.add_parser(
         "credential-check",
-        parents=[common],
         help="is a session ready for an ICF credential submission? (length, speakers, gaps, …)",
     )
     check.add_argument("session", help="the session id")
     check.add_argument("--json", action="store_true", help="machine-readable output")
-    coaching_command.add_parsers(_WithCommon(sub, common))
-    sub.add_parser("upload", parents=[common], help="upload finished sessions now")
-    discard = sub.add_parser(
-        "discard",
-        parents=[common],
-        help="delete a session here and on the remote (consent withdrawn)",
-    )
-    discard.add_argument("session", help="the session id")
-    fleet = sub.add_parser("fleet", parents=[common], help="live table of every box on a broker")
+    check.set_defaults(handler=lambda cfg, a: _credential_check(cfg, a.session, a.json))
+
+
+def _box_parsers(sub: _WithCommon) -> None:
+    """The commands about the box itself: fleet, doctor, config check, demo."""
+    fleet = sub.add_parser("fleet", help="live table of every box on a broker")
     fleet.add_argument("--broker", help="HOST[:PORT] (default: [mqtt] host and port)")
     fleet.add_argument("--prefix", help="topic prefix (default: [mqtt] prefix)")
     fleet.add_argument("--username")
@@ -97,33 +123,35 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--tls", action="store_true")
     fleet.add_argument("--ca-file")
     fleet.add_argument("--once", type=float, metavar="SECONDS", help="collect, print once, exit")
-    doctor = sub.add_parser(
-        "doctor", parents=[common], help="check device, storage, GPIO, clock, broker, remote"
-    )
+    fleet.set_defaults(handler=lambda cfg, args: _fleet(args, cfg))
+    doctor = sub.add_parser("doctor", help="check device, storage, GPIO, clock, broker, remote")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    cfg = sub.add_parser("config", parents=[common], help="configuration tools")
+    doctor.set_defaults(handler=lambda cfg, args: _doctor(cfg, args.json))
+    cfg = sub.add_parser("config", help="configuration tools")
     cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
-    cfg_sub.add_parser("check", parents=[common], help="check the config file and print it")
-    demo = sub.add_parser(
-        "demo", parents=[common], help="record a session from a virtual microphone (no hardware)"
-    )
+    cfg_sub.add_parser("check", parents=[sub.common], help="check the config file and print it")
+    cfg.set_defaults(handler=lambda cfg, _args: _config_check(cfg))
+    demo = sub.add_parser("demo", help="record a session from a virtual microphone (no hardware)")
     demo.add_argument("--dir", type=Path, help="where to put it (default: a new temporary dir)")
     demo.add_argument(
         "--seconds",
         type=float,
         help="length of the session after the pre-roll (default: the conversation's, or 9)",
     )
-    return p
 
 
 class _WithCommon:
     """A subparsers object whose new parsers take the common options (--config, -v)."""
 
     def __init__(self, sub, common: argparse.ArgumentParser) -> None:
-        self._sub, self._common = sub, common
+        self._sub, self.common = sub, common
+
+    @property
+    def choices(self) -> dict[str, argparse.ArgumentParser]:
+        return self._sub.choices
 
     def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
-        return self._sub.add_parser(name, parents=[self._common], **kwargs)
+        return self._sub.add_parser(name, parents=[self.common], **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # These two need no config: the demo writes its own, and a broker given is enough for fleet.
     if args.command == "demo":
         from recorder.app.demo import run_demo
 
@@ -146,32 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             print("[FAIL] config: fix the lines above, then run `session-recorder doctor` again")
             return EXIT_REFUSED
         return EXIT_CONFIG
-    match args.command:
-        case "run":
-            return _run(cfg)
-        case "ctl":
-            return _ctl(cfg, args)
-        case "sessions":
-            return _sessions(cfg, args.json)
-        case "export":
-            return _export(cfg, args.session, args.format, args.output, args.from_start)
-        case "transcript":
-            return _transcript(cfg, args.session, args.format, args.output, args.rebuild)
-        case "credential-check":
-            return _credential_check(cfg, args.session, args.json)
-        case "label" | "consent" | "share":
-            return coaching_command.run(cfg, args)
-        case "upload":
-            return _upload(cfg)
-        case "discard":
-            return _discard(cfg, args.session)
-        case "fleet":
-            return _fleet(args, cfg)
-        case "doctor":
-            return _doctor(cfg, args.json)
-        case "config":
-            return _config_check(cfg)
-    return EXIT_CONFIG
+    return args.handler(cfg, args)
 
 
 def _run(cfg: Config) -> int:

@@ -27,6 +27,7 @@ from recorder.app.assemble_coaching import build_coaching
 from recorder.app.remotes import upload_remote
 from recorder.coaching.archive_sync import ArchiveSync
 from recorder.coaching.records import RecordError
+from recorder.coaching.service import DaemonSide
 from recorder.config import Config
 from recorder.core.recording.ring import PrerollRing
 from recorder.core.recording.state import Shutdown, ThreadRestarted, led_view
@@ -119,13 +120,15 @@ class Recorder:
             cfg,
             self.store,
             discard=self._discard_for_consent,
-            changed=self._coach_changed,
-            recording=self._recording,
-            emit=self._coach_event,
+            daemon=DaemonSide(
+                recording=self._recording,
+                emit=self._coach_event,
+                wake=lambda: self.outbox.nudge(),  # noqa: PLW0108 - the outbox is made below
+                changed=self._coach_changed,
+                jobs=self.job_worker,
+                refuse_discard=self._discard_refusal,
+            ),
             target=parts.share_target,
-            wake=lambda: self.outbox.nudge(),  # noqa: PLW0108 - the outbox is made below
-            jobs=self.job_worker,
-            refuse_discard=self._discard_refusal,
         )
         assert self.coaching.retagger is not None
         self.outbox = OutboxWorker(

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from recorder.coaching.next_session import NextSession
 from recorder.coaching.records import RecordError, SessionRecords
@@ -31,6 +32,24 @@ log = logging.getLogger(__name__)
 CONSENT_LOG = "consent.log"  # every consent change, kept even when the session is discarded
 
 
+@dataclass(frozen=True)
+class DaemonSide:
+    """What the running daemon gives the coach's side; the command line gives none of it.
+
+    `recording` freezes shares and retags while a session records; `emit` tells a share's
+    result; `wake` runs the outbox (the retag is its chore); `changed` refreshes the phone page;
+    revocations and a withdrawal's discard become `jobs`, refused at once for the reason
+    `refuse_discard` gives.
+    """
+
+    recording: Callable[[], bool]
+    emit: Callable[[dict], None]
+    wake: Callable[[], None]
+    changed: Callable[[], None]
+    jobs: JobWorker
+    refuse_discard: Callable[[str], str | None]
+
+
 class Coaching:
     def __init__(
         self,
@@ -39,24 +58,25 @@ class Coaching:
         sharer: Sharer,
         next_session: NextSession,
         discard: Callable[[str], dict],
-        changed: Callable[[], None],
+        daemon: DaemonSide | None = None,
         worker: ShareWorker | None = None,
         retagger: Retagger | None = None,
-        jobs: JobWorker | None = None,
-        refuse_discard: Callable[[str], str | None] = lambda _session: None,
     ) -> None:
         self.store = store
         self.records = records
         self.sharer = sharer
         self.next = next_session
         self._discard = discard
-        self._changed = changed  # something the phone page shows changed
+        # something the phone page shows changed
+        self._changed: Callable[[], None] = daemon.changed if daemon else lambda: None
         self.worker = worker
         self.retagger = retagger  # the daemon's: its `run` is an outbox chore
         # The daemon's: revocations and a withdrawal's discard become its jobs, refused at once
         # for a reason `refuse_discard` gives. None (the command line): done here and now.
-        self.jobs = jobs
-        self.refuse_discard = refuse_discard
+        self.jobs = daemon.jobs if daemon else None
+        self.refuse_discard: Callable[[str], str | None] = (
+            daemon.refuse_discard if daemon else lambda _session: None
+        )
 
     def queries(self) -> dict[str, Callable[[Query], dict]]:
         """The handlers by command name."""
