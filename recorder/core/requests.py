@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from recorder.core.coaching.requests import COACH_FIELDS, CoachRequestError, coach_args
@@ -78,23 +79,9 @@ def parse_request(payload: object, source: str) -> Event | Query:
     extra = set(payload) - {"cmd"} - FIELDS.get(cmd, set())
     if extra:
         raise RequestError(f"unexpected field(s) {_names(extra)} in {cmd!r} request")
-    match cmd:
-        case "start":
-            return Start(source)
-        case "stop":
-            return Stop(source)
-        case "mark":
-            return Mark(clean_label(payload.get("label")), source)
-        case "discard":
-            session = payload.get("session")
-            if not isinstance(session, str) or not is_valid_id(session):
-                raise RequestError(f"'discard' needs a session id, not {echo(session)}")
-            return Query("discard", session)
-        case "job":
-            job = payload.get("job")
-            if not isinstance(job, str) or not _JOB_ID.fullmatch(job):
-                raise RequestError(f"'job' needs a job id such as 'a1b2c3d4', not {echo(job)}")
-            return Query("job", args={"job": job})
+    event = _EVENTS.get(cmd)
+    if event is not None:
+        return event(payload, source)
     if cmd in COACH_FIELDS:
         try:
             session, args = coach_args(cmd, payload)
@@ -102,3 +89,27 @@ def parse_request(payload: object, source: str) -> Event | Query:
             raise RequestError(str(exc)) from None
         return Query(cmd, session, {**args, "source": source})
     return Query(cmd)
+
+
+def _discard(payload: dict, _source: str) -> Query:
+    session = payload.get("session")
+    if not isinstance(session, str) or not is_valid_id(session):
+        raise RequestError(f"'discard' needs a session id, not {echo(session)}")
+    return Query("discard", session)
+
+
+def _job(payload: dict, _source: str) -> Query:
+    job = payload.get("job")
+    if not isinstance(job, str) or not _JOB_ID.fullmatch(job):
+        raise RequestError(f"'job' needs a job id such as 'a1b2c3d4', not {echo(job)}")
+    return Query("job", args={"job": job})
+
+
+# The requests that are not the coach's: what each one is, checked.
+_EVENTS: dict[str, Callable[[dict, str], Event | Query]] = {
+    "start": lambda _payload, source: Start(source),
+    "stop": lambda _payload, source: Stop(source),
+    "mark": lambda payload, source: Mark(clean_label(payload.get("label")), source),
+    "discard": _discard,
+    "job": _job,
+}

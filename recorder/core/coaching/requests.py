@@ -7,6 +7,7 @@ request becomes a Query with clean arguments, or a RequestError saying what is w
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from recorder.core.coaching.consent import ConsentError, new_entry
 from recorder.core.coaching.details import DETAIL_FIELDS, DetailsError, clean_changes, clean_name
@@ -47,42 +48,70 @@ def coach_args(cmd: str, payload: dict) -> tuple[str | None, dict]:
 
 
 def _args(cmd: str, p: dict) -> tuple[str | None, dict]:
-    match cmd:
-        case "label":
-            changes = {k: p[k] for k in DETAIL_FIELDS if k in p}
-            return _session(p, cmd), clean_changes(changes)
-        case "next":
-            return None, {k: clean_name(p.get(k), k) for k in ("client", "title")}
-        case "label_marker":
-            n = p.get("marker")
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise CoachRequestError(f"'label_marker' needs marker = 1, 2, …, not {echo(n)}")
-            return _session(p, cmd), {"marker": n, "label": clean_name(p.get("label"), "label")}
-        case "consent":
-            allow, withdraw = p.get("allow"), p.get("withdraw")
-            if (allow is None) == (withdraw is None):
-                raise CoachRequestError("'consent' takes one of allow or withdraw")
-            action, what = ("allow", allow) if allow is not None else ("withdraw", withdraw)
-            # the time and source are filled in when it is recorded
-            entry = new_entry(action, what, p.get("ref"), p.get("to"), "", "")
-            return _session(p, cmd), {"entry": entry}
-        case "share":
-            to = clean_name(p.get("to"), "to")
-            if not to:
-                raise CoachRequestError("'share' needs to = whom the copy is for")
-            what = p.get("what", "mp3")
-            if what not in WHATS:
-                raise CoachRequestError(f"what = one of {', '.join(WHATS)}, not {echo(what)}")
-            expire = p.get("expire")
-            if expire is not None and not isinstance(expire, str):
-                raise CoachRequestError('expire is text such as "14d"')
-            seconds = parse_expire(expire) if expire is not None else "default"
-            return _session(p, cmd), {"to": to, "what": what, "expire_s": seconds}
-        case "revoke":
-            share = p.get("share")
-            if not isinstance(share, str) or not SHARE_ID.fullmatch(share):
-                raise CoachRequestError(f"'revoke' needs share = a share id, not {echo(share)}")
-            return _session(p, cmd), {"share": share}
-        case "consent_history":
-            return _session(p, cmd), {}
-    raise CoachRequestError(f"unknown command {echo(cmd)}")
+    check = _CHECKS.get(cmd)
+    if check is None:
+        raise CoachRequestError(f"unknown command {echo(cmd)}")
+    return check(p)
+
+
+def _label(p: dict) -> tuple[str | None, dict]:
+    changes = {k: p[k] for k in DETAIL_FIELDS if k in p}
+    return _session(p, "label"), clean_changes(changes)
+
+
+def _next(p: dict) -> tuple[str | None, dict]:
+    return None, {k: clean_name(p.get(k), k) for k in ("client", "title")}
+
+
+def _label_marker(p: dict) -> tuple[str | None, dict]:
+    n = p.get("marker")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise CoachRequestError(f"'label_marker' needs marker = 1, 2, …, not {echo(n)}")
+    return _session(p, "label_marker"), {"marker": n, "label": clean_name(p.get("label"), "label")}
+
+
+def _consent(p: dict) -> tuple[str | None, dict]:
+    allow, withdraw = p.get("allow"), p.get("withdraw")
+    if (allow is None) == (withdraw is None):
+        raise CoachRequestError("'consent' takes one of allow or withdraw")
+    action, what = ("allow", allow) if allow is not None else ("withdraw", withdraw)
+    # the time and source are filled in when it is recorded
+    entry = new_entry(action, what, p.get("ref"), p.get("to"), "", "")
+    return _session(p, "consent"), {"entry": entry}
+
+
+def _share(p: dict) -> tuple[str | None, dict]:
+    to = clean_name(p.get("to"), "to")
+    if not to:
+        raise CoachRequestError("'share' needs to = whom the copy is for")
+    what = p.get("what", "mp3")
+    if what not in WHATS:
+        raise CoachRequestError(f"what = one of {', '.join(WHATS)}, not {echo(what)}")
+    expire = p.get("expire")
+    if expire is not None and not isinstance(expire, str):
+        raise CoachRequestError('expire is text such as "14d"')
+    seconds = parse_expire(expire) if expire is not None else "default"
+    return _session(p, "share"), {"to": to, "what": what, "expire_s": seconds}
+
+
+def _revoke(p: dict) -> tuple[str | None, dict]:
+    share = p.get("share")
+    if not isinstance(share, str) or not SHARE_ID.fullmatch(share):
+        raise CoachRequestError(f"'revoke' needs share = a share id, not {echo(share)}")
+    return _session(p, "revoke"), {"share": share}
+
+
+def _consent_history(p: dict) -> tuple[str | None, dict]:
+    return _session(p, "consent_history"), {}
+
+
+# Each coach command's check: the session it names and its checked arguments.
+_CHECKS: dict[str, Callable[[dict], tuple[str | None, dict]]] = {
+    "label": _label,
+    "next": _next,
+    "label_marker": _label_marker,
+    "consent": _consent,
+    "share": _share,
+    "revoke": _revoke,
+    "consent_history": _consent_history,
+}
