@@ -141,7 +141,7 @@ def test_without_a_ballast_the_session_is_finalized_as_soon_as_space_is_freed(
     sock = cfg.socket_path
     feeder = Feeder(mic.infile, random_periods(S16, 2, 800, None), 0.05, record=True)
     with Running(cfg, feeder) as r:
-        ballast = r.rec.writer.ballast
+        ballast = r.rec.guard.ballast
         ballast.release()
         ballast.active = False  # as if it could never be made
         r.wait_frames(RATE)

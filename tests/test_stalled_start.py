@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import FreezableDisk
+from recorder.adapters.disk import StatvfsDisk
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest
@@ -22,7 +23,7 @@ from recorder.core.recording.blocks import SessionBegin, SessionEnd
 from recorder.core.recording.state import Mark, Start, Stop, WriterFailed
 from recorder.recording.blockqueue import FrameQueue
 from recorder.recording.tap import StartAck
-from recorder.recording.writer import WriterThread
+from recorder.recording.writer import DiskGuard, WriterFrames, WriterHooks, WriterThread
 from recorder.store.sessions import SessionStore
 from tests.support import Running, expected_audio, make_config, sox_raw
 
@@ -131,7 +132,12 @@ def test_a_refusal_after_the_controller_stopped_waiting_ends_the_session(tmp_pat
     session_id, path = store.reserve(WALL, True)
     events: list = []
     writer = WriterThread(
-        FrameQueue(48000), store, None, None, events.append, 48000, 24000, 0, 12000
+        FrameQueue(48000),
+        store,
+        DiskGuard(store.root, StatvfsDisk(), 0),
+        None,
+        WriterFrames(segment=48000, sync=24000, report=12000),
+        WriterHooks(emit=events.append),
     )
     ack = StartAck()
     assert ack.wait(0.01) == (False, None)  # the controller gave up waiting

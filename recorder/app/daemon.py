@@ -42,8 +42,7 @@ from recorder.recording.blockqueue import FrameQueue
 from recorder.recording.capture import CaptureThread
 from recorder.recording.controller import Controller
 from recorder.recording.tap import CaptureTap
-from recorder.recording.writer import WriterThread
-from recorder.store.ballast import ReservedSpace
+from recorder.recording.writer import DiskGuard, WriterFrames, WriterHooks, WriterThread
 from recorder.store.recovery import recover_sessions
 from recorder.store.sessions import SessionStore
 from recorder.threads.jobs import Job, JobBoard, JobWorker
@@ -81,6 +80,9 @@ class Recorder:
         a = cfg.audio
         self.cfg = cfg
         self.store = SessionStore(cfg.storage.dir)
+        # The room on the storage: the ballast and the min_free_mb margin, for the controller and
+        # the writer; the ballast's missing room is not free.
+        self.guard = DiskGuard(self.store.root, parts.disk, cfg.storage.min_free_mb * 1_000_000)
         self.queue = FrameQueue(int(a.buffer_s * a.rate))
         self.tap = CaptureTap(PrerollRing(int(a.preroll_s * a.rate)), self.queue)
         source = parts.source or AlsaProcessSource(
@@ -90,25 +92,12 @@ class Recorder:
             cfg,
             self.store,
             self.tap,
-            parts.disk,
+            self.guard,
             parts.clock,
             capture_stats=lambda: {"overruns": self.capture.overruns},
             queue_frames=lambda: self.queue.frames,
         )
         self.capture = CaptureThread(source, self.tap, self.controller.emit, a.rate)
-        self.writer = WriterThread(
-            self.queue,
-            self.store,
-            parts.open_segment,
-            parts.disk,
-            self.controller.emit,
-            segment_frames=int(a.segment_s * a.rate),
-            sync_frames=max(1, int(cfg.storage.sync_s * a.rate)),
-            min_free_bytes=cfg.storage.min_free_mb * 1_000_000,
-            report_frames=a.rate // 4,  # levels for warnings and meters, four times a second
-            on_finalized=self._finalized,
-            on_marker_saved=self._marker_saved,
-        )
         self.remote, remote_error = upload_remote(cfg.upload, parts.remote)
         self.transcripts = _transcripts(cfg)
         self.views = SessionViews()  # the phone page's transcript and credential check
@@ -148,6 +137,24 @@ class Recorder:
             archive = ArchiveSync(self.store, self.remote, self._recording, lock)
             # after the retag: it sends the retitled transcript
             self.outbox.chores = (*self.outbox.chores, archive.run)
+        self.writer = WriterThread(
+            self.queue,
+            self.store,
+            self.guard,
+            parts.open_segment,
+            WriterFrames(
+                segment=int(a.segment_s * a.rate),
+                sync=max(1, int(cfg.storage.sync_s * a.rate)),
+                report=a.rate // 4,  # levels for warnings and meters, four times a second
+            ),
+            WriterHooks(
+                emit=self.controller.emit,
+                on_finalized=self._finalized,
+                on_marker_saved=self._marker_saved,
+                on_recovered=lambda _path: self.outbox.wake(),
+            ),
+            now=lambda: parts.clock.now().isoformat(timespec="seconds"),
+        )
         self.upload_error = remote_error
         self.controller.upload_stats = self._upload_status
         self.controller.add_listener(
@@ -410,21 +417,13 @@ class Recorder:
         """
         full = self.store.prepare()
         self.store.lock()
-        ballast = self.writer.ballast
-        ballast.create()
-        # Room the ballast lacks is not room to record into: starts wait until it fits too.
-        self.controller.disk = ReservedSpace(self.controller.disk, ballast)
+        self.guard.reserve()
         now = self.clock.now().isoformat(timespec="seconds")
         if full:
             log.warning("%s: the recorder runs, and records once space is freed", full)
-        recovery = recover_sessions(self.store, now, ballast)
+        recovery = recover_sessions(self.store, now, self.guard.ballast)
         report = recovery.lines
-        self.writer.on_recovered = lambda _path: self.outbox.wake()
-        self.writer.wait_for_room(
-            prepare=full is not None,
-            recovery=bool(recovery.waiting),
-            now=lambda: self.clock.now().isoformat(timespec="seconds"),
-        )
+        self.writer.wait_for_room(prepare=full is not None, recovery=bool(recovery.waiting))
         self.server.start()
         if self.led is not None:
             self.led.start()

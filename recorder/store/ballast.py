@@ -120,18 +120,3 @@ class Ballast:
             return
         if free < need:
             self.release()
-
-
-class ReservedSpace:
-    """A DiskSpace that does not count the ballast's missing room as free.
-
-    Once the ballast was spent, the space it gives back must not look like room to record:
-    recording starts again only when the ballast fits too.
-    """
-
-    def __init__(self, inner: DiskSpace, ballast: Ballast) -> None:
-        self.inner = inner
-        self.ballast = ballast
-
-    def free_bytes(self, path: Path) -> int:
-        return self.inner.free_bytes(path) - self.ballast.missing
