@@ -1,14 +1,18 @@
 // Builds dist/: one self-contained index.html — the page from src/ with its stylesheet, the
 // browser bundle that the pinned npm package `mqtt` ships (node_modules/mqtt/dist/mqtt.min.js),
 // the QR code generator that the pinned package `qrcode-generator` ships (its dist/qrcode.js, a
-// plain script that defines the global `qrcode`) and app.js inlined — plus both licences and a
-// build stamp.
+// plain script that defines the global `qrcode`) and the page's own ES modules (src/main.js and
+// what it imports), bundled by esbuild into one classic script, all inlined — plus both licences
+// and a build stamp.
 //
 // Why one file: mosquitto's web server (http_dir) sends no Content-Type header, and browsers
 // refuse a module script, and may refuse a stylesheet, without one; an HTML document is sniffed.
+// So the modules become one IIFE (no `import` left at run time), and the vendor scripts stay the
+// packages' own browser builds, as published, each with its licence note.
 //
-// No bundler and no network: after `npm ci` this only reads and writes files, so the Pi never
-// needs npm (the installer copies dist/ to /usr/share/session-recorder/dashboard).
+// No network: after `npm ci` this only reads and writes files (esbuild is a local binary from
+// its npm package), so the Pi never needs npm (the installer copies dist/ to
+// /usr/share/session-recorder/dashboard). Type checking is separate: `npm run typecheck`.
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -19,6 +23,7 @@ const src = join(here, "src");
 const dist = join(here, "dist");
 const mqttDir = join(here, "node_modules", "mqtt");
 const qrDir = join(here, "node_modules", "qrcode-generator");
+const esbuildDir = join(here, "node_modules", "esbuild");
 
 function fail(message) {
   console.error(`dashboard build: ${message}`);
@@ -33,7 +38,8 @@ function pinnedPackage(dir, name) {
   } catch {
     fail(`node_modules/${name} is missing: run \`npm ci\` in dashboard/ first`);
   }
-  const pinned = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).dependencies[name];
+  const own = JSON.parse(readFileSync(join(here, "package.json"), "utf8"));
+  const pinned = { ...own.dependencies, ...own.devDependencies }[name];
   if (pkg.version !== pinned) {
     fail(`node_modules has ${name} ${pkg.version} but package.json pins ${pinned}: run npm ci`);
   }
@@ -42,6 +48,8 @@ function pinnedPackage(dir, name) {
 
 const mqttPkg = pinnedPackage(mqttDir, "mqtt");
 const qrPkg = pinnedPackage(qrDir, "qrcode-generator");
+pinnedPackage(esbuildDir, "esbuild");
+const esbuild = await import("esbuild");
 
 const read = (path) => readFileSync(path, "utf8");
 
@@ -92,11 +100,41 @@ OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWA
 `;
 }
 
+/**
+ * src/main.js and the modules it imports, as one classic script: an IIFE, so the page's names
+ * stay its own, in strict mode as the modules were (esbuild says "use strict"), with its code as
+ * written (not minified: the page source stays readable for a support question; mqtt.min.js is
+ * most of the page).
+ */
+async function bundle() {
+  let result;
+  try {
+    result = await esbuild.build({
+      absWorkingDir: here, // the metafile names inputs from here: src/…
+      entryPoints: [join(src, "main.js")],
+      bundle: true,
+      format: "iife",
+      platform: "browser",
+      target: "es2020", // what the page was written for: phones' browsers since 2020
+      charset: "utf8",
+      metafile: true,
+      write: false,
+      logLevel: "warning",
+    });
+  } catch (err) {
+    fail(`esbuild could not bundle src/main.js: ${err.message}`);
+  }
+  // the vendor libraries are inlined as the packages ship them, not a second time in the bundle
+  const outside = Object.keys(result.metafile.inputs).filter((p) => !p.startsWith("src/"));
+  if (outside.length) fail(`the bundle would hold files from outside src/: ${outside.join(", ")}`);
+  return result.outputFiles[0].text;
+}
+
 let html = read(join(src, "index.html"));
 const css = inlinable(read(join(src, "style.css")), "style", "style.css");
 const mqttJs = inlinable(read(join(mqttDir, "dist", "mqtt.min.js")), "script", "mqtt.min.js");
 const qrJs = inlinable(read(join(qrDir, "dist", "qrcode.js")), "script", "qrcode.js");
-const appJs = inlinable(read(join(src, "app.js")), "script", "app.js");
+const appJs = inlinable(await bundle(), "script", "the bundle of src/main.js");
 
 html = replaceTag(html, '<link rel="stylesheet" href="style.css">', `<style>\n${css}</style>`);
 html = replaceTag(
@@ -109,7 +147,7 @@ html = replaceTag(
   '<script src="vendor/qrcode.js"></script>',
   `<script>/* qrcode-generator ${qrPkg.version} (npm), MIT licence: vendor/qrcode-generator.LICENSE.txt */\n${qrJs}\n</script>`,
 );
-html = replaceTag(html, '<script src="app.js"></script>', `<script>\n${appJs}</script>`);
+html = replaceTag(html, '<script type="module" src="main.js"></script>', `<script>\n${appJs}</script>`);
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, "vendor"), { recursive: true });

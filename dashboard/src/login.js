@@ -1,0 +1,63 @@
+// @ts-check
+// The login form: the broker's address, the user, the box id ("all": every box) and the prefix.
+
+import { $ } from "./dom.js";
+import { setConn } from "./header.js";
+import { close } from "./link.js";
+import { checkSettings, normaliseUrl, ownOrigin, store } from "./settings.js";
+import { DEFAULT_PREFIX, model } from "./state.js";
+
+/** @import { Settings } from "./types.js" */
+
+/** @param {(s: Settings) => void} connect what a login does */
+export function initLogin(connect) {
+  $("login-form").addEventListener("submit", (ev) => onLogin(ev, connect));
+  $("settings-btn").addEventListener("click", () => showLogin());
+}
+
+/** Show the form (and drop the connection), with what went wrong. @param {string} [error] */
+export function showLogin(error = "") {
+  close();
+  const s = model.settings;
+  $("f-url", HTMLInputElement).value = s.url;
+  $("f-user", HTMLInputElement).value = s.username;
+  $("f-pass", HTMLInputElement).value = s.password || "";
+  $("f-remember", HTMLInputElement).checked = !!s.remember;
+  $("f-device", HTMLInputElement).value = s.device;
+  $("f-prefix", HTMLInputElement).value = s.prefix;
+  $("advanced", HTMLDetailsElement).open = s.url !== ownOrigin() || s.prefix !== DEFAULT_PREFIX;
+  const err = $("login-error");
+  err.textContent = error;
+  err.hidden = !error;
+  $("login").hidden = false;
+  $("box").hidden = true;
+  $("fleet").hidden = true;
+  $("settings-btn").hidden = true;
+  $("back-btn").hidden = true;
+  $("banner").hidden = true;
+  setConn("idle", "Not connected");
+  (s.username && !s.password ? $("f-pass") : $("f-user")).focus();
+}
+
+/** @param {SubmitEvent} ev @param {(s: Settings) => void} connect */
+function onLogin(ev, connect) {
+  ev.preventDefault();
+  /** @type {Settings} */
+  const s = {
+    url: normaliseUrl($("f-url", HTMLInputElement).value),
+    username: $("f-user", HTMLInputElement).value.trim(),
+    password: $("f-pass", HTMLInputElement).value,
+    remember: $("f-remember", HTMLInputElement).checked,
+    device: $("f-device", HTMLInputElement).value.trim() || "all", // blank: every box, said plainly
+    prefix: $("f-prefix", HTMLInputElement).value.trim().replace(/^\/+|\/+$/g, "") || DEFAULT_PREFIX,
+  };
+  const problem = checkSettings(s);
+  if (problem) {
+    $("login-error").textContent = problem;
+    $("login-error").hidden = false;
+    return;
+  }
+  model.settings = s;
+  store(s);
+  connect(s);
+}
