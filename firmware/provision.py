@@ -242,11 +242,31 @@ def plan_wifi(s: Settings, boot: Path, root: Path, plan: Plan, problems: list[st
             if key in s.values:
                 problems.append(f"{s.where(key)}: needs wifi_ssid (the network's name)")
         return
-    ok = True
+    password = s.values.get("wifi_password")
+    country = s.values.get("wifi_country", "").upper()
+    found = wifi_problems(s, root, ssid, password, country)
+    problems.extend(found)
+    hidden = parse_bool(s, "wifi_hidden", False, problems)
+    if found:
+        return
+    nm_dir = under(root, NM_PROFILE.parent)
+    plan.dirs.append((nm_dir, 0o755, None))
+    plan.writes.append(Write(nm_dir / NM_PROFILE.name, nm_profile(ssid, password, hidden), 0o600))
+    plan_regulatory_domain(boot, root, country, plan)
+    plan_radio_on(root, plan)
+    plan.live += [["rfkill", "unblock", "wifi"], ["iw", "reg", "set", country]]
+    extra = ", hidden" if hidden else ""
+    extra += ", open network" if password is None else ""
+    plan.summary.append(("wi-fi", f'"{ssid}" (country {country}{extra})'))
+
+
+def wifi_problems(
+    s: Settings, root: Path, ssid: str, password: str | None, country: str
+) -> list[str]:
+    """What is wrong with the network's name, password and country, in the file's order."""
+    problems = []
     if not 1 <= len(ssid.encode()) <= 32 or not ssid.isprintable():
         problems.append(f"{s.where('wifi_ssid')}: a network name is 1 to 32 bytes of text")
-        ok = False
-    password = s.values.get("wifi_password")
     if password is not None:
         hex_key = re.fullmatch(r"[0-9A-Fa-f]{64}", password) is not None
         printable = all(" " <= c <= "~" for c in password)
@@ -255,26 +275,22 @@ def plan_wifi(s: Settings, boot: Path, root: Path, plan: Plan, problems: list[st
                 f"{s.where('wifi_password')}: a WPA password is 8 to 63 characters "
                 f"(letters, digits, punctuation; it has {len(password)})"
             )
-            ok = False
-    country = s.values.get("wifi_country", "").upper()
     if not country:
         problems.append(
             f"{s.where('wifi_ssid')}: needs wifi_country, the two-letter code of the country "
             "the box is used in (GB, US, DE, ...): the Wi-Fi stays off without it"
         )
-        ok = False
     elif not valid_country(root, country):
         hint = " (the United Kingdom is GB)" if country == "UK" else ""
         problems.append(
             f"{s.where('wifi_country')}: not a two-letter country code{hint}{s.shown('wifi_country')}"
         )
-        ok = False
-    hidden = parse_bool(s, "wifi_hidden", False, problems)
-    if not ok:
-        return
+    return problems
 
-    # A NetworkManager keyfile (Bookworm manages Wi-Fi with NetworkManager). The uuid is fixed, so
-    # provisioning again replaces the profile rather than adding one.
+
+def nm_profile(ssid: str, password: str | None, hidden: bool) -> bytes:
+    """A NetworkManager keyfile (Bookworm manages Wi-Fi with NetworkManager). The uuid is fixed,
+    so provisioning again replaces the profile rather than adding one."""
     profile = [
         "# Written by Session Recorder's first-boot provisioning (session-recorder.txt).",
         "[connection]",
@@ -294,12 +310,12 @@ def plan_wifi(s: Settings, boot: Path, root: Path, plan: Plan, problems: list[st
     if password is not None:
         profile += ["", "[wifi-security]", "key-mgmt=wpa-psk", f"psk={keyfile_escape(password)}"]
     profile += ["", "[ipv4]", "method=auto", "", "[ipv6]", "method=auto", "addr-gen-mode=default"]
-    nm_dir = under(root, NM_PROFILE.parent)
-    plan.dirs.append((nm_dir, 0o755, None))
-    plan.writes.append(Write(nm_dir / NM_PROFILE.name, lines(profile), 0o600))
+    return lines(profile)
 
-    # The regulatory domain: on the kernel command line, as raspi-config does; without one the
-    # Pi keeps its Wi-Fi blocked.
+
+def plan_regulatory_domain(boot: Path, root: Path, country: str, plan: Plan) -> None:
+    """On the kernel command line, as raspi-config does; without one the Pi keeps its Wi-Fi
+    blocked. A boot partition without cmdline.txt gets it as a module option instead."""
     cmdline = boot / "cmdline.txt"
     if cmdline.is_file():
         tokens = [
@@ -316,8 +332,11 @@ def plan_wifi(s: Settings, boot: Path, root: Path, plan: Plan, problems: list[st
         plan.writes.append(
             Write(conf, lines([f"options cfg80211 ieee80211_regdom={country}"]), 0o644)
         )
-    # pi-gen images built without a country tell NetworkManager to keep Wi-Fi off; undo that,
-    # and the saved rfkill state, so the radio comes up at every boot.
+
+
+def plan_radio_on(root: Path, plan: Plan) -> None:
+    """pi-gen images built without a country tell NetworkManager to keep Wi-Fi off; undo that,
+    and the saved rfkill state, so the radio comes up at every boot."""
     state = under(root, NM_STATE)
     if state.is_file():
         plan.writes.append(Write(state, wireless_enabled(state.read_text()), 0o644))
@@ -325,10 +344,6 @@ def plan_wifi(s: Settings, boot: Path, root: Path, plan: Plan, problems: list[st
     if rfkill.is_dir():
         for saved in sorted(rfkill.glob("*:wlan")):
             plan.writes.append(Write(saved, b"0\n", 0o644))
-    plan.live += [["rfkill", "unblock", "wifi"], ["iw", "reg", "set", country]]
-    extra = ", hidden" if hidden else ""
-    extra += ", open network" if password is None else ""
-    plan.summary.append(("wi-fi", f'"{ssid}" (country {country}{extra})'))
 
 
 def valid_country(root: Path, code: str) -> bool:
@@ -420,6 +435,41 @@ def plan_upload(
     plan: Plan,
     problems: list[str],
 ) -> dict | None:
+    remote = upload_remote(s, problems)
+    if remote is None:
+        return None
+    existing = under(root, RCLONE_CONF)
+    try:
+        text, source = given_rclone_conf(s, boot)
+        conf_text = text if text is not None else box_rclone_conf(s, existing)
+        remotes = rclone_remotes(s, conf_text, remote.split(":", 1)[0])
+    except Rejected as exc:
+        problems.append(str(exc))
+        return None
+
+    result = {"remote": remote, "rclone_config": str(RCLONE_CONF)}
+    summary = remote
+    first, second = s.values.get("crypt_password"), s.values.get("crypt_password2")
+    if second and not first:
+        problems.append(f"{s.where('crypt_password2')}: needs crypt_password")
+    if first:
+        crypt = crypt_remote(s, remote, remotes, rclone, check_only, problems)
+        if crypt is None:
+            return None
+        conf_text = conf_text.rstrip("\n") + "\n\n" + crypt
+        result["remote"] = f"{CRYPT_REMOTE}:"
+        summary = f"{CRYPT_REMOTE}: (encrypted with rclone crypt, over {remote})"
+    if text is not None or first:
+        plan.writes.append(Write(existing, conf_text.encode(), secret_mode(gid), gid))
+    if source is not None:
+        plan.shred.append(source)
+    plan.summary.append(("upload", summary))
+    return result
+
+
+def upload_remote(s: Settings, problems: list[str]) -> str | None:
+    """upload_remote when it is given and looks like name:path; the keys that need it are
+    problems without it."""
     given = [k for k in ("rclone_conf", "crypt_password", "crypt_password2") if k in s.values]
     if s.rclone_text is not None:
         given.append(RCLONE_BLOCK)
@@ -435,94 +485,93 @@ def plan_upload(
             f"rclone config, using only letters, digits and _./:@+=,%-{s.shown('upload_remote')}"
         )
         return None
+    return remote
 
-    # Where the rclone config comes from: a file beside this one, the text pasted below
-    # [rclone.conf], or the one the box already has.
-    text, source = None, None
+
+def given_rclone_conf(s: Settings, boot: Path) -> tuple[str | None, Path | None]:
+    """The rclone config given with the settings and the file it came from: a file beside this
+    one, or the text pasted below [rclone.conf] (no file); (None, None) when neither, so the box
+    keeps the one it has. Rejected: the one problem that stops the upload settings."""
     if "rclone_conf" in s.values and s.rclone_text is not None:
-        problems.append(f"{s.where('rclone_conf')}: give rclone_conf or {RCLONE_BLOCK}, not both")
-        return None
-    if "rclone_conf" in s.values:
-        fname = s.values["rclone_conf"]
-        source = boot / fname
-        if "/" in fname or "\\" in fname or fname in (".", ".."):
-            problems.append(
-                f"{s.where('rclone_conf')}: just the file's name, placed beside this one"
-            )
-            return None
-        if not source.is_file():
-            problems.append(f"{s.where('rclone_conf')}: there is no {fname} on the boot partition")
-            return None
-        try:
-            text = decode(source.read_bytes())
-        except Rejected as exc:
-            problems.append(f"{s.where('rclone_conf')}: {fname}: {exc}")
-            return None
-    elif s.rclone_text is not None:
-        text = s.rclone_text
-    existing = under(root, RCLONE_CONF)
-    conf_text = text if text is not None else (existing.read_text() if existing.is_file() else None)
-    if conf_text is None:
-        problems.append(
+        raise Rejected(f"{s.where('rclone_conf')}: give rclone_conf or {RCLONE_BLOCK}, not both")
+    if "rclone_conf" not in s.values:
+        return s.rclone_text, None
+    fname = s.values["rclone_conf"]
+    source = boot / fname
+    if "/" in fname or "\\" in fname or fname in (".", ".."):
+        raise Rejected(f"{s.where('rclone_conf')}: just the file's name, placed beside this one")
+    if not source.is_file():
+        raise Rejected(f"{s.where('rclone_conf')}: there is no {fname} on the boot partition")
+    try:
+        return decode(source.read_bytes()), source
+    except Rejected as exc:
+        raise Rejected(f"{s.where('rclone_conf')}: {fname}: {exc}") from None
+
+
+def box_rclone_conf(s: Settings, existing: Path) -> str:
+    """The rclone config the box already has. Rejected when it has none."""
+    if not existing.is_file():
+        raise Rejected(
             f"{s.where('upload_remote')}: no rclone config: put your rclone.conf beside this file "
             f"and set rclone_conf = rclone.conf, or paste it below a line {RCLONE_BLOCK}"
         )
-        return None
+    return existing.read_text()
+
+
+def rclone_remotes(s: Settings, conf_text: str, name: str) -> list[str]:
+    """The remotes the rclone config names, `name` among them. Rejected: the one problem that
+    stops the upload settings (an encrypted or unreadable config, no such remote)."""
     if "RCLONE_ENCRYPT_V0:" in conf_text:
-        problems.append(
+        raise Rejected(
             f"{s.where('upload_remote')}: this rclone config is encrypted; remove its password "
             "(rclone config encryption remove) before copying it here"
         )
-        return None
     parser = configparser.ConfigParser(interpolation=None, strict=False, default_section="\0")
     try:
         parser.read_string(conf_text)
     except configparser.Error as exc:
-        problems.append(f"{s.where('upload_remote')}: the rclone config is not readable: {exc}")
-        return None
+        raise Rejected(
+            f"{s.where('upload_remote')}: the rclone config is not readable: {exc}"
+        ) from None
     remotes = parser.sections()
     if name not in remotes:
-        problems.append(
+        raise Rejected(
             f"{s.where('upload_remote')}: the rclone config has no remote '{name}' "
             f"(it has: {', '.join(remotes) or 'none'})"
         )
-        return None
+    return remotes
 
-    result = {"remote": remote, "rclone_config": str(RCLONE_CONF)}
-    summary = remote
-    first, second = s.values.get("crypt_password"), s.values.get("crypt_password2")
-    if second and not first:
-        problems.append(f"{s.where('crypt_password2')}: needs crypt_password")
-    if first:
-        # An rclone crypt remote over upload_remote: names and contents are encrypted before
-        # they leave the box. rclone stores the passphrases obscured, never in plain text.
-        if CRYPT_REMOTE in remotes:
-            problems.append(
-                f"{s.where('crypt_password')}: the rclone config already has a remote named "
-                f"'{CRYPT_REMOTE}': leave crypt_password out and set upload_remote to it"
-            )
+
+def crypt_remote(
+    s: Settings,
+    remote: str,
+    remotes: list[str],
+    rclone: str | None,
+    check_only: bool,
+    problems: list[str],
+) -> str | None:
+    """An rclone crypt remote over upload_remote, as rclone.conf text: names and contents are
+    encrypted before they leave the box. rclone stores the passphrases obscured, never in plain
+    text; they are obscured only when the whole file is accepted. None: refused."""
+    if CRYPT_REMOTE in remotes:
+        problems.append(
+            f"{s.where('crypt_password')}: the rclone config already has a remote named "
+            f"'{CRYPT_REMOTE}': leave crypt_password out and set upload_remote to it"
+        )
+        return None
+    for key in ("crypt_password", "crypt_password2"):
+        if key in s.values and len(s.values[key]) < 10:
+            problems.append(f"{s.where(key)}: use a long passphrase (10 characters or more)")
+    section = [f"[{CRYPT_REMOTE}]", "type = crypt", f"remote = {remote}"]
+    if not check_only and not problems:
+        try:
+            section.append(f"password = {obscure(rclone, s.values['crypt_password'])}")
+            if second := s.values.get("crypt_password2"):
+                section.append(f"password2 = {obscure(rclone, second)}")
+        except Rejected as exc:
+            problems.append(f"{s.where('crypt_password')}: {exc}")
             return None
-        for key in ("crypt_password", "crypt_password2"):
-            if key in s.values and len(s.values[key]) < 10:
-                problems.append(f"{s.where(key)}: use a long passphrase (10 characters or more)")
-        section = [f"[{CRYPT_REMOTE}]", "type = crypt", f"remote = {remote}"]
-        if not check_only and not problems:
-            try:
-                section.append(f"password = {obscure(rclone, first)}")
-                if second:
-                    section.append(f"password2 = {obscure(rclone, second)}")
-            except Rejected as exc:
-                problems.append(f"{s.where('crypt_password')}: {exc}")
-                return None
-        conf_text = conf_text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"
-        result["remote"] = f"{CRYPT_REMOTE}:"
-        summary = f"{CRYPT_REMOTE}: (encrypted with rclone crypt, over {remote})"
-    if text is not None or first:
-        plan.writes.append(Write(existing, conf_text.encode(), secret_mode(gid), gid))
-    if source is not None:
-        plan.shred.append(source)
-    plan.summary.append(("upload", summary))
-    return result
+    return "\n".join(section) + "\n"
 
 
 def find_rclone(explicit: str | None) -> str | None:
@@ -978,12 +1027,7 @@ def default_boot() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--boot", default=default_boot(), help="the boot partition")
-    parser.add_argument("--root", default="/", help="the root file system to configure")
-    parser.add_argument("--rclone", help="rclone binary (for crypt passphrases)")
-    parser.add_argument("--check", action="store_true", help="only check the file; change nothing")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     boot, root = Path(args.boot), Path(args.root)
     live = root.resolve() == Path("/")
 
@@ -993,37 +1037,63 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no {SETTINGS_NAMES[0]} in {boot}: nothing to do")
             return 0
         return first_start(root, live)
+    refused = refuse_early(found, boot, live, args.check)
+    if refused is not None:
+        return refused
+    return provision(found[0], boot, root, live, args.rclone, args.check)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--boot", default=default_boot(), help="the boot partition")
+    parser.add_argument("--root", default="/", help="the root file system to configure")
+    parser.add_argument("--rclone", help="rclone binary (for crypt passphrases)")
+    parser.add_argument("--check", action="store_true", help="only check the file; change nothing")
+    return parser.parse_args(argv)
+
+
+def refuse_early(found: list[Path], boot: Path, live: bool, check_only: bool) -> int | None:
+    """The exit code when the settings cannot be used here whatever they say (two files, a
+    boot partition that cannot be wiped, a root that forgets); None to go on."""
     source = found[0]
     if len(found) > 1:
         problems = [
             f"there are two settings files, {' and '.join(f.name for f in found)}: keep one"
         ]
-        return reject(args.check, boot, source.name, problems)
-    if not args.check:
-        if not boot_writable(boot):
-            print(
-                f"{boot} is read-only, so {source.name} (which holds passwords) could not be "
-                "removed afterwards: nothing was changed. Make the boot partition writable.",
-                file=sys.stderr,
-            )
-            return 2
-        if live and root_is_overlay():
-            problems = [
-                "the root file system is a read-only overlay, so the settings would be lost at "
-                "the next start: turn the overlay off (raspi-config), provision, then turn it on"
-            ]
-            return reject(False, boot, source.name, problems)
+        return reject(check_only, boot, source.name, problems)
+    if check_only:
+        return None
+    if not boot_writable(boot):
+        print(
+            f"{boot} is read-only, so {source.name} (which holds passwords) could not be "
+            "removed afterwards: nothing was changed. Make the boot partition writable.",
+            file=sys.stderr,
+        )
+        return 2
+    if live and root_is_overlay():
+        problems = [
+            "the root file system is a read-only overlay, so the settings would be lost at "
+            "the next start: turn the overlay off (raspi-config), provision, then turn it on"
+        ]
+        return reject(False, boot, source.name, problems)
+    return None
 
+
+def provision(
+    source: Path, boot: Path, root: Path, live: bool, rclone: str | None, check_only: bool
+) -> int:
+    """Check the settings file and, unless only checking, apply it: the exit code. `rclone` is
+    the binary named on the command line, if any."""
     try:
         settings, problems = read_settings(source.read_bytes())
-        plan, more = build_plan(settings, boot, root, find_rclone(args.rclone), args.check)
+        plan, more = build_plan(settings, boot, root, find_rclone(rclone), check_only)
     except (OSError, UnicodeDecodeError) as exc:
-        return reject(args.check, boot, source.name, [f"could not read what is needed: {exc}"])
+        return reject(check_only, boot, source.name, [f"could not read what is needed: {exc}"])
     problems += more
     problems.sort(key=line_number)  # in file order, as the user reads it
     if problems:
-        return reject(args.check, boot, source.name, problems)
-    if args.check:
+        return reject(check_only, boot, source.name, problems)
+    if check_only:
         print(f"{source.name} is fine:")
         for key, value in plan.summary:
             print(f"  {key}: {value}")
