@@ -271,8 +271,12 @@ class Log:
 Command = BeginSession | EndSession | PlaceMarker | NoteWarning | Reply | Log
 
 
-def transition(state: State, event: Event) -> tuple[State, list[Command]]:
-    """The next state and what to do, for one event. Pure: same inputs, same outputs."""
+def transition(state: State, event: Event) -> tuple[State, list[Command]]:  # noqa: C901, PLR0915
+    """The next state and what to do, for one event. Pure: same inputs, same outputs.
+
+    One `match` over every event on purpose: read top to bottom it is the state table, which
+    split into functions would be hidden (the complexity lints are silenced here for that).
+    """
     s = state.settings
     match event:
         case Start(source):
