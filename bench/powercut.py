@@ -224,38 +224,19 @@ def record(
         for n, kind in enumerate(plan):
             length = rng.uniform(2.0, 6.0)
             aim = aim_at(kind, length, rng)
-            if "full pre-roll" in kind:
-                time.sleep(PREROLL_S + 0.3)  # idle long enough to fill the ring
-            asked_at, asked_pos = time.monotonic(), captured(feeder)
-            reply = daemon.request({"cmd": "start"})
-            if not reply.get("ok"):
-                raise RuntimeError(f"round {n}: start refused: {reply}")
-            truth = Truth(reply["session_id"], asked_at, asked_pos, time.monotonic())
+            truth = start_session(daemon, feeder, n, kind)
             truths.append(truth)
             cut = Cut(n, str(snaps / f"cut-{n:02d}.img"), 0, 0, 0, 0)
             cut.planned = {"session": truth.id, "length_s": length, "at_s": aim, "aim": kind}
-
-            def cut_power(cut: Cut = cut, at: float = asked_at + aim) -> None:
-                time.sleep(max(0.0, at - time.monotonic()))
-                cut.began_at, cut.pos_before = time.monotonic(), captured(feeder)
-                card.freeze()
-                # the freeze held before fsfreeze returned: what was captured by now bounds it
-                cut.held_at, cut.pos_held = time.monotonic(), captured(feeder)
-                card.copy_and_thaw(Path(cut.image))
-                cut.freeze_s = cut.held_at - cut.began_at
-                cut.copy_s = time.monotonic() - cut.held_at
-
-            cutter = threading.Thread(target=cut_power, name="bench-cut", daemon=True)
-            cutter.start()
-            time.sleep(max(0.0, asked_at + length - time.monotonic()))
-            truth.stop_asked_at = time.monotonic()
-            stop = daemon.request({"cmd": "stop"})
-            truth.stop_acked_at = time.monotonic()
-            truth.stop_frames = stop.get("frames")
-            daemon.wait_for(
-                lambda s, sid=truth.id: (s.get("last_session") or {}).get("id") == sid, 60, 0.05
+            cutter = threading.Thread(
+                target=cut_power,
+                args=(card, feeder, cut, truth.asked_at + aim),
+                name="bench-cut",
+                daemon=True,
             )
-            truth.finalized_at = time.monotonic()
+            cutter.start()
+            time.sleep(max(0.0, truth.asked_at + length - time.monotonic()))
+            stop_session(daemon, truth)
             cutter.join(60)
             cuts.append(cut)
             log(
@@ -269,6 +250,41 @@ def record(
     if feeder.error is not None:
         raise RuntimeError(f"the virtual microphone's feeder failed: {feeder.error!r}")
     return truths, cuts, bytes(feeder.recorded or b"")
+
+
+def start_session(daemon: Daemon, feeder: Feeder, n: int, kind: str) -> Truth:
+    """Round `n`'s session started (after an idle spell that fills the pre-roll, when its kind
+    of cut wants one), as the client saw it."""
+    if "full pre-roll" in kind:
+        time.sleep(PREROLL_S + 0.3)  # idle long enough to fill the ring
+    asked_at, asked_pos = time.monotonic(), captured(feeder)
+    reply = daemon.request({"cmd": "start"})
+    if not reply.get("ok"):
+        raise RuntimeError(f"round {n}: start refused: {reply}")
+    return Truth(reply["session_id"], asked_at, asked_pos, time.monotonic())
+
+
+def stop_session(daemon: Daemon, truth: Truth) -> None:
+    """Stop the session and wait until it is finalized, noting when each happened."""
+    truth.stop_asked_at = time.monotonic()
+    stop = daemon.request({"cmd": "stop"})
+    truth.stop_acked_at = time.monotonic()
+    truth.stop_frames = stop.get("frames")
+    daemon.wait_for(lambda s: (s.get("last_session") or {}).get("id") == truth.id, 60, 0.05)
+    truth.finalized_at = time.monotonic()
+
+
+def cut_power(card: Card, feeder: Feeder, cut: Cut, at: float) -> None:
+    """At monotonic time `at`, the power cut: the card frozen, copied and thawed; `cut` notes
+    when it began and held, and how much had been captured by then."""
+    time.sleep(max(0.0, at - time.monotonic()))
+    cut.began_at, cut.pos_before = time.monotonic(), captured(feeder)
+    card.freeze()
+    # the freeze held before fsfreeze returned: what was captured by now bounds it
+    cut.held_at, cut.pos_held = time.monotonic(), captured(feeder)
+    card.copy_and_thaw(Path(cut.image))
+    cut.freeze_s = cut.held_at - cut.began_at
+    cut.copy_s = time.monotonic() - cut.held_at
 
 
 # ---- booting on a copy ---------------------------------------------------------------------
