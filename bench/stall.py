@@ -160,50 +160,16 @@ def one_stall(
     daemon = Daemon(cfg, m)
     out: dict = {"stall_s": stall_s, "buffer_s": buffer_s, "restart_at": restart_at}
     out["at_start"] = at_start
-    samples: list[tuple[float, int, float]] = []  # (time, captured frames, buffer_s)
     mark_at = min(1.0, stall_s / 2, restart_at / 2 if restart_at is not None else 1.0)
-    blocked: set[str] = set()
-    mark_ms: float | None = None
-    restart: Restart | None = None
+    watch = StallWatch(daemon, feeder, mark_at, restart_at)
     try:
-        daemon.wait_ready()
-        daemon.wait_for(lambda s: s["device"] == "ok", 30)
-        if at_start is not None:
-            time.sleep(at_start + 0.5)  # the ring fills at real time
-        sids = [daemon.request({"cmd": "start"})["session_id"]]
-        if at_start is None:
-            daemon.wait_for(lambda s: s["buffer_s"] < 0.3, 30, 0.1)  # the pre-roll is on disk
-            time.sleep(before_s)
-        try:
-            disk.freeze()
-            t0 = time.monotonic()
-            while (now := time.monotonic()) < t0 + stall_s:
-                s = daemon.status()
-                if s["state"] == "recording" and restart is None:
-                    samples.append((now - t0, s["frames"] + s["overflow_frames"], s["buffer_s"]))
-                if mark_ms is None and now > t0 + mark_at:
-                    # the controller must keep answering while the writer is stuck
-                    t_mark = time.monotonic()
-                    answer = daemon.request({"cmd": "mark", "label": "during the stall"})
-                    mark_ms = (time.monotonic() - t_mark) * 1000 if answer.get("ok") else -1.0
-                    blocked.update(blocked_threads(daemon.proc.pid))
-                if restart_at is not None and now > t0 + restart_at and restart is None:
-                    t_stop = time.monotonic()
-                    out["stop_reply"] = daemon.request({"cmd": "stop"})
-                    out["stop_reply_ms"] = (time.monotonic() - t_stop) * 1000
-                    time.sleep(1.0)
-                    restart = Restart(daemon, feeder)
-                    restart.start()
-                    time.sleep(1.0)
-                    blocked.update(blocked_threads(daemon.proc.pid))
-                time.sleep(0.1)
-            blocked.update(blocked_threads(daemon.proc.pid))
-        finally:
-            disk.thaw()
-        out["frozen_s"] = time.monotonic() - t0
+        sids = [start_session(daemon, at_start, before_s)]
+        watch.freeze_for(disk, stall_s)
+        out.update(watch.replies)
+        out["frozen_s"] = watch.frozen_s
         t_thaw = time.monotonic()
-        if restart is not None:
-            restart.join(30)
+        if watch.restart is not None:
+            watch.restart.join(30)
             sids.append(daemon.wait_for(lambda s: s["session_id"] is not None, 30)["session_id"])
         daemon.wait_for(lambda s: s["buffer_s"] < 0.3, 300, 0.1)
         out["catch_up_s"] = time.monotonic() - t_thaw
@@ -216,38 +182,127 @@ def one_stall(
         feeder.stop()
     fed = bytes(feeder.recorded or b"")
     sessions = [check_session(store, sid, fed) for sid in sids]
-    # capture lag: how far the captured frames fell behind the wall clock during the stall
-    lags = [t * RATE - (f - samples[0][1]) for t, f, _ in samples] or [0.0]
-    lost = sum(x["lost_frames"] for x in sessions)
-    out.update(
-        peak_buffer_s=max((b for _, _, b in samples), default=0.0),
-        capture_lag_s=(max(lags) - min(lags)) / RATE,
-        mark_reply_ms=mark_ms,
-        blocked_threads=sorted(blocked),
-        overflow_frames=status["overflow_frames"],
-        overruns=status.get("overruns", 0),
-        last_stop_frames=stop.get("frames"),
-        sessions=sessions,
-        lost_frames=lost,
-        maxrss_kib=usage.maxrss_kib,
-    )
+    out.update(stall_figures(watch, sessions, status, stop))
+    out["maxrss_kib"] = usage.maxrss_kib
     out["whole"] = (
         all(x["exact"] for x in sessions)
         and sessions[-1]["frames"] == stop.get("frames")
-        and lost == status["overflow_frames"]
+        and out["lost_frames"] == status["overflow_frames"]
         and "during the stall" in sessions[0]["markers"]
     )
-    if restart is not None:
-        out["restart"] = {
-            "reply": restart.reply,
-            "reply_s": restart.reply_s,
-            "asked_at_frame": restart.asked_at_frame,
-            # > 0: the new session begins after the moment its start was asked for
-            "late_s": (sessions[-1]["start_pos"] - restart.asked_at_frame) / RATE,
-        }
+    if watch.restart is not None:
+        out["restart"] = restart_figures(watch.restart, sessions[-1])
     shutil.rmtree(store, ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+def start_session(daemon: Daemon, at_start: float | None, before_s: float) -> str:
+    """The session's id once the daemon hears the microphone and has started it: with
+    `at_start`, after the pre-roll ring has filled; without, after its pre-roll is on disk and
+    `before_s` more of recording."""
+    daemon.wait_ready()
+    daemon.wait_for(lambda s: s["device"] == "ok", 30)
+    if at_start is not None:
+        time.sleep(at_start + 0.5)  # the ring fills at real time
+    sid = daemon.request({"cmd": "start"})["session_id"]
+    if at_start is None:
+        daemon.wait_for(lambda s: s["buffer_s"] < 0.3, 30, 0.1)  # the pre-roll is on disk
+        time.sleep(before_s)
+    return sid
+
+
+class StallWatch:
+    """What the daemon does while the disk is frozen: how capture keeps pace, how fast the
+    controller answers a marker, which threads are blocked, and (with `restart_at`) a stop and
+    a new start asked for during the stall."""
+
+    def __init__(
+        self, daemon: Daemon, feeder: Feeder, mark_at: float, restart_at: float | None
+    ) -> None:
+        self.daemon = daemon
+        self.feeder = feeder
+        self.mark_at = mark_at
+        self.restart_at = restart_at
+        self.samples: list[tuple[float, int, float]] = []  # (time, captured frames, buffer_s)
+        self.blocked: set[str] = set()
+        self.mark_ms: float | None = None
+        self.restart: Restart | None = None
+        self.replies: dict = {}  # the stop asked for during the stall, and how long it took
+        self.frozen_s = 0.0
+
+    def freeze_for(self, disk: FreezableDisk, stall_s: float) -> None:
+        """Freeze the disk for `stall_s`, watching the daemon every 0.1 s; thaw it."""
+        try:
+            disk.freeze()
+            t0 = time.monotonic()
+            while (now := time.monotonic()) < t0 + stall_s:
+                self.sample(now - t0)
+                if self.mark_ms is None and now > t0 + self.mark_at:
+                    self.mark()
+                if (
+                    self.restart_at is not None
+                    and now > t0 + self.restart_at
+                    and self.restart is None
+                ):
+                    self.stop_and_start()
+                time.sleep(0.1)
+            self.blocked.update(blocked_threads(self.daemon.proc.pid))
+        finally:
+            disk.thaw()
+        self.frozen_s = time.monotonic() - t0
+
+    def sample(self, t: float) -> None:
+        s = self.daemon.status()
+        if s["state"] == "recording" and self.restart is None:
+            self.samples.append((t, s["frames"] + s["overflow_frames"], s["buffer_s"]))
+
+    def mark(self) -> None:
+        """The controller must keep answering while the writer is stuck."""
+        t_mark = time.monotonic()
+        answer = self.daemon.request({"cmd": "mark", "label": "during the stall"})
+        self.mark_ms = (time.monotonic() - t_mark) * 1000 if answer.get("ok") else -1.0
+        self.blocked.update(blocked_threads(self.daemon.proc.pid))
+
+    def stop_and_start(self) -> None:
+        """Stop the session, and a second later ask for a new one (answered in a thread)."""
+        t_stop = time.monotonic()
+        self.replies["stop_reply"] = self.daemon.request({"cmd": "stop"})
+        self.replies["stop_reply_ms"] = (time.monotonic() - t_stop) * 1000
+        time.sleep(1.0)
+        self.restart = Restart(self.daemon, self.feeder)
+        self.restart.start()
+        time.sleep(1.0)
+        self.blocked.update(blocked_threads(self.daemon.proc.pid))
+
+
+def stall_figures(watch: StallWatch, sessions: list[dict], status: dict, stop: dict) -> dict:
+    """The stall's figures, from what was watched during it and the sessions afterwards."""
+    # capture lag: how far the captured frames fell behind the wall clock during the stall
+    samples = watch.samples
+    lags = [t * RATE - (f - samples[0][1]) for t, f, _ in samples] or [0.0]
+    return {
+        "peak_buffer_s": max((b for _, _, b in samples), default=0.0),
+        "capture_lag_s": (max(lags) - min(lags)) / RATE,
+        "mark_reply_ms": watch.mark_ms,
+        "blocked_threads": sorted(watch.blocked),
+        "overflow_frames": status["overflow_frames"],
+        "overruns": status.get("overruns", 0),
+        "last_stop_frames": stop.get("frames"),
+        "sessions": sessions,
+        "lost_frames": sum(x["lost_frames"] for x in sessions),
+    }
+
+
+def restart_figures(restart: Restart, session: dict) -> dict:
+    """The start asked for during the stall: its reply, and where its session begins."""
+    return {
+        "reply": restart.reply,
+        "reply_s": restart.reply_s,
+        "asked_at_frame": restart.asked_at_frame,
+        # > 0: the new session begins after the moment its start was asked for
+        "late_s": (session["start_pos"] - restart.asked_at_frame) / RATE,
+    }
 
 
 def run(opts: Options) -> Section:
