@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -239,51 +240,121 @@ def run_recorder(
     where.mkdir(parents=True)
     vmic = mic(where)
     config = write_config(where, vmic.name, audio={"format": src.fmt})
-    watch = SegmentWatch(where / "sessions")
-    lead = LEAD_S * RATE * src.frame_bytes
-    go, prelude = threading.Event(), [0]
-    feeder = PipeFeeder(vmic.infile, prelude_then(src, go, prelude), watch.audio_bytes, lead)
-    feeder.start()
+    feed = SessionFeed(src, vmic.infile, SegmentWatch(where / "sessions"))
+    feed.feeder.start()
     daemon = Daemon(config, vmic, inprocess=inprocess)
-    spy = None
     deadline = time.monotonic() + 120 + src.seconds  # slower than real time is a failure
     try:
         ready_s = daemon.wait_ready()
         ready_cpu = daemon.cpu_s()
-        daemon.wait_for(lambda s: s["device"] == "ok", 30, every=0.02)
-        helper = daemon.helper_pid()
-        if not inprocess and helper is None:
-            raise RuntimeError("the device is open but no capture helper process was found")
-        # without py-spy: numbered in creation order, the same in every run
-        names = thread_names(daemon.proc.pid) or {
-            tid: f"thread {k}" for k, tid in enumerate(sorted(thread_cpu(daemon.proc.pid)))
-        }
-        if profile_to is not None:
-            spy = start_profile(daemon.proc.pid, profile_to)
-        before, threads_before = daemon.cpu(), thread_cpu(daemon.proc.pid)
+        helper = wait_for_device(daemon, inprocess)
+        names = thread_labels(daemon.proc.pid)
+        measured = record_feed(daemon, feed, helper, profile_to, deadline)
+    finally:
+        feed.stop()  # the reader now sees end of file (silence, fast) until it stops
+        # The outbox now builds the session's FLAC and MP3 (paused while recording, so never
+        # inside the measurement); not capture's cost, and minutes for an hour: not waited for.
+        usage = daemon.stop(timeout=3)
+    cpu = measured.cpu()
+    per_thread = thread_shares(measured, names, inprocess)
+    check = recorder_check(measured, src, feed.prelude[0])
+    shutil.rmtree(where, ignore_errors=True)
+    return {
+        "cpu_s": cpu["total"],
+        "daemon_cpu_s": cpu["daemon"],
+        "helper_cpu_s": cpu["helper"],
+        "reaped_children_cpu_s": cpu["reaped_children"],
+        "user_s": cpu["user"],
+        "system_s": cpu["system"],
+        "wall_s": measured.wall_s,
+        "ready_s": ready_s,
+        "ready_cpu_s": ready_cpu,
+        "process_cpu_s": usage.cpu_s,
+        "threads_cpu_s": per_thread,
+        "memory_kib": measured.memory_kib,
+        "check": check,
+    }
+
+
+class SessionFeed:
+    """What the recorder's microphone hears: silence at real time until `go`, then the source
+    as fast as it is taken, never more than LEAD_S ahead of what the segments hold."""
+
+    def __init__(self, src: Source, infile: Path, watch: SegmentWatch) -> None:
+        self.src = src
+        self.watch = watch
+        self.go = threading.Event()
+        self.prelude = [0]  # bytes of silence fed before `go`
+        lead = LEAD_S * RATE * src.frame_bytes
+        self.feeder = PipeFeeder(
+            infile, prelude_then(src, self.go, self.prelude), watch.audio_bytes, lead
+        )
+
+    def written(self) -> bool:
+        """The segments hold every byte fed: the silence and the whole source."""
+        return self.watch.audio_bytes() >= self.prelude[0] + self.src.bytes
+
+    def stop(self) -> None:
+        self.go.set()
+        self.feeder.stop()
+
+
+@dataclass
+class Measured:
+    """The daemon while it recorded the source: its CPU per process and per thread before and
+    after, the wall-clock time, its memory at the end, its status and the finished session."""
+
+    before: dict[str, float]
+    threads_before: dict[int, tuple[float, float]]
+    after: dict[str, float]
+    threads_after: dict[int, tuple[float, float]]
+    wall_s: float
+    memory_kib: dict
+    status: dict  # once every byte is written: the frames held, nothing left queued
+    session: dict  # last_session once stopped
+
+    def cpu(self) -> dict[str, float]:
+        return {k: self.after[k] - self.before[k] for k in self.after}
+
+
+def wait_for_device(daemon: Daemon, inprocess: bool) -> int | None:
+    """The capture helper's pid once the daemon has its device open (None in-process)."""
+    daemon.wait_for(lambda s: s["device"] == "ok", 30, every=0.02)
+    helper = daemon.helper_pid()
+    if not inprocess and helper is None:
+        raise RuntimeError("the device is open but no capture helper process was found")
+    return helper
+
+
+def thread_labels(pid: int) -> dict[int, str]:
+    """Thread id -> name: py-spy's names, else numbered in creation order (the same in every
+    run)."""
+    return thread_names(pid) or {
+        tid: f"thread {k}" for k, tid in enumerate(sorted(thread_cpu(pid)))
+    }
+
+
+def record_feed(
+    daemon: Daemon, feed: SessionFeed, helper: int | None, profile_to: Path | None, deadline: float
+) -> Measured:
+    """A session of the whole feed, measured from its start until the segments hold it all
+    (profiled by py-spy into `profile_to`, if given), then stopped."""
+    pid = daemon.proc.pid
+    spy = start_profile(pid, profile_to) if profile_to is not None else None
+    try:
+        before, threads_before = daemon.cpu(), thread_cpu(pid)
         reply = daemon.request({"cmd": "start"})
         if not reply.get("ok"):
             raise RuntimeError(f"the daemon did not start a session: {reply}")
         start = time.monotonic()
-        go.set()
-        status = daemon.status()
-        polled = time.monotonic()
-        # done when the segments hold every byte: watched from outside, with a status request
-        # (which costs the daemon CPU) only once a second, for an early sign of lost audio
-        while watch.audio_bytes() < prelude[0] + src.bytes and not status["overflow_frames"]:
-            if feeder.error or not daemon.alive():
-                raise RuntimeError(f"feeding stopped early: {feeder.error or 'daemon exited'}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the recorder wrote {watch.audio_bytes()} of {src.bytes} bytes")
-            if time.monotonic() - polled > 1:
-                status, polled = daemon.status(), time.monotonic()
-            time.sleep(0.005)
+        feed.go.set()
+        wait_until_written(daemon, feed, deadline)
         wall = time.monotonic() - start
-        after, threads_after = daemon.cpu(), thread_cpu(daemon.proc.pid)
+        after, threads_after = daemon.cpu(), thread_cpu(pid)
         memory = daemon.memory_kib()  # the queue holds at most LEAD_S s: not the box's peak
         if daemon.helper_pid() != helper:
             raise RuntimeError("the capture helper was restarted during the measurement")
-        status = daemon.status()  # the frames the session holds, and nothing left queued
+        status = daemon.status()
         if spy is not None:
             spy.send_signal(2)  # SIGINT: py-spy writes what it has
             spy.wait(60)
@@ -294,22 +365,47 @@ def run_recorder(
     finally:
         if spy is not None and spy.poll() is None:
             spy.kill()
-        go.set()
-        feeder.stop()  # the reader now sees end of file (silence, fast) until it stops
-        # The outbox now builds the session's FLAC and MP3 (paused while recording, so never
-        # inside the measurement); not capture's cost, and minutes for an hour: not waited for.
-        usage = daemon.stop(timeout=3)
-    cpu = {k: after[k] - before[k] for k in after}
+    return Measured(before, threads_before, after, threads_after, wall, memory, status, last)
+
+
+def wait_until_written(daemon: Daemon, feed: SessionFeed, deadline: float) -> None:
+    """Until the segments hold every byte: watched from outside, with a status request (which
+    costs the daemon CPU) only once a second, for an early sign of lost audio."""
+    status = daemon.status()
+    polled = time.monotonic()
+    while not feed.written() and not status["overflow_frames"]:
+        if feed.feeder.error or not daemon.alive():
+            raise RuntimeError(f"feeding stopped early: {feed.feeder.error or 'daemon exited'}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the recorder wrote {feed.watch.audio_bytes()} of {feed.src.bytes} bytes"
+            )
+        if time.monotonic() - polled > 1:
+            status, polled = daemon.status(), time.monotonic()
+        time.sleep(0.005)
+
+
+def thread_shares(measured: Measured, names: dict[int, str], inprocess: bool) -> dict[str, float]:
+    """CPU seconds per thread over the measurement; what no living thread accounts for in one
+    row, and the capture helper's process in another."""
+    cpu = measured.cpu()
     per_thread = {}
-    for tid, (u, s) in threads_after.items():
-        u0, s0 = threads_before.get(tid, (0.0, 0.0))
+    for tid, (u, s) in measured.threads_after.items():
+        u0, s0 = measured.threads_before.get(tid, (0.0, 0.0))
         if u - u0 + s - s0 > 0:
             per_thread[names.get(tid, OTHER_THREADS)] = round(u - u0 + s - s0, 3)
     per_thread[OTHER_THREADS] = round(max(0.0, cpu["daemon"] - sum(per_thread.values())), 3)
     if not inprocess:
         per_thread[HELPER_ROW] = round(cpu["helper"] + cpu["reaped_children"], 3)
-    lead_frames = prelude[0] // src.frame_bytes
-    check = check_session(Path(last["path"]), src, prelude[0])
+    return per_thread
+
+
+def recorder_check(measured: Measured, src: Source, lead_bytes: int) -> dict:
+    """The session checked against the source (check_session), and the daemon's status agreeing:
+    every frame held, nothing queued, nothing lost."""
+    status = measured.status
+    lead_frames = lead_bytes // src.frame_bytes
+    check = check_session(Path(measured.session["path"]), src, lead_bytes)
     check.update(
         status_frames=status["frames"],
         status_buffer_s=status["buffer_s"],
@@ -323,22 +419,7 @@ def run_recorder(
         and status["overflow_frames"] == 0
         and not check["overruns"]
     )
-    shutil.rmtree(where, ignore_errors=True)
-    return {
-        "cpu_s": cpu["total"],
-        "daemon_cpu_s": cpu["daemon"],
-        "helper_cpu_s": cpu["helper"],
-        "reaped_children_cpu_s": cpu["reaped_children"],
-        "user_s": cpu["user"],
-        "system_s": cpu["system"],
-        "wall_s": wall,
-        "ready_s": ready_s,
-        "ready_cpu_s": ready_cpu,
-        "process_cpu_s": usage.cpu_s,
-        "threads_cpu_s": per_thread,
-        "memory_kib": memory,
-        "check": check,
-    }
+    return check
 
 
 OTHER_THREADS = "control requests, rounding (exited threads)"
@@ -573,6 +654,20 @@ def run(opts: Options) -> Section:
     # quick mode profiles its one S16_LE run (its numbers mean nothing anyway); full mode a
     # separate run, so that sampling cannot colour the medians
     profiled = py_spy() is not None and opts.quick
+    runs = format_runs(opts, sources, raw if profiled else None)
+    realtime_s = QUICK_REALTIME_S if opts.quick else FULL_REALTIME_S
+    realtime = realtime_runs(opts, realtime_s)
+    profile, profile_note = daemon_profile(opts, sources, raw)
+    section_ = section(opts, seconds, sources, runs, profile, profile_note)
+    add_realtime(section_, realtime_s, realtime)
+    return section_
+
+
+def format_runs(
+    opts: Options, sources: dict[str, Source], profile_to: Path | None
+) -> dict[str, dict[str, list[dict]]]:
+    """Every side on every format, `opts.runs` times, each side going first in turn; the
+    recorder's first S16_LE run profiled into `profile_to`, if given."""
     sides = list(SIDES)
     runs: dict[str, dict[str, list[dict]]] = {f: {s: [] for s in sides} for f in FORMATS}
     for i in range(opts.runs):
@@ -580,17 +675,26 @@ def run(opts: Options) -> Section:
             k = i % len(sides)
             for side in sides[k:] + sides[:k]:  # each goes first in turn
                 where = opts.workdir / f"{side}-{fmt}-{i}"
-                if side == "arecord":
-                    runs[fmt][side].append(run_arecord(sources[fmt], where))
-                elif side == "storage":
-                    runs[fmt][side].append(run_storage(sources[fmt], where))
-                elif side == "inprocess":
-                    runs[fmt][side].append(run_recorder(sources[fmt], where, inprocess=True))
-                else:
-                    spy = raw if profiled and fmt == "S16_LE" and i == 0 else None
-                    runs[fmt][side].append(run_recorder(sources[fmt], where, spy))
+                spy = profile_to if fmt == "S16_LE" and i == 0 else None
+                runs[fmt][side].append(run_side(side, sources[fmt], where, spy))
+    return runs
 
-    realtime_s = QUICK_REALTIME_S if opts.quick else FULL_REALTIME_S
+
+def run_side(side: str, src: Source, where: Path, profile_to: Path | None) -> dict:
+    """One flat-out run of one side (SIDES) on `src`."""
+    match side:
+        case "arecord":
+            return run_arecord(src, where)
+        case "storage":
+            return run_storage(src, where)
+        case "inprocess":
+            return run_recorder(src, where, inprocess=True)
+        case _:
+            return run_recorder(src, where, profile_to)
+
+
+def realtime_runs(opts: Options, realtime_s: float) -> dict[str, list[dict]]:
+    """The daemon, in-process and with its helper, and arecord at real time, taking turns."""
     live = Source("S16_LE", realtime_s + 15)
     live_sides = ["recorder", "inprocess", "arecord"]
     realtime: dict[str, list[dict]] = {side: [] for side in live_sides}
@@ -604,26 +708,28 @@ def run(opts: Options) -> Section:
                 realtime[side].append(
                     realtime_recorder(live, realtime_s, where, inprocess=side == "inprocess")
                 )
+    return realtime
 
-    profile: list[tuple[str, float, float]] = []
-    profile_note = "py-spy is not installed (`.venv/bin/pip install py-spy`): no profile"
-    if py_spy() is not None:
-        prof_src = sources["S16_LE"] if opts.quick else Source("S16_LE", PROFILE_S)
-        if not opts.quick:
-            run_recorder(prof_src, opts.workdir / "profile", profile_to=raw)
-        if raw.exists():
-            profile = profile_top(raw)
-            profile_note = (
-                f"py-spy on {prof_src.seconds:.0f} s of S16_LE"
-                + (", an extra run not in the medians" if not opts.quick else "")
-                + ", sampling whichever of the daemon's threads holds the GIL (the capture "
-                "helper, a process of its own, is not sampled); % of those samples"
-            )
-        else:
-            profile_note = "py-spy could not attach here (ptrace not permitted?): no profile"
-    section_ = section(opts, seconds, sources, runs, profile, profile_note)
-    add_realtime(section_, realtime_s, realtime)
-    return section_
+
+def daemon_profile(
+    opts: Options, sources: dict[str, Source], raw: Path
+) -> tuple[list[tuple[str, float, float]], str]:
+    """The daemon's most sampled functions (py-spy's raw output in `raw`; full mode records it
+    now, in a run of its own), and a note on how they were sampled, or why there are none."""
+    if py_spy() is None:
+        return [], "py-spy is not installed (`.venv/bin/pip install py-spy`): no profile"
+    prof_src = sources["S16_LE"] if opts.quick else Source("S16_LE", PROFILE_S)
+    if not opts.quick:
+        run_recorder(prof_src, opts.workdir / "profile", profile_to=raw)
+    if not raw.exists():
+        return [], "py-spy could not attach here (ptrace not permitted?): no profile"
+    profile_note = (
+        f"py-spy on {prof_src.seconds:.0f} s of S16_LE"
+        + (", an extra run not in the medians" if not opts.quick else "")
+        + ", sampling whichever of the daemon's threads holds the GIL (the capture "
+        "helper, a process of its own, is not sampled); % of those samples"
+    )
+    return profile_top(raw), profile_note
 
 
 SIDES = ("recorder", "inprocess", "arecord", "storage")
