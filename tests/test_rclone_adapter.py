@@ -38,7 +38,6 @@ from recorder.adapters.rclone.client import (
     summary,
     vet,
 )
-from recorder.outbox.worker import _descendants_named
 from tests.rclone_server import (
     CRYPT_REMOTE,
     HOST,
@@ -855,7 +854,7 @@ def test_a_frozen_upload_sends_again_only_the_parts_in_flight(
         in_flight = S3_PARTS_IN_FLIGHT * S3_PART_MIB << 20
         wait_until(lambda: proxy.sent > in_flight + (6 << 20) or not thread.is_alive(), 60)
         assert thread.is_alive(), outcome
-        pids = _descendants_named("rclone", {"RCLONE_CONFIG": str(conf.absolute())})
+        pids = rc.processes.pids()
         assert pids
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)

@@ -8,7 +8,12 @@ from typing import Protocol
 
 
 class RemoteStore(Protocol):
-    """Cloud storage behind rclone (recorder.adapters.rclone.client.Rclone); raises RcloneError."""
+    """Cloud storage behind rclone (recorder.adapters.rclone.client.Rclone); raises RcloneError.
+
+    The transfers in flight are the remote's own: the outbox asks it to freeze them while a
+    session records, to thaw them after, and to end them (shutdown, a discard of the session
+    being sent); callable from any thread, each acts on every call in flight on this remote.
+    """
 
     def upload(
         self,
@@ -25,6 +30,13 @@ class RemoteStore(Protocol):
     def purge(self, remote_dir: str) -> None: ...
 
     def link(self, remote_path: str) -> str | None: ...
+
+    def pause_transfers(self) -> None: ...
+
+    def resume_transfers(self) -> None: ...
+
+    def stop_transfers(self) -> None:
+        """End every call in flight: each fails as if the remote had (its caller retries)."""
 
 
 class SessionStep(Protocol):

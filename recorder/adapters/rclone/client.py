@@ -19,7 +19,7 @@ rclone behaviours this module works around (rclone v1.75, verified against `rclo
   and so does the listing that would show it is a folder. The real cause is only logged at
   DEBUG level. `lsf` on the same path reports it, so unclassified failures are re-diagnosed.
 - `copy --files-from-raw` silently skips listed files that do not exist locally.
-- A transfer frozen while a session records (SIGSTOP, by the outbox worker) loses its
+- A transfer frozen while a session records (SIGSTOP, `pause_transfers`) loses its
   connections when the freeze outlasts `--timeout` or the server's idle limit (S3 closes a
   request idle for about 20 s). A file sent in one PUT (below `--s3-upload-cutoff`, 200 MiB by
   default: every MP3, a stereo FLAC of up to 35 minutes) then starts again from its first byte
@@ -51,6 +51,8 @@ from pathlib import Path
 
 from rclone_python import rclone as rclone_lib
 from rclone_python import utils as rclone_utils
+
+from recorder.adapters.rclone.processes import RcloneProcesses
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +328,7 @@ class Rclone:
         rclone_lib.set_log_level(logging.ERROR)
         self._types: dict[str, str] = {}  # remote name -> backend type; guarded by _lock
         self._lock = threading.Lock()
+        self.processes = RcloneProcesses(self.config_path)
 
     # -- running rclone ------------------------------------------------------------------------
 
@@ -517,6 +520,18 @@ class Rclone:
                 return None
             raise self._failure("link", path, code, err)
         return out.strip() or None
+
+    def pause_transfers(self) -> None:
+        """Freeze every rclone command in flight on this config, whichever thread started it."""
+        self.processes.pause()
+
+    def resume_transfers(self) -> None:
+        self.processes.resume()
+
+    def stop_transfers(self) -> None:
+        """End every rclone command in flight on this config: each call fails with an
+        RcloneError, as if the remote had."""
+        self.processes.stop()
 
     def reachable(self, remote: str) -> None:
         """Raise RcloneError unless `remote` can be listed (a folder not created yet is fine)."""
