@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from recorder.outbox.worker import (
+from recorder.outbox.discard import (
     DISCARDS,
     QUARANTINE,
     DiscardError,
@@ -43,7 +43,7 @@ def _warnings(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "recorder.outbox.worker" and r.levelno >= logging.WARNING
+        if r.name == "recorder.outbox.discard" and r.levelno >= logging.WARNING
     ]
 
 
@@ -82,7 +82,7 @@ def test_a_pending_deletion_that_cannot_succeed_is_quarantined_with_one_warning(
     writing = pending / ".000015-20261206T080613Z.tmp"  # a discard writing its entry right now
     writing.write_text(remote_dir_for(remote_root, "000015-20261206T080613Z"))
 
-    caplog.set_level(logging.INFO, logger="recorder.outbox.worker")
+    caplog.set_level(logging.INFO, logger="recorder.outbox.discard")
     worker = _worker(cfg, store, remote)
     for _ in range(PASSES):
         worker.pass_once()
@@ -137,7 +137,7 @@ def test_a_pending_deletion_the_remote_refuses_for_now_warns_once_and_still_happ
     pending.mkdir()
     (pending / GOOD).write_text(remote_dir_for(cfg.upload.remote, GOOD) + "\n")
 
-    caplog.set_level(logging.INFO, logger="recorder.outbox.worker")
+    caplog.set_level(logging.INFO, logger="recorder.outbox.discard")
     worker = _worker(cfg, store, remote)
     server.stop()
     for _ in range(PASSES):

@@ -15,6 +15,7 @@ import pytest
 from recorder.adapters.control_socket import wait_for_job
 from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.rclone.client import Rclone
+from recorder.adapters.rclone.processes import RcloneProcesses
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
@@ -22,7 +23,7 @@ from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
 from recorder.core.recording.state import Mark, SessionUploaded, Start, Stop
 from recorder.core.session_id import make_id
 from recorder.media.wav import SoundfileSegment, file_sha256
-from recorder.outbox.worker import OutboxWorker, _descendants_named
+from recorder.outbox.worker import OutboxWorker
 from recorder.store.sessions import SessionStore
 from recorder.views.sessions import session_json
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
@@ -231,7 +232,7 @@ def test_wrong_credentials_are_reported_backed_off_and_touch_nothing(tmp_path, m
         time.sleep(2.0)
         again = r.rec.store.sessions("outbox")[0]
         assert again.manifest.upload.attempts == 1  # not retried in a tight loop
-        delay = r.rec.outbox._next_try[sid] - time.monotonic()
+        delay = r.rec.outbox.state.next_try(sid) - time.monotonic()
         assert delay > 3000  # auth errors wait retry_max_s
     assert sid in status["last_error"]
     assert s.manifest.upload.error_kind == "auth" and s.manifest.upload.status == "failed"
@@ -357,8 +358,7 @@ def test_without_uploads_no_deliverables_are_built_and_export_makes_one_on_deman
 
 def _rclone_states(cfg) -> list[str]:
     states = []
-    config = str(Path(cfg.upload.rclone_config).absolute())
-    for pid in _descendants_named("rclone", {"RCLONE_CONFIG": config}):
+    for pid in RcloneProcesses(cfg.upload.rclone_config).pids():
         with open(f"/proc/{pid}/stat") as f:
             states.append(f.read().rsplit(")", 1)[1].split()[0])
     return states
@@ -463,6 +463,15 @@ class Logged:
 
     def link(self, remote_path) -> str | None:
         return self.inner.link(remote_path)
+
+    def pause_transfers(self) -> None:
+        self.inner.pause_transfers()
+
+    def resume_transfers(self) -> None:
+        self.inner.resume_transfers()
+
+    def stop_transfers(self) -> None:
+        self.inner.stop_transfers()
 
     def data_uploads(self, sid: str) -> list[tuple]:
         return [c for c in self.calls if c[0] == "upload" and c[1] == sid and c[2] == "files"]
