@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, median, standalone, table
 from recorder.app.virtualmic import speech_like
 from recorder.core.manifest import Manifest
-from recorder.media.deliverables import build_flac, build_mp3, build_wav, mp3_bitrate_kbps
+from recorder.media.flac import build_flac
+from recorder.media.mp3 import build_mp3, mp3_bitrate_kbps
+from recorder.media.wav_export import build_wav
 from tests.test_deliverables import write_session
 
 RATE = 48000

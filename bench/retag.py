@@ -23,9 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, median, standalone, table
 from bench.deliverables import make_session
-from recorder.coaching.tags import retag_flac, retag_mp3
 from recorder.core.manifest import Manifest
-from recorder.media.deliverables import FLAC_NAME, MP3_NAME, build_flac, build_mp3
+from recorder.media.deliverables import FLAC_NAME, MP3_NAME
+from recorder.media.flac import build_flac
+from recorder.media.mp3 import build_mp3
+from recorder.media.tag_files import retag_flac, retag_mp3
 
 
 def _copy_both(folder: Path) -> None:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, Unavailable, median, standalone, table, verdict
 from recorder.core.manifest import Manifest
 from recorder.core.transcript.turns import TurnParams, find_paragraphs, find_turns
-from recorder.media.deliverables import BLOCK_FRAMES
+from recorder.media.blocks import BLOCK_FRAMES
 from recorder.transcript.activity import session_levels, window_frames
 from tests.speech import ESPEAK, SCRIPT, conversation, to_int16
 from tests.test_deliverables import write_session

@@ -49,7 +49,9 @@ from recorder.adapters.rclone.client import Rclone
 from recorder.config import UploadSection
 from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
 from recorder.core.recording.state import Event, SessionUploaded
-from recorder.media.deliverables import FLAC_NAME, MP3_NAME, build_flac, build_mp3, mp3_bitrate_kbps
+from recorder.media.deliverables import FLAC_NAME, MP3_NAME
+from recorder.media.flac import build_flac
+from recorder.media.mp3 import build_mp3, mp3_bitrate_kbps
 from recorder.media.wav import SoundfileSegment, file_sha256
 from recorder.outbox.worker import OutboxWorker
 from recorder.store.markers import finalize_markers

@@ -24,22 +24,23 @@ import pytest
 from recorder.app.virtualmic import encode, speech_like
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
-from recorder.media import deliverables
+from recorder.media import mp3 as mp3_module
+from recorder.media import wav_export
 from recorder.media.deliverables import (
     FLAC_NAME,
     MP3_NAME,
-    MPEG1_KBPS,
-    MPEG2_KBPS,
     DeliverableError,
     build_deliverables,
-    build_flac,
-    build_mp3,
     export,
-    flac_subtype,
+)
+from recorder.media.flac import build_flac, flac_subtype, verify_flac
+from recorder.media.mp3 import (
+    MPEG1_KBPS,
+    MPEG2_KBPS,
+    build_mp3,
     mp3_bitrate_kbps,
     mp3_compression_level,
     mp3_rate,
-    verify_flac,
 )
 from recorder.media.wav import SoundfileSegment
 
@@ -188,7 +189,7 @@ def test_flac_subtype():
 def test_downmix_cannot_overflow_or_clip():
     top, bottom = np.iinfo(np.int32).max, np.iinfo(np.int32).min
     block = np.array([[top, top, top], [bottom, bottom, bottom], [top, bottom, 0]], np.int32)
-    mixed = deliverables._downmix(block)
+    mixed = mp3_module._downmix(block)
     assert mixed.dtype == np.float32
     assert mixed[0] == pytest.approx(1.0) and mixed[0] <= 1.0
     assert mixed[1] == -1.0
@@ -417,7 +418,7 @@ def test_export_wav_is_the_session_with_its_markers(tmp_path, fmt):
 
 
 def test_export_wav_past_4_gib_is_rf64(tmp_path, monkeypatch):
-    monkeypatch.setattr(deliverables, "_RIFF_LIMIT", 1000)  # stands in for 4 GiB
+    monkeypatch.setattr(wav_export, "_RIFF_LIMIT", 1000)  # stands in for 4 GiB
     session = tmp_path / SESSION_ID
     manifest, raw = random_session(session, "S24_3LE")
     out = export(session, manifest, "wav", tmp_path / "joined.wav")

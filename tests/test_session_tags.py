@@ -11,10 +11,11 @@ import subprocess
 import docx
 import numpy as np
 
-from recorder.coaching.tags import Retagger, retag, retag_flac, retag_mp3
+from recorder.coaching.tags import Retagger, retag
 from recorder.core.manifest import Marker
 from recorder.core.transcript.doc import Line, MarkerLine, TranscriptDoc
 from recorder.media.deliverables import FLAC_NAME, MP3_NAME, build_deliverables
+from recorder.media.tag_files import retag_flac, retag_mp3
 from recorder.store.sessions import SessionStore
 from recorder.transcript.files import write_all
 from recorder.transcript.status import write_status

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,10 @@ from recorder.adapters.rclone.client import RcloneError, find_binary, vet
 from recorder.app.daemon import Parts, Recorder
 from recorder.app.demo_voices import ESPEAK, SCRIPT, conversation, to_int16
 from recorder.app.virtualmic import Feeder, VirtualMic, demo_periods, encode
-from recorder.config import load_config
+from recorder.config import Config, load_config
 from recorder.core.formats import FORMATS
 from recorder.core.recording.state import State, led_view
-from recorder.media.deliverables import mp3_bitrate_kbps
+from recorder.media.mp3 import mp3_bitrate_kbps
 from recorder.store.sessions import SessionStore
 from recorder.transcript.status import read_status, summary
 from recorder.views.sessions import session_json
@@ -86,46 +87,18 @@ remote = "demoshare:{shared}"
 
 
 def run_demo(where: Path | None, seconds: float | None = None) -> int:
-
     root = (where or Path(tempfile.mkdtemp(prefix="session-recorder-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     mic = VirtualMic(root / "alsa").install()
     os.environ["HOME"] = str(mic.home)  # alsa-lib reads ~/.asoundrc at its first use
     cfg_path = root / "config.toml"
-    upload = _local_cloud(root)
     speech = _speech()
-    cfg_path.write_text(
-        CONFIG.format(
-            upload=upload,
-            device=mic.name,
-            rate=RATE,
-            channels=CHANNELS,
-            format=FORMAT,
-            period_ms=PERIOD_MS,
-            preroll=PREROLL_S,
-            segment=SEGMENT_S,
-            storage=root / "sessions",
-            socket=root / "control.sock",
-            transcript=TRANSCRIPT if speech is not None else "",
-        )
-    )
-    cfg = load_config(cfg_path)
+    cfg = _write_config(cfg_path, root, mic, speech is not None)
     log_path = root / "daemon.log"
     _log_to(log_path)
     say(f"demo folder: {root}")
     say(f"virtual microphone: ALSA PCM '{mic.name}' reading {mic.infile}")
-    period = RATE * PERIOD_MS // 1000
-    if speech is not None:
-        say(
-            "  signal: a coach (channel 1) and a client (channel 2) talking, in espeak-ng's voices;"
-        )
-        say("  each microphone also hears the other voice 20 dB lower, as across a table")
-        periods = speech_periods(speech, period, lead_s=PREROLL_S + 1.5)
-        seconds = seconds if seconds is not None else len(speech) / RATE - PREROLL_S
-    else:
-        say("  signal: a 440 Hz tone at -12 dBFS with a beep at the start of every second")
-        periods = demo_periods(FORMAT, RATE, CHANNELS, period)
-        seconds = seconds if seconds is not None else 9.0
+    periods, seconds = _signal(speech, seconds)
     feeder = Feeder(mic.infile, periods, PERIOD_MS / 1000)
     feeder.start()
     factory = MockFactory(pin_class=MockPWMPin)
@@ -133,44 +106,10 @@ def run_demo(where: Path | None, seconds: float | None = None) -> int:
     printer = _LedPrinter()
     rec.controller.add_listener(printer)
     rec.controller.add_notifier(printer.event)
-    button = factory.pin(cfg.gpio.button)
     rec.start()
     try:
-        _wait(lambda: rec.controller.status()["device"] == "ok", "the audio device")
-        say(f"recorder running; letting {PREROLL_S:.0f} s of pre-roll build up")
-        time.sleep(PREROLL_S + 0.5)
-        ask(cfg, {"cmd": "next", "client": "Sam", "title": "Goals review"},
-            "ctl: the next session is for Sam, 'Goals review' (as the phone page sets it)")  # fmt: skip
-        say(f"button: press (GPIO{cfg.gpio.button})")
-        _press(button, 0.2)
-        status = _wait(lambda: (s := rec.controller.status())["session_id"] and s, "a session")
-        session_id = status["session_id"]
-        say(f"  -> recording session {session_id}, the {PREROLL_S:.0f} s pre-roll included")
-        time.sleep(seconds / 3)
-        say("button: short press")
-        _press(button, 0.2)
-        time.sleep(seconds / 3)
-        say("ctl mark 'demo marker'")
-        answer = send(cfg.socket_path, {"cmd": "mark", "label": "demo marker"})
-        say(f"  -> {answer['message']}")
-        time.sleep(seconds / 3)
-        say(f"button: hold {cfg.gpio.stop_hold_s:.0f} s, then let go")
-        _press(button, cfg.gpio.stop_hold_s + 0.3)
-        session = _wait(lambda: _in_state(cfg.storage.dir, session_id, "outbox"), "the outbox", 30)
-        if cfg.upload is not None:
-            say(
-                f"the outbox builds session.flac and session.mp3, then uploads the session to "
-                f"{cfg.upload.remote} (a crypt remote over {root / 'cloud'}) and checks it ..."
-            )
-            session = _wait(
-                lambda: _verified(cfg.storage.dir, session_id, rec), "the upload and its check", 180
-            )
-            share_demo(cfg, session_id)
-            session = _in_state(cfg.storage.dir, session_id, "uploaded")
-        elif cfg.transcript is not None:
-            say("the outbox builds the session's transcript ...")
-            _wait(lambda: _transcribed(session.path), "the transcript", 180)
-            session = _in_state(cfg.storage.dir, session_id, "outbox")
+        session_id = _record(rec, cfg, factory.pin(cfg.gpio.button), seconds)
+        session = _after_the_stop(rec, cfg, session_id, root)
     finally:
         rec.shutdown()
         feeder.stop()
@@ -180,6 +119,82 @@ def run_demo(where: Path | None, seconds: float | None = None) -> int:
     say(f"recorder log: {log_path}")
     say(f"list it again with: {own_command()} sessions --config {shlex.quote(str(cfg_path))}")
     return 0
+
+
+def _write_config(cfg_path: Path, root: Path, mic: VirtualMic, transcript: bool) -> Config:
+    cfg_path.write_text(
+        CONFIG.format(
+            upload=_local_cloud(root),
+            device=mic.name,
+            rate=RATE,
+            channels=CHANNELS,
+            format=FORMAT,
+            period_ms=PERIOD_MS,
+            preroll=PREROLL_S,
+            segment=SEGMENT_S,
+            storage=root / "sessions",
+            socket=root / "control.sock",
+            transcript=TRANSCRIPT if transcript else "",
+        )
+    )
+    return load_config(cfg_path)
+
+
+def _signal(speech, seconds: float | None) -> tuple[Iterator[bytes], float]:
+    """What the virtual microphone plays, and how long the session lasts after the pre-roll."""
+    period = RATE * PERIOD_MS // 1000
+    if speech is not None:
+        say(
+            "  signal: a coach (channel 1) and a client (channel 2) talking, in espeak-ng's voices;"
+        )
+        say("  each microphone also hears the other voice 20 dB lower, as across a table")
+        periods = speech_periods(speech, period, lead_s=PREROLL_S + 1.5)
+        return periods, seconds if seconds is not None else len(speech) / RATE - PREROLL_S
+    say("  signal: a 440 Hz tone at -12 dBFS with a beep at the start of every second")
+    return demo_periods(FORMAT, RATE, CHANNELS, period), seconds if seconds is not None else 9.0
+
+
+def _record(rec: Recorder, cfg: Config, button, seconds: float) -> str:
+    """The coach's session: the next client set, a press, a marker or two, a long press."""
+    _wait(lambda: rec.controller.status()["device"] == "ok", "the audio device")
+    say(f"recorder running; letting {PREROLL_S:.0f} s of pre-roll build up")
+    time.sleep(PREROLL_S + 0.5)
+    ask(cfg, {"cmd": "next", "client": "Sam", "title": "Goals review"},
+        "ctl: the next session is for Sam, 'Goals review' (as the phone page sets it)")  # fmt: skip
+    say(f"button: press (GPIO{cfg.gpio.button})")
+    _press(button, 0.2)
+    status = _wait(lambda: (s := rec.controller.status())["session_id"] and s, "a session")
+    session_id = status["session_id"]
+    say(f"  -> recording session {session_id}, the {PREROLL_S:.0f} s pre-roll included")
+    time.sleep(seconds / 3)
+    say("button: short press")
+    _press(button, 0.2)
+    time.sleep(seconds / 3)
+    say("ctl mark 'demo marker'")
+    answer = send(cfg.socket_path, {"cmd": "mark", "label": "demo marker"})
+    say(f"  -> {answer['message']}")
+    time.sleep(seconds / 3)
+    say(f"button: hold {cfg.gpio.stop_hold_s:.0f} s, then let go")
+    _press(button, cfg.gpio.stop_hold_s + 0.3)
+    return session_id
+
+
+def _after_the_stop(rec: Recorder, cfg: Config, session_id: str, root: Path):
+    """The outbox's work on the session (upload and check, or the transcript), then a share."""
+    session = _wait(lambda: _in_state(cfg.storage.dir, session_id, "outbox"), "the outbox", 30)
+    if cfg.upload is not None:
+        say(
+            f"the outbox builds session.flac and session.mp3, then uploads the session to "
+            f"{cfg.upload.remote} (a crypt remote over {root / 'cloud'}) and checks it ..."
+        )
+        _wait(lambda: _verified(cfg.storage.dir, session_id, rec), "the upload and its check", 180)
+        share_demo(cfg, session_id)
+        return _in_state(cfg.storage.dir, session_id, "uploaded")
+    if cfg.transcript is not None:
+        say("the outbox builds the session's transcript ...")
+        _wait(lambda: _transcribed(session.path), "the transcript", 180)
+        return _in_state(cfg.storage.dir, session_id, "outbox")
+    return session
 
 
 def ask(cfg, request: dict, what: str) -> dict:

@@ -1,15 +1,11 @@
 """New tags for a finished session's files after the coach renamed it or relabelled a marker.
 
 session.flac and session.mp3 carry the display name, the client, the number and (the FLAC) the
-marker labels (`recorder.media.deliverables.session_tags`); the transcript carries the name as its
+marker labels (`recorder.media.tags.session_tags`); the transcript carries the name as its
 title. Rebuilding them from the segments would cost minutes of encoding, so only the tags are
-rewritten, with mutagen, and the audio stays bit for bit what it was.
-
-Each file is tagged as a copy beside it, synced, then renamed over it: a power cut leaves the
-old file or the new one, and a share copying the file meanwhile reads the old one whole. The
-copy costs the file's size on the card for a moment; a full card leaves the old tags (logged,
-tried again at the next pass). A file whose tags are already right is not touched, so `retag`
-can run as often as wanted.
+rewritten (`recorder.media.tag_files`, with mutagen), and the audio stays bit for bit what it
+was. A full card leaves the old tags (logged, tried again at the next pass). A file whose tags
+are already right is not touched, so `retag` can run as often as wanted.
 
 In the daemon the `Retagger` does it in the outbox's thread (the thread that builds these
 files, so the two never race), never while a session is recording, and keeps a session until
@@ -20,28 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from mutagen import MutagenError
-from mutagen.flac import FLAC
-from mutagen.id3 import ID3, ID3NoHeaderError
-
 from recorder.core.manifest import Manifest
-from recorder.media.deliverables import (
-    FLAC_NAME,
-    ID3_VERSION,
-    MP3_NAME,
-    id3_tag,
-    session_tags,
-)
-from recorder.store.files import fsync_dir
+from recorder.media.deliverables import FLAC_NAME, MP3_NAME
 from recorder.store.sessions import SessionStore
-from recorder.transcript.builder import transcript_markers, transcript_title
 from recorder.transcript.files import write_all
 from recorder.transcript.status import (
     TranscriptFileError,
@@ -49,90 +30,13 @@ from recorder.transcript.status import (
     read_status,
     write_status,
 )
+from recorder.transcript.titles import transcript_markers, transcript_title
 
 log = logging.getLogger(__name__)
-
-# libsndfile's string names as the Vorbis comment keys it writes
-_VORBIS_KEYS = {
-    "title": "TITLE",
-    "artist": "ARTIST",
-    "album": "ALBUM",
-    "tracknumber": "TRACKNUMBER",
-    "date": "DATE",
-    "comment": "COMMENT",
-    "software": "SOFTWARE",
-}
 
 
 class RetagError(OSError):
     """A file could not be retagged; the message names it. Its old version is still there."""
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    # A copy beside the file (same filesystem, so the rename is atomic), removed on failure.
-    tmp = path.with_name(f".{path.name}.retag")
-    try:
-        shutil.copyfile(path, tmp)
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _flac_wanted(manifest: Manifest) -> dict[str, list[str]]:
-    # SOFTWARE is left as the encoder wrote it (libsndfile adds its own version to it).
-    tags = session_tags(manifest, with_markers=True)
-    return {_VORBIS_KEYS[key]: [value] for key, value in tags.items() if key != "software"}
-
-
-def _flac_has(f: FLAC) -> dict[str, list[str]]:
-    if f.tags is None:
-        return {}
-    return {
-        key.upper(): values
-        for key, values in f.tags.as_dict().items()
-        if key.upper() in _VORBIS_KEYS.values() and key.upper() != "SOFTWARE"
-    }
-
-
-def retag_flac(path: Path, manifest: Manifest) -> bool:
-    """Give session.flac the session's tags; False when they were already right."""
-    wanted = _flac_wanted(manifest)
-    if _flac_has(FLAC(path)) == wanted:
-        return False
-    with _replacing(path) as tmp:
-        f = FLAC(tmp)
-        if f.tags is None:
-            f.add_tags()
-        for key in _VORBIS_KEYS.values():
-            if key != "SOFTWARE" and key in f.tags:
-                del f.tags[key]
-        for key, values in wanted.items():
-            f.tags[key] = values
-        f.save()
-    return True
-
-
-def _id3_frames(tag: ID3) -> dict[str, list[str]]:
-    return {key: [str(t) for t in frame.text] for key, frame in sorted(tag.items())}
-
-
-def retag_mp3(path: Path, manifest: Manifest) -> bool:
-    """Give session.mp3 the session's ID3v2 tag; False when it was already right."""
-    wanted = id3_tag(session_tags(manifest, with_markers=False))
-    try:
-        has = ID3(path)
-    except ID3NoHeaderError:
-        has = ID3()
-    if _id3_frames(has) == _id3_frames(wanted):
-        return False
-    with _replacing(path) as tmp:
-        wanted.save(tmp, v2_version=ID3_VERSION, v1=0)
-    return True
 
 
 def retitle_transcript(folder: Path, manifest: Manifest) -> bool | None:
@@ -161,14 +65,18 @@ def retag(folder: Path, manifest: Manifest) -> bool:
     Raises RetagError when a file cannot be read or written.
     """
     done = True
-    for name, fix in ((FLAC_NAME, retag_flac), (MP3_NAME, retag_mp3)):
+    for name in (FLAC_NAME, MP3_NAME):
         path = folder / name
         if not path.exists():
             continue
+        # Here: mutagen (1.4 MB) is loaded only once there is a file to retag.
+        from recorder.media.tag_files import TAG_ERRORS, retag_flac, retag_mp3
+
+        fix = retag_flac if name == FLAC_NAME else retag_mp3
         try:
             if fix(path, manifest):
                 log.info("session %s: %s retagged", manifest.id, name)
-        except (MutagenError, OSError) as exc:
+        except TAG_ERRORS as exc:
             raise RetagError(f"{path}: cannot retag: {exc}") from None
     try:
         titled = retitle_transcript(folder, manifest)

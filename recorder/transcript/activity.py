@@ -13,7 +13,7 @@ import numpy as np
 
 from recorder.core.manifest import Manifest
 from recorder.core.transcript.turns import TurnParams, window_levels
-from recorder.media.deliverables import BLOCK_FRAMES, session_blocks
+from recorder.media.blocks import BLOCK_FRAMES, session_blocks
 
 LEFT_ALIGNED_FULL_SCALE = float(1 << 31)  # libsndfile gives every PCM width as int32 << n
 

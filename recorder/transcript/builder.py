@@ -15,14 +15,14 @@ import numpy as np
 import soxr
 
 from recorder.core.manifest import Manifest
-from recorder.core.transcript.doc import ONE_MIC_NOTE, MarkerLine, TranscriptDoc
+from recorder.core.transcript.doc import ONE_MIC_NOTE, TranscriptDoc
 from recorder.core.transcript.plan import PAD_S, from_start_press, lines, plan_pieces
 from recorder.core.transcript.turns import TurnParams, find_paragraphs, find_turns
-from recorder.media.deliverables import coach_name
 from recorder.ports.speech import SpeechEngine
 from recorder.transcript.activity import session_levels
 from recorder.transcript.audio import SessionAudio
 from recorder.transcript.settings import Settings
+from recorder.transcript.titles import transcript_markers, transcript_title
 
 LEVELS_SHARE = 0.05  # of the progress bar: the level pass is quick beside the decoding
 
@@ -32,22 +32,6 @@ Progress = Callable[[float], None]
 def mode_of(manifest: Manifest, speakers: tuple[str, ...]) -> str:
     """Channels tell the speakers apart only with a name and a channel for each of two or more."""
     return "channels" if len(speakers) >= 2 and manifest.audio.channels >= 2 else "one-mic"
-
-
-def transcript_title(manifest: Manifest) -> str:
-    """The coach's name for the session ("Sam · Goals review") once given, else its id."""
-    return coach_name(manifest) or f"Session {manifest.id}"
-
-
-def transcript_markers(manifest: Manifest) -> tuple[MarkerLine, ...]:
-    """The markers after the start press, timed from it, with their labels as they stand."""
-    rate = manifest.audio.rate
-    preroll_s = manifest.preroll_frames / rate
-    return tuple(
-        MarkerLine(round(m.frame / rate - preroll_s, 3), m.label or f"marker {n}")
-        for n, m in enumerate(manifest.markers, 1)  # unnamed ones as labels.txt names them
-        if m.frame >= manifest.preroll_frames
-    )
 
 
 def build_transcript(

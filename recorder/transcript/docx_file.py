@@ -2,7 +2,9 @@
 
 The paragraphs are the same as transcript.txt's (recorder.core.transcript.text), with the
 `[00:12:34] Coach:` label in bold so the coach's and the client's lines stand apart, and
-markers in italic.
+markers in italic. python-docx and lxml (7.8 MB) are imported when a .docx is made, not with
+this module: the daemon imports it to retitle finished transcripts, and a box without
+transcripts never makes one.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ import io
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-
-from docx import Document
-from docx.shared import Pt
 
 from recorder.core.transcript.doc import MarkerLine, TranscriptDoc
 from recorder.core.transcript.text import (
@@ -31,6 +30,10 @@ CORE_TEXT_MAX = 255  # python-docx refuses a longer core property
 
 def docx_bytes(doc: TranscriptDoc, now: datetime | None = None) -> bytes:
     """The whole .docx in memory: nothing is written until it is complete."""
+    # Here: python-docx and lxml cost 7.8 MB, paid only when a transcript is written.
+    from docx import Document
+    from docx.shared import Pt
+
     now = now or datetime.now(UTC)
     d = Document()
     props = d.core_properties
