@@ -304,7 +304,8 @@ class Daemon:
     daemon and for its capture helper (the child process that owns the ALSA device) apart.
 
     `inprocess`: the same daemon with ALSA in its own process instead of the helper (see
-    bench/inprocess.py), to measure what the process boundary costs."""
+    bench/inprocess.py), to measure what the process boundary costs. `root`: the folder whose
+    `recorder` package runs (another revision's, for a before-and-after comparison)."""
 
     def __init__(
         self,
@@ -312,6 +313,7 @@ class Daemon:
         mic: VirtualMic,
         extra_env: dict[str, str] | None = None,
         inprocess: bool = False,
+        root: Path = ROOT,
     ):
         self.config = config
         self.inprocess = inprocess
@@ -329,7 +331,7 @@ class Daemon:
         module = INPROCESS_RUNNER if inprocess else "recorder"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, "run", "--config", str(config)],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -4,14 +4,17 @@ and the writer buffer full, beside the bare interpreter with the same imports.
 Everything is read from outside, from /proc of `session-recorder run` (VmRSS now, VmHWM the peak
 so far) and of its capture helper process (the child that owns the ALSA device), with both
 together counted page by page, fed by the virtual ALSA microphone; beside it the same daemon
-with ALSA in its own process (bench/inprocess.py), for what the process boundary costs. The buffer's worst case is a full
-buffer, so it is filled for real: the storage is a loop-mounted ext4 frozen with `fsfreeze`.
+with ALSA in its own process (bench/inprocess.py), for what the process boundary costs, and the
+daemon of an earlier revision (`--before REV`, default `BEFORE_REV`), taking turns in the same
+run, for what a change did. The buffer's worst case is a full buffer, so it is filled for real:
+the storage is a loop-mounted ext4 frozen with `fsfreeze`.
 
-    .venv/bin/python -m bench.memory [--quick] [--runs N]
+    .venv/bin/python -m bench.memory [--quick] [--runs N] [--before REV]
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import itertools
 import json
@@ -55,7 +58,11 @@ PERIOD_FRAMES = int(RATE * PERIOD_S)
 PERIOD_BYTES = PERIOD_FRAMES * FRAME_BYTES
 RAW_MB_PER_MIN = RATE * FRAME_BYTES * 60 / 1e6  # 11.52: what a minute of audio is, raw
 TARGET_MB = 60.0
+FIRST_SESSION_TARGET_MB = 55.0  # both processes, recording the first session (issue 21)
 GROWTH_TARGET_MB = 2.0
+# The revision measured beside this one: the tree before a box paid only for what its config
+# uses (python-docx, mutagen and soxr were imported by every daemon).
+BEFORE_REV = "c0856e9"
 
 
 def mb(kib: float) -> float:
@@ -82,6 +89,37 @@ def use_bytecode(workdir: Path) -> None:
         "recorder.adapters.alsa_process, recorder.adapters.alsa_helper, bench.inprocess"
     )
     subprocess.run([sys.executable, "-c", warm], cwd=ROOT, env={**env, **ENV}, check=True)
+
+
+# ---- an earlier revision, to measure beside this one ---------------------------------------
+
+
+def checkout(workdir: Path, rev: str) -> tuple[Path | None, str | None]:
+    """The `recorder` package of `rev` in a folder of its own (`git archive`: the checkout and
+    its .git are left alone), compiled to bytecode like this one; (folder, None), or (None, why
+    not) where there is no git or no such revision (a shallow clone)."""
+    root = workdir / f"before-{rev}"
+    root.mkdir()
+    try:
+        tar = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "recorder"],
+            capture_output=True,
+            check=False,
+        )
+    except OSError as exc:
+        return None, f"no git here ({exc})"
+    if tar.returncode:
+        return None, f"revision {rev} not found: {tar.stderr.decode(errors='replace').strip()}"
+    subprocess.run(["tar", "-x", "-C", str(root)], input=tar.stdout, check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "recorder"],
+        cwd=root,
+        env={**env, **ENV},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return root, None
 
 
 # ---- feeding the virtual microphone ---------------------------------------------------------
@@ -189,6 +227,16 @@ class Run:
         return True
 
 
+@dataclass(frozen=True)
+class Side:
+    """Which daemon a lifecycle runs: the `recorder` package under `root` (this checkout, or an
+    earlier revision's, see `checkout`), with the held-back upload or with a minimal config
+    (no [upload], [share], [transcript] or [mqtt]: what such a box pays)."""
+
+    root: Path = ROOT
+    upload: bool = True
+
+
 @contextlib.contextmanager
 def running(
     workdir: Path,
@@ -199,10 +247,13 @@ def running(
     mqtt_port: int | None = None,
     env: dict[str, str] | None = None,
     inprocess: bool = False,
+    side: Side | None = None,
 ) -> Iterator[Run]:
     """The daemon in a folder of its own (defaults unless `audio` says otherwise), its
     microphone fed by a Pacer, its memory sampled for the peaks; everything is stopped and the
-    folder removed afterwards. `inprocess`: ALSA in the daemon's process, no helper."""
+    folder removed afterwards. `inprocess`: ALSA in the daemon's process, no helper. `side`:
+    which revision runs, and whether with the held-back upload (the default: this one, with)."""
+    side = side or Side()
     folder = workdir / name
     folder.mkdir(parents=True)
     m = mic(folder)
@@ -215,9 +266,10 @@ def running(
     # the outbox builds the FLAC and MP3 and never runs rclone.
     conf = folder / "rclone.conf"
     conf.touch(mode=0o600)
-    extra["upload"] = {"remote": "bench:held", "rclone_config": str(conf), "delay_min": 1e6}
+    if side.upload:
+        extra["upload"] = {"remote": "bench:held", "rclone_config": str(conf), "delay_min": 1e6}
     cfg = write_config(folder, m.name, audio=audio or {}, storage={"dir": str(store)}, **extra)
-    daemon = Daemon(cfg, m, {**ENV, **(env or {})}, inprocess=inprocess)
+    daemon = Daemon(cfg, m, {**ENV, **(env or {})}, inprocess=inprocess, root=side.root)
     daemon.watch_memory()
     try:
         daemon.wait_ready()
@@ -279,18 +331,24 @@ IMPORT_STEPS = [
         "the rest of `recorder.app.cli` + `recorder.app.daemon`",
         "recorder.app.cli,recorder.app.daemon",
     ),
+    # After the line: what a daemon imports only when its config or its work needs it.
     ("paho-mqtt and ssl (imported only for an `[mqtt]` section)", "recorder.adapters.mqtt"),
+    ("rclone-python (imported only for `[upload]` or `[share]`)", "rclone_python.rclone"),
+    ("mutagen (imported only to tag an MP3 or retag a file)", "mutagen.id3,mutagen.flac"),
+    ("python-docx and lxml (imported only to write a transcript)", "docx"),
+    ("python-soxr (imported only to resample)", "soxr"),
 ]
+OPTIONAL_STEPS = 5  # the last steps above, each charged beyond what `run` imports
 
 
 # what the capture helper (`python -S -m recorder.adapters.alsa_helper`) imports
 HELPER_IMPORTS = "recorder.adapters.alsa_helper,recorder.adapters.alsa"
 
 
-def probe(modules: list[str]) -> list[int]:
+def probe(modules: list[str], root: Path = ROOT) -> list[int]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *modules],
-        cwd=ROOT,
+        cwd=root,
         env={**os.environ, **ENV},
         capture_output=True,
         text=True,
@@ -299,11 +357,19 @@ def probe(modules: list[str]) -> list[int]:
     return json.loads(done.stdout)
 
 
-def measure_baseline(runs: int) -> dict:
+DAEMON_IMPORTS = ["recorder.app.cli", "recorder.app.daemon"]  # what `session-recorder run` loads
+
+
+def measure_baseline(runs: int, before: Path | None = None) -> dict:
     """VmHWM of the bare interpreter, after each import step, and after exactly what
-    `session-recorder run` imports (recorder.app.cli, then recorder.app.daemon)."""
+    `session-recorder run` imports (recorder.app.cli, then recorder.app.daemon); the same of
+    the revision in `before`, taking turns."""
     steps = [probe([m for _, m in IMPORT_STEPS]) for _ in range(runs)]
-    daemon_imports = [probe(["recorder.app.cli", "recorder.app.daemon"])[-1] for _ in range(runs)]
+    daemon_imports, before_imports = [], []
+    for _ in range(runs):
+        daemon_imports.append(probe(DAEMON_IMPORTS)[-1])
+        if before is not None:
+            before_imports.append(probe(DAEMON_IMPORTS, before)[-1])
     helper_imports = [probe([HELPER_IMPORTS])[-1] for _ in range(runs)]
     chain = [median([s[i] for s in steps]) for i in range(len(IMPORT_STEPS) + 1)]
     return {
@@ -314,8 +380,14 @@ def measure_baseline(runs: int) -> dict:
         ],
         "all_steps_kib": chain[-1],
         "daemon_imports_kib": median(daemon_imports),
+        "before_daemon_imports_kib": median(before_imports) if before_imports else None,
         "helper_imports_kib": median(helper_imports),
-        "raw": {"steps": steps, "daemon_imports": daemon_imports, "helper": helper_imports},
+        "raw": {
+            "steps": steps,
+            "daemon_imports": daemon_imports,
+            "before_daemon_imports": before_imports,
+            "helper": helper_imports,
+        },
     }
 
 
@@ -352,16 +424,23 @@ def broker(workdir: Path) -> Iterator[int | None]:
 
 
 def measure_lifecycle(
-    workdir: Path, n: int, quick: bool, mqtt_port: int | None = None, inprocess: bool = False
+    workdir: Path,
+    n: int,
+    quick: bool,
+    mqtt_port: int | None = None,
+    inprocess: bool = False,
+    side: Side | None = None,
 ) -> dict:
     """READY, idle (the pre-roll full), a session at real time, after its finalize and its
-    deliverables, and a second session (VmHWM is a lifetime peak; VmRSS in the second session
-    shows what the first one left behind)."""
+    deliverables (with an upload configured), and a second session (VmHWM is a lifetime peak;
+    VmRSS in the second session shows what the first one left behind)."""
+    side = side or Side()
     idle_s, rec_s = (0.5, 1.0) if quick else (15.0, 20.0)  # 15 s: the 10-s pre-roll is full
     out: dict = {}
     name = f"life-{n}" + ("-mqtt" if mqtt_port else "") + ("-inprocess" if inprocess else "")
+    name += ("" if side.root == ROOT else "-before") + ("" if side.upload else "-minimal")
     feed = periods(source(60 if quick else 600))
-    with running(workdir, name, feed, mqtt_port=mqtt_port, inprocess=inprocess) as r:
+    with running(workdir, name, feed, mqtt_port=mqtt_port, inprocess=inprocess, side=side) as r:
         out["ready"] = r.mem()
         time.sleep(idle_s)
         out["idle"] = r.mem()
@@ -370,7 +449,7 @@ def measure_lifecycle(
         out["recording"] = r.mem()
         r.stop_session(sid, 60)
         out["finalized"] = r.mem()
-        out["deliverables_built"] = r.wait_deliverables(sid, 120)
+        out["deliverables_built"] = side.upload and r.wait_deliverables(sid, 120)
         out["deliverables"] = r.mem()
         sid = r.start()
         time.sleep(rec_s)
@@ -609,19 +688,37 @@ def measure_buffer(workdir: Path, disk: FreezableDisk, buffer_s: float, n: int, 
 # ---- the report -----------------------------------------------------------------------------
 
 
-def run(opts: Options) -> Section:
+def measure_lifecycles(opts: Options, before_root: Path | None) -> dict[str, list[dict]]:
+    """The lifecycle of each daemon compared, taking turns run after run (the order rotates,
+    so none always goes first): this one, with ALSA in its own process, with a minimal config,
+    and the earlier revision with either config."""
+    sides = {
+        "lifecycle": ({}, Side()),
+        "lifecycle_inprocess": ({"inprocess": True}, Side()),
+        "lifecycle_minimal": ({}, Side(upload=False)),
+    }
+    if before_root is not None:
+        sides["before"] = ({}, Side(before_root))
+        sides["before_minimal"] = ({}, Side(before_root, upload=False))
+    out: dict[str, list[dict]] = {key: [] for key in sides}
+    order = list(sides)
+    for n in range(opts.runs):
+        turn = n % len(order)
+        for key in order[turn:] + order[:turn]:
+            kwargs, side = sides[key]
+            out[key].append(measure_lifecycle(opts.workdir, n, opts.quick, side=side, **kwargs))
+    return out
+
+
+def run(opts: Options, before: str | None = BEFORE_REV) -> Section:
     quick = opts.quick
     load_start = os.getloadavg()[0]
     small = source(60 if quick else 600)
     use_bytecode(opts.workdir)
-    baseline = measure_baseline(opts.runs)
-    lifecycle, inprocess = [], []
-    for n in range(opts.runs):  # taking turns with ALSA in the daemon's own process
-        for side in ("helper", "inprocess")[:: 1 if n % 2 == 0 else -1]:
-            if side == "helper":
-                lifecycle.append(measure_lifecycle(opts.workdir, n, quick))
-            else:
-                inprocess.append(measure_lifecycle(opts.workdir, n, quick, inprocess=True))
+    before_root, before_why = checkout(opts.workdir, before) if before else (None, "not asked")
+    baseline = measure_baseline(opts.runs, before_root)
+    lifecycles = measure_lifecycles(opts, before_root)
+    lifecycle, inprocess = lifecycles["lifecycle"], lifecycles["lifecycle_inprocess"]
     with broker(opts.workdir) as port:  # one run: the numbers above vary by < 0.3 MB
         with_mqtt = measure_lifecycle(opts.workdir, 0, quick, port) if port else None
     long = measure_long(opts.workdir, quick)
@@ -648,6 +745,13 @@ def run(opts: Options) -> Section:
         "baseline": baseline,
         "lifecycle": lifecycle,
         "lifecycle_inprocess": inprocess,
+        "lifecycle_minimal": lifecycles["lifecycle_minimal"],
+        "before": {
+            "rev": before,
+            "unavailable": before_why,
+            "lifecycle": lifecycles.get("before", []),
+            "lifecycle_minimal": lifecycles.get("before_minimal", []),
+        },
         "lifecycle_mqtt": with_mqtt,
         "long": long,
         "preroll": {str(k): v for k, v in prerolls.items()},
@@ -690,6 +794,60 @@ def ring_overhead_pct(prerolls: dict[str, list[dict]]) -> float:
     return 100 * (held / (RAW_MB_PER_MIN * (float(high) - float(low)) / 60) - 1)
 
 
+def before_after(data: dict) -> tuple[str | None, list[str]]:
+    """This daemon beside the earlier revision's, measured taking turns in this run: a table
+    (each figure before, now, their ratio and difference) and the findings."""
+    before, lifecycle = data["before"], data["lifecycle"]
+    minimal = data["lifecycle_minimal"]
+    rev = before["rev"]
+    if not before["lifecycle"]:
+        return None, [f"before and after: not measured here ({before['unavailable']})"]
+    b_life, b_min = before["lifecycle"], before["lifecycle_minimal"]
+    base = data["baseline"]
+
+    def row(label: str, old: float, new: float) -> list[object]:
+        return [label, _f(old), _f(new), f"{new / old:.2f}×", f"{mb(new - old):+.1f}"]
+
+    rows = [
+        row(
+            "what `session-recorder run` imports, alone (the daemon)",
+            base["before_daemon_imports_kib"],
+            base["daemon_imports_kib"],
+        )
+    ]
+    for config, old, new in (("held upload", b_life, lifecycle), ("minimal", b_min, minimal)):
+        rows += [
+            row(f"{config}: the daemon's VmRSS, recording the first session",
+                _med(old, "recording", "VmRSS"), _med(new, "recording", "VmRSS")),
+            row(f"{config}: the capture helper's VmRSS, recording the first session",
+                _med(old, "recording", "helper_VmRSS"), _med(new, "recording", "helper_VmRSS")),
+            row(f"{config}: **both, each page once, peak while recording the first session**",
+                _med(old, "recording", "peak_union_RSS"),
+                _med(new, "recording", "peak_union_RSS")),
+            row(f"{config}: both, each page once, recording the second session",
+                _med(old, "second_session", "union_RSS"),
+                _med(new, "second_session", "union_RSS")),
+        ]  # fmt: skip
+    headers = ["daemon and capture helper", f"before ({rev}), MB", "now, MB", "now / before"]
+    headers.append("difference, MB")
+
+    def first(runs: list[dict]) -> float:
+        return mb(_med(runs, "recording", "peak_union_RSS"))
+
+    target = FIRST_SESSION_TARGET_MB
+    findings = [
+        f"before and after ({rev} beside this tree, taking turns in this run): peak while "
+        f"recording the first session, both processes, each page once: {first(lifecycle):.1f} MB "
+        f"against {first(b_life):.1f} MB ({first(lifecycle) / first(b_life):.2f}×, "
+        f"{first(lifecycle) - first(b_life):+.1f} MB); target ≤ {target:g} MB: "
+        f"{verdict(first(lifecycle) <= target)}; with a minimal config (no [upload], [share], "
+        f"[transcript] or [mqtt]) {first(minimal):.1f} MB against {first(b_min):.1f} MB "
+        f"({first(minimal) / first(b_min):.2f}×); target ≤ {target:g} MB: "
+        f"{verdict(first(minimal) <= target)}"
+    ]
+    return table(headers, rows), findings
+
+
 def report(opts: Options, data: dict) -> Section:
     baseline, lifecycle, with_mqtt = data["baseline"], data["lifecycle"], data["lifecycle_mqtt"]
     inproc = data["lifecycle_inprocess"]
@@ -700,7 +858,7 @@ def report(opts: Options, data: dict) -> Section:
     base_rows = [["bare interpreter (`python -c pass`)", "", _f(bare)]]
     total = bare
     for step in baseline["steps"]:
-        if step is baseline["steps"][-1]:  # paho: after the line, as it is optional
+        if step is baseline["steps"][-OPTIONAL_STEPS]:  # after the line: optional
             base_rows.append(
                 ["what `session-recorder run` imports, alone", "", f"**{_f(imports)}**"]
             )
@@ -826,8 +984,9 @@ def report(opts: Options, data: dict) -> Section:
     how = "" if exact else " (frame numbers hidden here: the daemon's RSS + the helper's private)"
     findings = [
         f"peak memory while recording (first session), the daemon and its capture helper with "
-        f"each page counted once{how}: {rec_peak:.1f} MB; target ≤ {TARGET_MB:g} MB: "
-        f"{verdict(rec_peak <= TARGET_MB)} (the daemon alone, VmHWM as in earlier reports, "
+        f"each page counted once{how}: {rec_peak:.1f} MB; target ≤ {FIRST_SESSION_TARGET_MB:g} "
+        f"MB: {verdict(rec_peak <= FIRST_SESSION_TARGET_MB)} (the daemon alone, VmHWM as in "
+        "earlier reports, "
         f"{rec_hwm:.1f} MB; the helper's RSS {at(lifecycle, 'recording', 'helper_VmRSS'):.1f} "
         f"MB, PSS {at(lifecycle, 'recording', 'helper_Pss'):.1f} MB; the two by PSS "
         f"{at(lifecycle, 'recording', 'peak_total_Pss'):.1f} MB, which on this shared machine "
@@ -882,7 +1041,10 @@ def report(opts: Options, data: dict) -> Section:
             f"{mb(_med(worst, 'full', 'VmRSS')):.1f} MB; the buffer is raw audio, "
             f"{RAW_MB_PER_MIN:.2f} MB a minute, on top of the {mb(imports):.0f} MB of imports)"
         )
-    tables = [
+    compared, compared_findings = before_after(data)
+    findings = compared_findings + findings
+    tables = [] if compared is None else [compared]
+    tables += [
         table(["baseline", "VmHWM MB (step)", "VmHWM MB (total)"], base_rows),
         table(
             [
@@ -950,6 +1112,7 @@ def report(opts: Options, data: dict) -> Section:
             )
         )
     text = TEXT.format(
+        before=data["before"]["rev"] or "(none)",
         runs=opts.runs,
         raw=RAW_MB_PER_MIN,
         minutes=long["minutes"],
@@ -1012,6 +1175,18 @@ before the helper), counted the same way: the difference is what the process bou
 This run: the load average (1 min) was {load_start:.2f} at the start and {load_end:.2f} at the
 end of this benchmark, on {cores} cores; the report of 2026-12-03 was not made on a quiet
 machine (a shared 2-core VM where other agents' test suites ran now and then).
+
+**Before and after.** Beside this tree, the daemon of revision {before} (`--before REV`: a
+`git archive` of its `recorder` package, compiled to bytecode the same way) runs the same
+lifecycle, taking turns with this one run after run (the order rotates), with the same config
+(the held-back upload) and with a minimal one (no `[upload]`, `[share]`, `[transcript]` or
+`[mqtt]`: a box that records and nothing else); the first table gives both and their ratio. In
+{before} every daemon imported python-docx and lxml (to write transcript.docx), mutagen (to tag
+MP3s) and python-soxr (to resample), through the retagger and the transcript builder, whatever
+its config. Now each is imported where it is used (`recorder.transcript.docx_file`,
+`recorder.media.tag_files`, `recorder.media.mp3`), and the daemon no longer imports the
+transcript builder at all (the titles it needs are `recorder.transcript.titles`);
+`tests/test_memory_lazy.py` keeps it so. The baseline table charges each of them beyond the line.
 
 **Baseline.** The bare interpreter, then the same interpreter importing the daemon's libraries
 one after another (each step is charged what it adds to the peak; a shared dependency counts
@@ -1094,5 +1269,14 @@ recording (the manifest and config validators are all needed then), so they were
 """
 
 
+def main() -> None:
+    """`--before REV` (default BEFORE_REV; "" for none) is read here; the rest by standalone."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--before", default=BEFORE_REV, help="the revision to measure beside")
+    args, rest = parser.parse_known_args()
+    sys.argv[1:] = rest
+    standalone(lambda opts: run(opts, args.before or None))
+
+
 if __name__ == "__main__":
-    standalone(run)
+    main()

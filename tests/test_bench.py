@@ -49,6 +49,12 @@ def test_the_quick_suite_runs_every_benchmark_and_writes_the_report(tmp_path):
         assert f"## {result['title']}" in text
         for finding in result["findings"]:
             assert finding in text
+    # bench.memory measures an earlier revision beside this one, or says why it could not
+    [memory] = [r for r in report["results"] if r["key"] == "memory"]
+    if "unavailable" not in memory:
+        before = memory["data"]["before"]
+        assert before["lifecycle"] or before["unavailable"]
+        assert memory["findings"][0].startswith("before and after")
 
 
 def test_an_unknown_benchmark_is_refused_with_the_known_ones():
