@@ -53,7 +53,7 @@ from recorder.media.deliverables import FLAC_NAME, MP3_NAME
 from recorder.media.flac import build_flac
 from recorder.media.mp3 import build_mp3, mp3_bitrate_kbps
 from recorder.media.wav import SoundfileSegment, file_sha256
-from recorder.outbox.worker import OutboxWorker
+from recorder.outbox.worker import Hookup, OutboxWorker
 from recorder.store.markers import finalize_markers
 from recorder.store.sessions import MANIFEST, SessionStore
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
@@ -292,7 +292,7 @@ class Bench:
                 timed.phase = "verify"
 
         worker = OutboxWorker(
-            self.store, upload, timed, StatvfsDisk(), recording=lambda: False, emit=emit
+            self.store, upload, timed, StatvfsDisk(), Hookup(recording=lambda: False, emit=emit)
         )
         start = self._clock()
         worker.pass_once()

@@ -23,7 +23,7 @@ from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
 from recorder.core.recording.state import Mark, SessionUploaded, Start, Stop
 from recorder.core.session_id import make_id
 from recorder.media.wav import SoundfileSegment, file_sha256
-from recorder.outbox.worker import OutboxWorker
+from recorder.outbox.worker import Hookup, OutboxWorker
 from recorder.store.sessions import SessionStore
 from recorder.views.sessions import session_json
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
@@ -499,7 +499,7 @@ def _box(tmp_path, server, before_verify=None, **upload):
 
 def _worker(cfg, store, remote, events=None) -> OutboxWorker:
     emit = events.append if events is not None else lambda event: None
-    return OutboxWorker(store, cfg.upload, remote, StatvfsDisk(), lambda: False, emit)
+    return OutboxWorker(store, cfg.upload, remote, StatvfsDisk(), Hookup(lambda: False, emit))
 
 
 def _records(store: SessionStore) -> dict[str, dict]:

@@ -319,14 +319,14 @@ def _offline_worker(cfg: Config):
     """The outbox worker without a daemon, for `upload` and `discard` when none runs."""
     from recorder.adapters.disk import StatvfsDisk
     from recorder.app.remotes import upload_remote
-    from recorder.outbox.worker import OutboxWorker
+    from recorder.outbox.worker import Hookup, OutboxWorker
 
     remote, error = upload_remote(cfg.upload)
     if cfg.upload is not None and remote is None:
         raise SystemExit(f"session-recorder: uploads are off: {error}")
     store = SessionStore(cfg.storage.dir)
     worker = OutboxWorker(
-        store, cfg.upload, remote, StatvfsDisk(), recording=lambda: False, emit=lambda e: None
+        store, cfg.upload, remote, StatvfsDisk(), Hookup(recording=lambda: False, emit=lambda e: None)
     )
     return store, remote, worker
 
@@ -358,7 +358,7 @@ def _upload(cfg: Config) -> int:
 
 
 def _discard(cfg: Config, session_id: str) -> int:
-    from recorder.outbox.worker import DiscardError, discard_session
+    from recorder.outbox.discard import DiscardError, discard_session
 
     answer = _daemon_answer(cfg, {"cmd": "discard", "session": session_id}, 15)
     if answer is not None:

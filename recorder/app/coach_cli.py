@@ -136,7 +136,7 @@ def _here(cfg: Config, payload: dict) -> dict | None:
     # these commands, with no daemon running, need the coaching side, the outbox and the remote.
     from recorder.app.assemble_coaching import build_coaching
     from recorder.app.remotes import upload_remote
-    from recorder.outbox.worker import DiscardError, discard_session
+    from recorder.outbox.discard import DiscardError, discard_session
 
     store = SessionStore(cfg.storage.dir)
     try:

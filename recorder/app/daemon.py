@@ -33,14 +33,16 @@ from recorder.core.recording.ring import PrerollRing
 from recorder.core.recording.state import Shutdown, ThreadRestarted, led_view
 from recorder.core.requests import Query
 from recorder.media.wav import SoundfileSegment
-from recorder.outbox.worker import DiscardError, OutboxWorker, remote_dir_for
+from recorder.outbox.discard import DiscardError, remote_dir_for
+from recorder.outbox.worker import Hookup, OutboxWork, OutboxWorker
 from recorder.ports.audio import AudioSource
 from recorder.ports.outbox import RemoteStore
 from recorder.ports.sharing import ShareTarget
 from recorder.ports.storage import DiskSpace, SegmentFactory
 from recorder.recording.blockqueue import FrameQueue
 from recorder.recording.capture import CaptureThread
-from recorder.recording.controller import Controller
+from recorder.recording.controller import Controller, Readouts
+from recorder.recording.inbox import Inbox
 from recorder.recording.tap import CaptureTap
 from recorder.recording.writer import DiskGuard, WriterFrames, WriterHooks, WriterThread
 from recorder.store.recovery import recover_sessions
@@ -73,70 +75,42 @@ class Parts:
 
 
 class Recorder:
-    """One running recorder: capture, writer and controller threads and the control socket."""
+    """One running recorder: capture, writer and controller threads and the control socket.
+
+    The composition root. Like Frigate's app, it makes what the parts share first (the
+    controller's inbox, the recording flag, the outbox's wake event and session lock), then
+    each part once, from parts already made, in order: storage, the audio path, the work after
+    the stop, the writer, the button and LED, the controller, the ways in. Nothing is assigned
+    to a part after it is made; parts that follow the state subscribe to the controller.
+    """
 
     def __init__(self, cfg: Config, parts: Parts | None = None) -> None:
         parts = parts or Parts()
         a = cfg.audio
         self.cfg = cfg
+        self.clock = parts.clock
+        self.inbox = Inbox()  # the controller's events and requests, from every thread
+        self.recording_now = threading.Event()  # a session records; kept by the controller
+        self.outbox_wake = threading.Event()  # set: the outbox runs a pass soon
+        self.session_lock = threading.Lock()  # one session at a time in the outbox's hands
+        self.jobs = JobBoard(tell=self._job_done)  # discards, shares, revocations, told as events
+        # the storage, and the room on it (the ballast and the min_free_mb margin)
         self.store = SessionStore(cfg.storage.dir)
-        # The room on the storage: the ballast and the min_free_mb margin, for the controller and
-        # the writer; the ballast's missing room is not free.
         self.guard = DiskGuard(self.store.root, parts.disk, cfg.storage.min_free_mb * 1_000_000)
+        # the audio path: device, capture thread, tap (pre-roll ring or live), writer's queue
         self.queue = FrameQueue(int(a.buffer_s * a.rate))
         self.tap = CaptureTap(PrerollRing(int(a.preroll_s * a.rate)), self.queue)
         source = parts.source or AlsaProcessSource(
             a.device, a.rate, a.channels, a.format, a.period_frames
         )
-        self.controller = Controller(
-            cfg,
-            self.store,
-            self.tap,
-            self.guard,
-            parts.clock,
-            capture_stats=lambda: {"overruns": self.capture.overruns},
-            queue_frames=lambda: self.queue.frames,
-        )
-        self.capture = CaptureThread(source, self.tap, self.controller.emit, a.rate)
-        self.remote, remote_error = upload_remote(cfg.upload, parts.remote)
+        self.capture = CaptureThread(source, self.tap, self.inbox.emit, a.rate)
+        # the work after the stop: the coach's side, then the outbox that runs its chores
+        self.remote, self.upload_error = upload_remote(cfg.upload, parts.remote)
         self.transcripts = _transcripts(cfg)
         self.views = SessionViews()  # the phone page's transcript and credential check
-        self.mqtt: MqttLink | None = None
-        # Discards, shares, revocations: accepted at once, done by a job worker, told as events
-        self.jobs = JobBoard(tell=self._job_done)
         self.job_worker = JobWorker("jobs", self.jobs, restarted=self.thread_restarted)
-        self.coaching = build_coaching(
-            cfg,
-            self.store,
-            discard=self._discard_for_consent,
-            daemon=DaemonSide(
-                recording=self._recording,
-                emit=self._coach_event,
-                wake=lambda: self.outbox.nudge(),  # noqa: PLW0108 - the outbox is made below
-                changed=self._coach_changed,
-                jobs=self.job_worker,
-                refuse_discard=self._discard_refusal,
-            ),
-            target=parts.share_target,
-        )
-        assert self.coaching.retagger is not None
-        self.outbox = OutboxWorker(
-            self.store,
-            cfg.upload if self.remote is not None else None,
-            self.remote,
-            parts.disk,
-            recording=self._recording,
-            emit=self.controller.emit,
-            # a share needs the MP3 and FLAC even when the archive takes neither
-            deliverables=(cfg.upload.deliverables if cfg.upload else False) or bool(cfg.share),
-            steps=[self.transcripts] if self.transcripts else [],
-            chores=[self.coaching.sharer.sweep, self.coaching.retagger.run],
-        )
-        if self.remote is not None:
-            lock = self.outbox.session_lock
-            archive = ArchiveSync(self.store, self.remote, self._recording, lock)
-            # after the retag: it sends the retitled transcript
-            self.outbox.chores = (*self.outbox.chores, archive.run)
+        self.coaching = self._build_coaching(parts.share_target)
+        self.outbox = self._build_outbox(parts.disk)
         self.writer = WriterThread(
             self.queue,
             self.store,
@@ -148,22 +122,35 @@ class Recorder:
                 report=a.rate // 4,  # levels for warnings and meters, four times a second
             ),
             WriterHooks(
-                emit=self.controller.emit,
+                emit=self.inbox.emit,
                 on_finalized=self._finalized,
                 on_marker_saved=self._marker_saved,
                 on_recovered=lambda _path: self.outbox.wake(),
             ),
             now=lambda: parts.clock.now().isoformat(timespec="seconds"),
         )
-        self.upload_error = remote_error
-        self.controller.upload_stats = self._upload_status
-        self.controller.add_listener(
-            lambda state: self.outbox.set_recording(state.mode == "recording")
+        self.button, self.led, gpio = self._build_gpio(parts.pin_factory)
+        capture = self.capture
+        self.controller = Controller(
+            cfg,
+            self.store,
+            self.tap,
+            self.guard,
+            parts.clock,
+            self.inbox,
+            Readouts(
+                capture=lambda: {"overruns": capture.overruns},
+                queue_frames=lambda: self.queue.frames,
+                upload=self._upload_status,
+                gpio=gpio,
+            ),
         )
-        if self.transcripts is not None:
-            self.controller.add_listener(
-                lambda state: self.transcripts.set_recording(state.mode == "recording")
-            )
+        self.controller.add_listener(self._recording_changed)
+        if self.led is not None:
+            led = self.led
+            self.controller.add_listener(lambda state: led.show(led_view(state)))
+        self.controller.add_notifier(self._started_for_next)
+        # the ways in: the control socket, and MQTT when configured
         self.queries = {
             "status": self._status,
             "upload": self._upload_now,
@@ -172,32 +159,78 @@ class Recorder:
             **self.coaching.queries(),
         }
         self.server = ControlServer(
-            cfg.socket_path, self.controller.request, self.queries, restarted=self.thread_restarted
+            cfg.socket_path, self.inbox.request, self.queries, restarted=self.thread_restarted
         )
-        self.controller.add_notifier(self._started_for_next)
-        if cfg.mqtt is not None:
-            # Imported here: paho-mqtt and ssl cost about 2.5 MB of RSS, for nothing when off.
-            from recorder.adapters.mqtt import MqttLink
+        self.mqtt = self._build_mqtt()
 
-            self.mqtt = MqttLink(
-                cfg.mqtt,
-                cfg.device.id,
-                self._mqtt_status,
-                self._recent,
-                self.dispatch,
-                client_id_file=cfg.storage.dir / "mqtt-client-id",
-                restarted=self.thread_restarted,
+    def _build_coaching(self, target: ShareTarget | None):
+        return build_coaching(
+            self.cfg,
+            self.store,
+            discard=self._discard_for_consent,
+            daemon=DaemonSide(
+                recording=self.recording_now.is_set,
+                emit=self._coach_event,
+                wake=self.outbox_wake.set,  # the retagger has work: a pass soon, no back-off cut
+                changed=self._coach_changed,
+                jobs=self.job_worker,
+                refuse_discard=self._discard_refusal,
+            ),
+            target=target,
+        )
+
+    def _build_outbox(self, disk: DiskSpace) -> OutboxWorker:
+        cfg, coaching = self.cfg, self.coaching
+        assert coaching.retagger is not None  # the daemon's coaching always has one
+        chores = [coaching.sharer.sweep, coaching.retagger.run]
+        if self.remote is not None:
+            archive = ArchiveSync(
+                self.store, self.remote, self.recording_now.is_set, self.session_lock
             )
-            self.controller.add_notifier(self._to_mqtt)
-            self.controller.add_listener(self._state_to_mqtt())
-        self.clock = parts.clock
-        self.button: ButtonInput | None = None
-        self.led: LedPlayer | None = None
-        if cfg.gpio.enabled:
-            self._setup_gpio(parts.pin_factory)
+            chores.append(archive.run)  # after the retag: it sends the retitled transcript
+        return OutboxWorker(
+            self.store,
+            cfg.upload if self.remote is not None else None,
+            self.remote,
+            disk,
+            Hookup(self.recording_now.is_set, self.inbox.emit, self.outbox_wake, self.session_lock),
+            OutboxWork(
+                # a share needs the MP3 and FLAC even when the archive takes neither
+                deliverables=(cfg.upload.deliverables if cfg.upload else False) or bool(cfg.share),
+                steps=[self.transcripts] if self.transcripts else [],
+                chores=chores,
+            ),
+        )
 
-    def _recording(self) -> bool:
-        return self.controller.state.mode == "recording"
+    def _build_mqtt(self) -> MqttLink | None:
+        if self.cfg.mqtt is None:
+            return None
+        # Imported here: paho-mqtt and ssl cost about 2.5 MB of RSS, for nothing when off.
+        from recorder.adapters.mqtt import MqttLink
+
+        mqtt = MqttLink(
+            self.cfg.mqtt,
+            self.cfg.device.id,
+            self._mqtt_status,
+            self._recent,
+            self.dispatch,
+            client_id_file=self.cfg.storage.dir / "mqtt-client-id",
+            restarted=self.thread_restarted,
+        )
+        self.controller.add_notifier(self._to_mqtt)
+        self.controller.add_listener(self._state_to_mqtt(mqtt))
+        return mqtt
+
+    def _recording_changed(self, state) -> None:
+        """On the controller thread after every event: who needs to know a session records."""
+        recording = state.mode == "recording"
+        if recording:
+            self.recording_now.set()
+        else:
+            self.recording_now.clear()
+        self.outbox.set_recording(recording)
+        if self.transcripts is not None:
+            self.transcripts.set_recording(recording)
 
     def dispatch(self, request) -> dict:
         """One checked request (an Event or a Query), from any outside input but ctl's socket."""
@@ -287,19 +320,19 @@ class Recorder:
         ):
             self.mqtt.refresh_recent()
 
-    def _state_to_mqtt(self):
+    @staticmethod
+    def _state_to_mqtt(mqtt: MqttLink):
         """A listener that wakes the state publisher only when something a viewer sees changed."""
         last: list = [None]
 
         def listener(state) -> None:
-            assert self.mqtt is not None
             key = (
                 state.mode, state.device, state.starting, state.disk_full, state.finalizing,
                 state.uploading, state.session_id, state.last_error, state.monitor.active,
             )  # fmt: skip
             if key != last[0]:
                 last[0] = key
-                self.mqtt.state_changed()
+                mqtt.state_changed()
 
         return listener
 
@@ -373,38 +406,37 @@ class Recorder:
             "discard": record,
         }
 
-    def _setup_gpio(self, pin_factory) -> None:
-        """The button and LED; without GPIO (a laptop, a container) the recorder goes on."""
+    def _build_gpio(self, pin_factory) -> tuple[ButtonInput | None, LedPlayer | None, str]:
+        """The button and LED, and what the status says of them; without GPIO (a laptop, a
+        container) the recorder goes on."""
         g = self.cfg.gpio
+        if not g.enabled:
+            return None, None, "off"
         error: Exception | None = None
+        led: LedPlayer | None = None
         with pin_factory_fallbacks() as tried:
             try:
-                led_device = make_led(g.led_kind, g.led, g.led_rgb, g.led_active_high, pin_factory)
-                self.led = LedPlayer(led_device, g.led_kind)
-                self.button = ButtonInput(
-                    g.button,
-                    g.bounce_ms / 1000,
-                    self.controller.emit,
-                    lambda: self.tap.session_frames,
-                    pin_factory,
+                led = LedPlayer(
+                    make_led(g.led_kind, g.led, g.led_rgb, g.led_active_high, pin_factory),
+                    g.led_kind,
                 )
+                tap = self.tap
+                button = ButtonInput(
+                    g.button, g.bounce_ms / 1000, self.inbox.emit,
+                    lambda: tap.session_frames, pin_factory,
+                )  # fmt: skip
             except Exception as exc:  # gpiozero raises many kinds; none may stop recording
                 error = exc
         if error is not None:
-            if self.led is not None:
-                self.led.device.close()
-                self.led = None
+            if led is not None:
+                led.device.close()
             reason = gpio_unavailable_reason(error, tried)
-            self.controller.gpio_status = f"unavailable ({reason})"
             log.warning(
                 "no GPIO (%s): the button and LED are off; use `session-recorder ctl`", reason
             )
-            return
-        led = self.led
-        self.controller.add_listener(lambda state: led.show(led_view(state)))
-        self.controller.gpio_status = f"button GPIO{g.button}, {g.led_kind} LED " + (
-            f"GPIO{g.led_rgb}" if g.led_kind == "rgb" else f"GPIO{g.led}"
-        )
+            return None, None, f"unavailable ({reason})"
+        pins = f"GPIO{g.led_rgb}" if g.led_kind == "rgb" else f"GPIO{g.led}"
+        return button, led, f"button GPIO{g.button}, {g.led_kind} LED {pins}"
 
     def start(self) -> list[str]:
         """Prepare storage, repair what a crash left, then start recording threads.

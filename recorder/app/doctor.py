@@ -30,7 +30,7 @@ from recorder.config import Config
 from recorder.core.formats import decode
 from recorder.core.recording.disk import hours_left
 from recorder.core.recording.levels import LevelMeter, dbfs
-from recorder.outbox.worker import remote_dir_for
+from recorder.outbox.discard import remote_dir_for
 from recorder.ports.audio import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
 from recorder.store.sessions import STATES, SessionStore
 

@@ -25,12 +25,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from recorder.config import UploadSection
 from recorder.core.recording.state import Event
 from recorder.core.session_id import is_valid_id
 from recorder.outbox.deliver import Delivery
-from recorder.outbox.discard import DiscardError, PendingDeletions, discard_session, remote_dir_for
+from recorder.outbox.discard import DiscardError, PendingDeletions, discard_session
 from recorder.outbox.retention import Retention
 from recorder.outbox.state import Link, OutboxState
 from recorder.outbox.upload import Uploader
@@ -40,12 +41,34 @@ from recorder.ports.storage import DiskSpace
 from recorder.store.sessions import SessionStore
 
 # The command line and the daemon import these from here.
-__all__ = ["DiscardError", "OutboxWorker", "discard_session", "release_heap", "remote_dir_for"]
+__all__ = ["Hookup", "OutboxWork", "OutboxWorker", "release_heap"]
 
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 60.0
 LOW_PRIORITY = 10
+
+
+@dataclass(frozen=True)
+class OutboxWork:
+    """What a pass does besides sending: the deliverables, the steps before an upload (the
+    transcript), and the chores after it (expired shares, retags, the archive sync)."""
+
+    deliverables: bool | None = None  # None: as [upload] deliverables says
+    steps: Sequence[SessionStep] = ()
+    chores: Sequence[Callable[[], None]] = ()  # once a pass, even while paused
+
+
+@dataclass(frozen=True)
+class Hookup:
+    """What the outbox shares with the rest of the box. The composition root makes the wake
+    event and the session lock first, so parts built before the outbox (the coach's retagger,
+    the archive sync) can ask for a pass or hold a session."""
+
+    recording: Callable[[], bool]
+    emit: Callable[[Event], None]
+    wake: threading.Event = field(default_factory=threading.Event)  # set: run a pass soon
+    session_lock: threading.Lock = field(default_factory=threading.Lock)  # one session at a time
 
 
 class OutboxWorker(threading.Thread):
@@ -58,37 +81,38 @@ class OutboxWorker(threading.Thread):
         upload: UploadSection | None,
         remote: RemoteStore | None,
         disk: DiskSpace,
-        recording: Callable[[], bool],
-        emit: Callable[[Event], None],
+        hookup: Hookup,
+        work: OutboxWork = OutboxWork(),
         rand: Callable[[], float] = random.random,
         wall: Callable[[], float] = time.time,
-        deliverables: bool | None = None,
-        steps: Sequence[SessionStep] = (),
-        chores: Sequence[Callable[[], None]] = (),
     ) -> None:
         super().__init__(name="outbox", daemon=True)
         self.store = store
         self.upload = upload
         self.remote = remote if upload is not None else None
-        self.recording = recording
-        self.chores = tuple(chores)  # once a pass, even while paused (expired shared copies)
+        self.recording = hookup.recording
+        self.chores = tuple(work.chores)
         self._chores_at = 0.0
         self.stopping = threading.Event()
-        self._wake = threading.Event()
+        self._wake = hookup.wake
         self.state = OutboxState()
-        self._busy = threading.Lock()  # held while one session is being worked on
+        self._busy = hookup.session_lock  # held while one session is being worked on
         self._frozen = False  # guarded by _frozen_lock: transfers paused for a recording
         self._frozen_lock = threading.Lock()
         # FLAC and MP3 cost CPU and card space: built only for an upload that will send them
         # (`export` builds one on demand); the daemon passes its own decision.
-        build = deliverables if deliverables is not None else bool(upload and upload.deliverables)
-        self.delivery = Delivery(self.state, build, steps, self.stopping)
+        build = work.deliverables
+        if build is None:
+            build = bool(upload and upload.deliverables)
+        self.delivery = Delivery(self.state, build, work.steps, self.stopping)
         self.retention = Retention(store, upload, disk, wall) if upload is not None else None
         self.uploader: Uploader | None = None
         self.verifier: Verifier | None = None
         self.deletions: PendingDeletions | None = None
         if upload is not None and self.remote is not None:
-            link = Link(store, upload, self.remote, self.state, emit, self.stopping, rand, wall)
+            link = Link(
+                store, upload, self.remote, self.state, hookup.emit, self.stopping, rand, wall
+            )
             self.uploader = Uploader(link, self.delivery)
             self.verifier = Verifier(link, self.delivery)
             self.deletions = PendingDeletions(store, upload, self.remote)

@@ -8,7 +8,6 @@ any thread may read.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from recorder.core.recording.state import (
 )
 from recorder.core.recording.warnings import WarningSettings
 from recorder.ports.storage import DiskSpace
+from recorder.recording.inbox import Inbox
 from recorder.recording.tap import CaptureTap, StartAck
 from recorder.store.sessions import SessionStore
 
@@ -54,10 +54,14 @@ TICK_S = 0.5  # how often free space is checked
 START_ACK_S = 1.0  # how long a start waits for the writer to say the session's folder exists
 
 
-@dataclass
-class _Pending:
-    event: Event
-    reply: Future | None
+@dataclass(frozen=True)
+class Readouts:
+    """What the status shows of the other parts, read when a status is made (any thread)."""
+
+    capture: Callable[[], dict] = dict  # the capture thread's counters (overruns)
+    queue_frames: Callable[[], int] = int  # frames waiting for the writer
+    upload: Callable[[], dict] = lambda: {"enabled": False}  # the outbox's status
+    gpio: str = "off"  # what the button and LED are, or why they are off
 
 
 class Controller(threading.Thread):
@@ -68,8 +72,8 @@ class Controller(threading.Thread):
         tap: CaptureTap,
         disk: DiskSpace,
         clock,
-        capture_stats=lambda: {},
-        queue_frames=lambda: 0,
+        inbox: Inbox,
+        readouts: Readouts = Readouts(),
     ) -> None:
         super().__init__(name="controller", daemon=True)
         self.cfg = cfg
@@ -77,10 +81,9 @@ class Controller(threading.Thread):
         self.tap = tap
         self.disk = disk
         self.clock = clock
-        self.capture_stats = capture_stats
-        self.queue_frames = queue_frames
+        self.inbox = inbox
+        self.readouts = readouts
         self.state = State(settings=settings_from(cfg))  # replaced only by this thread
-        self._events: queue.Queue[_Pending] = queue.Queue()
         self._lock = threading.Lock()
         self._free_bytes: int | None = None  # written only by this thread; None: not read yet
         self.finished = threading.Event()
@@ -88,8 +91,6 @@ class Controller(threading.Thread):
         self.last_session: dict | None = None  # guarded by _lock
         self.last_levels: dict | None = None  # replaced whole by this thread
         self.tap_session_id: str | None = None  # the session the tap records; this thread
-        self.gpio_status = "off"  # set once by the daemon at start-up
-        self.upload_stats: Callable[[], dict] = lambda: {"enabled": False}  # set by the daemon
         self._listeners: list[Callable[[State], None]] = []  # fixed before the thread starts
         self._notifiers: list[Callable[[str, dict], None]] = []  # fixed before the thread starts
 
@@ -111,16 +112,11 @@ class Controller(threading.Thread):
     # ---- inputs (any thread) ------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        self._events.put(_Pending(event, None))
+        self.inbox.emit(event)
 
     def request(self, event: Event, timeout: float = 10.0) -> dict:
         """Send an event and wait for what became of it."""
-        fut: Future = Future()
-        self._events.put(_Pending(event, fut))
-        try:
-            return fut.result(timeout)
-        except TimeoutError:
-            return {"ok": False, "message": "the recorder did not answer in time"}
+        return self.inbox.request(event, timeout)
 
     def status(self) -> dict:
         """A fresh snapshot; safe from any thread (it reads immutable state and counters)."""
@@ -147,11 +143,9 @@ class Controller(threading.Thread):
             if time.monotonic() >= next_check:
                 self._check_disk()
                 next_check = time.monotonic() + TICK_S
-            try:
-                pending = self._events.get(timeout=max(0.0, next_check - time.monotonic()))
-            except queue.Empty:
-                continue
-            self._handle(pending.event, pending.reply)
+            pending = self.inbox.next(next_check - time.monotonic())
+            if pending is not None:
+                self._handle(pending.event, pending.reply)
 
     def _handle(self, event: Event, reply: Future | None) -> None:
         if isinstance(event, Levels):
@@ -314,7 +308,7 @@ class Controller(threading.Thread):
             free,
             min_free,
             a.bytes_per_second,
-            self.queue_frames() * a.sample_format.frame_bytes(a.channels),
+            self.readouts.queue_frames() * a.sample_format.frame_bytes(a.channels),
         )
         if event is not None:
             self._handle(event, None)
@@ -353,19 +347,19 @@ class Controller(threading.Thread):
             "disk_free_mb": round(free / 1e6, 1),
             "disk_full": s.disk_full,
             "hours_left": hours_left(free, min_free, a.bytes_per_second),
-            "buffer_s": round(self.queue_frames() / a.rate, 2),
+            "buffer_s": round(self.readouts.queue_frames() / a.rate, 2),
             "overflow_frames": self.tap.overflow_frames,
             "last_error": s.last_error,
             "warnings": [{"kind": k, "message": m} for k, m in s.monitor.active],
             "levels": self.last_levels if s.mode == "recording" else None,
             "led": view.name,
             "button": s.button.phase,
-            "gpio": self.gpio_status,
+            "gpio": self.readouts.gpio,
             "finalizing": s.finalizing,
-            "upload": self.upload_stats(),
+            "upload": self.readouts.upload(),
             "last_session": last,
             "version": __version__,
-            **self.capture_stats(),
+            **self.readouts.capture(),
         }
 
 
