@@ -33,7 +33,7 @@ from recorder.core.recording.ring import PrerollRing
 from recorder.core.recording.state import Shutdown, ThreadRestarted, led_view
 from recorder.core.requests import Query
 from recorder.media.wav import SoundfileSegment
-from recorder.outbox.discard import DiscardError, remote_dir_for
+from recorder.outbox.discard import DiscardError
 from recorder.outbox.worker import Hookup, OutboxWork, OutboxWorker
 from recorder.ports.audio import AudioSource
 from recorder.ports.outbox import RemoteStore
@@ -50,7 +50,6 @@ from recorder.store.sessions import SessionStore
 from recorder.threads.jobs import Job, JobBoard, JobWorker
 from recorder.transcript.runner import TranscriptStep
 from recorder.transcript.settings import Settings
-from recorder.views.coach import coach_view
 from recorder.views.phone import SessionViews
 
 if TYPE_CHECKING:
@@ -82,6 +81,11 @@ class Recorder:
     each part once, from parts already made, in order: storage, the audio path, the work after
     the stop, the writer, the button and LED, the controller, the ways in. Nothing is assigned
     to a part after it is made; parts that follow the state subscribe to the controller.
+
+    Over 250 lines on purpose: besides building, it holds the box's answers that join several
+    parts (status with the coach's next session and sharing, discards checked against the
+    state and carried out by the outbox, jobs and the coach's changes told to the phone).
+    Elsewhere, each would need those parts passed to it again.
     """
 
     def __init__(self, cfg: Config, parts: Parts | None = None) -> None:
@@ -107,7 +111,8 @@ class Recorder:
         # the work after the stop: the coach's side, then the outbox that runs its chores
         self.remote, self.upload_error = upload_remote(cfg.upload, parts.remote)
         self.transcripts = _transcripts(cfg)
-        self.views = SessionViews()  # the phone page's transcript and credential check
+        # the phone page's list of recent sessions, each one's view kept until it changes
+        self.views = SessionViews(self.store, cfg.upload.remote if cfg.upload else None)
         self.job_worker = JobWorker("jobs", self.jobs, restarted=self.thread_restarted)
         self.coaching = self._build_coaching(parts.share_target)
         self.outbox = self._build_outbox(parts.disk)
@@ -212,7 +217,7 @@ class Recorder:
             self.cfg.mqtt,
             self.cfg.device.id,
             self._mqtt_status,
-            self._recent,
+            self.views.recent,
             self.dispatch,
             client_id_file=self.cfg.storage.dir / "mqtt-client-id",
             restarted=self.thread_restarted,
@@ -245,25 +250,6 @@ class Recorder:
         """A thread that serves the coach died and was restarted: a warning in the state
         (`warnings`, over ctl and MQTT), logged once by the controller when it is raised."""
         self.controller.emit(ThreadRestarted(name, why))
-
-    def _recent(self, count: int = 10) -> list[dict]:
-        out = []
-        archive = self.cfg.upload.remote if self.cfg.upload else None
-        for s in self.store.sessions()[-count:]:
-            m = s.manifest
-            entry = {
-                "id": s.id,
-                "state": s.state,
-                "seconds": round(m.frames / m.audio.rate, 1) if m else 0,
-                "started_at": m.started_at if m else None,
-                "upload_status": m.upload.status if m else "unknown",
-                **self.views.view(s),
-            }
-            if m is not None:
-                remote = m.upload.remote or (remote_dir_for(archive, s.id) if archive else None)
-                entry.update(coach_view(m, s.state, remote))
-            out.append(entry)
-        return out
 
     def _mqtt_status(self) -> dict:
         return {

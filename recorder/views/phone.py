@@ -1,4 +1,5 @@
-"""What the phone page shows of a finished session: its transcript and its credential check.
+"""What the phone page shows of the recent sessions: each one's facts, coach record,
+transcript and credential check.
 
 The daemon sends the last few sessions in every retained state message (once a second while
 recording), so each session's view is worked out once per change of its manifest or its
@@ -10,17 +11,41 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from recorder.store.sessions import MANIFEST, StoredSession
+from recorder.outbox.discard import remote_dir_for
+from recorder.store.sessions import MANIFEST, SessionStore, StoredSession
 from recorder.transcript.status import STATUS_FILE, summary
 from recorder.views import credential
+from recorder.views.coach import coach_view
 
 KEPT = 32  # views kept; the state message carries 5
 
 
 class SessionViews:
-    def __init__(self) -> None:
+    def __init__(self, store: SessionStore, archive: str | None) -> None:
+        self.store = store
+        self.archive = archive  # the upload remote, where a session's copy is (None: no upload)
         self._lock = threading.Lock()
         self._views: dict[Path, tuple[tuple, dict]] = {}  # guarded by _lock
+
+    def recent(self, count: int = 10) -> list[dict]:
+        """The last `count` sessions as the phone page lists them (the retained state's `recent`)."""
+        out = []
+        for s in self.store.sessions()[-count:]:
+            m = s.manifest
+            entry = {
+                "id": s.id,
+                "state": s.state,
+                "seconds": round(m.frames / m.audio.rate, 1) if m else 0,
+                "started_at": m.started_at if m else None,
+                "upload_status": m.upload.status if m else "unknown",
+                **self.view(s),
+            }
+            if m is not None:
+                archive = self.archive
+                remote = m.upload.remote or (remote_dir_for(archive, s.id) if archive else None)
+                entry.update(coach_view(m, s.state, remote))
+            out.append(entry)
+        return out
 
     def view(self, s: StoredSession) -> dict:
         """{"transcript": {...}, "credential": {...}} for a finished session, else {}."""
