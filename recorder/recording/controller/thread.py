@@ -12,18 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from recorder import __version__
 from recorder.config import Config
 from recorder.core.manifest import AudioInfo, Manifest
-from recorder.core.recording.disk import disk_event, hours_left
 from recorder.core.recording.gestures import GestureSettings
 from recorder.core.recording.state import (
     BeginSession,
     Command,
-    DiskReport,
     EndSession,
     Event,
     Levels,
@@ -39,32 +36,26 @@ from recorder.core.recording.state import (
     Shutdown,
     State,
     WriterFailed,
-    led_view,
     transition,
 )
 from recorder.core.recording.warnings import WarningSettings
 from recorder.ports.storage import DiskSpace
+from recorder.recording.controller.disk import DiskCheck
+from recorder.recording.controller.status import NO_READOUTS, Readouts, Status
 from recorder.recording.inbox import Inbox
 from recorder.recording.tap import CaptureTap, StartAck
 from recorder.store.sessions import SessionStore
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # the controller's one logger, as before its split
 
 TICK_S = 0.5  # how often free space is checked
 START_ACK_S = 1.0  # how long a start waits for the writer to say the session's folder exists
 
 
-@dataclass(frozen=True)
-class Readouts:
-    """What the status shows of the other parts, read when a status is made (any thread)."""
-
-    capture: Callable[[], dict] = dict  # the capture thread's counters (overruns)
-    queue_frames: Callable[[], int] = int  # frames waiting for the writer
-    upload: Callable[[], dict] = lambda: {"enabled": False}  # the outbox's status
-    gpio: str = "off"  # what the button and LED are, or why they are off
-
-
 class Controller(threading.Thread):
+    """The `controller` thread: drains the inbox, runs `transition` and carries out its
+    commands; tells listeners (the LED) the new state and notifiers (MQTT) what happened."""
+
     def __init__(
         self,
         cfg: Config,
@@ -73,7 +64,7 @@ class Controller(threading.Thread):
         disk: DiskSpace,
         clock,
         inbox: Inbox,
-        readouts: Readouts = Readouts(),
+        readouts: Readouts = NO_READOUTS,
     ) -> None:
         super().__init__(name="controller", daemon=True)
         self.cfg = cfg
@@ -84,15 +75,19 @@ class Controller(threading.Thread):
         self.inbox = inbox
         self.readouts = readouts
         self.state = State(settings=settings_from(cfg))  # replaced only by this thread
-        self._lock = threading.Lock()
-        self._free_bytes: int | None = None  # written only by this thread; None: not read yet
+        self._disk_check = DiskCheck(cfg, disk, readouts.queue_frames)
+        self._status = Status(cfg, tap, self._disk_check, readouts)
         self.finished = threading.Event()
         self.heartbeat = time.monotonic()  # the loop is alive; written only by this thread
-        self.last_session: dict | None = None  # guarded by _lock
         self.last_levels: dict | None = None  # replaced whole by this thread
         self.tap_session_id: str | None = None  # the session the tap records; this thread
         self._listeners: list[Callable[[State], None]] = []  # fixed before the thread starts
         self._notifiers: list[Callable[[str, dict], None]] = []  # fixed before the thread starts
+
+    @property
+    def last_session(self) -> dict | None:
+        """The session finalized last (id, path, frames, stop reason); from any thread."""
+        return self._status.last_session
 
     def add_notifier(self, notifier: Callable[[str, dict], None]) -> None:
         """Told ("event", payload) for what happened and ("level", payload) for levels."""
@@ -120,16 +115,10 @@ class Controller(threading.Thread):
 
     def status(self) -> dict:
         """A fresh snapshot; safe from any thread (it reads immutable state and counters)."""
-        return self._snapshot()
+        return self._status.snapshot(self.state, self.last_levels)
 
     def session_finalized(self, manifest: Manifest, path: Path) -> None:
-        with self._lock:
-            self.last_session = {
-                "id": manifest.id,
-                "path": str(path),
-                "frames": manifest.frames,
-                "stop_reason": manifest.stop_reason,
-            }
+        self._status.session_finalized(manifest, path)
         self.emit(SessionFinalized(manifest.id))
 
     # ---- the thread -----------------------------------------------------------------------------
@@ -159,26 +148,8 @@ class Controller(threading.Thread):
                 self._tell(
                     "level", {**self.last_levels, "elapsed_s": r.end_frame / self.cfg.audio.rate}
                 )
-        elif isinstance(event, SessionFinalized):
-            self._tell("event", {"event": "session_finalized", "session_id": event.session_id})
-        elif isinstance(event, SessionUploaded):
-            self._tell(
-                "event",
-                {
-                    "event": "session_uploaded",
-                    "session_id": event.session_id,
-                    "remote": event.remote,
-                },
-            )
-        elif isinstance(event, SessionVerified):
-            self._tell(
-                "event",
-                {
-                    "event": "session_verified",
-                    "session_id": event.session_id,
-                    "remote": event.remote,
-                },
-            )
+        elif (news := _news(event)) is not None:
+            self._tell("event", news)
         before = self.state
         self.state, commands = transition(self.state, event)
         result: dict = {"ok": True, "message": ""}
@@ -189,7 +160,7 @@ class Controller(threading.Thread):
         if isinstance(event, Shutdown):
             self.finished.set()
         if reply is not None and not reply.done():
-            result["status"] = self._snapshot()
+            result["status"] = self.status()
             reply.set_result(result)
 
     def _execute(self, cmd: Command, result: dict) -> None:
@@ -295,25 +266,8 @@ class Controller(threading.Thread):
     # ---- periodic ---------------------------------------------------------------------------
 
     def _check_disk(self) -> None:
-        a = self.cfg.audio
-        try:
-            free = self.disk.free_bytes(self.cfg.storage.dir)
-        except OSError as exc:
-            log.error("cannot read free space of %s: %s", self.cfg.storage.dir, exc)
-            return
-        self._free_bytes = free
-        min_free = self.cfg.storage.min_free_mb * 1_000_000
-        event = disk_event(
-            self.state,
-            free,
-            min_free,
-            a.bytes_per_second,
-            self.readouts.queue_frames() * a.sample_format.frame_bytes(a.channels),
-        )
-        if event is not None:
+        for event in self._disk_check.events(self.state):
             self._handle(event, None)
-        seconds_left = max(0, free - min_free) / a.bytes_per_second
-        self._handle(DiskReport(seconds_left), None)
 
     def _notify(self) -> None:
         for listener in self._listeners:
@@ -322,61 +276,17 @@ class Controller(threading.Thread):
             except Exception:  # a broken LED must not stop the recorder
                 log.exception("state listener failed")
 
-    def _snapshot(self) -> dict:
-        a = self.cfg.audio
-        s = self.state
-        frames = self.tap.session_frames if s.mode == "recording" else 0
-        min_free = self.cfg.storage.min_free_mb * 1_000_000
-        with self._lock:
-            last = self.last_session
-        view = led_view(s)
-        free = self._free_bytes
-        if free is None:  # asked before the controller's first check (MQTT connects first)
-            try:
-                free = self.disk.free_bytes(self.cfg.storage.dir)
-            except OSError:
-                free = 0
-        return {
-            "state": _state_name(s),
-            "device_id": self.cfg.device.id,
-            "audio_device": a.device,
-            "device": s.device,
-            "session_id": s.session_id,
-            "elapsed_s": round(frames / a.rate, 1),
-            "frames": frames,
-            "disk_free_mb": round(free / 1e6, 1),
-            "disk_full": s.disk_full,
-            "hours_left": hours_left(free, min_free, a.bytes_per_second),
-            "buffer_s": round(self.readouts.queue_frames() / a.rate, 2),
-            "overflow_frames": self.tap.overflow_frames,
-            "last_error": s.last_error,
-            "warnings": [{"kind": k, "message": m} for k, m in s.monitor.active],
-            "levels": self.last_levels if s.mode == "recording" else None,
-            "led": view.name,
-            "button": s.button.phase,
-            "gpio": self.readouts.gpio,
-            "finalizing": s.finalizing,
-            "upload": self.readouts.upload(),
-            "last_session": last,
-            "version": __version__,
-            **self.readouts.capture(),
-        }
 
-
-def _state_name(s: State) -> str:
-    if s.mode == "recording":
-        # Between the start and the writer's word (up to START_ACK_S) the session has no id
-        # yet: a viewer told "recording" would have no session to show.
-        return "recording" if s.session_id else "starting"
-    if s.starting:
-        return "starting"
-    if s.device != "ok" or s.disk_full:
-        return "error"
-    if s.finalizing:
-        return "finalizing"
-    if s.uploading:
-        return "uploading"
-    return "idle"
+def _news(event: Event) -> dict | None:
+    """What the notifiers are told of a session's progress reported by the writer or outbox."""
+    match event:
+        case SessionFinalized(session_id=session_id):
+            return {"event": "session_finalized", "session_id": session_id}
+        case SessionUploaded(session_id=session_id, remote=remote):
+            return {"event": "session_uploaded", "session_id": session_id, "remote": remote}
+        case SessionVerified(session_id=session_id, remote=remote):
+            return {"event": "session_verified", "session_id": session_id, "remote": remote}
+    return None
 
 
 def settings_from(cfg: Config) -> Settings:
