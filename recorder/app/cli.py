@@ -326,7 +326,11 @@ def _offline_worker(cfg: Config):
         raise SystemExit(f"session-recorder: uploads are off: {error}")
     store = SessionStore(cfg.storage.dir)
     worker = OutboxWorker(
-        store, cfg.upload, remote, StatvfsDisk(), Hookup(recording=lambda: False, emit=lambda e: None)
+        store,
+        cfg.upload,
+        remote,
+        StatvfsDisk(),
+        Hookup(recording=lambda: False, emit=lambda e: None),
     )
     return store, remote, worker
 
