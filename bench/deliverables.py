@@ -23,7 +23,7 @@ from recorder.core.manifest import Manifest
 from recorder.media.flac import build_flac
 from recorder.media.mp3 import build_mp3, mp3_bitrate_kbps
 from recorder.media.wav_export import build_wav
-from tests.test_deliverables import write_session
+from tests.factories import write_session
 
 RATE = 48000
 SEGMENT_S = 300

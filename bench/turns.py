@@ -28,8 +28,8 @@ from recorder.core.manifest import Manifest
 from recorder.core.transcript.turns import TurnParams, find_paragraphs, find_turns
 from recorder.media.blocks import BLOCK_FRAMES
 from recorder.transcript.activity import session_levels, window_frames
+from tests.factories import write_session
 from tests.speech import ESPEAK, SCRIPT, conversation, to_int16
-from tests.test_deliverables import write_session
 
 RATE, CHANNELS, FMT = 48000, 2, "S16_LE"
 SEGMENT_S = 300  # the recorder's default segment length

@@ -6,6 +6,7 @@ itself is real: the audio still comes through ALSA, the segments are still libsn
 
 from __future__ import annotations
 
+import selectors
 import threading
 from pathlib import Path
 
@@ -92,3 +93,17 @@ class StallingSegments:
 
         seg.write = write  # type: ignore[method-assign]
         return seg
+
+
+class Dying(selectors.DefaultSelector):  # type: ignore[misc, valid-type]
+    """The real selector, whose select() raises SystemExit (as a library calling exit() would)
+    `failures` more times once `armed` is set: the serving loop itself dies, for real."""
+
+    armed = threading.Event()
+    failures = 0
+
+    def select(self, timeout=None):
+        if Dying.armed.is_set() and Dying.failures > 0:
+            Dying.failures -= 1
+            raise SystemExit("exit() called in a library")
+        return super().select(timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,9 @@ from recorder.app.daemon import Recorder
 from recorder.config import Config, parse_config
 from recorder.core.formats import FORMATS
 from recorder.core.recording.state import Start, Stop
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
+SOX_ENCODING = {"S16_LE": ["-b", "16"], "S24_3LE": ["-b", "24"], "S32_LE": ["-b", "32"]}
 
 BASE = {
     "device": {"id": "test-box"},
@@ -71,6 +75,37 @@ def small_disk(where: Path, size: str):
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+def fill(where: Path) -> Path:
+    """Another program takes every free byte, as `dd` does until the disk says no."""
+    filler = where / "filler"
+    done = subprocess.run(
+        ["dd", "if=/dev/zero", f"of={filler}", "bs=64k"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "No space left on device" in done.stderr, done.stderr
+    return filler
+
+
+def copy_checkout(dest: Path) -> Path:
+    """This checkout without its venv, git data and caches (install.sh never writes into it)."""
+    shutil.copytree(
+        ROOT,
+        dest,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache",
+            "artifacts", "*.egg-info",
+        ),
+    )  # fmt: skip
+    page = dest / "dashboard" / "dist" / "index.html"
+    if not page.exists():  # not built here: a stand-in, so install.sh does not run npm
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("<!doctype html><title>stand-in dashboard</title>\n")
+    return dest
+
+
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,6 +120,12 @@ def sox_raw(paths: list[str]) -> bytes:
     """The samples of WAV files, joined, as raw bytes in their own encoding, read by sox."""
     out = subprocess.run(["sox", *paths, "-t", "raw", "-"], capture_output=True, check=True).stdout
     return out
+
+
+def sox_samples(path: Path, fmt: str) -> bytes:
+    """The samples of one audio file (any format sox reads) as signed little-endian `fmt`."""
+    cmd = ["sox", str(path), "-t", "raw", "-e", "signed-integer", *SOX_ENCODING[fmt], "-L", "-"]
+    return subprocess.run(cmd, capture_output=True, check=True).stdout
 
 
 def sox_seconds(path: str | Path) -> float:
@@ -102,6 +143,12 @@ def ffprobe_seconds(path: str | Path) -> float:
         check=True,
     )
     return float(json.loads(out.stdout)["format"]["duration"])
+
+
+def ffprobe(path: Path, *extra: str) -> dict:
+    """Format and streams of a file as ffmpeg (not libsndfile) reads them."""
+    cmd = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", *extra]
+    return json.loads(subprocess.run([*cmd, str(path)], capture_output=True, check=True).stdout)
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -7,7 +7,6 @@ import subprocess
 import time
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from recorder.adapters.gpio import LedPlayer, make_led
 from recorder.app.daemon import Parts
@@ -20,13 +19,6 @@ from tests.support import Running, make_config, sox_raw, wait_until
 S16 = FORMATS["S16_LE"]
 FB = S16.frame_bytes(2)
 BUTTON, LED = 17, 27
-
-
-@pytest.fixture
-def factory():
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.reset()
 
 
 def _press(pin, seconds: float) -> None:

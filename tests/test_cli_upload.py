@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 
-import pytest
-
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.recording.state import Start, Stop
-from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
+from tests.rclone_server import CRYPT_REMOTE, rclone_binary, write_config
 from tests.support import Running, cli, make_config, sox_raw
 from tests.support import write_config as write_cfg
 
@@ -27,12 +25,6 @@ def _one_session(tmp_path, mic) -> str:
         r.request(Stop())
         r.wait_outbox(started["session_id"])  # no [upload]: no deliverables until export
     return started["session_id"]
-
-
-@pytest.fixture
-def s3(tmp_path):
-    with S3Server(tmp_path / "s3") as server:
-        yield server
 
 
 def test_export_upload_and_discard_without_a_daemon(tmp_path, mic, s3):

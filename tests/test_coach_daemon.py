@@ -11,94 +11,22 @@ import subprocess
 import time
 import urllib.request
 
-import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
-
 from recorder.adapters.control_socket import send, wait_for_job
 from recorder.adapters.rclone.client import Rclone
 from recorder.adapters.rclone.share import RcloneShareTarget
 from recorder.app.daemon import Parts
-from recorder.app.virtualmic import Feeder, random_periods
 from recorder.coaching.archive_sync import edited_since_verified
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Marker, latest_coach_edit
 from recorder.core.recording.state import Start, Stop
 from recorder.media.deliverables import MP3_NAME
-from tests.mosquitto import Mosquitto
-from tests.rclone_server import BUCKET, CRYPT_REMOTE, S3_REMOTE, S3Server, rclone_binary
-from tests.rclone_server import write_config as write_rclone
-from tests.support import Running, make_config, wait_until
-from tests.test_deliverables import ffprobe, manifest_for
-from tests.test_hangs import frozen  # noqa: F401 - the fixture, found by pytest by its name
-from tests.test_mqtt import Watcher
+from tests.factories import make_manifest
+from tests.phone import Phone, Watcher, coach_box, coach_feeder
+from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary
+from tests.support import Running, ffprobe, wait_until
 
 S16 = FORMATS["S16_LE"]
 BUTTON = 17
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path, device_id="box-1").start()
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def factory():
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.reset()
-
-
-def _box(tmp_path, broker, s3, **sections):
-    conf = write_rclone(tmp_path / "rclone.conf", s3)
-    cfg = make_config(
-        tmp_path,
-        device={"id": "box-1"},
-        mqtt=broker.recorder_section(tmp_path),
-        share={"remote": f"{S3_REMOTE}:{BUCKET}/shares", "rclone_config": str(conf),
-               "rclone_binary": str(rclone_binary())},
-        warnings={"disk_minutes": 0, "clip_repeat": 1_000_000},
-        **sections,
-    )  # fmt: skip
-    return cfg, conf
-
-
-def _feeder(mic) -> Feeder:
-    return Feeder(mic.infile, random_periods(S16, 2, 4800, None, seed=5), 0.02)
-
-
-class Phone:
-    """The dashboard's side of MQTT: commands out, the box's answers and state in."""
-
-    def __init__(self, broker: Mosquitto, watcher: Watcher) -> None:
-        self.client = broker.client(broker.dashboard)
-        self.topic = broker.topic("cmd")
-        self.watcher = watcher
-
-    def send(self, payload: dict | bytes) -> None:
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.client.publish(self.topic, raw, qos=1)
-
-    def answer(self, cmd: str, seen: int = 0, timeout: float = 20.0) -> dict:
-        """The `seen`-th (from 0) `command` event answering `cmd`."""
-
-        def found():
-            answers = [e for e in self.watcher.events() if e.get("cmd") == cmd]
-            return answers[seen] if len(answers) > seen else None
-
-        wait_until(lambda: found() is not None, timeout, f"the answer to {cmd}")
-        return found()
-
-    def errors(self) -> list[str]:
-        return [e["message"] for e in self.watcher.events() if e["event"] == "error"]
-
-    def state(self) -> dict:
-        return json.loads(self.watcher.of("/state")[-1][0])
-
-    def event(self, name: str, timeout: float = 60.0) -> dict:
-        wait_until(lambda: any(e["event"] == name for e in self.watcher.events()), timeout, name)
-        return next(e for e in self.watcher.events() if e["event"] == name)
 
 
 def _press(pin, seconds: float = 0.15) -> None:
@@ -117,8 +45,8 @@ def test_the_coach_over_mqtt_from_the_next_session_to_a_share(tmp_path, mic, bro
     watcher = Watcher(broker, topics=("session-recorder/#",))
     phone = Phone(broker, watcher)
     with S3Server(tmp_path / "s3") as s3:
-        cfg, _ = _box(tmp_path, broker, s3, gpio={"enabled": True})
-        with Running(cfg, _feeder(mic), Parts(pin_factory=factory)) as r:
+        cfg, _ = coach_box(tmp_path, broker, s3, gpio={"enabled": True})
+        with Running(cfg, coach_feeder(mic), Parts(pin_factory=factory)) as r:
             wait_until(lambda: r.rec.mqtt.connected, 10)
             r.wait_frames(48000)
 
@@ -221,15 +149,15 @@ def test_a_share_remote_that_hangs_leaves_the_box_answering_and_recording(
     tmp_path,
     mic,
     broker,
-    frozen,  # noqa: F811 - the fixture
+    frozen,
 ):
     watcher = Watcher(broker, topics=("session-recorder/#",))
     phone = Phone(broker, watcher)
     with S3Server(tmp_path / "s3") as s3:
-        cfg, conf = _box(tmp_path, broker, s3)
+        cfg, conf = coach_box(tmp_path, broker, s3)
         # rclone's timeouts are left as shipped (a minute idle): the copy hangs for real
         target = RcloneShareTarget(Rclone(conf, rclone_binary()))
-        with Running(cfg, _feeder(mic), Parts(share_target=target)) as r:
+        with Running(cfg, coach_feeder(mic), Parts(share_target=target)) as r:
             wait_until(lambda: r.rec.mqtt.connected, 10)
             r.wait_frames(48000)
             first = r.request(Start())["session_id"]
@@ -266,10 +194,10 @@ def test_a_withdrawal_removes_the_session_everywhere_within_one_pass(tmp_path, m
     watcher = Watcher(broker, topics=("session-recorder/#",))
     phone = Phone(broker, watcher)
     with S3Server(tmp_path / "s3") as s3:
-        cfg, conf = _box(tmp_path, broker, s3, upload={"remote": f"{CRYPT_REMOTE}:box-1"})
+        cfg, conf = coach_box(tmp_path, broker, s3, upload={"remote": f"{CRYPT_REMOTE}:box-1"})
         flags = ["--retries=1", "--contimeout=2s", "--timeout=10s", "--transfers=1"]
         parts = Parts(remote=Rclone(conf, rclone_binary(), None, flags))
-        with Running(cfg, _feeder(mic), parts) as r:
+        with Running(cfg, coach_feeder(mic), parts) as r:
             wait_until(lambda: r.rec.mqtt.connected, 10)
             r.wait_frames(48000)
             sid = r.request(Start())["session_id"]
@@ -316,10 +244,10 @@ def _archived_manifest(conf, sid: str) -> dict | None:
 
 def test_edits_after_verification_reach_the_encrypted_archive(tmp_path, mic, broker):
     with S3Server(tmp_path / "s3") as s3:
-        cfg, conf = _box(tmp_path, broker, s3, upload={"remote": f"{CRYPT_REMOTE}:box-1"})
+        cfg, conf = coach_box(tmp_path, broker, s3, upload={"remote": f"{CRYPT_REMOTE}:box-1"})
         flags = ["--retries=1", "--contimeout=2s", "--timeout=10s", "--transfers=1"]
         parts = Parts(remote=Rclone(conf, rclone_binary(), None, flags))
-        with Running(cfg, _feeder(mic), parts) as r:
+        with Running(cfg, coach_feeder(mic), parts) as r:
             r.wait_frames(48000)
             sid = r.request(Start())["session_id"]
             r.wait_session_frames(48000)
@@ -344,7 +272,7 @@ def test_edits_after_verification_reach_the_encrypted_archive(tmp_path, mic, bro
 
 
 def test_only_edits_after_verification_are_sent_again():
-    m = manifest_for([], 48000, 1, "S16_LE")
+    m = make_manifest(channels=1)
     m.upload.verified_at = "2026-12-04T10:00:00+00:00"
     assert latest_coach_edit(m) is None and not edited_since_verified(m)
     extra = m.__pydantic_extra__

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
-from recorder.core.manifest import Marker
 from recorder.store.sessions import SessionStore
+from tests.factories import SESSION_ID, finished_session, tone
 from tests.support import cli
 from tests.support import write_config as write_cfg
-from tests.test_deliverables import SESSION_ID, write_session
 
 RATE = 8000
 
@@ -19,11 +16,8 @@ RATE = 8000
 def _session(tmp_path, markers=()) -> tuple:
     """A finished session in outbox/, as the writer leaves it, and the config that finds it."""
     path = write_cfg(tmp_path)
-    folder = tmp_path / "sessions" / "outbox" / SESSION_ID
-    tone = (np.sin(np.arange(RATE * 2) / 5) * 8000).astype("<i2")
-    manifest = write_session(folder, [[tone.tobytes()]], RATE, 1, "S16_LE")
-    manifest.markers = [Marker(frame=f, seconds=f / RATE, label=t) for f, t in markers]
-    SessionStore(tmp_path / "sessions").write_manifest(folder, manifest)
+    audio = [tone(RATE * 2).tobytes()]
+    folder, _ = finished_session(tmp_path / "sessions", audio, RATE, markers=markers)
     return path, folder
 
 

@@ -10,30 +10,18 @@ import signal
 import threading
 import time
 
-import pytest
-
 from recorder.adapters.control_socket import send
 from recorder.adapters.rclone.client import Rclone
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.recording.state import Start
-from tests.mosquitto import Mosquitto
+from tests.phone import Phone, Watcher
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import Running, make_config, wait_until
-from tests.test_coach_daemon import Phone
-from tests.test_hangs import frozen  # noqa: F401 - the fixture, found by pytest by its name
-from tests.test_mqtt import Watcher
 
 S16 = FORMATS["S16_LE"]
 PENDING = 32  # as many discards as the socket has connections: each one used to hold one
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path, device_id="box-1").start()
-    yield b
-    b.close()
 
 
 def _feeder(mic) -> Feeder:
@@ -44,7 +32,7 @@ def test_a_discard_held_by_a_frozen_remote_leaves_mark_stop_and_status_answered(
     tmp_path,
     mic,
     broker,
-    frozen,  # noqa: F811 - the fixture
+    frozen,
 ):
     watcher = Watcher(broker, topics=("session-recorder/#",))
     phone = Phone(broker, watcher)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import selectors
 import signal
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from recorder.adapters.control_socket import (
     Limits,
     send,
 )
+from tests.doubles import Dying
 from tests.support import wait_until, write_config
 
 LOGGER = "recorder.adapters.control_socket"
@@ -360,20 +360,6 @@ def test_slow_requests_never_make_status_start_or_mark_busy(served):
     assert sorted(a["message"] for a in answers if a["ok"]) == ["labelled"] * MAX_SLOW
     for refused in [a for a in answers if not a["ok"]]:
         assert refused["message"].startswith(f"the recorder is busy: {MAX_SLOW} slower requests")
-
-
-class Dying(selectors.DefaultSelector):  # type: ignore[misc, valid-type]
-    """The real selector, whose select() raises SystemExit (as a library calling exit() would)
-    `failures` more times once `armed` is set: the serving loop itself dies, for real."""
-
-    armed = threading.Event()
-    failures = 0
-
-    def select(self, timeout=None):
-        if Dying.armed.is_set() and Dying.failures > 0:
-            Dying.failures -= 1
-            raise SystemExit("exit() called in a library")
-        return super().select(timeout)
 
 
 def test_a_serving_loop_that_dies_is_restarted_and_said(tmp_path):

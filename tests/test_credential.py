@@ -41,15 +41,14 @@ from recorder.core.coaching.credential import (
     verdict,
 )
 from recorder.core.formats import FORMATS
-from recorder.core.manifest import AudioInfo, GapInfo, Manifest, Marker
+from recorder.core.manifest import GapInfo, Manifest, Marker
 from recorder.core.recording.state import Start, Stop
 from recorder.core.transcript.doc import Line, TranscriptDoc
 from recorder.media.deliverables import DeliverableError, export
 from recorder.store.sessions import SessionStore
 from recorder.views.credential import as_json, check, report, session_facts
-from tests.support import Running, make_config, sox_raw
-from tests.test_deliverables import SESSION_ID, ffprobe, random_session
-from tests.test_deliverables import sox_raw as sox_samples
+from tests.factories import SESSION_ID, make_manifest, random_session
+from tests.support import Running, ffprobe, make_config, sox_raw, sox_samples
 
 MIN = 60.0
 
@@ -284,19 +283,10 @@ def test_an_unknown_point_blocks_ready_and_is_named():
 
 
 def _manifest(frames: int, preroll_frames: int, rate: int = 8000, **kw) -> Manifest:
-    return Manifest(
-        id=SESSION_ID,
-        device_id="box",
-        audio=AudioInfo(device="testmic", rate=rate, channels=1, format="S16_LE"),
-        started_at="2026-11-29T09:30:00Z",
-        clock_synced=True,
-        start_pos=0,
-        preroll_frames=preroll_frames,
-        frames=frames,
-        state="finalized",
-        stop_reason="requested",
-        **kw,
-    )
+    return make_manifest(
+        rate=rate, channels=1, frames=frames, preroll_frames=preroll_frames,
+        stop_reason="requested", **kw,
+    )  # fmt: skip
 
 
 def _conversation(length_s: float, turn_s: float = 60.0) -> list[Line]:

@@ -13,11 +13,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo, dump_manifest
+from recorder.core.manifest import dump_manifest
 from recorder.media.wav import SoundfileSegment, repair
 from recorder.store.recovery import recover_all
 from recorder.store.sessions import SessionStore
 from recorder.views.sessions import session_json
+from tests.factories import make_manifest, segment_infos
 from tests.support import cli, write_config
 
 RATE = 16000
@@ -55,25 +56,11 @@ def write_interrupted_segment(path, synced: int, after: int, seed: int) -> None:
     path.with_suffix(".cut").replace(path)
 
 
-def good_manifest(segments: list[tuple[str, int]]) -> dict:
-    infos, first = [], 0
-    for i, (name, frames) in enumerate(segments):
-        infos.append(
-            SegmentInfo(file=name, index=i, first_frame=first, first_pos=first, frames=frames)
-        )
-        first += frames
-    m = Manifest(
-        id=SID,
-        device_id="box",
-        audio=AudioInfo(device="testmic", rate=RATE, channels=2, format="S16_LE"),
-        started_at="2026-01-01T10:00:00+00:00",
-        clock_synced=True,
-        start_pos=0,
-        preroll_frames=0,
-        frames=first,
-        segments=infos,
+def good_manifest() -> dict:
+    """The manifest of one segment, seg-0000.wav, of 4000 frames."""
+    return json.loads(
+        dump_manifest(make_manifest(id=SID, rate=RATE, segments=segment_infos([4000])))
     )
-    return json.loads(dump_manifest(m))
 
 
 @pytest.fixture
@@ -155,7 +142,7 @@ def test_impossible_values_make_a_damaged_session_that_names_the_field(store, pa
     folder = store.state_dir("outbox") / SID
     folder.mkdir()
     write_segment(folder / "seg-0000.wav", 4000, 5)
-    data = good_manifest([("seg-0000.wav", 4000)])
+    data = good_manifest()
     set_path(data, path, value)
     (folder / "manifest.json").write_text(json.dumps(data))
     [s] = store.sessions()
@@ -171,7 +158,7 @@ def test_the_good_manifest_of_these_tests_is_accepted(store):
     folder = store.state_dir("outbox") / SID
     folder.mkdir()
     write_segment(folder / "seg-0000.wav", 4000, 5)
-    (folder / "manifest.json").write_text(json.dumps(good_manifest([("seg-0000.wav", 4000)])))
+    (folder / "manifest.json").write_text(json.dumps(good_manifest()))
     [s] = store.sessions()
     assert s.state == "outbox" and session_json(s)["frames"] == 4000
 
@@ -183,7 +170,7 @@ def test_recovery_leaves_an_impossible_manifest_untouched(store, path, value, fi
     folder = store.state_dir("recording") / SID
     folder.mkdir()
     write_interrupted_segment(folder / "seg-0000.wav", synced=4000, after=2000, seed=6)
-    data = good_manifest([("seg-0000.wav", 4000)])
+    data = good_manifest()
     set_path(data, path, value)
     (folder / "manifest.json").write_text(json.dumps(data))
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
@@ -205,7 +192,7 @@ def test_sessions_json_on_the_command_line_shows_damaged_sessions_with_their_aud
     absurd = store.state_dir("outbox") / SID
     absurd.mkdir()
     write_segment(absurd / "seg-0000.wav", 4000, 9)
-    data = good_manifest([("seg-0000.wav", 4000)])
+    data = good_manifest()
     data["frames"] = 10**30
     (absurd / "manifest.json").write_text(json.dumps(data))
 

@@ -12,7 +12,6 @@ over the one-minute budget for a slow test. The hour is covered by arithmetic (C
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import subprocess
 import tracemalloc
@@ -23,7 +22,7 @@ import pytest
 
 from recorder.app.virtualmic import encode, speech_like
 from recorder.core.formats import FORMATS
-from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
+from recorder.core.manifest import Manifest, Marker
 from recorder.media import mp3 as mp3_module
 from recorder.media import wav_export
 from recorder.media.deliverables import (
@@ -42,67 +41,10 @@ from recorder.media.mp3 import (
     mp3_compression_level,
     mp3_rate,
 )
-from recorder.media.wav import SoundfileSegment
-
-SESSION_ID = "000042-20261129T093000Z"
-SOX_ENCODING = {"S16_LE": ["-b", "16"], "S24_3LE": ["-b", "24"], "S32_LE": ["-b", "32"]}
-
+from tests.factories import SESSION_ID, make_manifest, random_session, write_session
+from tests.support import ffprobe, sox_samples
 
 # ---------------------------------------------------------------- sessions on disk
-
-
-def manifest_for(
-    segments: list[SegmentInfo],
-    rate: int,
-    channels: int,
-    fmt: str,
-    markers: list[Marker] | None = None,
-) -> Manifest:
-    return Manifest(
-        id=SESSION_ID,
-        device_id="box",
-        audio=AudioInfo(device="testmic", rate=rate, channels=channels, format=fmt),
-        started_at="2026-11-29T09:30:00Z",
-        clock_synced=True,
-        start_pos=0,
-        preroll_frames=0,
-        frames=sum(s.frames for s in segments),
-        state="finalized",
-        segments=segments,
-        markers=markers or [],
-    )
-
-
-def write_session(
-    session: Path, chunks: list[list[bytes]], rate: int, channels: int, fmt: str
-) -> Manifest:
-    """One segment per entry of `chunks`, each written as the writer thread would."""
-    session.mkdir(parents=True, exist_ok=True)
-    frame_bytes = FORMATS[fmt].frame_bytes(channels)
-    segments, first = [], 0
-    for i, parts in enumerate(chunks):
-        name = f"seg-{i:04d}.wav"
-        seg = SoundfileSegment(session / name, rate, channels, fmt)
-        for raw in parts:
-            seg.write(raw)
-        seg.close()
-        frames = sum(len(p) for p in parts) // frame_bytes
-        segments.append(
-            SegmentInfo(
-                file=name, index=i, first_frame=first, first_pos=first, frames=frames, closed=True
-            )
-        )
-        first += frames
-    return manifest_for(segments, rate, channels, fmt)
-
-
-def random_session(
-    session: Path, fmt: str, lengths=(4800, 12001, 777), channels: int = 2, rate: int = 48000
-) -> tuple[Manifest, bytes]:
-    rng = np.random.default_rng(7)
-    width = FORMATS[fmt].width
-    raws = [rng.integers(0, 256, n * channels * width, dtype=np.uint8).tobytes() for n in lengths]
-    return write_session(session, [[r] for r in raws], rate, channels, fmt), b"".join(raws)
 
 
 def speech_session(
@@ -133,16 +75,6 @@ def decoded_mono(path: Path) -> np.ndarray:
     """What ffmpeg (not libsndfile) decodes from an audio file: float32 samples, first channel."""
     cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"]
     return np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, "<f4")
-
-
-def sox_raw(path: Path, fmt: str) -> bytes:
-    cmd = ["sox", str(path), "-t", "raw", "-e", "signed-integer", *SOX_ENCODING[fmt], "-L", "-"]
-    return subprocess.run(cmd, capture_output=True, check=True).stdout
-
-
-def ffprobe(path: Path, *extra: str) -> dict:
-    cmd = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", *extra]
-    return json.loads(subprocess.run([*cmd, str(path)], capture_output=True, check=True).stdout)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -178,7 +110,7 @@ def test_compression_level_lands_on_every_bitrate(rate, table, lo, hi):
 
 def test_flac_subtype():
     def m(fmt: str, channels: int = 2) -> Manifest:
-        return manifest_for([], 48000, channels, fmt)
+        return make_manifest(channels=channels, fmt=fmt)
 
     assert flac_subtype(m("S16_LE")) == "PCM_16"
     assert flac_subtype(m("S24_3LE")) == "PCM_24"
@@ -205,7 +137,7 @@ def test_flac_joins_segments_sample_exact(tmp_path, fmt):
     manifest, raw = random_session(session, fmt)
     out = build_flac(session, manifest, session / FLAC_NAME)
     assert out == session / FLAC_NAME
-    assert sox_raw(out, fmt) == raw
+    assert sox_samples(out, fmt) == raw
     info = ffprobe(out)
     stream = info["streams"][0]
     assert stream["codec_name"] == "flac"
@@ -283,7 +215,7 @@ def test_s32_from_a_24_bit_converter_gets_a_lossless_flac(tmp_path):
     assert flac_subtype(manifest) is None  # the manifest alone cannot promise it
     flac = build_flac(session, manifest, session / FLAC_NAME)
     assert ffprobe(flac)["streams"][0]["bits_per_raw_sample"] == "24"
-    assert sox_raw(flac, "S32_LE") == b"".join(raws)
+    assert sox_samples(flac, "S32_LE") == b"".join(raws)
 
 
 def test_flac_carries_the_markers_as_a_vorbis_comment(tmp_path):
@@ -396,8 +328,8 @@ def test_a_high_rate_session_gets_a_resampled_mp3_of_the_same_length_and_pitch(
     # -0.45 dB, the same for a 48 kHz session; libsoxr alone keeps it within 0.01 dB)
     rms_db = 20 * np.log10(np.sqrt(np.mean(middle.astype(np.float64) ** 2)) / (0.5 / np.sqrt(2)))
     assert abs(rms_db) < 1.0, f"{rms_db:.2f} dB"
-    assert sox_raw(built["flac"], "S24_3LE") == b"".join(
-        sox_raw(session / s.file, "S24_3LE") for s in manifest.segments
+    assert sox_samples(built["flac"], "S24_3LE") == b"".join(
+        sox_samples(session / s.file, "S24_3LE") for s in manifest.segments
     )  # the FLAC keeps the session's own rate, untouched
     assert leftovers(session) == []
 
@@ -411,7 +343,7 @@ def test_export_wav_is_the_session_with_its_markers(tmp_path, fmt):
     manifest, raw = random_session(session, fmt)
     manifest.markers = [Marker(frame=5000, seconds=0.104, label="here")]
     out = export(session, manifest, "wav", tmp_path / "out" / "joined.wav")
-    assert sox_raw(out, fmt) == raw
+    assert sox_samples(out, fmt) == raw
     chapters = ffprobe(out, "-show_chapters")["chapters"]
     assert [(c["start"], c["tags"]["title"]) for c in chapters] == [(5000, "here")]
     assert out.read_bytes()[:4] == b"RIFF"
@@ -423,14 +355,14 @@ def test_export_wav_past_4_gib_is_rf64(tmp_path, monkeypatch):
     manifest, raw = random_session(session, "S24_3LE")
     out = export(session, manifest, "wav", tmp_path / "joined.wav")
     assert out.read_bytes()[:4] == b"RF64"
-    assert sox_raw(out, "S24_3LE") == raw
+    assert sox_samples(out, "S24_3LE") == raw
 
 
 def test_export_flac_mp3_and_an_unknown_format(tmp_path):
     session = tmp_path / SESSION_ID
     manifest, raw = random_session(session, "S24_3LE")
     flac = export(session, manifest, "flac", tmp_path / "a.flac")
-    assert sox_raw(flac, "S24_3LE") == raw
+    assert sox_samples(flac, "S24_3LE") == raw
     mp3 = export(session, manifest, "mp3", tmp_path / "a.mp3")
     assert ffprobe(mp3)["streams"][0]["codec_name"] == "mp3"
     with pytest.raises(DeliverableError) as caught:
@@ -449,7 +381,7 @@ def test_build_deliverables_builds_once_and_again_after_a_segment_changes(tmp_pa
     manifest, raw = random_session(session, "S16_LE")
     built = build_deliverables(session, manifest)
     assert built == {"flac": session / FLAC_NAME, "mp3": session / MP3_NAME}
-    assert sox_raw(built["flac"], "S16_LE") == raw
+    assert sox_samples(built["flac"], "S16_LE") == raw
 
     def stamps() -> dict[str, int]:
         return {k: p.stat().st_mtime_ns for k, p in built.items()}
@@ -477,9 +409,9 @@ def test_build_deliverables_skips_what_cannot_be_built(tmp_path):
     assert build_deliverables(hi, manifest) == {"flac": hi / FLAC_NAME, "mp3": hi / MP3_NAME}
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert build_deliverables(empty, manifest_for([], 48000, 2, "S16_LE")) == {}
+    assert build_deliverables(empty, make_manifest()) == {}
     with pytest.raises(DeliverableError, match="no audio"):
-        build_flac(empty, manifest_for([], 48000, 2, "S16_LE"), empty / FLAC_NAME)
+        build_flac(empty, make_manifest(), empty / FLAC_NAME)
 
 
 # ---------------------------------------------------------------- memory

@@ -22,21 +22,11 @@ from recorder.outbox.discard import (
     discard_session,
     remote_dir_for,
 )
+from tests.logged_remote import outbox_box, outbox_worker, remote_files
 from tests.rclone_server import CRYPT_REMOTE
-from tests.test_upload import (
-    _box,
-    _lsf,
-    _worker,
-    s3,  # noqa: F401 (a fixture: pytest finds it by name)
-)
 
 GOOD = "000100-20261206T080613Z"
 PASSES = 4
-
-
-@pytest.fixture
-def server(s3):  # noqa: F811 (the loopback S3 server of tests/test_upload.py)
-    return s3
 
 
 def _warnings(caplog) -> list[str]:
@@ -48,16 +38,16 @@ def _warnings(caplog) -> list[str]:
 
 
 def test_a_pending_deletion_that_cannot_succeed_is_quarantined_with_one_warning(
-    tmp_path, server, caplog
+    tmp_path, s3, caplog
 ):
-    _, cfg, store, remote = _box(tmp_path, server)
+    _, cfg, store, remote = outbox_box(tmp_path, s3)
     remote_root = cfg.upload.remote
     # a session on the remote whose deletion is pending, and must still happen
     local = tmp_path / "good"
     local.mkdir()
     (local / "note.txt").write_text("kept until its consent is withdrawn\n")
     remote.inner.upload(local, ["note.txt"], remote_dir_for(remote_root, GOOD))
-    assert _lsf(cfg, remote_root) == [f"{GOOD}/", f"{GOOD}/note.txt"]
+    assert remote_files(cfg, remote_root) == [f"{GOOD}/", f"{GOOD}/note.txt"]
 
     pending = store.root / DISCARDS
     pending.mkdir()
@@ -83,12 +73,12 @@ def test_a_pending_deletion_that_cannot_succeed_is_quarantined_with_one_warning(
     writing.write_text(remote_dir_for(remote_root, "000015-20261206T080613Z"))
 
     caplog.set_level(logging.INFO, logger="recorder.outbox.discard")
-    worker = _worker(cfg, store, remote)
+    worker = outbox_worker(cfg, store, remote)
     for _ in range(PASSES):
         worker.pass_once()
 
     # the good one was done: gone on the remote, its entry removed, the discard log says so
-    assert _lsf(cfg, remote_root) == []
+    assert remote_files(cfg, remote_root) == []
     assert not (pending / GOOD).exists()
     log = [json.loads(x) for x in (store.root / "discard.log").read_text().splitlines()]
     assert log == [{"at": log[0]["at"], "id": GOOD, "remote": "deleted (retried)"}]
@@ -116,7 +106,7 @@ def test_a_pending_deletion_that_cannot_succeed_is_quarantined_with_one_warning(
 
     # a restart does not bring them back
     caplog.clear()
-    again = _worker(cfg, store, remote)
+    again = outbox_worker(cfg, store, remote)
     for _ in range(PASSES):
         again.pass_once()
     assert _warnings(caplog) == []
@@ -124,11 +114,11 @@ def test_a_pending_deletion_that_cannot_succeed_is_quarantined_with_one_warning(
 
 
 def test_a_pending_deletion_the_remote_refuses_for_now_warns_once_and_still_happens(
-    tmp_path, server, caplog
+    tmp_path, s3, caplog
 ):
     """A remote that is down is a reason to retry, not to set the entry aside; and saying the
     same failure again at every pass would flood the log the same way."""
-    _, cfg, store, remote = _box(tmp_path, server)
+    _, cfg, store, remote = outbox_box(tmp_path, s3)
     local = tmp_path / "good"
     local.mkdir()
     (local / "note.txt").write_text("x\n")
@@ -138,26 +128,26 @@ def test_a_pending_deletion_the_remote_refuses_for_now_warns_once_and_still_happ
     (pending / GOOD).write_text(remote_dir_for(cfg.upload.remote, GOOD) + "\n")
 
     caplog.set_level(logging.INFO, logger="recorder.outbox.discard")
-    worker = _worker(cfg, store, remote)
-    server.stop()
+    worker = outbox_worker(cfg, store, remote)
+    s3.stop()
     for _ in range(PASSES):
         worker.pass_once()
     still = [w for w in _warnings(caplog) if "still pending" in w]
     assert len(still) == 1 and repr(GOOD) in still[0], _warnings(caplog)
     assert (pending / GOOD).exists() and not (pending / QUARANTINE).exists()
 
-    server.start()
+    s3.start()
     worker.pass_once()
     assert not (pending / GOOD).exists()
-    assert _lsf(cfg, cfg.upload.remote) == []
+    assert remote_files(cfg, cfg.upload.remote) == []
 
 
 @pytest.mark.parametrize("name", ["١٢٣٤٥٦-20261206T080613Z", "1" * 300 + "-20261206T080613Z"])
 def test_a_discard_of_an_id_that_is_not_ascii_or_too_long_leaves_nothing_pending(
-    tmp_path, server, name
+    tmp_path, s3, name
 ):
     """The issue's discard itself: refused, so no entry is made in the first place."""
-    _, cfg, store, remote = _box(tmp_path, server)
+    _, cfg, store, remote = outbox_box(tmp_path, s3)
     with pytest.raises(DiscardError, match="is not a session id"):
         discard_session(store, remote, cfg.upload, name)
     assert not (store.root / DISCARDS).exists()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import signal
 import struct
-import subprocess
 import threading
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.mosquitto import Mosquitto, require_mosquitto
 from tests.support import (
     Running,
     expected_audio,
+    fill,
     make_config,
     sox_raw,
     start_daemon,
@@ -50,19 +50,6 @@ FULL = "the storage is full"
 def small_disk(tmp_path):
     with support.small_disk(tmp_path / "disk", "20m") as mnt:
         yield mnt
-
-
-def fill(where: Path) -> Path:
-    """Another program takes every free byte, as `dd` does until the disk says no."""
-    filler = where / "filler"
-    done = subprocess.run(
-        ["dd", "if=/dev/zero", f"of={filler}", "bs=64k"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert "No space left on device" in done.stderr, done.stderr
-    return filler
 
 
 def on_disk(session) -> int:

@@ -9,7 +9,6 @@ import subprocess
 import pytest
 
 from recorder.app.virtualmic import Feeder, demo_periods
-from tests.mosquitto import Mosquitto
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import cli
 from tests.support import write_config as write_cfg
@@ -27,13 +26,6 @@ def _doctor_with_sound(path, mic):
         return cli("doctor", "--json", "--config", str(path), env=mic.env(), timeout=120)
     finally:
         feeder.stop()
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path, device_id="box-1").start()
-    yield b
-    b.close()
 
 
 @pytest.mark.slow

@@ -48,8 +48,8 @@ from recorder.core.formats import FORMATS
 from recorder.core.inbound import MAX_BYTES
 from recorder.core.recording.state import Stop
 from tests.mosquitto import HOST, Credentials, Mosquitto
+from tests.phone import Watcher
 from tests.support import Running, cli, expected_audio, sox_raw, wait_until, write_config
-from tests.test_mqtt import Watcher
 
 S16 = FORMATS["S16_LE"]
 SEED = int(os.environ.get("SESSION_RECORDER_FUZZ_SEED", "20"))

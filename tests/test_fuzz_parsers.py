@@ -53,7 +53,7 @@ from recorder.core.manifest import ManifestError, Marker, dump_manifest, parse_m
 from recorder.core.requests import parse_request, read_request
 from recorder.core.session_id import is_valid_id, make_id, sequence_of
 from recorder.store.sessions import SessionStore
-from tests.test_deliverables import write_session
+from tests.factories import write_session
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_MESSAGE = 400

@@ -7,13 +7,10 @@ tests/test_stalled_start.py and bench/stall.py.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import time
-
-import pytest
 
 from recorder.adapters.control_socket import send
 from recorder.adapters.rclone.client import Rclone
@@ -41,21 +38,6 @@ def _answers_quickly(sock, times: int = 10) -> list[dict]:
         out.append(answer["status"])
         time.sleep(0.2)
     return out
-
-
-@pytest.fixture
-def frozen():
-    """Freeze a process (SIGSTOP) for the test; always thawed afterwards."""
-    pids: list[int] = []
-
-    def freeze(pid: int) -> None:
-        os.kill(pid, signal.SIGSTOP)
-        pids.append(pid)
-
-    yield freeze
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):  # the server is gone already
-            os.kill(pid, signal.SIGCONT)
 
 
 def test_a_remote_that_hangs_mid_upload_leaves_the_box_answering_and_recording(

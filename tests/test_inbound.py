@@ -12,7 +12,6 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-import numpy as np
 import pytest
 
 from recorder.app.assemble_coaching import build_coaching
@@ -22,10 +21,9 @@ from recorder.core.coaching.shares import Share, ShareError, is_expired, parse_e
 from recorder.core.inbound import ECHO_CHARS, MAX_BYTES, MAX_DEPTH, RequestError, decode, echo
 from recorder.core.requests import Query, parse_request, read_request
 from recorder.store.sessions import SessionStore
+from tests.factories import SESSION_ID, finished_session, tone, write_session
 from tests.support import cli, make_config
 from tests.support import write_config as write_cfg
-from tests.test_coaching import _session
-from tests.test_deliverables import SESSION_ID, write_session
 
 SID = "000012-20261206T080613Z"
 ARABIC = "١٢٣٤٥٦-20261206T080613Z"  # the issue's id: Arabic-Indic digits, which `\d` takes
@@ -209,11 +207,9 @@ def test_an_expiry_is_written_with_ascii_digits():
 def test_the_command_line_finds_no_session_by_an_id_that_is_not_ascii(tmp_path):
     """A folder with the issue's name is not a session: not listed, not found, not labelled."""
     path = write_cfg(tmp_path)
-    tone = (np.sin(np.arange(8000) / 5) * 8000).astype("<i2")
-    write_session(tmp_path / "sessions" / "outbox" / ARABIC, [[tone.tobytes()]], 8000, 1, "S16_LE")
-    write_session(
-        tmp_path / "sessions" / "outbox" / SESSION_ID, [[tone.tobytes()]], 8000, 1, "S16_LE"
-    )
+    audio = [[tone(8000).tobytes()]]
+    write_session(tmp_path / "sessions" / "outbox" / ARABIC, audio, 8000, 1, "S16_LE")
+    write_session(tmp_path / "sessions" / "outbox" / SESSION_ID, audio, 8000, 1, "S16_LE")
     listed = json.loads(cli("sessions", "--json", "--config", str(path)).stdout)
     assert [s["id"] for s in listed] == [SESSION_ID]
     export = cli("export", ARABIC, "--config", str(path))
@@ -247,7 +243,7 @@ def test_a_record_change_that_cannot_be_written_is_refused_and_changes_nothing(t
     """Behind the cleaners: a value no manifest can hold is a RecordError (an answer to the
     coach), not a serialisation error out of the thread that serves the coach."""
 
-    _, folder = _session(tmp_path)
+    folder, _ = finished_session(tmp_path / "sessions", [tone(16000).tobytes()], 8000)
     before = (folder / "manifest.json").read_bytes()
     records = SessionRecords(SessionStore(tmp_path / "sessions"), lambda: datetime.now(UTC))
     with pytest.raises(RecordError, match=r"cannot be stored .*nothing was changed"):

@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 
 from tests.mosquitto import Credentials, Mosquitto
+from tests.support import ROOT, copy_checkout
 
-ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "install.sh"
 DEVICE_ID = "room-4"
 ARGS = ("--no-packages", "--no-services", "--device-id", DEVICE_ID)
@@ -175,24 +175,6 @@ def _index_unreachable() -> str | None:
     return None
 
 
-def _copy_checkout(dest: Path) -> Path:
-    """This checkout without its venv, git data and caches (install.sh never writes into it)."""
-    shutil.copytree(
-        ROOT,
-        dest,
-        symlinks=True,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache",
-            "artifacts", "*.egg-info",
-        ),
-    )  # fmt: skip
-    page = dest / "dashboard" / "dist" / "index.html"
-    if not page.exists():  # not built here: a stand-in, so install.sh does not run npm
-        page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text("<!doctype html><title>stand-in dashboard</title>\n")
-    return dest
-
-
 def _scratch_root(root: Path) -> Path:
     etc = root / "etc"
     etc.mkdir(parents=True)
@@ -241,7 +223,7 @@ def box(tmp_path_factory) -> Box:
     for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
         env.pop(var, None)
     host = _hashes(HOST_ACCOUNTS)
-    b = Box(_scratch_root(base / "root"), _copy_checkout(base / "checkout"), env, host)
+    b = Box(_scratch_root(base / "root"), copy_checkout(base / "checkout"), env, host)
     b.first = b.run(*ARGS)
     # --root builds an image: the box makes its passwords at its first start.
     b.marker_after_install = b.path("etc/session-recorder/first-boot-secrets").exists()
@@ -431,7 +413,7 @@ def test_upgrade_keeps_an_edited_config(box, tmp_path):
     assert "kept" in done.stdout and "Nothing changed" in done.stdout
 
     # a newer checkout whose example changed: the edit is kept, the example lands beside it
-    newer = _copy_checkout(tmp_path / "newer")
+    newer = copy_checkout(tmp_path / "newer")
     example = newer / "docs" / "config.example.toml"
     example.write_text(example.read_text() + "\n# a key explained better\n")
     done = box.run(*ARGS, checkout=newer)
@@ -587,7 +569,7 @@ def test_image_build_makes_the_venv_inside_the_root(tmp_path):
     cache = Path(os.environ.get("PIP_CACHE_DIR") or Path(home) / ".cache" / "pip")
     cache.mkdir(parents=True, exist_ok=True)
     root = _os_tree(tmp_path / "image")
-    checkout = _copy_checkout(tmp_path / "checkout")
+    checkout = copy_checkout(tmp_path / "checkout")
     mounts = ["unshare", "-m", "--propagation", "private", "bash", "-c", IMAGE_MOUNTS, "bash"]
     where = [str(root), str(cache), str(checkout)]
     probe = subprocess.run([*mounts, *where, "probe"], capture_output=True, text=True, check=False)

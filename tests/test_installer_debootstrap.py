@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_installer import _copy_checkout
+from tests.support import ROOT, copy_checkout
 
 OPT_IN = "SESSION_RECORDER_DEBOOTSTRAP"
 SUITE = "bookworm"
@@ -384,7 +384,7 @@ def fresh(
         shutil.copy(ca, box.path(CA_IN_ROOT))
         box.env.append(f"PIP_CERT={CA_IN_ROOT}")
     box.env += [f"{k}={os.environ[k]}" for k in PASS_THROUGH if os.environ.get(k)]
-    _copy_checkout(box.path(CHECKOUT))
+    copy_checkout(box.path(CHECKOUT))
 
     start = time.monotonic()
     box.install = box.install_sh()
@@ -404,7 +404,7 @@ def fresh(
 
 def _debs() -> list[str]:
     """The Debian packages install.sh says it needs (its DEBS list)."""
-    text = (Path(__file__).resolve().parent.parent / "install.sh").read_text()
+    text = (ROOT / "install.sh").read_text()
     m = re.search(r"^DEBS=\(([^)]*)\)", text, re.MULTILINE)
     assert m, "install.sh has no DEBS=(...) list"
     return m[1].split()

@@ -26,9 +26,10 @@ import soundfile
 from soundfile import _ffi, _snd
 
 from recorder.core.formats import FORMATS
-from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
+from recorder.core.manifest import Manifest, Marker
 from recorder.media.wav import SoundfileSegment, WavError, repair
 from recorder.store.markers import add_cue_chunks, finalize_markers, write_labels
+from tests.factories import make_manifest, segment_infos
 
 RATE = 8000
 SFC_GET_CUE_COUNT = 0x10CD
@@ -374,35 +375,11 @@ def sha256(path: Path) -> str:
 def three_segments(session: Path, markers: list[Marker]) -> Manifest:
     session.mkdir()
     lengths = [8000, 8000, 3000]
-    segments, first = [], 0
     for index, frames in enumerate(lengths):
-        name = f"seg-{index:04d}.wav"
-        make_segment(session / name, frames, 2, "S16_LE")
-        segments.append(
-            SegmentInfo(
-                file=name,
-                index=index,
-                first_frame=first,
-                first_pos=first + 500,
-                frames=frames,
-                bytes=(session / name).stat().st_size,
-                sha256=sha256(session / name),
-                closed=True,
-            )
-        )
-        first += frames
-    return Manifest(
-        id="000007-20260314T092653Z",
-        device_id="box",
-        audio=AudioInfo(device="testmic", rate=RATE, channels=2, format="S16_LE"),
-        started_at="2026-03-14T09:26:53Z",
-        clock_synced=True,
-        start_pos=500,
-        preroll_frames=0,
-        frames=first,
-        state="finalized",
-        segments=segments,
-        markers=markers,
+        make_segment(session / f"seg-{index:04d}.wav", frames, 2, "S16_LE")
+    segments = segment_infos(lengths, first_pos=500, folder=session)
+    return make_manifest(
+        id="000007-20260314T092653Z", rate=RATE, start_pos=500, segments=segments, markers=markers
     )
 
 

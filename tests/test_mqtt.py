@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -18,48 +17,12 @@ from recorder.app.virtualmic import Feeder, demo_periods, random_periods
 from recorder.core.formats import FORMATS
 from recorder.core.recording.state import Start, Stop
 from tests.mosquitto import Mosquitto
+from tests.phone import Watcher, box_on_broker
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary
 from tests.rclone_server import write_config as rclone_config
 from tests.support import Running, make_config, sox_raw, wait_until, write_config
 
 S16 = FORMATS["S16_LE"]
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path, device_id="box-1").start()
-    yield b
-    b.close()
-
-
-class Watcher:
-    """Everything a subscriber sees, in order."""
-
-    def __init__(self, broker: Mosquitto, topics=("session-recorder/#", "homeassistant/#")):
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.lock = threading.Lock()
-        self.client = broker.client(broker.admin)
-        self.client.on_message = self._on
-        for t in topics:
-            self.client.subscribe(t, qos=1)
-
-    def _on(self, _c, _u, msg) -> None:
-        with self.lock:
-            self.messages.append((msg.topic, msg.payload, msg.retain))
-
-    def of(self, leaf: str) -> list:
-        with self.lock:
-            return [(p, r) for t, p, r in self.messages if t.endswith(leaf)]
-
-    def states(self) -> list[str]:
-        return [json.loads(p)["state"] for p, _ in self.of("/state")]
-
-    def events(self) -> list[dict]:
-        return [json.loads(p) for p, _ in self.of("/event")]
-
-    def clear(self) -> None:
-        with self.lock:
-            self.messages.clear()
 
 
 def _mqtt_section(tmp_path, broker: Mosquitto) -> dict:
@@ -131,20 +94,9 @@ def test_a_session_as_a_subscriber_sees_it_and_kill_9_shows_offline(tmp_path, ow
         feeder.stop()
 
 
-def _running(tmp_path, mic, broker, **mqtt):
-    cfg = make_config(
-        tmp_path,
-        device={"id": "box-1"},
-        mqtt={**_mqtt_section(tmp_path, broker), **mqtt},
-        warnings={"disk_minutes": 0},
-    )
-    feeder = Feeder(mic.infile, random_periods(S16, 2, 4800, None, seed=2), 0.05, record=True)
-    return cfg, feeder
-
-
 def test_commands_over_mqtt_and_garbage_changes_nothing(tmp_path, mic, broker):
     watcher = Watcher(broker)
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         r.wait_frames(48000)
@@ -197,7 +149,7 @@ def test_commands_over_mqtt_and_garbage_changes_nothing(tmp_path, mic, broker):
 def test_broker_restart_during_a_session_changes_nothing_and_state_comes_back(
     tmp_path, mic, broker
 ):
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         r.wait_frames(48000)
@@ -222,7 +174,7 @@ def test_broker_restart_during_a_session_changes_nothing_and_state_comes_back(
 
 
 def test_discovery_is_sent_again_when_home_assistant_comes_online(tmp_path, mic, broker):
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         watcher = Watcher(broker, topics=("homeassistant/+/+/+/config",))
@@ -277,7 +229,7 @@ def test_a_missing_password_file_never_stops_recording_and_is_read_once_it_appea
 
 
 def test_fleet_lists_every_box_under_the_prefix(tmp_path, mic, broker):
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     other = broker.client(broker.admin)  # a second box, as its retained messages look
     other.publish(broker.topic("availability", "box-2"), "offline", qos=1, retain=True)
     other.publish(

@@ -22,15 +22,8 @@ from recorder.adapters.mqtt import (
 from recorder.config import MqttSection
 from recorder.core.recording.state import Start, Stop
 from tests.mosquitto import HOST, Mosquitto
+from tests.phone import Watcher, box_on_broker
 from tests.support import Running, wait_until
-from tests.test_mqtt import Watcher, _running
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path, device_id="box-1").start()
-    yield b
-    b.close()
 
 
 def _phone(broker: Mosquitto, **kw) -> mqtt.Client:
@@ -66,7 +59,7 @@ def _again(tmp_path, mic, broker: Mosquitto, cfg) -> tuple:
     (folder / "sessions").mkdir(parents=True)
     kept = cfg.storage.dir / CLIENT_ID_FILE
     shutil.copy2(kept, folder / "sessions" / CLIENT_ID_FILE)
-    return _running(folder, mic, broker)
+    return box_on_broker(folder, mic, broker)
 
 
 def _retained_on(broker: Mosquitto, topic: str) -> list[bytes]:
@@ -88,7 +81,7 @@ def test_a_lone_surrogate_is_refused_with_a_clean_error_and_stop_still_stops(tmp
     """Point 1: the label that ended the command thread is answered with an error, as often as
     it is sent, and the phone's stop still stops the session."""
     watcher = Watcher(broker, topics=("session-recorder/#",))
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         r.wait_frames(48000)
@@ -117,7 +110,7 @@ def test_deeply_nested_json_is_refused_and_the_box_keeps_serving(tmp_path, mic, 
     """Point 2: nesting that made json.loads raise RecursionError on paho's thread is refused
     before parsing; the state goes on being published, stop stops, shutdown is clean."""
     watcher = Watcher(broker, topics=("session-recorder/#",))
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         r.wait_frames(48000)
@@ -146,7 +139,7 @@ def test_a_retained_command_is_never_acted_on_and_is_cleared(tmp_path, mic, brok
     watcher = Watcher(broker, topics=("session-recorder/#",))
     cmd = broker.topic("cmd")
     phone = _phone(broker)
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         r.wait_frames(24000)
@@ -184,7 +177,7 @@ def test_big_commands_are_dropped_by_the_broker_or_answered_briefly(tmp_path, mi
     event is larger than a kilobyte and the log grows by a few lines."""
     caplog.set_level(logging.INFO, logger="recorder")
     watcher = Watcher(broker, topics=("session-recorder/#",))
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         before = sum(len(rec.getMessage()) for rec in caplog.records)
@@ -216,7 +209,7 @@ def test_the_dashboard_cannot_take_the_recorders_connection_over(tmp_path, mic, 
     recorded. Nothing the dashboard may read carries the real id."""
     watcher = Watcher(broker, topics=("session-recorder/#",))
     snoop: list[tuple[str, bytes]] = []  # appended by paho's thread, read once it is over
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         r.wait_frames(24000)
@@ -253,7 +246,7 @@ def test_a_restart_ends_the_stale_connection_and_the_box_stays_online(tmp_path, 
     """The kept id across a restart: a connection of the previous run still open at the broker
     (a network that died without closing it) is taken over at once, its Will `offline` comes
     before the new `online`, and nothing says `offline` afterwards."""
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         secret = r.rec.mqtt.client_id
@@ -294,7 +287,7 @@ def test_a_burst_of_2000_messages_every_valid_command_is_done_or_answered(tmp_pa
     mark is recorded or answered "dropped" (recorded + dropped == sent), and every bad message
     is answered or counted in a summary."""
     watcher = Watcher(broker, topics=(broker.topic("event"),))
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     garbage = [
         b"explode",
         b"\xff\xfe\x00",
@@ -345,7 +338,7 @@ def test_a_command_that_fails_is_answered_and_a_thread_that_dies_anyway_comes_ba
     cause it any more) are started again within a second and reported; the phone's commands
     work after each."""
     watcher = Watcher(broker, topics=("session-recorder/#",))
-    cfg, feeder = _running(tmp_path, mic, broker)
+    cfg, feeder = box_on_broker(tmp_path, mic, broker)
     told: list[tuple[str, str]] = []
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)

@@ -6,10 +6,11 @@ import shutil
 
 import numpy as np
 
-from recorder.core.manifest import AudioInfo, GapInfo, Manifest, Marker, SegmentInfo
+from recorder.core.manifest import GapInfo, Manifest, Marker, SegmentInfo
 from recorder.media.wav import SoundfileSegment, file_sha256
 from recorder.store.recovery import recover_all
 from recorder.store.sessions import SessionStore
+from tests.factories import make_manifest, segment_infos
 from tests.support import sox_raw, sox_seconds
 
 RATE = 8000
@@ -38,25 +39,14 @@ def test_interrupted_session_is_repaired_and_finalized(tmp_path):
     seg1._file.close()
     shutil.copy(tmp_path / "stale.wav", path / "seg-0001.wav")  # as a power cut leaves it
     assert sox_seconds(path / "seg-0001.wav") < 0.75
-    manifest = Manifest(
+    manifest = make_manifest(
         id=sid,
-        device_id="box",
-        audio=AudioInfo(device="hw", rate=RATE, channels=2, format="S16_LE"),
-        started_at="2026-01-01T10:00:00+00:00",
-        clock_synced=False,
+        rate=RATE,
+        state="recording",
+        frames=0,
         start_pos=100,
-        preroll_frames=0,
         segments=[
-            SegmentInfo(
-                file="seg-0000.wav",
-                index=0,
-                first_frame=0,
-                first_pos=100,
-                frames=RATE,
-                bytes=(path / "seg-0000.wav").stat().st_size,
-                sha256=file_sha256(path / "seg-0000.wav"),
-                closed=True,
-            ),
+            *segment_infos([RATE], first_pos=100, folder=path),
             SegmentInfo(
                 file="seg-0001.wav", index=1, first_frame=RATE, first_pos=100 + RATE, frames=0
             ),
@@ -104,30 +94,9 @@ def _one_segment_session(store: SessionStore, sid: str, audio: bytes, **fields) 
     seg = SoundfileSegment(path / "seg-0000.wav", RATE, 2, "S16_LE")
     seg.write(audio)
     seg.close()
-    frames = len(audio) // 4
-    manifest = Manifest(
-        id=sid,
-        device_id="box",
-        audio=AudioInfo(device="hw", rate=RATE, channels=2, format="S16_LE"),
-        started_at="2026-01-01T10:00:00+00:00",
-        clock_synced=False,
-        start_pos=0,
-        preroll_frames=0,
-        frames=frames,
-        segments=[
-            SegmentInfo(
-                file="seg-0000.wav",
-                index=0,
-                first_frame=0,
-                first_pos=0,
-                frames=frames,
-                bytes=(path / "seg-0000.wav").stat().st_size,
-                sha256=file_sha256(path / "seg-0000.wav"),
-                closed=True,
-            )
-        ],
-        **fields,
-    )
+    segments = segment_infos([len(audio) // 4], folder=path)
+    fields = {"state": "recording", **fields}
+    manifest = make_manifest(id=sid, rate=RATE, segments=segments, **fields)
     store.write_manifest(path, manifest)
     return manifest
 

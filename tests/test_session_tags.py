@@ -9,19 +9,17 @@ import logging
 import subprocess
 
 import docx
-import numpy as np
 
 from recorder.coaching.tags import Retagger, retag
-from recorder.core.manifest import Marker
 from recorder.core.transcript.doc import Line, MarkerLine, TranscriptDoc
 from recorder.media.deliverables import FLAC_NAME, MP3_NAME, build_deliverables
 from recorder.media.tag_files import retag_flac, retag_mp3
 from recorder.store.sessions import SessionStore
 from recorder.transcript.files import write_all
 from recorder.transcript.status import write_status
-from tests.support import cli
+from tests.factories import SESSION_ID, finished_session, tone
+from tests.support import cli, ffprobe
 from tests.support import write_config as write_cfg
-from tests.test_deliverables import SESSION_ID, ffprobe, write_session
 
 RATE = 16000
 NOTES = "worried about her manager, do not share"
@@ -31,12 +29,9 @@ def _session(tmp_path, markers=()):
     """A finished session in outbox/ with its FLAC and MP3 built, and the config finding it."""
     path = write_cfg(tmp_path)
     store = SessionStore(tmp_path / "sessions")
-    folder = tmp_path / "sessions" / "outbox" / SESSION_ID
-    tone = (np.sin(np.arange(RATE * 3) / 7) * 9000).astype("<i2")
-    manifest = write_session(folder, [[tone[: RATE * 2].tobytes()], [tone[RATE * 2 :].tobytes()]],
-                             RATE, 1, "S16_LE")  # fmt: skip
-    manifest.markers = [Marker(frame=f, seconds=f / RATE, label=t) for f, t in markers]
-    store.write_manifest(folder, manifest)
+    audio = tone(RATE * 3, step=7, peak=9000)
+    two = [audio[: RATE * 2].tobytes(), audio[RATE * 2 :].tobytes()]
+    folder, _ = finished_session(store.root, two, RATE, markers=markers)
     build_deliverables(folder, store.read_manifest(folder))
     return path, store, folder
 

@@ -7,13 +7,13 @@ import subprocess
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 from recorder.app.assemble_coaching import build_coaching
 from recorder.config import load_config
 from recorder.media.deliverables import MP3_NAME, build_deliverables
 from recorder.store.sessions import SessionStore
+from tests.factories import SESSION_ID, finished_session, tone
 from tests.rclone_server import (
     BUCKET,
     CRYPT_REMOTE,
@@ -25,7 +25,6 @@ from tests.rclone_server import (
 from tests.rclone_server import write_config as write_rclone
 from tests.support import cli
 from tests.support import write_config as write_cfg
-from tests.test_deliverables import SESSION_ID, write_session
 
 RATE = 8000
 
@@ -40,10 +39,7 @@ def box(tmp_path):
                     "rclone_binary": str(rclone_binary())},
             share={"remote": f"{S3_REMOTE}:{BUCKET}/shares"},
         )  # fmt: skip
-        folder = tmp_path / "sessions" / "outbox" / SESSION_ID
-        tone = (np.sin(np.arange(RATE * 3) / 5) * 8000).astype("<i2")
-        manifest = write_session(folder, [[tone.tobytes()]], RATE, 1, "S16_LE")
-        SessionStore(tmp_path / "sessions").write_manifest(folder, manifest)
+        folder, manifest = finished_session(tmp_path / "sessions", [tone(RATE * 3).tobytes()], RATE)
         build_deliverables(folder, manifest)
         yield path, folder, server
 

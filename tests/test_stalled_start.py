@@ -18,13 +18,13 @@ from bench.common import FreezableDisk
 from recorder.adapters.disk import StatvfsDisk
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.manifest import AudioInfo, Manifest
 from recorder.core.recording.blocks import SessionBegin, SessionEnd
 from recorder.core.recording.state import Mark, Start, Stop, WriterFailed
 from recorder.recording.blockqueue import FrameQueue
 from recorder.recording.tap import StartAck
 from recorder.recording.writer import DiskGuard, WriterFrames, WriterHooks, WriterThread
 from recorder.store.sessions import SessionStore
+from tests.factories import make_manifest
 from tests.support import Running, expected_audio, make_config, sox_raw
 
 pytestmark = pytest.mark.root
@@ -141,15 +141,8 @@ def test_a_refusal_after_the_controller_stopped_waiting_ends_the_session(tmp_pat
     )
     ack = StartAck()
     assert ack.wait(0.01) == (False, None)  # the controller gave up waiting
-    manifest = Manifest(
-        id=session_id,
-        device_id="test-box",
-        audio=AudioInfo(device="testmic", rate=48000, channels=2, format="S16_LE"),
-        started_at=WALL.isoformat(),
-        clock_synced=True,
-        start_pos=0,
-        preroll_frames=0,
-        start_source="test",
+    manifest = make_manifest(
+        id=session_id, started_at=WALL.isoformat(), state="recording", start_source="test"
     )
     with read_only(store.state_dir("recording")):
         writer.handle(SessionBegin(path, manifest, 0, 0, ack))

@@ -17,11 +17,10 @@ from recorder.adapters.rclone.share import RcloneShareTarget
 from recorder.app.daemon import Parts
 from recorder.core.recording.state import Start, State, Stop, ThreadRestarted, led_view, transition
 from recorder.media.deliverables import MP3_NAME
+from tests.doubles import Dying
+from tests.phone import Phone, Watcher, coach_box, coach_feeder
 from tests.rclone_server import S3Server, rclone_binary
 from tests.support import Running, wait_until
-from tests.test_coach_daemon import Phone, _box, _feeder, broker  # noqa: F401 - broker: fixture
-from tests.test_control_socket_limits import Dying
-from tests.test_mqtt import Watcher
 
 
 def test_a_restarted_thread_is_a_warning_said_once_that_outlives_sessions():
@@ -70,16 +69,16 @@ class DyingOnce:
 def test_threads_that_die_are_restarted_logged_once_and_shown(
     tmp_path,
     mic,
-    broker,  # noqa: F811 - the fixture
+    broker,
     caplog,
 ):
     caplog.set_level(logging.INFO)
     watcher = Watcher(broker, topics=("session-recorder/#",))
     phone = Phone(broker, watcher)
     with S3Server(tmp_path / "s3") as s3:
-        cfg, conf = _box(tmp_path, broker, s3)
+        cfg, conf = coach_box(tmp_path, broker, s3)
         target = DyingOnce(RcloneShareTarget(Rclone(conf, rclone_binary())))
-        running = Running(cfg, _feeder(mic), Parts(share_target=target))
+        running = Running(cfg, coach_feeder(mic), Parts(share_target=target))
         running.rec.server.selector = Dying
         with running as r:
             wait_until(lambda: r.rec.mqtt.connected, 20, "the box on the broker")

@@ -20,17 +20,16 @@ import pytest
 from recorder.app import doctor
 from recorder.app.demo import speech_periods
 from recorder.app.virtualmic import Feeder
-from recorder.core.manifest import Manifest, dump_manifest
+from recorder.core.manifest import Manifest
 from recorder.core.recording.state import Start, Stop
-from recorder.store.files import atomic_write
 from recorder.store.sessions import MANIFEST, SessionStore
 from recorder.transcript.runner import TranscriptError, TranscriptRunner, TranscriptStep
 from recorder.transcript.settings import Settings
 from recorder.transcript.status import read_status, summary
 from recorder.views.sessions import session_json
+from tests.factories import finished_session
 from tests.speech import ESPEAK, SCRIPT, conversation, to_int16
 from tests.support import Running, make_config, wait_until
-from tests.test_deliverables import SESSION_ID, write_session
 
 pytestmark = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed")
 
@@ -160,10 +159,10 @@ def test_a_new_session_freezes_the_transcript_worker_until_it_stops(tmp_path, mi
 def _session(root: Path, preroll_s: float = 1.0) -> Path:
     """A finished two-channel session folder in root/outbox, written as the writer would."""
     audio, _ = conversation(SCRIPT[:2], RATE, lead_s=preroll_s + 0.2)
-    folder = root / "outbox" / SESSION_ID
-    m = write_session(folder, [[to_int16(audio).tobytes()]], RATE, 2, "S16_LE")
-    m.preroll_frames, m.stop_reason = int(preroll_s * RATE), "requested"
-    atomic_write(folder / MANIFEST, dump_manifest(m))
+    folder, _ = finished_session(
+        root, [to_int16(audio).tobytes()], RATE, channels=2,
+        preroll_frames=int(preroll_s * RATE), stop_reason="requested",
+    )  # fmt: skip
     return folder
 
 

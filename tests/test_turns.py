@@ -28,8 +28,8 @@ from recorder.core.transcript.turns import (
     window_levels,
 )
 from recorder.transcript.activity import session_levels
+from tests.factories import write_session
 from tests.speech import ESPEAK, SCRIPT, Said, conversation, to_int16
-from tests.test_deliverables import write_session
 
 P = TurnParams()
 W = P.window_s

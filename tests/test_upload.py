@@ -10,39 +10,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from recorder.adapters.control_socket import wait_for_job
-from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.rclone.client import Rclone
 from recorder.adapters.rclone.processes import RcloneProcesses
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from recorder.core.manifest import AudioInfo, Manifest, SegmentInfo
 from recorder.core.recording.state import Mark, SessionUploaded, Start, Stop
 from recorder.core.session_id import make_id
-from recorder.media.wav import SoundfileSegment, file_sha256
-from recorder.outbox.worker import Hookup, OutboxWorker
 from recorder.store.sessions import SessionStore
 from recorder.views.sessions import session_json
+from tests.factories import write_session
+from tests.logged_remote import FAST_FLAGS, Logged, outbox_box, outbox_worker, remote_files
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import Running, cli, make_config, sox_raw, wait_until
 from tests.support import write_config as write_cfg
 
 S16 = FORMATS["S16_LE"]
-# Fail fast (the tests kill servers), and one transfer at a time: `rclone serve s3` now and then
-# answers concurrent PutObjects into a folder just created with a 500 (a race in its VFS, "Dir.Rename
-# error"), which with a single retry fails an attempt that tests expect to succeed first time.
-FAST_FLAGS = [
-    "--retries=1", "--low-level-retries=1", "--contimeout=2s", "--timeout=5s", "--transfers=1",
-]  # fmt: skip
-
-
-@pytest.fixture
-def s3(tmp_path):
-    with S3Server(tmp_path / "s3") as server:
-        yield server
 
 
 def _cfg(tmp_path, server, **upload):
@@ -398,124 +383,21 @@ def _queue(store: SessionStore, seq: int, seconds: float = 2.0) -> str:
     """A finalized session in outbox/, written by the recorder's own segment writer."""
     sid = make_id(seq, datetime(2026, 11, 29, 9, seq, tzinfo=UTC), True)
     folder = store.state_dir("outbox") / sid
-    folder.mkdir(parents=True)
     rng = np.random.default_rng(seq)
-    segments, first = [], 0
-    for i in range(2):
-        frames = int(seconds * 48000) // 2
-        name = f"seg-{i:04d}.wav"
-        seg = SoundfileSegment(folder / name, 48000, 2, "S16_LE")
-        seg.write(rng.integers(-4000, 4000, frames * 2, dtype=np.int16).tobytes())
-        seg.close()
-        segments.append(
-            SegmentInfo(
-                file=name,
-                index=i,
-                first_frame=first,
-                first_pos=first,
-                frames=frames,
-                closed=True,
-                bytes=(folder / name).stat().st_size,
-                sha256=file_sha256(folder / name),
-            )
-        )
-        first += frames
-    manifest = Manifest(
-        id=sid,
-        device_id="test-box",
-        audio=AudioInfo(device="testmic", rate=48000, channels=2, format="S16_LE"),
-        started_at=f"2026-11-29T09:{seq:02d}:00+00:00",
-        clock_synced=True,
-        start_pos=0,
-        preroll_frames=0,
-        frames=first,
-        state="finalized",
-        segments=segments,
-        stop_reason="requested",
+    frames = int(seconds * 48000) // 2
+    chunks = [[rng.integers(-4000, 4000, frames * 2, dtype=np.int16).tobytes()] for _ in range(2)]
+    manifest = write_session(
+        folder, chunks, 48000, 2, "S16_LE", hashed=True, id=sid, device_id="test-box",
+        started_at=f"2026-11-29T09:{seq:02d}:00+00:00", stop_reason="requested",
         ended_at=f"2026-11-29T09:{seq:02d}:02+00:00",
-    )
+    )  # fmt: skip
     store.write_manifest(folder, manifest)
     return sid
-
-
-class Logged:
-    """The real adapter behind the same `RemoteStore` port: every call is logged in order, and
-    a test may act just before each verification (look, tamper, cut the network)."""
-
-    def __init__(self, inner: Rclone, before_verify=None) -> None:
-        self.inner = inner
-        self.before_verify = before_verify
-        self.calls: list[tuple] = []
-
-    def upload(self, local_dir, files, remote_dir, force=False, progress=None) -> None:
-        what = "manifest" if list(files) == ["manifest.json"] else "files"
-        self.calls.append(("upload", Path(local_dir).name, what, force))
-        self.inner.upload(local_dir, files, remote_dir, force, progress)
-
-    def verify(self, local_dir, files, remote_dir) -> list[str]:
-        self.calls.append(("verify", Path(local_dir).name))
-        if self.before_verify is not None:
-            self.before_verify(self)
-        return self.inner.verify(local_dir, files, remote_dir)
-
-    def purge(self, remote_dir) -> None:
-        self.inner.purge(remote_dir)
-
-    def link(self, remote_path) -> str | None:
-        return self.inner.link(remote_path)
-
-    def pause_transfers(self) -> None:
-        self.inner.pause_transfers()
-
-    def resume_transfers(self) -> None:
-        self.inner.resume_transfers()
-
-    def stop_transfers(self) -> None:
-        self.inner.stop_transfers()
-
-    def data_uploads(self, sid: str) -> list[tuple]:
-        return [c for c in self.calls if c[0] == "upload" and c[1] == sid and c[2] == "files"]
-
-
-def _box(tmp_path, server, before_verify=None, **upload):
-    """A config (for the CLI), its store with the folders made, and a worker with a logged
-    remote; uploads go to `secret:box-1`."""
-    conf = write_config(tmp_path / "rclone.conf", server)
-    values = {
-        "remote": f"{CRYPT_REMOTE}:box-1",
-        "rclone_config": str(conf),
-        "rclone_binary": str(rclone_binary()),
-        "retry_min_s": 0.5,
-        "retry_max_s": 2.0,
-        **upload,
-    }
-    path = write_cfg(tmp_path, upload=values)
-    cfg = make_config(tmp_path, upload=values)
-    store = SessionStore(cfg.storage.dir)
-    store.prepare()
-    remote = Logged(Rclone(conf, rclone_binary(), None, FAST_FLAGS), before_verify)
-    return path, cfg, store, remote
-
-
-def _worker(cfg, store, remote, events=None) -> OutboxWorker:
-    emit = events.append if events is not None else lambda event: None
-    return OutboxWorker(store, cfg.upload, remote, StatvfsDisk(), Hookup(lambda: False, emit))
 
 
 def _records(store: SessionStore) -> dict[str, dict]:
     """`sessions --json`, by id (the same records the command prints)."""
     return {s.id: session_json(s) for s in store.sessions()}
-
-
-def _lsf(cfg, path: str) -> list[str]:
-    done = subprocess.run(
-        [str(rclone_binary()), "--config", str(cfg.upload.rclone_config), "lsf", "-R", path],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    return sorted(done.stdout.split())
 
 
 def _same_on_the_remote(cfg, session, dest: Path) -> None:
@@ -535,13 +417,13 @@ def test_every_queued_session_is_on_the_remote_before_the_first_verification(tmp
     def look(remote: Logged) -> None:
         if not seen:  # the first verification, before it runs
             seen["records"] = _records(store)
-            seen["remote"] = _lsf(cfg, f"{CRYPT_REMOTE}:box-1")
+            seen["remote"] = remote_files(cfg, f"{CRYPT_REMOTE}:box-1")
             seen["events"] = [e.session_id for e in events if isinstance(e, SessionUploaded)]
 
-    _, cfg, store, remote = _box(tmp_path, s3, look)
+    _, cfg, store, remote = outbox_box(tmp_path, s3, look)
     first, second = _queue(store, 1), _queue(store, 2)
     events: list = []
-    _worker(cfg, store, remote, events).pass_once()
+    outbox_worker(cfg, store, remote, events).pass_once()
 
     assert [c[:3] for c in remote.calls] == [
         ("upload", first, "files"),
@@ -580,9 +462,9 @@ def test_a_failed_verification_sends_the_session_again_and_it_ends_verified(tmp_
             biggest.write_bytes(bytes(data))
             s3.settle()
 
-    _, cfg, store, remote = _box(tmp_path, s3, corrupt_once)
+    _, cfg, store, remote = outbox_box(tmp_path, s3, corrupt_once)
     sid = _queue(store, 1)
-    worker = _worker(cfg, store, remote)
+    worker = outbox_worker(cfg, store, remote)
     worker.pass_once()
     record = _records(store)[sid]
     assert record["state"] == "outbox"  # back in the queue, to be sent again in full
@@ -610,9 +492,9 @@ def test_remote_down_during_verification_verifies_later_without_sending_again(tm
         if len([c for c in remote.calls if c[0] == "verify"]) == 1:
             s3.stop()
 
-    path, cfg, store, remote = _box(tmp_path, s3, cut, retry_min_s=60, retry_max_s=120)
+    path, cfg, store, remote = outbox_box(tmp_path, s3, cut, retry_min_s=60, retry_max_s=120)
     first, second = _queue(store, 1), _queue(store, 2)
-    worker = _worker(cfg, store, remote)
+    worker = outbox_worker(cfg, store, remote)
     worker.pass_once()
     # both reached the remote; neither could be verified; neither goes back to the outbox
     listed = json.loads(cli("sessions", "--json", "--config", str(path)).stdout)
@@ -642,9 +524,9 @@ def test_remote_down_during_verification_verifies_later_without_sending_again(tm
 
 
 def test_retention_never_deletes_an_uploaded_but_unverified_session(tmp_path, s3):
-    _, cfg, store, remote = _box(tmp_path, s3, lambda remote: s3.stop(), keep_free_mb=10**9)
+    _, cfg, store, remote = outbox_box(tmp_path, s3, lambda remote: s3.stop(), keep_free_mb=10**9)
     sid = _queue(store, 1)
-    _worker(cfg, store, remote).pass_once()  # uploaded; verification fails; retention runs
+    outbox_worker(cfg, store, remote).pass_once()  # uploaded; verification fails; retention runs
     [session] = store.sessions()
     assert (session.state, session.manifest.upload.status) == ("uploaded", "uploaded")
     assert sorted(p.name for p in session.path.glob("seg-*.wav")) == [
@@ -655,7 +537,7 @@ def test_retention_never_deletes_an_uploaded_but_unverified_session(tmp_path, s3
     # the next start (a fresh worker, no memory of the failure) verifies it, then frees it
     s3.start()
     remote.before_verify = None
-    _worker(cfg, store, remote).pass_once()
+    outbox_worker(cfg, store, remote).pass_once()
     assert store.sessions() == []  # "always short of space": verified, then deleted
     assert len(remote.data_uploads(sid)) == 1
-    assert f"{sid}/session.flac" in _lsf(cfg, f"{CRYPT_REMOTE}:box-1")
+    assert f"{sid}/session.flac" in remote_files(cfg, f"{CRYPT_REMOTE}:box-1")

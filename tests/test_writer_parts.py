@@ -17,15 +17,14 @@ import soundfile
 
 from recorder.adapters.disk import StatvfsDisk
 from recorder.core.formats import FORMATS
-from recorder.core.manifest import AudioInfo, Manifest
 from recorder.core.recording.disk import BALLAST_FLOOR
 from recorder.core.recording.segments import SegmentPlan
 from recorder.media.wav import SoundfileSegment, file_sha256
 from recorder.recording.writer import DiskGuard, SegmentWriter, SessionJournal
 from recorder.store.sessions import SessionStore
 from tests import support
-from tests.support import sox_raw
-from tests.test_disk_full_sudden import fill
+from tests.factories import make_manifest
+from tests.support import fill, sox_raw
 
 WALL = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 RATE = 8000
@@ -38,16 +37,10 @@ def _session(root: Path) -> tuple[SessionStore, SessionJournal]:
     store = SessionStore(root / "sessions")
     store.prepare()
     session_id, path = store.reserve(WALL, True)
-    manifest = Manifest(
-        id=session_id,
-        device_id="test-box",
-        audio=AudioInfo(device="testmic", rate=RATE, channels=2, format="S16_LE"),
-        started_at=WALL.isoformat(),
-        clock_synced=True,
-        start_pos=START_POS,
-        preroll_frames=0,
-        start_source="test",
-    )
+    manifest = make_manifest(
+        id=session_id, rate=RATE, started_at=WALL.isoformat(), start_pos=START_POS,
+        state="recording", start_source="test",
+    )  # fmt: skip
     guard = DiskGuard(store.root, StatvfsDisk(), 0)
     journal = SessionJournal(path, manifest, store, guard, lambda event: None, RATE // 4)
     journal.create()
