@@ -714,7 +714,7 @@ had been answered. Before, with a full 10-s pre-roll (the default), a cut this l
 answer lost: 16 ms, 10.0 s (the session there with 0 frames); 50 ms, 5.6 s; 0.1 s, 2.1 s;
 0.2 s, 3.2 s; 0.4 s, 0.5 s. Now the writer takes the pre-roll in 2-s batches, syncs the header
 once it is all written, and only then lets the start be answered (`recorder/recording/writer.py`);
-`tests/test_power_cut.py` cuts as the start is answered.
+`tests/recording/test_power_cut.py` cuts as the start is answered.
 
 **Seen once, not reproduced:** in an earlier run of these 30 rounds, one copy cut 0.6 s into
 a session held a recovered segment 117 frames (2.4 ms) longer than its last sync, ending on a

@@ -12,7 +12,7 @@ Parsers: MQTT commands and ctl lines (`inbound.decode`, `requests.read_request`,
 session ids.
 
 Fast by default (the whole file in well under a minute on a busy 2-core machine). A longer run:
-`SESSION_RECORDER_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest tests/test_fuzz_parsers.py`.
+`SESSION_RECORDER_FUZZ_EXAMPLES=20000 .venv/bin/python -m pytest tests/core/test_fuzz_parsers.py`.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ from recorder.core.requests import parse_request, read_request
 from recorder.core.session_id import is_valid_id, make_id, sequence_of
 from recorder.store.sessions import SessionStore
 from tests.factories import write_session
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MAX_MESSAGE = 400
 _RUN = os.environ.get("SESSION_RECORDER_FUZZ_EXAMPLES")
 

@@ -8,234 +8,30 @@ Skipped only when mosquitto or npm is missing; playwright and Debian's chromium 
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
+from playwright.sync_api import Locator, Page, expect
 
-from recorder.app.virtualmic import Feeder, encode
-from recorder.core.formats import FORMATS
-from tests.mosquitto import Credentials, Mosquitto, require_mosquitto
+from recorder.app.virtualmic import Feeder
+from tests.dashboard.page import (
+    WAIT_MS,
+    FakeDaemon,
+    log_in,
+    pulsing,
+    recording,
+    screenshot,
+    state,
+    touch_targets_too_small,
+)
+from tests.mosquitto import Credentials, Mosquitto
 from tests.support import Running, make_config, wait_until
 
-try:
-    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-except ImportError as exc:  # a missing dev dependency is a failure, not a skip
-    raise ImportError("the dashboard tests need playwright: pip install -e '.[dev]'") from exc
-
-ROOT = Path(__file__).resolve().parent.parent
-DASHBOARD = ROOT / "dashboard"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PHONE = {"width": 360, "height": 740}
-WAIT_MS = 5000
-
-RECENT = [
-    {
-        "id": "000041-20261128T093000Z",
-        "state": "uploaded",
-        "seconds": 3120.0,
-        "started_at": "2026-11-28T09:30:00+00:00",
-        "upload_status": "verified",
-    },
-    {
-        "id": "000042-20261128T140000Z",
-        "state": "outbox",
-        "seconds": 2700.0,
-        "started_at": "2026-11-28T14:00:00+00:00",
-        "upload_status": "failed",
-    },
-]
-
-
-def state(device_id: str = "box-1", **changes: Any) -> dict[str, Any]:
-    """A state payload exactly as the contract describes it, idle unless changed."""
-    payload: dict[str, Any] = {
-        "state": "idle",
-        "device_id": device_id,
-        "session_id": None,
-        "elapsed_s": 0.0,
-        "warnings": [],
-        "levels": None,
-        "disk_free_mb": 20480.0,
-        "hours_left": 37.9,
-        "upload": {
-            "enabled": True,
-            "queue": 1,
-            "current": None,
-            "progress": None,
-            "paused": False,
-            "last_error": "remote unreachable",
-        },
-        "last_error": None,
-        "recent": RECENT,
-        "version": "0.1.0",
-        "ts": "2026-11-29T05:00:00+00:00",
-    }
-    payload.update(changes)
-    return payload
-
-
-def recording(**changes: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "state": "recording",
-        "session_id": "000043-20261129T050000Z",
-        "elapsed_s": 754.2,
-        "levels": {"peak_dbfs": [-12.0, -20.0], "rms_dbfs": [-24.0, -30.0], "clipped": 0},
-    }
-    return state(**{**values, **changes})
-
-
-# ---- the page, the broker, the browser ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dist() -> Path:
-    """Build the page as the installer would (`npm ci && npm run build`)."""
-    require_mosquitto()
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed: the dashboard cannot be built")
-    env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
-    pkg = json.loads((DASHBOARD / "package.json").read_text())
-    wanted = {**pkg["dependencies"], **pkg.get("devDependencies", {})}  # esbuild builds it
-    if not all((DASHBOARD / "node_modules" / name).is_dir() for name in wanted):
-        subprocess.run([npm, "ci", "--no-audit"], cwd=DASHBOARD, env=env, check=True, timeout=300)
-    subprocess.run([npm, "run", "build"], cwd=DASHBOARD, env=env, check=True, timeout=60)
-    page = DASHBOARD / "dist" / "index.html"
-    assert page.is_file()
-    return page.parent
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory, dist: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path_factory.mktemp("broker"), device_id="box-1", http_dir=dist).start()
-    try:
-        yield b
-    finally:
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        raise RuntimeError("the dashboard tests need Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh phone: portrait, touch, nothing remembered."""
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        yield pg
-    finally:
-        context.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
-
-
-class FakeDaemon:
-    """The recorder's side of the contract, as user `recorder`; collects what arrives on cmd."""
-
-    def __init__(self, broker: Mosquitto, device_id: str = "box-1") -> None:
-        self.broker = broker
-        self.device_id = device_id
-        self.commands: queue.Queue[bytes] = queue.Queue()
-        self.last_state: dict[str, Any] | None = None
-        self.client = broker.client(
-            broker.recorder, will=(broker.topic("availability", device_id), "offline")
-        )
-        self.client.on_message = lambda _c, _u, msg: self.commands.put(msg.payload)
-        # after a broker restart paho reconnects: say online and re-send the state, as the daemon
-        # does (without waiting for acks: this runs on paho's own thread, which delivers them)
-        self.client.on_connect = lambda *_: self._hello(wait=False)
-        self._hello(wait=True)
-
-    def _hello(self, wait: bool) -> None:
-        self.client.subscribe(self.broker.topic("cmd", self.device_id), qos=1)
-        self.publish("availability", "online", retain=True, wait=wait)
-        if self.last_state is not None:
-            self.publish("state", json.dumps(self.last_state), retain=True, wait=wait)
-
-    def publish(self, leaf: str, payload: str, retain: bool = False, wait: bool = True) -> None:
-        info = self.client.publish(
-            self.broker.topic(leaf, self.device_id), payload, qos=1, retain=retain
-        )
-        if wait:
-            info.wait_for_publish(timeout=5)
-
-    def online(self) -> None:
-        self.publish("availability", "online", retain=True)
-
-    def offline(self) -> None:
-        self.publish("availability", "offline", retain=True)
-
-    def state(self, payload: dict[str, Any]) -> None:
-        self.last_state = payload
-        self.publish("state", json.dumps(payload), retain=True)
-
-    def level(self, peak: list[float], rms: list[float], elapsed: float, clipped: int = 0) -> None:
-        self.publish(
-            "level",
-            json.dumps(
-                {"peak_dbfs": peak, "rms_dbfs": rms, "clipped": clipped, "elapsed_s": elapsed}
-            ),
-        )
-
-    def next_command(self, timeout: float = 5.0) -> bytes | None:
-        try:
-            return self.commands.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-
-@pytest.fixture
-def daemon(broker: Mosquitto) -> Iterator[FakeDaemon]:
-    d = FakeDaemon(broker)
-    try:
-        yield d
-    finally:
-        d.client.disconnect()
-        d.client.loop_stop()
-
-
-def log_in(page: Page, broker: Mosquitto, user: Credentials, device: str) -> None:
-    """What a coach does: open the box's address, type the user, password and box id."""
-    page.goto(broker.http_url)
-    expect(page.locator("#login")).to_be_visible()
-    # the default broker address is the page's own origin: mosquitto serves both
-    assert page.locator("#f-url").input_value() == broker.ws_url
-    page.fill("#f-user", user.username)
-    page.fill("#f-pass", user.password)
-    page.fill("#f-device", device)
-    page.click("#connect-btn")
-    # the header names the box's state, not the broker link: that shows only when it is down
-    expect(page.locator("#conn")).to_have_attribute("data-broker", "up", timeout=WAIT_MS)
+# ---- reading the page ----------------------------------------------------------------------------
 
 
 def elapsed_seconds(page: Page) -> int:
@@ -246,39 +42,6 @@ def elapsed_seconds(page: Page) -> int:
 def width_percent(bar: Locator) -> float:
     """The width the page set on a meter bar (the drawn width lags by a CSS transition)."""
     return float(bar.evaluate("e => e.style.width").rstrip("%"))
-
-
-def row(page: Page, sid: str) -> Locator:
-    return page.locator(f'#recent > li[data-session="{sid}"]')
-
-
-def open_view(page: Page, sid: str) -> Locator:
-    """Tap the session's row; its view (the panel the row controls) opens."""
-    head = row(page, sid).locator("button.session-head")
-    expect(head).to_have_attribute("aria-expanded", "false", timeout=WAIT_MS)
-    head.tap()
-    expect(head).to_have_attribute("aria-expanded", "true")
-    panel = page.locator(f"#{head.get_attribute('aria-controls')}")
-    expect(panel).to_be_visible()
-    return panel
-
-
-def screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path))
-    return path
-
-
-def touch_targets_too_small(page: Page) -> list[str]:
-    """Visible buttons and fields smaller than 48×48 CSS px."""
-    return page.evaluate(
-        """() => [...document.querySelectorAll('button, input, summary')]
-            .filter(e => e.offsetParent !== null)
-            .filter(e => { const r = e.getBoundingClientRect(); const cb = e.type === 'checkbox';
-                           return !cb && (r.width < 48 || r.height < 48); })
-            .map(e => e.id || e.className || e.tagName)"""
-    )
 
 
 # ---- single box ----------------------------------------------------------------------------------------
@@ -635,18 +398,6 @@ def test_acl_recorder_and_anonymous(broker: Mosquitto) -> None:
 # ---- the real recorder ----------------------------------------------------------------------------
 
 
-def _pulsing(rate: int = 48000, period: int = 4800):
-    """A 440 Hz tone whose level jumps between -30 and -6 dBFS every half second."""
-
-    n = 0
-    while True:
-        t = (np.arange(period) + n * period) / rate
-        amp = np.where((t % 1.0) < 0.5, 10 ** (-30 / 20), 10 ** (-6 / 20)) * 32767
-        x = (np.sin(2 * np.pi * 440 * t) * amp).astype(np.int64)
-        yield encode(np.repeat(x[:, None], 2, axis=1), FORMATS["S16_LE"])
-        n += 1
-
-
 def test_the_real_recorder_from_a_phone(page: Page, broker: Mosquitto, tmp_path, mic) -> None:
     """The page against the real daemon: start, an advancing clock, a moving meter, a marker
     that lands in the session, and a confirmed stop."""
@@ -663,7 +414,7 @@ def test_the_real_recorder_from_a_phone(page: Page, broker: Mosquitto, tmp_path,
         },
         warnings={"disk_minutes": 0},
     )
-    feeder = Feeder(mic.infile, _pulsing(), 0.1)  # real time: the clock is the wall clock
+    feeder = Feeder(mic.infile, pulsing(), 0.1)  # real time: the clock is the wall clock
     with Running(cfg, feeder) as r:
         wait_until(lambda: r.rec.mqtt.connected, 10)
         r.wait_frames(48000)

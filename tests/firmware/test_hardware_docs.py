@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from recorder.config import GpioSection
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # BCM -> physical header pin on every 40-pin Raspberry Pi
 HEADER = {17: 11, 27: 13, 22: 15, 23: 16, 24: 18}
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import re
 import tomllib
 import typing
-from pathlib import Path
 
 from pydantic import BaseModel
 
 from recorder.config import Config, load_config
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def _section_model(annotation):

@@ -22,7 +22,7 @@ from recorder.core.session_id import make_id
 from recorder.store.sessions import SessionStore
 from recorder.views.sessions import session_json
 from tests.factories import write_session
-from tests.logged_remote import FAST_FLAGS, Logged, outbox_box, outbox_worker, remote_files
+from tests.outbox.logged_remote import FAST_FLAGS, Logged, outbox_box, outbox_worker, remote_files
 from tests.rclone_server import CRYPT_REMOTE, S3Server, rclone_binary, write_config
 from tests.support import Running, cli, make_config, sox_raw, wait_until
 from tests.support import write_config as write_cfg

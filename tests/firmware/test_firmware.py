@@ -19,8 +19,8 @@ import pytest
 
 from recorder.config import load_config
 from tests.mosquitto import Credentials, Mosquitto
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 PROVISION = FIRMWARE / "provision.py"
 STAGE = FIRMWARE / "pi-gen" / "stage-session-recorder"

@@ -22,7 +22,7 @@ from recorder.outbox.discard import (
     discard_session,
     remote_dir_for,
 )
-from tests.logged_remote import outbox_box, outbox_worker, remote_files
+from tests.outbox.logged_remote import outbox_box, outbox_worker, remote_files
 from tests.rclone_server import CRYPT_REMOTE
 
 GOOD = "000100-20261206T080613Z"

@@ -24,35 +24,29 @@ from playwright.sync_api import Locator, Page, expect
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder
 from recorder.media.deliverables import MP3_NAME
-from tests import test_dashboard as shared
-from tests.mosquitto import Mosquitto
-from tests.rclone_server import BUCKET, S3_REMOTE, S3Server, rclone_binary
-from tests.rclone_server import write_config as write_rclone
-from tests.support import Running, make_config, wait_until
-from tests.test_dashboard import (
+from tests.dashboard.page import (
+    ARTIFACTS,
     WAIT_MS,
     FakeDaemon,
-    _pulsing,
     log_in,
     open_view,
+    pulsing,
     recording,
     row,
     screenshot,
     state,
     touch_targets_too_small,
 )
+from tests.mosquitto import Mosquitto
+from tests.rclone_server import BUCKET, S3_REMOTE, S3Server, rclone_binary
+from tests.rclone_server import write_config as write_rclone
+from tests.support import Running, make_config, wait_until
 
 try:
     import zxingcpp
 except ImportError as exc:  # a missing dev dependency is a failure, not a skip
     raise ImportError("the QR code tests need zxing-cpp: pip install -e '.[dev]'") from exc
 
-# the dashboard tests' fixtures, found by pytest under these names
-dist = shared.dist
-broker = shared.broker
-browser = shared.browser
-page = shared.page
-daemon = shared.daemon
 
 SID = "000090-20261203T093000Z"
 OTHER = "000089-20261202T140000Z"
@@ -641,7 +635,7 @@ def test_the_coach_flow_against_the_real_recorder(
             share={"remote": f"{S3_REMOTE}:{BUCKET}/shares", "rclone_config": str(conf),
                    "rclone_binary": str(rclone_binary())},
         )  # fmt: skip
-        feeder = Feeder(mic.infile, _pulsing(), 0.1)
+        feeder = Feeder(mic.infile, pulsing(), 0.1)
         try:
             with Running(cfg, feeder, Parts(pin_factory=factory)) as r:
                 wait_until(lambda: r.rec.mqtt.connected, 10)
@@ -727,4 +721,4 @@ def _coach_flow(page: Page, r, factory, wait_until, mp3_name: str) -> None:
     assert decode_qr(shot) == [url]
     with urllib.request.urlopen(url, timeout=10) as got:
         assert got.read() == (session.path / mp3_name).read_bytes()
-    page.screenshot(path=str(shared.ARTIFACTS / "dashboard-coach-real-full.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-coach-real-full.png"), full_page=True)

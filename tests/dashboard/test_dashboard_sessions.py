@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
-from tests import test_dashboard as shared
-from tests.mosquitto import Mosquitto
-from tests.test_dashboard import (
+from tests.dashboard.page import (
     ARTIFACTS,
     WAIT_MS,
     FakeDaemon,
@@ -28,14 +26,7 @@ from tests.test_dashboard import (
     state,
     touch_targets_too_small,
 )
-
-# the dashboard tests' fixtures (the built page, the broker, Chromium, a phone, the daemon's
-# side), found by pytest under these names
-dist = shared.dist
-broker = shared.broker
-browser = shared.browser
-page = shared.page
-daemon = shared.daemon
+from tests.mosquitto import Mosquitto
 
 READY_ID = "000050-20261201T090000Z"
 NOT_READY_ID = "000051-20261201T140000Z"

@@ -11,7 +11,7 @@ In the suite: three cuts (while recording, during the finalize at a stop, after 
 one as a start with a full 10-s pre-roll is answered (which lost all of the pre-roll until the
 writer synced it before the answer). The benchmark's 30 rounds are opt-in:
 
-    SESSION_RECORDER_POWER_CUT=1 .venv/bin/python -m pytest -q tests/test_power_cut.py
+    SESSION_RECORDER_POWER_CUT=1 .venv/bin/python -m pytest -q tests/recording/test_power_cut.py
 
 Needs root and loop devices (skipped with the reason otherwise).
 """
@@ -19,16 +19,12 @@ Needs root and loop devices (skipped with the reason otherwise).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.common import FreezableDisk, Unavailable  # noqa: E402
-from bench.powercut import LOSS_LIMIT_S, ROUNDS, torture  # noqa: E402
+from bench.common import FreezableDisk, Unavailable
+from bench.powercut import LOSS_LIMIT_S, ROUNDS, torture
 
 OPT_IN = "SESSION_RECORDER_POWER_CUT"
 
@@ -112,7 +108,7 @@ def test_a_power_cut_as_a_start_is_answered_keeps_the_pre_roll(tmp_path):
 @pytest.mark.skipif(
     os.environ.get(OPT_IN) != "1",
     reason=f"{ROUNDS} power cuts take minutes: run with {OPT_IN}=1 "
-    ".venv/bin/python -m pytest -q tests/test_power_cut.py",
+    ".venv/bin/python -m pytest -q tests/recording/test_power_cut.py",
 )
 def test_thirty_power_cuts(tmp_path):
     rounds = _torture(tmp_path, ROUNDS)

@@ -27,9 +27,8 @@ from recorder.recording.blockqueue import FrameQueue
 from recorder.recording.capture import CaptureThread
 from recorder.recording.tap import CaptureTap
 from recorder.store.sessions import SessionStore
-from tests.support import make_config, wait_until, write_config
+from tests.support import ROOT, make_config, wait_until, write_config
 
-ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "session-recorder.service"
 
 

@@ -1,6 +1,6 @@
 """install.sh on a fresh Debian: what a user gets from `sudo ./install.sh` on a new box.
 
-tests/test_installer.py installs into a scratch root with --root and --no-packages, so it never
+tests/app/test_installer.py installs into a scratch root with --root and --no-packages, so it never
 sees a machine that lacks the Debian packages, Python or a mosquitto account. Here debootstrap
 builds a minimal Debian bookworm (`--variant=minbase` plus systemd-sysv, as every installed
 Debian and Raspberry Pi OS has systemd), and `bash install.sh` runs inside it through chroot with
@@ -22,7 +22,7 @@ inspect TLS.
 Slow (a few minutes; some 160 MB of Debian packages and wheels, and the base system the first
 time), so it is opt-in:
 
-    SESSION_RECORDER_DEBOOTSTRAP=1 .venv/bin/python -m pytest -q tests/test_installer_debootstrap.py
+    SESSION_RECORDER_DEBOOTSTRAP=1 .venv/bin/python -m pytest -q tests/app/test_installer_debootstrap.py
 
 It needs root, debootstrap (installed with apt-get when missing), the Debian mirror apt uses here
 and PyPI. The debootstrapped root is cached as a tarball in
@@ -74,7 +74,7 @@ pytestmark = [
     pytest.mark.skipif(
         os.environ.get(OPT_IN) != "1",
         reason=f"slow (debootstraps a Debian root, minutes): run with {OPT_IN}=1 "
-        ".venv/bin/python -m pytest -q tests/test_installer_debootstrap.py",
+        ".venv/bin/python -m pytest -q tests/app/test_installer_debootstrap.py",
     ),
 ]
 

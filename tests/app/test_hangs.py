@@ -1,8 +1,8 @@
 """Outside parts that hang for real (SIGSTOP of the server process: its sockets stay open and
 answer nothing) never stop the box from answering and recording.
 
-The audio device's hangs are in tests/test_device_faults.py, a stalled disk in
-tests/test_stalled_start.py and bench/stall.py.
+The audio device's hangs are in tests/recording/test_device_faults.py, a stalled disk in
+tests/recording/test_stalled_start.py and bench/stall.py.
 """
 
 from __future__ import annotations
