@@ -11,11 +11,8 @@ the ratio; nothing here asserts a time.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gpiozero import LED, Button
 from gpiozero.pins.mock import MockFactory, MockPWMPin

@@ -12,11 +12,9 @@ no codec. Speeds are × real time on this machine; nothing here asserts a number
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, median, standalone, table
 from recorder.app.virtualmic import speech_like
 from recorder.core.manifest import Manifest

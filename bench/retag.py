@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, median, standalone, table
 from bench.deliverables import make_session
 from recorder.core.manifest import Manifest

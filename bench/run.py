@@ -23,11 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.common import Section, machine, table  # noqa: E402
+from bench import ROOT
+from bench.common import Section, machine, table
 
 # In report order: what costs while recording, what it survives, how fast it reacts, then
 # what happens after the session.

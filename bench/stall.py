@@ -15,13 +15,11 @@ import json
 import os
 import platform
 import shutil
-import sys
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     Daemon,
     FreezableDisk,

@@ -22,8 +22,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import soundfile
 
 from bench.capture import CHANNELS, PERIOD, RATE, PipeFeeder, arecord_command

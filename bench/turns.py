@@ -14,7 +14,6 @@ cold SD card adds the same read time to both sides.
 
 from __future__ import annotations
 
-import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -22,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Options, Section, Unavailable, median, standalone, table, verdict
 from recorder.core.manifest import Manifest
 from recorder.core.transcript.turns import TurnParams, find_paragraphs, find_turns
