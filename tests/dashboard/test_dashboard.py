@@ -425,7 +425,7 @@ def test_the_real_recorder_from_a_phone(page: Page, broker: Mosquitto, tmp_path,
         sid = r.rec.controller.status()["session_id"]
         # the running session by its name (its date and time until it has a client or title)
         name = wait_until(
-            lambda: next((e.get("name") for e in r.rec._recent() if e["id"] == sid), None)
+            lambda: next((e.get("name") for e in r.rec.views.recent() if e["id"] == sid), None)
         )
         expect(page.locator("#session-id")).to_have_text(str(name), timeout=WAIT_MS)
 

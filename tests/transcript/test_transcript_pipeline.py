@@ -80,7 +80,7 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
         wait_until(lambda: read_status(folder)["status"] in ("done", "failed"), 120, "transcript")
         assert r.rec.controller.status()["state"] == "idle"
         # the phone page's view of it, as the retained MQTT state carries it
-        view = r.rec._recent()[-1]
+        view = r.rec.views.recent()[-1]
         assert view["transcript"]["status"] == "done" and view["transcript"]["turns"] == 6
         checks = {c["name"]: c for c in view["credential"]["checks"]}
         assert checks["length"]["result"] == "fail" and "20" in checks["length"]["message"]
