@@ -1186,7 +1186,7 @@ MP3s) and python-soxr (to resample), through the retagger and the transcript bui
 its config. Now each is imported where it is used (`recorder.transcript.docx_file`,
 `recorder.media.tag_files`, `recorder.media.mp3`), and the daemon no longer imports the
 transcript builder at all (the titles it needs are `recorder.transcript.titles`);
-`tests/test_memory_lazy.py` keeps it so. The baseline table charges each of them beyond the line.
+`tests/app/test_memory_lazy.py` keeps it so. The baseline table charges each of them beyond the line.
 
 **Baseline.** The bare interpreter, then the same interpreter importing the daemon's libraries
 one after another (each step is charged what it adds to the peak; a shared dependency counts

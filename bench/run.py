@@ -53,7 +53,7 @@ Zero 2 W will be several times slower in absolute terms, and the ratios are what
 
 Written by `scripts/dev bench` (`.venv/bin/python -m bench.run`); the raw numbers are in
 [`benchmarks.json`](benchmarks.json). CI runs `bench.run --quick` (seconds; numbers not judged)
-through `tests/test_bench.py`, to keep this code working. This run: {mode}.
+through `tests/bench/test_bench.py`, to keep this code working. This run: {mode}.
 """
 
 
