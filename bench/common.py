@@ -32,14 +32,11 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from recorder import __version__  # noqa: E402
-from recorder.adapters.control_socket import send  # noqa: E402
-from recorder.app.virtualmic import VirtualMic, speech_periods  # noqa: E402
-from recorder.core.formats import FORMATS  # noqa: E402
+from bench import ROOT
+from recorder import __version__
+from recorder.adapters.control_socket import send
+from recorder.app.virtualmic import VirtualMic, speech_periods
+from recorder.core.formats import FORMATS
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "session-recorder-bench"
 TICK = os.sysconf("SC_CLK_TCK")

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     ROOT,
     Daemon,

@@ -92,9 +92,7 @@ def test_a_box_that_only_records_imports_no_library_of_a_section_it_lacks(
     assert names & SECTION_LIBRARIES == set()
 
 
-def test_a_held_upload_brings_in_the_mp3_tags_but_not_rclone_python(
-    tmp_path, own_mic, monkeypatch
-):
+def test_a_held_upload_brings_in_the_mp3_tags_but_not_rclone_python(tmp_path, own_mic, monkeypatch):
     """Held back by delay_min, the upload still has the outbox build session.flac and
     session.mp3: mutagen comes in for the MP3's tag, after the session; rclone-python waits for
     the first rclone command, and the transcript's libraries do not come at all."""

@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from bench.run import BENCHMARKS  # noqa: E402
+from bench.run import BENCHMARKS
+from tests.support import ROOT
 
 
 @pytest.mark.slow

@@ -66,6 +66,7 @@ def _lib():
     rclone.set_log_level(logging.ERROR)
     return rclone, utils
 
+
 KINDS = ("auth", "config", "network", "not_found", "quota", "verify", "other")
 
 _SAFE = re.compile(r"[A-Za-z0-9_./:@+=,%-]+")
