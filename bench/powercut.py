@@ -712,7 +712,7 @@ every 0.5 s of audio (`sync_s`), so the pre-roll reached the card some 20 fsyncs
 had been answered. Before, with a full 10-s pre-roll (the default), a cut this long after the
 answer lost: 16 ms, 10.0 s (the session there with 0 frames); 50 ms, 5.6 s; 0.1 s, 2.1 s;
 0.2 s, 3.2 s; 0.4 s, 0.5 s. Now the writer takes the pre-roll in 2-s batches, syncs the header
-once it is all written, and only then lets the start be answered (`recorder/recording/writer.py`);
+once it is all written, and only then lets the start be answered (`recorder/recording/writer/thread.py`);
 `tests/recording/test_power_cut.py` cuts as the start is answered.
 
 **Seen once, not reproduced:** in an earlier run of these 30 rounds, one copy cut 0.6 s into
