@@ -1,6 +1,6 @@
 """The top: the composition root and the programs people run.
 
-- `daemon`: `Daemon`, the composition root; builds each part once, in order, and runs it.
+- `daemon`: `Recorder`, the composition root (builds each part once, in order), and `run`.
 - `cli`: the `session-recorder` command line; `coach_cli` (label, consent, share) and
   `transcript_cli` (transcript SESSION) are its subcommands.
 - `remotes`: the upload target built from `[upload]`.

@@ -2,7 +2,9 @@
 retention and remote deletion, all run by one low-priority thread.
 
 - `worker`: `OutboxWorker`, the thread and the front other threads use (`wake`, `nudge`,
-  `set_recording`, `status`, `discard`, `stop`, `session_lock`, `pass_once`); `release_heap`.
+  `set_recording`, `status`, `discard`, `stop`, `session_lock`, `pass_once`); what it is built with
+  (`Hookup`: the recording flag, events, the wake event and session lock it shares;
+  `OutboxWork`: deliverables, steps, chores); `release_heap`.
 - `deliver`: `Delivery`, a session made ready (FLAC, MP3, the steps such as a transcript) and
   the files that go.
 - `upload`: `Uploader`, a session sent and moved to uploaded/; `failed` and `back_off`.

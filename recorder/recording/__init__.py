@@ -1,9 +1,11 @@
 """Recording a session: from the audio device to WAV segments on the card.
 
-The threads: `capture` (reads the device into the ring and the block queue), `writer` (writes
-segments, the manifest, markers and gaps; keeps the disk reserve), and `controller` (the state
-machine's inputs and outputs: button, LED, commands, status).
+The threads: `capture` (reads the audio source into the tap), `writer/` (segments, the
+manifest, markers and gaps, through the disk guard the composition root built), and
+`controller/` (the one thread that changes state: button, LED, commands, status).
 
-- `tap`: the pre-roll ring buffer's output side (picamera2's circular output as the model).
+- `tap`: the pre-roll ring while idle, the block queue while recording (picamera2's circular
+  output as the model).
 - `blockqueue`: the bounded hand-off from capture to the writer.
+- `inbox`: the controller's one way in, made before the parts that feed it.
 """
