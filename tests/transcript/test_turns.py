@@ -82,16 +82,47 @@ def test_a_sound_that_never_reaches_the_on_threshold_is_no_turn():
     assert find_turns(lv, P) == []
 
 
-def test_pauses_inside_a_sentence_are_bridged_and_a_longer_pause_ends_the_turn():
+def test_pauses_inside_one_speakers_talk_keep_one_line_and_a_long_pause_starts_another():
     words = [(1.0 + i * 0.5, 1.3 + i * 0.5, -25) for i in range(7)]  # 0.2 s gaps, to 4.3
-    lv = levels(track(12, *words, (4.6, 6.0, -25), (7.0, 8.0, -25)), track(12))
-    # 0.2 s and 0.3 s gaps are inside the turn; the 1.0 s one before 7.0 is a new turn
-    assert spans(find_turns(lv, P)) == [(0, 1.0, 6.0, False), (0, 7.0, 8.0, False)]
+    lv = levels(
+        track(16, *words, (4.7, 6.0, -25), (7.0, 8.0, -25), (10.0, 11.0, -25), (12.98, 14.0, -25)),
+        track(16),
+    )
+    # 0.2, 0.4, 1.0 and 1.98 s pauses are inside the line; the 2.0 s one before 10.0 is not
+    assert spans(find_turns(lv, P)) == [(0, 1.0, 8.0, False), (0, 10.0, 14.0, False)]
 
 
-def test_blips_shorter_than_the_minimum_turn_are_dropped():
-    lv = levels(track(10, (2.0, 2.1, -20), (5.0, 5.3, -25)), track(10, (8.0, 8.2, -20)))
-    assert spans(find_turns(lv, P)) == [(0, 5.0, 5.3, False)]
+def test_a_pause_of_0_4_s_inside_a_sentence_is_no_new_line():
+    lv = levels(track(8, (1.0, 3.0, -25), (3.4, 5.0, -25)), track(8))
+    assert spans(find_turns(lv, P)) == [(0, 1.0, 5.0, False)]
+
+
+def test_clicks_are_dropped_and_the_shortest_spoken_word_is_kept():
+    # a click lights the two windows it straddles; a 0.1 s knock is still no word; "Right."
+    # of 0.21 s (the issue's, lost at the old 0.25 s minimum) and "Mm." of 0.14 s are kept
+    lv = levels(
+        track(12, (2.0, 2.04, -20), (4.0, 4.1, -20), (6.0, 6.21, -25)), track(12, (9.0, 9.14, -25))
+    )
+    right = (0, 6.0, pytest.approx(6.21, abs=W), False)  # placed to a window, 20 ms
+    assert spans(find_turns(lv, P)) == [right, (1, 9.0, 9.14, False)]
+
+
+def test_a_short_turn_between_two_of_the_other_speakers_is_its_own_line():
+    # the client speaks, the coach says "Right." (0.21 s), the client goes on 0.3 s later
+    client = track(12, (1.0, 4.0, -24), (4.81, 8.0, -24))
+    coach = track(12, (4.3, 4.51, -24))
+    turns = find_turns(levels(coach, client), P)
+    right = (0, 4.3, pytest.approx(4.51, abs=W), False)
+    client_on = (1, pytest.approx(4.81, abs=W), 8.0, False)
+    assert spans(turns) == [(1, 1.0, 4.0, False), right, client_on]
+
+
+def test_the_other_speaker_between_two_runs_keeps_them_apart_even_when_overlapping():
+    # the coach talks on; the client's "mm" falls inside the coach's pause: three lines
+    coach = track(12, (1.0, 4.0, -24), (4.6, 8.0, -24))
+    client = track(12, (3.9, 4.2, -24))
+    turns = find_turns(levels(coach, client), P)
+    assert spans(turns) == [(0, 1.0, 4.0, True), (1, 3.9, 4.2, True), (0, 4.6, 8.0, False)]
 
 
 @pytest.mark.parametrize("leak_db", [-20, -12])

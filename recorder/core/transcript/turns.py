@@ -16,7 +16,10 @@ The steps, each vectorised over the whole session (an hour is 180 000 windows):
 3. Hysteresis: a run of windows above the off threshold is speech when it reaches the on
    threshold somewhere, so a turn starts where the voice rises, not where it peaks.
 4. Gaps shorter than `bridge_s` (the pauses between words and inside a sentence) are closed;
-   then runs shorter than `min_turn_s` (a click, a chair) are dropped.
+   then runs shorter than `min_turn_s` (a click) are dropped.
+5. A speaker's runs with no one else's between them are one turn while the pause between them
+   is under `line_pause_s`, so a line of the transcript is cut only where the speaker changes
+   or pauses long, and the engine decodes whole sentences.
 """
 
 from __future__ import annotations
@@ -50,8 +53,14 @@ class TurnParams:
       voice leaking at -20 dB is twice that below; a leak as loud as -12 dB is still refused;
       two voices at once, each on its own microphone, are both within it.
     - `bridge_s` 0.4: pauses inside a sentence (between words, a breath) do not end a turn.
-    - `min_turn_s` 0.25: shorter sounds are blips (a click, a cough, a creak); a spoken
-      "yes" lasts longer.
+    - `min_turn_s` 0.12 (6 windows): a verbatim transcript keeps every "Yes.", "Right.",
+      "Mm." (0.15-0.3 s spoken; a "Right." of 0.21 s was lost at the old 0.25). A click lasts a
+      few milliseconds and lights at most the two windows it straddles; 6 windows is three
+      times that, and still under the shortest spoken word.
+    - `line_pause_s` 2.0: within one speaker's talk, a pause this long starts a new line.
+      Pauses between sentences and for breath are mostly under 1 s; cutting there split
+      sentences and lost the decoder's context. 2 s is also faster-whisper's own
+      `min_silence_duration_ms` for splitting speech.
     - `paragraph_pause_s` 0.7 (one-microphone mode): a pause this long starts a new paragraph.
       Shorter than a typical 1 s on purpose: a paragraph that spans a change of speaker must be
       split by hand, while a monologue cut at a sentence pause only needs its name filled in.
@@ -64,7 +73,8 @@ class TurnParams:
     off_db: float = 6.0
     crosstalk_db: float = 10.0
     bridge_s: float = 0.4
-    min_turn_s: float = 0.25
+    min_turn_s: float = 0.12
+    line_pause_s: float = 2.0
     paragraph_pause_s: float = 0.7
 
     def __post_init__(self) -> None:
@@ -75,7 +85,7 @@ class TurnParams:
             problems.append(f"floor_percentile {self.floor_percentile} must be within 0..100")
         if not 0 <= self.off_db <= self.on_db:
             problems.append(f"off_db {self.off_db} must be within 0..on_db ({self.on_db})")
-        for name in ("crosstalk_db", "bridge_s", "min_turn_s", "paragraph_pause_s"):
+        for name in ("crosstalk_db", "bridge_s", "min_turn_s", "line_pause_s", "paragraph_pause_s"):
             if not getattr(self, name) >= 0:
                 problems.append(f"{name} {getattr(self, name)} must not be negative")
         if problems:
@@ -165,7 +175,8 @@ def find_turns(levels_db: np.ndarray, params: TurnParams) -> list[Turn]:
 
     `levels_db` is (windows, channels) from `window_levels`. Turns come sorted by start (then
     channel); where turns of two channels share any time, both are kept and both are marked
-    `overlap`.
+    `overlap`. Two runs of one channel with nobody else's between them are one turn when the
+    pause is under `line_pause_s`.
     """
     levels = _check(levels_db)
     if not levels.size:
@@ -191,7 +202,19 @@ def find_turns(levels_db: np.ndarray, params: TurnParams) -> list[Turn]:
             Turn(ch, _seconds(s, params), _seconds(e, params), bool(o))
             for s, e, o in zip(starts.tolist(), ends.tolist(), overlap.tolist(), strict=True)
         ]
-    return sorted(turns, key=lambda t: (t.start_s, t.channel))
+    return _join_pauses(sorted(turns, key=lambda t: (t.start_s, t.channel)), params.line_pause_s)
+
+
+def _join_pauses(turns: list[Turn], pause_s: float) -> list[Turn]:
+    """Consecutive turns of one channel joined where the pause between them is short."""
+    out: list[Turn] = []
+    for t in turns:
+        last = out[-1] if out else None
+        if last is not None and last.channel == t.channel and t.start_s - last.end_s < pause_s:
+            out[-1] = Turn(t.channel, last.start_s, t.end_s, last.overlap or t.overlap)
+        else:
+            out.append(t)
+    return out
 
 
 def find_paragraphs(levels_db: np.ndarray, params: TurnParams) -> list[Turn]:
