@@ -17,8 +17,11 @@ class SpeechEngine(Protocol):
     name: str  # as `sessions --json` and the transcript show it: "pocketsphinx", "whisper"
     rate: int  # the sample rate `words` wants (16000 for both engines)
 
-    def words(self, samples: np.ndarray) -> list[Word]:
+    def words(self, samples: np.ndarray, context: str | None = None) -> list[Word]:
         """The words in `samples` (float32, mono, at `rate`, -1..1), times from its start.
+
+        `context` is the text said just before, for an engine that can use it (whisper takes
+        it as its prompt); an engine that cannot ignores it.
 
         It may take long (seconds per minute of audio) and may hold the GIL: it runs in the
         transcript worker process, never in the daemon.

@@ -1,5 +1,6 @@
 """Building a session's transcript: turns from the channel levels, words per turn from the
-speaker's own channel, then the document.
+speaker's own channel, each turn decoded whole (up to MAX_PIECE_S) with the text before it as
+the engine's context, then the document.
 
 This runs in the worker process (recorder.transcript.worker), not in the daemon. The client's
 words are decoded from the client's channel only, so they never land on the coach's line even
@@ -15,8 +16,15 @@ import numpy as np
 import soxr
 
 from recorder.core.manifest import Manifest
-from recorder.core.transcript.doc import ONE_MIC_NOTE, TranscriptDoc
-from recorder.core.transcript.plan import PAD_S, from_start_press, lines, plan_pieces
+from recorder.core.transcript.doc import ONE_MIC_NOTE, TranscriptDoc, Word
+from recorder.core.transcript.plan import (
+    PAD_S,
+    context,
+    from_start_press,
+    lines,
+    placed,
+    plan_pieces,
+)
 from recorder.core.transcript.turns import TurnParams, find_paragraphs, find_turns
 from recorder.ports.speech import SpeechEngine
 from recorder.transcript.activity import session_levels
@@ -55,7 +63,7 @@ def build_transcript(
         found = find_paragraphs(levels, params)
     turns = from_start_press(found, preroll_s, length_s)
     audio = SessionAudio(folder, manifest)
-    texts: list[list[str]] = [[] for _ in turns]
+    words: list[list[Word]] = [[] for _ in turns]
     mix = levels.max(axis=1) if levels.size else levels.reshape(-1)
     pieces = [
         piece
@@ -67,14 +75,16 @@ def build_transcript(
     pieces.sort(key=lambda p: p.start_s)
     total = sum(p.end_s - p.start_s for p in pieces) or 1.0
     done = 0.0
+    decoded: list[list[Word]] = []  # each piece's words in the order decoded, for the context
     for p in pieces:
         start = round((p.start_s - PAD_S) * rate)
         stop = round((p.end_s + PAD_S) * rate)
         samples = audio.read(start, stop, p.channel)
         if rate != engine.rate:
             samples = soxr.resample(samples, rate, engine.rate).astype(np.float32)
-        words = engine.words(samples)
-        texts[p.turn].append(" ".join(w.text for w in words))
+        said = engine.words(samples, context(decoded) or None)
+        decoded.append(placed(said, max(0, start) / rate - preroll_s))
+        words[p.turn] += decoded[-1]
         done += p.end_s - p.start_s
         progress(LEVELS_SHARE + (1 - LEVELS_SHARE) * done / total)
     notes = [
@@ -90,7 +100,7 @@ def build_transcript(
         speakers=settings.speakers if len(settings.speakers) >= 2 else ("Coach", "Client"),
         mode=mode,  # type: ignore[arg-type]
         engine=engine.name,
-        lines=lines(turns, [" ".join(t for t in parts if t) for parts in texts], settings.speakers),
+        lines=lines(turns, words, settings.speakers),
         markers=transcript_markers(manifest),
         notes=tuple(notes),
     )

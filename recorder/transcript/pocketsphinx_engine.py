@@ -28,7 +28,8 @@ class PocketsphinxEngine:
     def __init__(self) -> None:
         self._decoder = Decoder(samprate=self.rate, logfn="/dev/null", **SEARCH)
 
-    def words(self, samples: np.ndarray) -> list[Word]:
+    def words(self, samples: np.ndarray, context: str | None = None) -> list[Word]:
+        """`context` is ignored: pocketsphinx's decoder takes no text prompt."""
         if samples.size == 0:
             return []
         pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2").tobytes()
@@ -41,5 +42,9 @@ class PocketsphinxEngine:
             word = _ALTERNATE.sub("", seg.word)
             if not word or word.startswith(("<", "[")):  # <s>, </s>, <sil>, [NOISE]
                 continue
-            out.append(Word(word, seg.start_frame / FRAMES_PER_S, seg.end_frame / FRAMES_PER_S))
+            # seg.prob: the word's posterior from the lattice, 0..1 (pocketsphinx 5 converts it
+            # from its log domain; rounding can put it a hair outside)
+            prob = round(min(1.0, max(0.0, float(seg.prob))), 4)
+            start, end = seg.start_frame / FRAMES_PER_S, seg.end_frame / FRAMES_PER_S
+            out.append(Word(word, start, end, prob))
         return out

@@ -11,6 +11,7 @@ holds it whole so another format can be made later without decoding the audio ag
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -40,11 +41,28 @@ class Turn:
 
 @dataclass(frozen=True)
 class Word:
-    """One recognised word; times are seconds from the start of the audio the engine got."""
+    """One recognised word: from an engine, times count from the start of the audio it got; in
+    a Line, from the start press.
+
+    `text` is the word as compared (no spaces around it); `display` is the piece as the engine
+    wrote it, with the leading space it gives a new word and none where the piece goes on the
+    word before (whisper's " day", "-to", "-day"), so `join_words` writes "day-to-day". None
+    for an engine that gives whole words: a space, then `text`. `probability` is the engine's
+    confidence in the word (0..1), None where it gives none.
+    """
 
     text: str
     start_s: float
     end_s: float
+    probability: float | None = None
+    display: str | None = None
+
+
+def join_words(words: Iterable[Word]) -> str:
+    """The words as one line of text, each piece joined the way its engine wrote it."""
+    return " ".join(
+        "".join(w.display if w.display is not None else f" {w.text}" for w in words).split()
+    )
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,7 @@ class Line:
     speaker: str  # a name from [transcript] speakers, or UNKNOWN_SPEAKER
     text: str
     overlap: bool = False
+    words: tuple[Word, ...] = ()  # with times from the start press; () in older transcripts
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,20 @@ class TranscriptDoc:
     def words(self) -> int:
         return sum(len(line.text.split()) for line in self.lines)
 
+    @property
+    def turns(self) -> int:
+        """Turns of speech: a line whose speaker differs from the line before starts one."""
+        return sum(
+            1
+            for i, line in enumerate(self.lines)
+            if not i or line.speaker != self.lines[i - 1].speaker
+        )
+
+    @property
+    def paragraphs(self) -> int:
+        """Timestamped lines: a turn has more than one where its speaker paused long."""
+        return len(self.lines)
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -94,7 +127,12 @@ class TranscriptDoc:
             speakers=tuple(data["speakers"]),
             mode=data["mode"],
             engine=data["engine"],
-            lines=tuple(Line(**line) for line in data.get("lines", ())),
+            lines=tuple(_line(line) for line in data.get("lines", ())),
             markers=tuple(MarkerLine(**m) for m in data.get("markers", ())),
             notes=tuple(data.get("notes", ())),
         )
+
+
+def _line(data: dict) -> Line:
+    words = tuple(Word(**w) for w in data.get("words", ()))
+    return Line(**{**data, "words": words})

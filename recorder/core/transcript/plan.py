@@ -8,15 +8,18 @@ the limit so a cut rarely falls inside a word.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from recorder.core.transcript.doc import UNKNOWN_SPEAKER, Line, Turn
+from recorder.core.transcript.doc import UNKNOWN_SPEAKER, Line, Turn, Word, join_words
 
 MAX_PIECE_S = 30.0  # whisper's own window; pocketsphinx's search stays small
 CUT_SEARCH_S = 8.0  # a cut is placed at the quietest window in the last seconds before the limit
 PAD_S = 0.15  # audio given to the engine around a turn, so first and last words are whole
+# The text before a turn given to an engine that takes it (whisper's prompt, which holds 224
+# tokens; half of them is some 400 characters): names and spelling carry over from turn to turn.
+CONTEXT_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,30 @@ def speaker(turn: Turn, speakers: tuple[str, ...]) -> str:
     return f"Speaker {turn.channel + 1}"
 
 
-def lines(turns: list[Turn], texts: list[str], speakers: tuple[str, ...]) -> tuple[Line, ...]:
-    """The document's lines: one per turn, in time order, with its speaker's name."""
+def placed(words: list[Word], offset_s: float) -> list[Word]:
+    """An engine's words moved by `offset_s`: from the start of the audio it got to the
+    start press (times to the millisecond, as the rest of the document)."""
+    return [
+        replace(w, start_s=round(w.start_s + offset_s, 3), end_s=round(w.end_s + offset_s, 3))
+        for w in words
+    ]
+
+
+def context(previous: list[list[Word]], max_chars: int = CONTEXT_CHARS) -> str:
+    """The end of what was said so far, whole words, for an engine that takes a prompt."""
+    text = join_words(w for words in previous for w in words)
+    if len(text) <= max_chars:
+        return text
+    cut = text[-max_chars:]
+    return cut.split(" ", 1)[1] if " " in cut else cut
+
+
+def lines(
+    turns: list[Turn], words: list[list[Word]], speakers: tuple[str, ...]
+) -> tuple[Line, ...]:
+    """The document's lines: one per turn, in time order, with its speaker's name, its text
+    joined from its words and the words themselves."""
     return tuple(
-        Line(t.start_s, t.end_s, speaker(t, speakers), text.strip(), t.overlap)
-        for t, text in sorted(zip(turns, texts, strict=True), key=lambda p: p[0].start_s)
+        Line(t.start_s, t.end_s, speaker(t, speakers), join_words(ws), t.overlap, tuple(ws))
+        for t, ws in sorted(zip(turns, words, strict=True), key=lambda p: p[0].start_s)
     )

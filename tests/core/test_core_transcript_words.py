@@ -1,0 +1,150 @@
+"""Words in the transcript (pure): pieces joined as the engine wrote them, word times moved to
+the start press, the context given to the next turn, turns and paragraphs counted apart, and
+word timings kept in transcript.json while the text files stay clean."""
+
+from __future__ import annotations
+
+import json
+
+from recorder.core.transcript.doc import Line, TranscriptDoc, Turn, Word, join_words
+from recorder.core.transcript.plan import context, lines, placed
+from recorder.core.transcript.text import to_txt, to_vtt
+
+# What faster-whisper (tiny.en) gave for espeak-ng speech, piece by piece (w.word, start, end,
+# probability), recorded from WhisperEngine on the bundled model.
+NINE_O_CLOCK = [
+    (" We", 0.0, 0.4, 0.777),
+    (" meet", 0.4, 0.7, 0.954),
+    (" at", 0.7, 0.96, 0.979),
+    (" 9", 0.96, 1.12, 0.183),
+    (" o", 1.12, 1.28, 0.933),
+    ("'clock", 1.28, 1.58, 0.979),
+    (" to", 1.58, 1.9, 0.922),
+    (" talk", 1.9, 2.12, 0.995),
+    (" about", 2.12, 2.42, 0.929),
+    (" my", 2.42, 2.76, 0.985),
+    (" day", 2.76, 2.9, 0.787),
+    ("-to", 2.9, 3.1, 0.864),
+    ("-day", 3.1, 3.32, 0.996),
+    (" work.", 3.32, 3.62, 0.997),
+]
+COLD_HEARTED = [
+    (" It", 0.0, 0.42, 0.543),
+    (" was", 0.42, 0.66, 0.716),
+    (" a", 0.66, 0.82, 0.849),
+    (" cold", 0.82, 1.18, 0.985),
+    ("-hearted", 1.18, 1.58, 0.743),
+    (" thing", 1.58, 2.0, 0.946),
+    (" to", 2.0, 2.24, 0.976),
+    (" say,", 2.24, 2.74, 0.997),
+    (" wasn't", 3.0, 3.28, 0.928),
+    (" it?", 3.28, 3.52, 0.995),
+]
+
+
+def whisper_words(pieces: list[tuple[str, float, float, float]]) -> list[Word]:
+    return [Word(p.strip(), start, end, prob, p) for p, start, end, prob in pieces]
+
+
+def test_whisper_pieces_are_joined_as_the_engine_wrote_them():
+    assert (
+        join_words(whisper_words(NINE_O_CLOCK))
+        == "We meet at 9 o'clock to talk about my day-to-day work."
+    )
+    assert (
+        join_words(whisper_words(COLD_HEARTED)) == "It was a cold-hearted thing to say, wasn't it?"
+    )
+
+
+def test_whole_words_without_a_display_are_joined_with_one_space():
+    said = [Word("tell", 0.1, 0.3, 0.9), Word("me", 0.3, 0.4, None), Word("more", 0.4, 0.7, 0.5)]
+    assert join_words(said) == "tell me more"
+    assert join_words([]) == ""
+
+
+def test_the_compared_text_has_no_spaces_and_the_display_keeps_the_engines():
+    words = whisper_words(NINE_O_CLOCK)
+    assert [w.text for w in words][9:13] == ["my", "day", "-to", "-day"]
+    assert [w.display for w in words][9:13] == [" my", " day", "-to", "-day"]
+
+
+def test_word_times_move_from_the_engines_audio_to_the_start_press():
+    moved = placed(whisper_words(NINE_O_CLOCK[:2]), 61.85)
+    assert [(w.text, w.start_s, w.end_s, w.probability) for w in moved] == [
+        ("We", 61.85, 62.25, 0.777),
+        ("meet", 62.25, 62.55, 0.954),
+    ]
+
+
+def test_the_context_is_the_end_of_what_was_said_in_whole_words():
+    said = [whisper_words(NINE_O_CLOCK), whisper_words(COLD_HEARTED)]
+    assert context(said) == join_words(whisper_words(NINE_O_CLOCK + COLD_HEARTED))
+    assert context(said, max_chars=30) == "thing to say, wasn't it?"
+    assert context([]) == ""
+
+
+def test_lines_carry_the_joined_text_and_the_words_in_time_order():
+    turns = [Turn(1, 5.0, 8.6), Turn(0, 1.0, 4.6)]
+    words = [placed(whisper_words(COLD_HEARTED), 5.0), placed(whisper_words(NINE_O_CLOCK), 1.0)]
+    out = lines(turns, words, ("Coach", "Client"))
+    assert [(li.speaker, li.text) for li in out] == [
+        ("Coach", "We meet at 9 o'clock to talk about my day-to-day work."),
+        ("Client", "It was a cold-hearted thing to say, wasn't it?"),
+    ]
+    assert out[1].words[3] == Word("cold", 5.82, 6.18, 0.985, " cold")
+
+
+def doc(*speakers_of_lines: str) -> TranscriptDoc:
+    return TranscriptDoc(
+        session_id="s",
+        title="t",
+        date="2026-12-06",
+        length_s=60.0,
+        speakers=("Coach", "Client"),
+        mode="channels",
+        engine="whisper",
+        lines=tuple(Line(i * 5.0, i * 5.0 + 4, s, "yes") for i, s in enumerate(speakers_of_lines)),
+    )
+
+
+def test_turns_count_changes_of_speaker_and_paragraphs_count_lines():
+    d = doc("Coach", "Client", "Client", "Coach", "Coach", "Coach", "Client")
+    assert (d.turns, d.paragraphs) == (4, 7)
+    assert (doc().turns, doc().paragraphs) == (0, 0)
+    assert (doc("Coach").turns, doc("Coach").paragraphs) == (1, 1)
+
+
+def test_word_timings_are_in_the_json_and_the_text_files_stay_clean():
+    words = placed(whisper_words(NINE_O_CLOCK), 1.0)
+    d = TranscriptDoc(
+        session_id="s",
+        title="t",
+        date="2026-12-06",
+        length_s=60.0,
+        speakers=("Coach", "Client"),
+        mode="channels",
+        engine="whisper",
+        lines=lines([Turn(0, 1.0, 4.62)], [words], ("Coach", "Client")),
+    )
+    data = json.loads(json.dumps(d.to_json()))
+    first = data["lines"][0]["words"][0]
+    assert first == {
+        "text": "We",
+        "start_s": 1.0,
+        "end_s": 1.4,
+        "probability": 0.777,
+        "display": " We",
+    }
+    assert TranscriptDoc.from_json(data) == d
+    txt, vtt = to_txt(d), to_vtt(d)
+    assert "[00:00:01] Coach: We meet at 9 o'clock to talk about my day-to-day work.\n" in txt
+    for text in (txt, vtt):
+        assert "0.777" not in text and "probability" not in text and "start_s" not in text
+
+
+def test_a_transcript_written_before_word_timings_still_reads():
+    old = doc("Coach", "Client").to_json()
+    for line in old["lines"]:
+        del line["words"]
+    back = TranscriptDoc.from_json(old)
+    assert back == doc("Coach", "Client") and all(li.words == () for li in back.lines)
