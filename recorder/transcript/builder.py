@@ -20,6 +20,7 @@ from recorder.core.transcript.doc import ONE_MIC_NOTE, TranscriptDoc, Word
 from recorder.core.transcript.plan import (
     PAD_S,
     context,
+    fit_to_voice,
     from_start_press,
     lines,
     placed,
@@ -78,8 +79,7 @@ def build_transcript(
     decoded: list[list[Word]] = []  # each piece's words in the order decoded, for the context
     for p in pieces:
         start = round((p.start_s - PAD_S) * rate)
-        stop = round((p.end_s + PAD_S) * rate)
-        samples = audio.read(start, stop, p.channel)
+        samples = audio.read(start, round((p.end_s + PAD_S) * rate), p.channel)
         if rate != engine.rate:
             samples = soxr.resample(samples, rate, engine.rate).astype(np.float32)
         said = engine.words(samples, context(decoded) or None)
@@ -100,7 +100,11 @@ def build_transcript(
         speakers=settings.speakers if len(settings.speakers) >= 2 else ("Coach", "Client"),
         mode=mode,  # type: ignore[arg-type]
         engine=engine.name,
-        lines=lines(turns, words, settings.speakers),
+        lines=lines(
+            turns,
+            [fit_to_voice(ws, t) for ws, t in zip(words, turns, strict=True)],
+            settings.speakers,
+        ),
         markers=transcript_markers(manifest),
         notes=tuple(notes),
     )

@@ -37,6 +37,7 @@ class Turn:
     start_s: float
     end_s: float
     overlap: bool = False
+    pauses: tuple[tuple[float, float], ...] = ()  # silences inside the turn: (start, end)
 
 
 @dataclass(frozen=True)

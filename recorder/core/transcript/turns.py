@@ -211,7 +211,8 @@ def _join_pauses(turns: list[Turn], pause_s: float) -> list[Turn]:
     for t in turns:
         last = out[-1] if out else None
         if last is not None and last.channel == t.channel and t.start_s - last.end_s < pause_s:
-            out[-1] = Turn(t.channel, last.start_s, t.end_s, last.overlap or t.overlap)
+            pauses = (*last.pauses, (last.end_s, t.start_s))
+            out[-1] = Turn(t.channel, last.start_s, t.end_s, last.overlap or t.overlap, pauses)
         else:
             out.append(t)
     return out
