@@ -41,7 +41,8 @@ def read_status(folder: Path) -> dict:
 
 
 def summary(folder: Path) -> dict:
-    """The `transcript` field of `sessions --json`: status, engine, files, words, turns."""
+    """The `transcript` field of `sessions --json`: status, engine, files, words, turns
+    (changes of speaker), paragraphs (timestamped lines)."""
     try:
         data = read_status(folder)
     except TranscriptFileError as exc:
@@ -51,6 +52,7 @@ def summary(folder: Path) -> dict:
             "files": [],
             "words": 0,
             "turns": 0,
+            "paragraphs": 0,
             "error": str(exc),
         }
     files = [str(folder / name) for name in data.get("files", []) if (folder / name).exists()]
@@ -60,6 +62,8 @@ def summary(folder: Path) -> dict:
         "files": files,
         "words": int(data.get("words", 0)),
         "turns": int(data.get("turns", 0)),
+        # before paragraphs were counted apart, `turns` counted the lines
+        "paragraphs": int(data.get("paragraphs", data.get("turns", 0))),
     }
     for key in ("mode", "speakers", "error", "progress", "built_at"):
         if data.get(key) is not None:

@@ -70,7 +70,14 @@ def _build(folder: Path, settings_json: str) -> int:
     from recorder.transcript.status import write_status
 
     settings = Settings.from_json(settings_json)
-    status = {"status": "building", "engine": settings.engine, "files": [], "words": 0, "turns": 0}
+    status = {
+        "status": "building",
+        "engine": settings.engine,
+        "files": [],
+        "words": 0,
+        "turns": 0,
+        "paragraphs": 0,
+    }
     try:
         manifest = parse_manifest((folder / MANIFEST).read_bytes(), str(folder / MANIFEST))
         write_status(folder, status)
@@ -99,7 +106,8 @@ def _build(folder: Path, settings_json: str) -> int:
         "engine": doc.engine,
         "files": files,
         "words": doc.words,
-        "turns": len(doc.lines),
+        "turns": doc.turns,
+        "paragraphs": doc.paragraphs,
         "mode": doc.mode,
         "speakers": list(doc.speakers),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
