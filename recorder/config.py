@@ -219,9 +219,14 @@ class TranscriptSection(_Section):
     """
 
     auto: bool = Field(default=True, description="build one after each stop")
-    engine: Literal["pocketsphinx", "whisper"] = "pocketsphinx"
+    engine: Literal["auto", "pocketsphinx", "whisper"] = Field(
+        default="auto",
+        description="auto: whisper where its model is sound and the box has the memory",
+    )
     model_dir: Path | None = Field(
-        default=None, description="whisper: a faster-whisper (CTranslate2) model folder on disk"
+        default=None,
+        description="whisper: a faster-whisper (CTranslate2) model folder on disk, instead of "
+        "the bundled tiny.en",
     )
     language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
     speakers: list[
@@ -236,11 +241,6 @@ class TranscriptSection(_Section):
 
     @model_validator(mode="after")
     def _model(self) -> TranscriptSection:
-        if self.engine == "whisper" and self.model_dir is None:
-            raise ValueError(
-                'engine = "whisper" needs model_dir = a faster-whisper model folder on disk '
-                "(it never downloads one)"
-            )
         if len(set(self.speakers)) != len(self.speakers):
             raise ValueError(f"speakers {self.speakers} repeats a name")
         return self

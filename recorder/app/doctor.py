@@ -33,6 +33,7 @@ from recorder.core.recording.levels import LevelMeter, dbfs
 from recorder.outbox.discard import remote_dir_for
 from recorder.ports.audio import DeviceLost, DeviceStalled, DeviceUnavailable, Overrun
 from recorder.store.sessions import STATES, SessionStore
+from recorder.transcript.models import choose
 
 
 @dataclass
@@ -69,36 +70,43 @@ def run_checks(cfg: Config) -> list[Check]:
 
 
 def _transcript(cfg: Config) -> Check:
-    """The transcript engine is there, without loading it (a whisper model takes seconds)."""
+    """The engine a transcript would use on this box and why, without loading it (a whisper
+    model takes seconds); the bundled model's sha256 is checked (a tenth of a second)."""
     t = cfg.transcript
     assert t is not None
-    if t.engine == "pocketsphinx":
-        spec = importlib.util.find_spec("pocketsphinx")
-        model = Path(spec.origin).parent / "model" / "en-us" if spec and spec.origin else None
-        if model is None or not model.is_dir():
+    choice = choose(t.engine, t.model_dir)
+    if choice.error is not None:
+        return Check(
+            "transcripts",
+            False,
+            choice.error,
+            "copy a faster-whisper (CTranslate2) model folder to [transcript] model_dir, or "
+            'reinstall the recorder; or set [transcript] engine = "auto"',
+        )
+    if choice.engine == "whisper":
+        if importlib.util.find_spec("faster_whisper") is None:
             return Check(
                 "transcripts",
                 False,
-                "pocketsphinx or its built-in US English model is missing",
-                "reinstall the recorder: pip install --force-reinstall pocketsphinx",
+                "faster-whisper is not installed",
+                "reinstall the recorder (pip install session-recorder pulls faster-whisper in)",
             )
-        return Check("transcripts", True, f"pocketsphinx with its model in {model}")
-    if importlib.util.find_spec("faster_whisper") is None:
+        return Check(
+            "transcripts",
+            True,
+            f"faster-whisper with the model in {choice.model_dir} ({choice.reason}); "
+            "pocketsphinx is the fallback",
+        )
+    spec = importlib.util.find_spec("pocketsphinx")
+    model = Path(spec.origin).parent / "model" / "en-us" if spec and spec.origin else None
+    if model is None or not model.is_dir():
         return Check(
             "transcripts",
             False,
-            '[transcript] engine = "whisper" but faster-whisper is not installed',
-            "pip install 'session-recorder[whisper]', or set [transcript] engine = \"pocketsphinx\"",
+            "pocketsphinx or its built-in US English model is missing",
+            "reinstall the recorder: pip install --force-reinstall pocketsphinx",
         )
-    model_dir = t.model_dir
-    if model_dir is None or not (model_dir / "model.bin").is_file():
-        return Check(
-            "transcripts",
-            False,
-            f"[transcript] model_dir {model_dir} holds no faster-whisper model (model.bin)",
-            "copy a faster-whisper (CTranslate2) model folder there; the box never downloads one",
-        )
-    return Check("transcripts", True, f"faster-whisper with the model in {model_dir}")
+    return Check("transcripts", True, f"pocketsphinx with its model in {model} ({choice.reason})")
 
 
 def _daemon_status(cfg: Config) -> dict | None:

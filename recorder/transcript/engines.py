@@ -6,7 +6,7 @@ from pathlib import Path
 
 from recorder.ports.speech import EngineError, SpeechEngine
 
-ENGINES = ("pocketsphinx", "whisper")
+ENGINES = ("auto", "pocketsphinx", "whisper")
 
 
 def make_engine(
@@ -21,6 +21,13 @@ def make_engine(
         from recorder.transcript.whisper_engine import WhisperEngine
 
         if model_dir is None:
-            raise EngineError('[transcript] engine = "whisper" needs [transcript] model_dir')
+            from recorder.transcript.models import MODEL_PACKAGE, bundled_model_dir
+
+            model_dir = bundled_model_dir()
+            if model_dir is None:
+                raise EngineError(
+                    f'[transcript] engine = "whisper": the model package {MODEL_PACKAGE} is not '
+                    "installed and [transcript] model_dir is not set"
+                )
         return WhisperEngine(Path(model_dir), language=language, threads=threads)
     raise EngineError(f"[transcript] engine {name!r} is not one of {', '.join(ENGINES)}")

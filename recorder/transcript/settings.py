@@ -13,7 +13,7 @@ from recorder.config import TranscriptSection
 class Settings:
     """What the worker needs of [transcript], passed to it as JSON on its command line."""
 
-    engine: str = "pocketsphinx"
+    engine: str = "auto"
     model_dir: str | None = None
     language: str = "en"
     speakers: tuple[str, ...] = ("Coach", "Client")

@@ -65,7 +65,7 @@ def summary(folder: Path) -> dict:
         # before paragraphs were counted apart, `turns` counted the lines
         "paragraphs": int(data.get("paragraphs", data.get("turns", 0))),
     }
-    for key in ("mode", "speakers", "error", "progress", "built_at"):
+    for key in ("engine_reason", "mode", "speakers", "error", "progress", "built_at"):
         if data.get(key) is not None:
             out[key] = data[key]
     return out

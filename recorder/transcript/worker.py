@@ -66,13 +66,16 @@ def _build(folder: Path, settings_json: str) -> int:
     from recorder.transcript.builder import build_transcript
     from recorder.transcript.engines import make_engine
     from recorder.transcript.files import write_all
+    from recorder.transcript.models import choose
     from recorder.transcript.settings import Settings
     from recorder.transcript.status import write_status
 
     settings = Settings.from_json(settings_json)
+    choice = choose(settings.engine, settings.model_dir)
     status = {
         "status": "building",
-        "engine": settings.engine,
+        "engine": choice.engine,
+        "engine_reason": choice.reason,
         "files": [],
         "words": 0,
         "turns": 0,
@@ -81,9 +84,9 @@ def _build(folder: Path, settings_json: str) -> int:
     try:
         manifest = parse_manifest((folder / MANIFEST).read_bytes(), str(folder / MANIFEST))
         write_status(folder, status)
-        engine = make_engine(
-            settings.engine, settings.model_dir, settings.language, settings.threads
-        )
+        if choice.error is not None:
+            raise EngineError(choice.error)
+        engine = make_engine(choice.engine, choice.model_dir, settings.language, settings.threads)
         last = [0.0, 0.0]  # when the last line was said, the fraction last written to the file
 
         def progress(fraction: float) -> None:
@@ -104,6 +107,7 @@ def _build(folder: Path, settings_json: str) -> int:
     done = {
         "status": "done",
         "engine": doc.engine,
+        "engine_reason": choice.reason,
         "files": files,
         "words": doc.words,
         "turns": doc.turns,

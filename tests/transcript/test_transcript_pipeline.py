@@ -96,7 +96,8 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
     assert status["status"] == "done", status
     [session] = SessionStore(cfg.storage.dir).sessions()
     record = session_json(session)["transcript"]
-    assert record["status"] == "done" and record["engine"] == "pocketsphinx"
+    assert record["status"] == "done" and record["engine"] == "whisper"  # the default: auto
+    assert record["engine_reason"].startswith("auto: whisper model sound")
     assert sorted(Path(f).name for f in record["files"]) == [
         "transcript.docx",
         "transcript.txt",
