@@ -48,6 +48,7 @@ from recorder.recording.writer import DiskGuard, WriterFrames, WriterHooks, Writ
 from recorder.store.recovery import recover_sessions
 from recorder.store.sessions import SessionStore
 from recorder.threads.jobs import Job, JobBoard, JobWorker
+from recorder.transcript.models import choose
 from recorder.transcript.runner import TranscriptStep
 from recorder.transcript.settings import Settings
 from recorder.views.phone import SessionViews
@@ -148,6 +149,7 @@ class Recorder:
                 queue_frames=lambda: self.queue.frames,
                 upload=self._upload_status,
                 gpio=gpio,
+                transcripts=_engine_choice(cfg),
             ),
         )
         self.controller.add_listener(self._recording_changed)
@@ -483,6 +485,15 @@ def _transcripts(cfg: Config):
     if cfg.transcript is None or not cfg.transcript.auto:
         return None
     return TranscriptStep(Settings.from_section(cfg.transcript))
+
+
+def _engine_choice(cfg: Config) -> dict | None:
+    """The engine a transcript will get on this box and why, for the status. The model's
+    sha256 (75 MB read) is left to the worker and `doctor`: it would slow every start-up."""
+    if cfg.transcript is None:
+        return None
+    choice = choose(cfg.transcript.engine, cfg.transcript.model_dir, sha256=None)
+    return {"engine": choice.engine, "reason": choice.error or choice.reason}
 
 
 LOOP_SLACK_S = 3.0  # a loop may wait this long in one timed call (an open that does not answer)

@@ -60,10 +60,11 @@ def choose(
     model_dir: str | Path | None,
     meminfo: Path = MEMINFO,
     bundled: Path | None = None,
-    sha256: str = MODEL_SHA256,
+    sha256: str | None = MODEL_SHA256,
 ) -> EngineChoice:
     """The engine [transcript] asks for on this box: `model_dir` (the config's) before the
-    bundled model (`bundled`, found when None); the bundled one is checked against `sha256`."""
+    bundled model (`bundled`, found when None); the bundled one is checked against `sha256`
+    (None: its files are only looked for)."""
     if engine == "pocketsphinx":
         return choose_engine(engine, None, None, None)
     memory = mem_total_mib(meminfo)

@@ -119,7 +119,7 @@ def test_the_bundled_model_is_installed_and_sound():
 def test_auto_takes_whisper_where_the_memory_is_and_says_why(tmp_path):
     choice = choose("auto", None, meminfo(tmp_path, 906))  # a 1 GB Pi 4
     assert (choice.engine, choice.model_dir) == ("whisper", str(bundled_model_dir()))
-    assert choice.reason == "auto: whisper model sound, 906 MiB of memory"
+    assert choice.reason == "auto: whisper's model is in place, 906 MiB of memory"
     assert mem_total_mib() is not None  # this machine's own /proc/meminfo reads
 
 

@@ -78,7 +78,11 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
         session_id = _record(r, len(audio) / RATE + BACKLOG_S, go)
         folder = _folder(r, session_id)
         wait_until(lambda: read_status(folder)["status"] in ("done", "failed"), 120, "transcript")
-        assert r.rec.controller.status()["state"] == "idle"
+        status = r.rec.controller.status()
+        assert status["state"] == "idle"
+        # ctl status and the MQTT state say which engine and why (the default, auto)
+        assert status["transcripts"]["engine"] == "whisper", status["transcripts"]
+        assert status["transcripts"]["reason"].startswith("auto: whisper's model is in place")
         # the phone page's view of it, as the retained MQTT state carries it
         view = r.rec.views.recent()[-1]
         assert view["transcript"]["status"] == "done" and view["transcript"]["turns"] == 6
@@ -97,7 +101,7 @@ def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
     [session] = SessionStore(cfg.storage.dir).sessions()
     record = session_json(session)["transcript"]
     assert record["status"] == "done" and record["engine"] == "whisper"  # the default: auto
-    assert record["engine_reason"].startswith("auto: whisper model sound")
+    assert record["engine_reason"].startswith("auto: whisper's model is in place")
     assert sorted(Path(f).name for f in record["files"]) == [
         "transcript.docx",
         "transcript.txt",

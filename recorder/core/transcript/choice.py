@@ -49,4 +49,4 @@ def choose_engine(
             f"auto: {mem_total_mib} MiB of memory is under the {MIN_MEMORY_MIB} MiB whisper needs",
         )
     memory = "memory unknown" if mem_total_mib is None else f"{mem_total_mib} MiB of memory"
-    return EngineChoice("whisper", model_dir, f"auto: whisper model sound, {memory}")
+    return EngineChoice("whisper", model_dir, f"auto: whisper's model is in place, {memory}")

@@ -24,6 +24,7 @@ class Readouts:
     queue_frames: Callable[[], int] = int  # frames waiting for the writer
     upload: Callable[[], dict] = lambda: {"enabled": False}  # the outbox's status
     gpio: str = "off"  # what the button and LED are, or why they are off
+    transcripts: dict | None = None  # the engine a transcript gets and why; None: no [transcript]
 
 
 NO_READOUTS = Readouts()  # a recorder alone: no capture counters, no queue, no upload, no GPIO
@@ -83,6 +84,7 @@ class Status:
             "led": view.name,
             "button": s.button.phase,
             "gpio": self.readouts.gpio,
+            "transcripts": self.readouts.transcripts,
             "finalizing": s.finalizing,
             "upload": self.readouts.upload(),
             "last_session": last,
