@@ -1,5 +1,6 @@
-"""faster-whisper: better words where the user has a model on disk. An optional extra
-(`pip install 'session-recorder[whisper]'`); it never downloads anything at run time."""
+"""faster-whisper: the better words, with the tiny.en model installed with the recorder
+(recorder/transcript/models.py) or a bigger one in [transcript] model_dir. It never downloads
+anything at run time."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 try:
     from faster_whisper import WhisperModel
-except ImportError:  # the optional extra is not installed: said when the engine is chosen
+except ImportError:  # a broken install: said when the engine is chosen
     WhisperModel = None
 
 from recorder.core.transcript.doc import Word
@@ -30,8 +31,8 @@ class WhisperEngine:
     ) -> None:
         if WhisperModel is None:
             raise EngineError(
-                '[transcript] engine = "whisper" needs faster-whisper: '
-                "pip install 'session-recorder[whisper]'"
+                '[transcript] engine = "whisper" needs faster-whisper, which the recorder '
+                "installs: reinstall it"
             )
         if not model_dir.is_dir() or not (model_dir / "model.bin").is_file():
             raise EngineError(
