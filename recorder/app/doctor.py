@@ -83,14 +83,7 @@ def _transcript(cfg: Config) -> Check:
             "copy a faster-whisper (CTranslate2) model folder to [transcript] model_dir, or "
             'reinstall the recorder; or set [transcript] engine = "auto"',
         )
-    if choice.engine == "whisper":
-        if importlib.util.find_spec("faster_whisper") is None:
-            return Check(
-                "transcripts",
-                False,
-                "faster-whisper is not installed",
-                "reinstall the recorder (pip install session-recorder pulls faster-whisper in)",
-            )
+    if choice.engine == "whisper":  # faster-whisper is there: choose() looked for it
         return Check(
             "transcripts",
             True,

@@ -61,13 +61,18 @@ def choose(
     meminfo: Path = MEMINFO,
     bundled: Path | None = None,
     sha256: str | None = MODEL_SHA256,
+    runtime: str = "faster_whisper",
 ) -> EngineChoice:
     """The engine [transcript] asks for on this box: `model_dir` (the config's) before the
     bundled model (`bundled`, found when None); the bundled one is checked against `sha256`
-    (None: its files are only looked for)."""
+    (None: its files are only looked for). `runtime` is the library whisper runs on, which
+    has no wheel for a 32-bit ARM system."""
     if engine == "pocketsphinx":
         return choose_engine(engine, None, None, None)
     memory = mem_total_mib(meminfo)
+    if importlib.util.find_spec(runtime) is None:
+        problem = f"{runtime.replace('_', '-')} is not installed (no wheel for this machine?)"
+        return choose_engine(engine, None, problem, memory)
     if model_dir is not None:  # the coach's own model: no digest to check
         problem = model_problem(Path(model_dir), None)
         problem = problem and f"[transcript] model_dir: {problem} (no faster-whisper model there)"

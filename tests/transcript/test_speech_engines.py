@@ -131,6 +131,15 @@ def test_a_512_mb_box_falls_back_to_pocketsphinx_by_itself(tmp_path):
     assert choose("whisper", None, meminfo(tmp_path, 427)).engine == "whisper"
 
 
+def test_a_machine_without_faster_whisper_falls_back_to_pocketsphinx(tmp_path):
+    """A 32-bit Raspberry Pi OS gets no faster-whisper wheel: the library is looked for."""
+    choice = choose("auto", None, meminfo(tmp_path, 4000), runtime="whisper_for_armv7l")
+    assert (choice.engine, choice.error) == ("pocketsphinx", None)
+    assert choice.reason == "auto: whisper-for-armv7l is not installed (no wheel for this machine?)"
+    choice = choose("whisper", None, meminfo(tmp_path, 4000), runtime="whisper_for_armv7l")
+    assert "whisper-for-armv7l is not installed" in choice.error
+
+
 def _damaged_copy(tmp_path: Path) -> Path:
     """The bundled model folder copied, with one byte of model.bin changed."""
     copy = tmp_path / "model"
