@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The whisper worker peaked at 259 MB (tiny.en, int8, one thread), pocketsphinx's at 165 MB. A
-# 1 GB board (a Pi 3, a Pi 4 1 GB: MemTotal about 900 MiB after the firmware's share) keeps
-# some 600 MiB for the OS and the recorder beside it; a 512 MB board (a Zero 2 W: MemTotal
-# about 430 MiB) would give the worker over half of everything, with the recorder running.
+# The whisper worker peaked at 259-342 MB (tiny.en, int8, one thread; 342 MB on an 88-s
+# two-voice session on x86-64), pocketsphinx's at 165 MB. A 1 GB board (a Pi 3, a Pi 4 1 GB:
+# MemTotal about 900 MiB after the firmware's share) keeps over 500 MiB for the OS and the
+# recorder beside it; on a 512 MB board (a Zero 2 W: MemTotal about 430 MiB) the worker alone
+# would take most of it, with a session recording.
 MIN_MEMORY_MIB = 768
 
 
