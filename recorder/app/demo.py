@@ -262,6 +262,8 @@ def transcript_report(folder: Path, lines: int = 8) -> None:
         f"  transcript ({t['engine']}, offline): {t['turns']} turns, {t['words']} words: "
         + ", ".join(Path(f).name for f in t["files"])
     )
+    if t.get("engine_reason"):
+        say(f"  engine chosen: {t['engine_reason']}")
     text = (folder / "transcript.txt").read_text(encoding="utf-8").splitlines()
     body = [line for line in text if line.startswith("[")]
     for line in body[:lines]:

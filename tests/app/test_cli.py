@@ -328,7 +328,9 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     assert manifest["preroll_frames"] == 3 * 48000
     assert all(-15 < peak < -3 for peak in manifest["levels"]["peak_dbfs"])  # espeak-ng speech
     # the demo's two-voice session gets its transcript, printed and uploaded with it
-    assert "transcript (pocketsphinx, offline): 6 turns" in done.stdout
+    # whisper by default ([transcript] engine = "auto"), with the tiny.en the install brings
+    assert "transcript (whisper, offline): 6 turns" in done.stdout
+    assert "  engine chosen: auto: whisper's model is in place, " in done.stdout
     assert "] Coach: " in done.stdout and "] Client: " in done.stdout
     assert "transcript.docx" in manifest["upload"]["files"]
     # the coach's side: the next session's name, a share refused, consent, then a plain copy
