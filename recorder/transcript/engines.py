@@ -6,7 +6,7 @@ from pathlib import Path
 
 from recorder.ports.speech import EngineError, SpeechEngine
 
-ENGINES = ("auto", "pocketsphinx", "whisper")
+ENGINES = ("pocketsphinx", "whisper")  # "auto" is resolved before: models.choose
 
 
 def make_engine(
