@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from recorder.adapters.control_socket import ControlSocketError, send
 from recorder.app.daemon import Recorder
 from recorder.config import Config, parse_config
 from recorder.core.formats import FORMATS
@@ -104,6 +105,14 @@ def copy_checkout(dest: Path) -> Path:
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text("<!doctype html><title>stand-in dashboard</title>\n")
     return dest
+
+
+def daemon_status(sock: Path) -> dict | None:
+    """The running daemon's status over its control socket, or None while it does not answer."""
+    try:
+        return send(sock, {"cmd": "status"}, timeout=2)["status"]
+    except ControlSocketError:
+        return None
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:

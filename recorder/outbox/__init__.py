@@ -1,8 +1,8 @@
 """Finished sessions on their way to the remote: deliverables, transcript step, upload, verify,
 retention and remote deletion, all run by one low-priority thread.
 
-- `worker`: `OutboxWorker`, the thread and the front other threads use (`wake`, `nudge`,
-  `set_recording`, `status`, `discard`, `stop`, `session_lock`, `pass_once`); what it is built with
+- `worker`: `OutboxWorker`, the thread and the front other threads use (`wake`,
+  `set_recording`, `status`, `discard`, `stop`, `pass_once`); what it is built with
   (`Hookup`: the recording flag, events, the wake event and session lock it shares;
   `OutboxWork`: deliverables, steps, chores); `release_heap`.
 - `deliver`: `Delivery`, a session made ready (FLAC, MP3, the steps such as a transcript) and

@@ -10,8 +10,8 @@ to be sent again. Failures are retried with backoff; the queue is the filesystem
 restarts and power cuts. Then pending remote deletions (`discard`) and `retention`: local
 copies are deleted only once verified.
 
-Other threads use the front only: `wake`, `nudge`, `set_recording`, `status`, `discard`,
-`stop`. A transfer in flight is frozen, thawed or ended through the remote (its port's
+Other threads use the front only: `wake`, `set_recording`, `status`, `discard`, `stop`, or
+set the wake event they share (`Hookup.wake`). A transfer in flight is frozen, thawed or ended through the remote (its port's
 `pause_transfers`, `resume_transfers`, `stop_transfers`), which owns its processes.
 """
 
@@ -67,8 +67,11 @@ class Hookup:
 
     recording: Callable[[], bool]
     emit: Callable[[Event], None]
-    wake: threading.Event = field(default_factory=threading.Event)  # set: run a pass soon
-    session_lock: threading.Lock = field(default_factory=threading.Lock)  # one session at a time
+    # set: a pass soon, without cutting short any back-off (a chore has work); `wake()` also
+    # clears the back-off
+    wake: threading.Event = field(default_factory=threading.Event)
+    # held while one session's files are worked on or deleted; the archive sync takes it too
+    session_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class OutboxWorker(threading.Thread):
@@ -122,16 +125,6 @@ class OutboxWorker(threading.Thread):
     def wake(self) -> None:
         """Run a pass now (`session-recorder upload`, a session just finalized)."""
         self.state.try_all_now()
-        self._wake.set()
-
-    @property
-    def session_lock(self) -> threading.Lock:
-        """Held while one session's files are worked on here or deleted by a discard; a chore
-        that sends a session's files takes it too."""
-        return self._busy
-
-    def nudge(self) -> None:
-        """Run a pass soon, without cutting short any back-off (a chore has work)."""
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:

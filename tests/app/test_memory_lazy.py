@@ -14,10 +14,10 @@ import sys
 
 import pytest
 
-from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.adapters.control_socket import send
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
-from tests.support import start_daemon, wait_until, write_config
+from tests.support import daemon_status, start_daemon, wait_until, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -41,13 +41,6 @@ def imported(log: str) -> set[str]:
     return names
 
 
-def _status(sock) -> dict | None:
-    try:
-        return send(sock, {"cmd": "status"}, timeout=2)["status"]
-    except ControlSocketError:
-        return None
-
-
 def record_one_session(tmp_path, mic, monkeypatch, **sections) -> tuple[str, str]:
     """The daemon with `sections` records a 1-second session and stops (SIGTERM, exit 0) once
     `done(session folder)` holds; (its import log, the session id)."""
@@ -60,14 +53,14 @@ def record_one_session(tmp_path, mic, monkeypatch, **sections) -> tuple[str, str
     with open(tmp_path / "daemon.log", "wb") as log:
         daemon = start_daemon(cfg, mic, log)
     try:
-        wait_until(lambda: (_status(sock) or {}).get("device") == "ok", 60, "daemon ready")
+        wait_until(lambda: (daemon_status(sock) or {}).get("device") == "ok", 60, "daemon ready")
         started = send(sock, {"cmd": "start"})
         assert started["ok"], started
         sid = started["session_id"]
-        wait_until(lambda: (_status(sock) or {}).get("frames", 0) >= RATE, 30, "a second")
+        wait_until(lambda: (daemon_status(sock) or {}).get("frames", 0) >= RATE, 30, "a second")
         assert send(sock, {"cmd": "stop"})["ok"]
         wait_until(
-            lambda: ((_status(sock) or {}).get("last_session") or {}).get("id") == sid,
+            lambda: ((daemon_status(sock) or {}).get("last_session") or {}).get("id") == sid,
             30,
             "the session finalized",
         )

@@ -10,11 +10,12 @@ import time
 import pytest
 import soundfile
 
-from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.adapters.control_socket import send
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
 from recorder.store.sessions import SessionStore
 from tests.support import (
+    daemon_status,
     ffprobe_seconds,
     sox_raw,
     sox_seconds,
@@ -27,10 +28,7 @@ pytestmark = pytest.mark.slow
 
 
 def _ready(sock):
-    try:
-        return send(sock, {"cmd": "status"}, timeout=2)["status"]["device"] == "ok"
-    except ControlSocketError:
-        return False
+    return (daemon_status(sock) or {}).get("device") == "ok"
 
 
 @pytest.mark.parametrize("fmt", ["S16_LE", "S24_3LE"])

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from recorder.adapters.control_socket import ControlSocketError, send
+from recorder.adapters.control_socket import send
 from recorder.app.daemon import Parts
 from recorder.app.virtualmic import Feeder, random_periods
 from recorder.core.formats import FORMATS
@@ -28,6 +28,7 @@ from tests import support
 from tests.mosquitto import Mosquitto, require_mosquitto
 from tests.support import (
     Running,
+    daemon_status,
     expected_audio,
     fill,
     make_config,
@@ -212,13 +213,6 @@ def _cue_labels(wav: Path) -> list[str]:
 # ---- a restart on a full disk ---------------------------------------------------------------
 
 
-def _status(sock) -> dict | None:
-    try:
-        return send(sock, {"cmd": "status"}, timeout=2)["status"]
-    except ControlSocketError:
-        return None
-
-
 class StateWatcher:
     """The last retained `state` the daemon published, through a real mosquitto."""
 
@@ -260,10 +254,10 @@ def test_a_restart_on_a_full_disk_answers_and_recovers_once_there_is_room(
     daemon = start_daemon(cfg_path, own_mic, log)
     watcher = None
     try:
-        wait_until(lambda: (s := _status(sock)) and s["device"] == "ok", what="daemon ready")
+        wait_until(lambda: (s := daemon_status(sock)) and s["device"] == "ok", what="daemon ready")
         started = send(sock, {"cmd": "start"})
         assert started["ok"], started
-        wait_until(lambda: _status(sock)["frames"] >= 3 * RATE, what="3 s recorded")
+        wait_until(lambda: daemon_status(sock)["frames"] >= 3 * RATE, what="3 s recorded")
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(10)
         feeder.stop()
@@ -279,7 +273,8 @@ def test_a_restart_on_a_full_disk_answers_and_recovers_once_there_is_room(
         watcher = StateWatcher(broker)
         daemon = start_daemon(cfg_path, own_mic, log)
         status = wait_until(
-            lambda: (s := _status(sock)) and s["state"] == "error" and s, what="degraded daemon"
+            lambda: (s := daemon_status(sock)) and s["state"] == "error" and s,
+            what="degraded daemon",
         )
         assert daemon.poll() is None  # not exit code 2: it answers
         assert status["led"] == "error" and status["disk_full"]
@@ -299,11 +294,11 @@ def test_a_restart_on_a_full_disk_answers_and_recovers_once_there_is_room(
 
         filler.unlink()
         wait_until(lambda: [s.id for s in store.sessions("outbox")] == [sid], what="recovered")
-        wait_until(lambda: _status(sock)["state"] == "idle", what="idle once freed")
+        wait_until(lambda: daemon_status(sock)["state"] == "idle", what="idle once freed")
         wait_until(lambda: (storage / BALLAST).stat().st_size == BALLAST_FLOOR, what="ballast")
         again = send(sock, {"cmd": "start"})
         assert again["ok"], again
-        wait_until(lambda: _status(sock)["frames"] >= 2 * RATE, what="new session")
+        wait_until(lambda: daemon_status(sock)["frames"] >= 2 * RATE, what="new session")
         assert send(sock, {"cmd": "stop"})["ok"]
         wait_until(
             lambda: any(s.id == again["session_id"] for s in store.sessions("outbox")),
