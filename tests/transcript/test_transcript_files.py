@@ -24,8 +24,12 @@ from recorder.core.transcript.doc import (
     Line,
     MarkerLine,
     TranscriptDoc,
+    Word,
+    join_words,
 )
 from recorder.core.transcript.text import (
+    CUE_GAP_S,
+    CUE_LINE_CHARS,
     CUE_MAX_S,
     NO_WORDS,
     START_PRESS_NOTE,
@@ -230,6 +234,81 @@ def test_a_long_turn_of_few_words_is_not_a_caption_for_ever(tmp_path):
     path.write_text(to_vtt(_doc(lines=(Line(0.0, 40.0, "Client", "yes well"),), markers=())))
     [cue] = webvtt.read(str(path))
     assert cue.text == "yes well" and _end(cue) == CUE_MAX_S * 1000
+
+
+# ---- transcript.vtt from word times ------------------------------------------------------------
+
+COACH_SAYS = (
+    "So what would you like to take away from our conversation today? I think we could start "
+    "with the promotion, and what it means for your family, because you said it has been on "
+    "your mind for weeks now and you keep going round in circles about the day-to-day work."
+)
+
+
+def _timed(text: str, start: float, pause_after: dict[str, float] | None = None) -> list[Word]:
+    """Words 0.3 s long, 0.05 s apart, as whisper gives them (" day", "-to", "-day"), with a
+    longer silence after the words named in `pause_after`."""
+    out, t = [], start
+    for word in text.split():
+        for i, piece in enumerate(word.split("-")):
+            display = f" {piece}" if i == 0 else f"-{piece}"
+            out.append(Word(piece.strip(".,?"), round(t, 3), round(t + 0.3, 3), 0.9, display))
+            t += 0.35
+        t += (pause_after or {}).get(word, 0.0)
+    return out
+
+
+def _timed_line(speaker: str, words: list[Word]) -> Line:
+    return Line(words[0].start_s, words[-1].end_s, speaker, join_words(words), words=tuple(words))
+
+
+def _cue_lines(path: Path) -> list[webvtt.Caption]:
+    return [c for c in webvtt.read(str(path)) if c.voice]
+
+
+def _flat(cue: webvtt.Caption) -> str:
+    return cue.text.replace("\n", " ")
+
+
+def test_vtt_cues_of_a_paragraph_are_timed_by_its_words(tmp_path):
+    coach = _timed(COACH_SAYS, 1.0, {"family,": 0.5})
+    right = _timed("Right.", 40.0)
+    doc = _doc(lines=(_timed_line("Coach", coach), _timed_line("Client", right)), markers=())
+    path = tmp_path / "t.vtt"
+    path.write_text(to_vtt(doc), encoding="utf-8")
+    cues = _cue_lines(path)
+
+    said = [c for c in cues if c.voice == "Coach"]
+    assert len(said) > 1
+    assert " ".join(_flat(c) for c in said) == COACH_SAYS  # nothing lost
+    # each caption starts at its first word's start and ends at its last word's end
+    i = 0
+    for cue in said:
+        j = next(j for j in range(i + 1, len(coach) + 1) if join_words(coach[i:j]) == _flat(cue))
+        mine = coach[i:j]
+        assert (cue.start, cue.end) == (vtt_time(mine[0].start_s), vtt_time(mine[-1].end_s))
+        assert _end(cue) - _start(cue) <= CUE_MAX_S * 1000
+        lines = cue.text.split("\n")
+        assert len(lines) <= 2 and all(len(line) <= CUE_LINE_CHARS for line in lines)
+        i = j
+    assert i == len(coach)
+    # cut where a reader pauses: after the question, at the pause after "family,"
+    assert _flat(said[0]).endswith("conversation today?")
+    assert any(c.text.endswith("family,") for c in said)
+    assert "day-to-day" in _flat(said[-1])  # a word is never cut in two
+    # a 0.3 s "Right." is a caption of its own, with its voice
+    [client] = [c for c in cues if c.voice == "Client"]
+    assert (client.text, client.start, client.end) == ("Right.", "00:00:40.000", "00:00:40.300")
+
+
+def test_a_silence_inside_a_paragraph_ends_its_caption(tmp_path):
+    words = _timed("Yes. Mm. I see", 3.0, {"Yes.": CUE_GAP_S, "Mm.": CUE_GAP_S - 0.2})
+    path = tmp_path / "t.vtt"
+    path.write_text(to_vtt(_doc(lines=(_timed_line("Client", words),), markers=())))
+    cues = _cue_lines(path)
+    assert [(c.voice, c.text) for c in cues] == [("Client", "Yes."), ("Client", "Mm. I see")]
+    assert (cues[0].start, cues[0].end) == ("00:00:03.000", "00:00:03.300")
+    assert cues[1].start == vtt_time(words[1].start_s) and cues[1].end == vtt_time(words[-1].end_s)
 
 
 # ---- transcript.docx, read by python-docx and LibreOffice ------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Sequence
 
 from recorder.core.transcript.doc import (
     ONE_MIC_NOTE,
@@ -20,6 +21,8 @@ from recorder.core.transcript.doc import (
     Line,
     MarkerLine,
     TranscriptDoc,
+    Word,
+    join_words,
 )
 
 NO_WORDS = "(no words recognised)"  # an empty line would look like a lost paragraph
@@ -29,6 +32,10 @@ MARKER = "— Marker:"  # a dash first, so a marker never reads as a speaker
 CUE_MAX_S = 7.0  # a caption a viewer can read before the next one
 CUE_MAX_CHARS = 84  # two caption lines of 42 characters
 CUE_MIN_WORDS = 4  # a long turn of few recognised words is not cut into one-word captions
+CUE_LINE_CHARS = 42  # with word times: a caption is at most two lines of this
+CUE_MIN_CHARS = 21  # a caption cut early for a better break keeps at least half a line
+CUE_PAUSE_S = 0.3  # a pause between two words is a good place to end a caption
+CUE_GAP_S = 1.0  # a silence this long always ends a caption
 MARKER_CUE_S = 2.0
 
 # Characters XML 1.0 (and so .docx) cannot hold, and lone surrogates UTF-8 cannot encode.
@@ -144,10 +151,12 @@ def to_txt(doc: TranscriptDoc) -> str:
 def to_vtt(doc: TranscriptDoc) -> str:
     """WebVTT with voice tags (`<v Coach>`), so a player shows who is speaking.
 
-    A turn longer than a caption (CUE_MAX_S, CUE_MAX_CHARS) is split on its words into cues of
-    equal word counts sharing the turn's time evenly (the document has no word times); a cue
-    stays up at most CUE_MAX_S even when few words were recognised in a long turn. A marker is
-    a short cue of its own. Cues are in start order, each ending after it starts.
+    A paragraph with word times is cut into captions by `word_cues`, each timed by its own
+    words. One without (a transcript from before word times) longer than a caption (CUE_MAX_S,
+    CUE_MAX_CHARS) is split on its words into cues of equal word counts sharing the turn's time
+    evenly; a cue stays up at most CUE_MAX_S even when few words were recognised in a long
+    turn. A marker is a short cue of its own. Cues are in start order, each ending after it
+    starts; every cue of a paragraph carries its speaker's voice tag.
     """
     note = [_note_safe(text) for text in header_lines(doc)]
     blocks = ["WEBVTT", "NOTE\n" + "\n".join(note)]
@@ -168,6 +177,94 @@ def to_vtt(doc: TranscriptDoc) -> str:
 
 
 def _line_cues(line: Line) -> list[tuple[int, int, str]]:
+    """A paragraph's cues: from its words' own times where it has them, else shared evenly."""
+    if not clean(join_words(line.words)):
+        return _even_cues(line)
+    out = []
+    for cue in word_cues(line.words):
+        start = _ms(cue[0].start_s)
+        text = clean(join_words(cue))
+        if not text:  # pieces of nothing a file can hold
+            continue
+        out.append((start, max(_ms(cue[-1].end_s), start + 1), "\n".join(_layout(text) or [text])))
+    return out
+
+
+def word_cues(words: Sequence[Word]) -> list[list[Word]]:
+    """A paragraph's words grouped into captions, each shown from its first word's start to its
+    last word's end: at most CUE_MAX_S long and two lines of CUE_LINE_CHARS, and a
+    silence of CUE_GAP_S always ends one (a caption is not on screen while nobody speaks).
+
+    Where a caption must end, it ends at the best break in it (a sentence's end, then a pause,
+    then a comma), the latest of those that still leaves it CUE_MIN_CHARS long: a caption reads
+    as a phrase, not as words cut off mid-clause. A single word always makes a caption.
+    """
+    cues: list[list[Word]] = []
+    cur: list[Word] = []
+    for w in words:
+        if cur and w.start_s - cur[-1].end_s >= CUE_GAP_S and not _goes_on(w):
+            cues.append(cur)
+            cur = []
+        while cur and not _fits([*cur, w]):
+            k = _best_cut(cur, w)
+            cues.append(cur[:k])
+            cur = cur[k:]
+        cur.append(w)
+    if cur:
+        cues.append(cur)
+    return cues
+
+
+def _fits(words: list[Word]) -> bool:
+    if words[-1].end_s - words[0].start_s > CUE_MAX_S:
+        return False
+    return len(words) == 1 or _layout(clean(join_words(words))) is not None
+
+
+def _best_cut(cur: list[Word], following: Word) -> int:
+    """How many of `cur` go into the caption that ends now (the rest begin the next one)."""
+    best, best_rank = len(cur), -1
+    for k in range(len(cur), 0, -1):
+        if k < len(cur) and len(join_words(cur[:k])) < CUE_MIN_CHARS:
+            break
+        after = cur[k] if k < len(cur) else following
+        if _goes_on(after):  # "day" "-to" "-day" is one word: never cut inside it
+            continue
+        rank = _break_rank(cur[k - 1], after)
+        if rank > best_rank:
+            best, best_rank = k, rank
+    return best
+
+
+def _goes_on(w: Word) -> bool:
+    """Whether the piece continues the word before it (whisper writes no space before it)."""
+    return w.display is not None and not w.display[:1].isspace()
+
+
+def _break_rank(before: Word, after: Word) -> int:
+    """How good a place to end a caption the gap between two words is (3 best)."""
+    end = join_words([before]).rstrip("\"')]»”’")[-1:]
+    if end and end in ".?!…":
+        return 3
+    if after.start_s - before.end_s >= CUE_PAUSE_S:
+        return 2
+    return 1 if end and end in ",;:–—" else 0
+
+
+def _layout(text: str) -> list[str] | None:
+    """The caption's lines: one if it fits CUE_LINE_CHARS, else two as even as the words allow
+    (the balanced layout subtitle guides ask for); None when two lines cannot hold it."""
+    if len(text) <= CUE_LINE_CHARS:
+        return [text]
+    words = text.split(" ")
+    splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+    fitting = [s for s in splits if max(map(len, s)) <= CUE_LINE_CHARS]
+    return list(min(fitting, key=lambda s: max(map(len, s)))) if fitting else None
+
+
+def _even_cues(line: Line) -> list[tuple[int, int, str]]:
+    """Cues of a paragraph without word times (an older transcript): its words in pieces of
+    equal word counts, sharing its time evenly."""
     words = line_text(line).split()
     start, end = _ms(line.start_s), _ms(line.end_s)
     span = max(end - start, 1)
