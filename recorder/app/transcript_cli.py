@@ -19,7 +19,7 @@ from recorder.store.sessions import StoredSession
 from recorder.transcript.docx_file import write_docx
 from recorder.transcript.runner import TranscriptError, TranscriptRunner
 from recorder.transcript.settings import Settings
-from recorder.transcript.status import TranscriptFileError, document, read_status
+from recorder.transcript.status import TranscriptFileError, counts, document, read_status
 
 FORMATS = ("docx", "txt", "vtt")
 
@@ -44,8 +44,7 @@ def run(cfg: Config, s: StoredSession, fmt: str | None, output: Path | None, reb
             print(f"session-recorder: session {s.id}: transcript not built: {exc}", file=sys.stderr)
             return 1
         print(
-            f"transcript of {s.id}: {summary.get('turns', 0)} turns, "
-            f"{summary.get('words', 0)} words ({summary.get('engine')})",
+            f"transcript of {s.id}: {counts(summary)} ({summary.get('engine')})",
             file=sys.stderr,
         )
     doc = document(s.path)
@@ -81,7 +80,11 @@ def _build(folder: Path, settings: Settings) -> dict:
         TimeRemainingColumn(),
         transient=True,
     ) as bar:
-        task = bar.add_task(f"transcript ({settings.engine})", total=1.0)
+        # named by the engine the worker chose once it says, not by "auto"
+        task = bar.add_task("transcript", total=1.0)
         return TranscriptRunner().run(
-            folder, settings, lambda fraction: bar.update(task, completed=fraction)
+            folder,
+            settings,
+            lambda fraction: bar.update(task, completed=fraction),
+            lambda engine: bar.update(task, description=f"transcript ({engine})"),
         )

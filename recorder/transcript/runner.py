@@ -46,8 +46,15 @@ class TranscriptRunner:
         self._paused = False  # guarded by _lock
         self._cancelled = False  # guarded by _lock
 
-    def run(self, folder: Path, settings: Settings, on_progress: Callable[[float], None]) -> dict:
-        """Build the transcript of the session in `folder`; returns the worker's summary."""
+    def run(
+        self,
+        folder: Path,
+        settings: Settings,
+        on_progress: Callable[[float], None],
+        on_engine: Callable[[str], None] | None = None,
+    ) -> dict:
+        """Build the transcript of the session in `folder`; returns the worker's summary.
+        `on_engine` hears the engine the worker chose (for "auto", the one it resolved to)."""
         child = subprocess.Popen(
             [self.python, "-m", "recorder.transcript.worker", str(folder), settings.to_json()],
             stdin=subprocess.DEVNULL,
@@ -59,7 +66,7 @@ class TranscriptRunner:
             if self._paused:
                 child.send_signal(signal.SIGSTOP)
         try:
-            return self._follow(child, on_progress)
+            return self._follow(child, on_progress, on_engine or (lambda engine: None))
         finally:
             with self._lock:
                 self._child = self._folder = None
@@ -69,7 +76,12 @@ class TranscriptRunner:
             assert child.stdout is not None
             child.stdout.close()
 
-    def _follow(self, child: subprocess.Popen, on_progress: Callable[[float], None]) -> dict:
+    def _follow(
+        self,
+        child: subprocess.Popen,
+        on_progress: Callable[[float], None],
+        on_engine: Callable[[str], None],
+    ) -> dict:
         assert child.stdout is not None
         fd = child.stdout.fileno()
         buffer = b""
@@ -101,6 +113,8 @@ class TranscriptRunner:
                     return message["done"]
                 elif "error" in message:
                     raise TranscriptError(str(message["error"]))
+                elif "engine" in message:
+                    on_engine(str(message["engine"]))
         code = child.wait()
         with self._lock:
             cancelled = self._cancelled

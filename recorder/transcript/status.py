@@ -71,6 +71,21 @@ def summary(folder: Path) -> dict:
     return out
 
 
+def counts(t: dict) -> str:
+    """A summary's counts as a coach reads them: "31 turns (changes of speaker) in 34
+    paragraphs, 512 words". A turn ends where the other person speaks; a paragraph also
+    after a long pause, so there are at least as many paragraphs as turns."""
+
+    def n(key: str, one: str) -> str:
+        value = int(t.get(key) or 0)
+        return f"{value} {one if value == 1 else one + 's'}"
+
+    return (
+        f"{n('turns', 'turn')} (changes of speaker) in {n('paragraphs', 'paragraph')}, "
+        f"{n('words', 'word')}"
+    )
+
+
 def document(folder: Path) -> TranscriptDoc | None:
     """The finished transcript, or None when there is none yet."""
     data = read_status(folder)

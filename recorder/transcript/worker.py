@@ -5,8 +5,8 @@
 It runs at idle CPU and disk priority, dies with its parent, and takes the session's
 transcript lock so that the daemon and the command line never build the same one twice. It
 writes transcript.json ("building", then "done" or "failed") and the files, and reports on
-stdout, one JSON object a line: {"progress": 0.42} while it works, then {"done": summary} or
-{"error": message}. An engine holding the GIL (pocketsphinx does) only ever stops this
+stdout, one JSON object a line: {"engine": "whisper"} once it has chosen, {"progress": 0.42}
+while it works, then {"done": summary} or {"error": message}. An engine holding the GIL (pocketsphinx does) only ever stops this
 process, never the recorder.
 """
 
@@ -72,6 +72,7 @@ def _build(folder: Path, settings_json: str) -> int:
 
     settings = Settings.from_json(settings_json)
     choice = choose(settings.engine, settings.model_dir)
+    _say(engine=choice.engine)
     status = {
         "status": "building",
         "engine": choice.engine,

@@ -7,6 +7,7 @@ import importlib.util
 import itertools
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -264,6 +265,52 @@ def test_the_transcript_command_builds_then_exports_without_decoding_again(tmp_p
     assert listed[0]["transcript"]["status"] == "done"
     missing = _cli("transcript", "000009-20261129T093000Z", cfg_path=cfg_path)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def _cli_on_a_terminal(*args: str, cfg_path: Path, timeout: float = 180) -> tuple[int, str]:
+    """The command with a pseudo-terminal for its output, as a coach runs it (rich draws its
+    progress bar only on a terminal); its exit code and everything it wrote there."""
+    master, slave = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "recorder", *args, "--config", str(cfg_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal's last writer
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return child.wait(timeout), out.decode("utf-8", "replace")
+
+
+def test_the_transcript_command_names_the_engine_it_chose_and_its_counts(tmp_path):
+    folder = _session(tmp_path / "sessions")
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(f'[storage]\ndir = "{tmp_path / "sessions"}"\n[gpio]\nenabled = false\n')
+    code, shown = _cli_on_a_terminal("transcript", folder.name, cfg_path=cfg_path)
+    assert code == 0, shown
+    status = read_status(folder)
+    engine = status["engine"]  # "auto" resolved: whisper with the bundled model
+    assert engine in ("whisper", "pocketsphinx")
+    assert f"transcript ({engine})" in shown  # the progress bar's label
+    assert "(auto)" not in shown
+    said = (
+        f"{status['turns']} turns (changes of speaker) in {status['paragraphs']} paragraphs, "
+        f"{status['words']} words ({engine})"
+    )
+    assert f"transcript of {folder.name}: {said}" in shown
+    assert status["turns"] >= 2 and status["words"] > 0
 
 
 def test_levels_of_the_speech_differ_by_channel():
