@@ -38,6 +38,7 @@ BENCHMARKS = [
     "upload",
     "deliverables",
     "turns",
+    "transcribe",
     "retag",
 ]
 DOC = ROOT / "docs" / "benchmarks.md"
