@@ -35,7 +35,7 @@ from recorder.core.formats import FORMATS
 from recorder.core.recording.state import State, led_view
 from recorder.media.mp3 import mp3_bitrate_kbps
 from recorder.store.sessions import SessionStore
-from recorder.transcript.status import read_status, summary
+from recorder.transcript.status import counts, read_status, summary
 from recorder.views.sessions import session_json
 
 RATE, CHANNELS, FORMAT, PERIOD_MS = 48000, 2, "S16_LE", 100
@@ -189,7 +189,11 @@ def _after_the_stop(rec: Recorder, cfg: Config, session_id: str, root: Path):
         )
         _wait(lambda: _verified(cfg.storage.dir, session_id, rec), "the upload and its check", 180)
         share_demo(cfg, session_id)
-        return _in_state(cfg.storage.dir, session_id, "uploaded")
+        uploaded = _in_state(cfg.storage.dir, session_id, "uploaded")
+        if cfg.transcript is not None and uploaded is not None:
+            # the audio leaves the box first; the transcript may follow it
+            _wait(lambda: _transcribed(uploaded.path), "the transcript", 180)
+        return uploaded
     if cfg.transcript is not None:
         say("the outbox builds the session's transcript ...")
         _wait(lambda: _transcribed(session.path), "the transcript", 180)
@@ -259,7 +263,7 @@ def transcript_report(folder: Path, lines: int = 8) -> None:
         say(f"  transcript: {t['status']}: {read_status(folder).get('error')}")
         return
     say(
-        f"  transcript ({t['engine']}, offline): {t['turns']} turns, {t['words']} words: "
+        f"  transcript ({t['engine']}, offline): {counts(t)}: "
         + ", ".join(Path(f).name for f in t["files"])
     )
     if t.get("engine_reason"):

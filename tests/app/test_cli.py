@@ -329,7 +329,12 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     assert all(-15 < peak < -3 for peak in manifest["levels"]["peak_dbfs"])  # espeak-ng speech
     # the demo's two-voice session gets its transcript, printed and uploaded with it
     # whisper by default ([transcript] engine = "auto"), with the tiny.en the install brings
-    assert "transcript (whisper, offline): 6 turns" in done.stdout
+    t = json.loads((session / "transcript.json").read_text())
+    assert t["turns"] == 6 and t["paragraphs"] >= 6 and t["words"] > 0
+    assert (
+        f"transcript (whisper, offline): 6 turns (changes of speaker) in {t['paragraphs']} "
+        f"paragraphs, {t['words']} words: transcript.docx"
+    ) in done.stdout
     assert "  engine chosen: auto: whisper's model is in place, " in done.stdout
     assert "] Coach: " in done.stdout and "] Client: " in done.stdout
     assert "transcript.docx" in manifest["upload"]["files"]
