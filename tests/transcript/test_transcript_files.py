@@ -439,14 +439,12 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_chromium_shows_the_vtt_as_captions(served):
+def _chromium_cues(base: str) -> dict:
+    """The caption track of `base`/index.html as Chromium parsed it: its readyState and cues."""
     playwright = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
         pytest.skip("Debian's chromium is not installed")
-    base, folder = served
-    write_all(_doc(), folder)
-    (folder / "index.html").write_text(PAGE, encoding="utf-8")
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=args, headless=True)
@@ -455,16 +453,24 @@ def test_chromium_shows_the_vtt_as_captions(served):
             page.goto(f"{base}/index.html")
             # readyState 2 = loaded, 3 = failed to load or parse
             page.wait_for_function("[2, 3].includes(document.getElementById('t').readyState)")
-            cues = page.evaluate(
+            return page.evaluate(
                 """() => {
                     const t = document.getElementById('t');
                     return {state: t.readyState, cues: Array.from(t.track.cues, c => ({
                         start: c.startTime, end: c.endTime, text: c.text,
-                        voice: c.getCueAsHTML().firstChild.title ?? null}))};
+                        voice: c.getCueAsHTML().firstChild.title ?? null,
+                        shown: c.getCueAsHTML().textContent}))};
                 }"""
             )
         finally:
             browser.close()
+
+
+def test_chromium_shows_the_vtt_as_captions(served):
+    base, folder = served
+    write_all(_doc(), folder)
+    (folder / "index.html").write_text(PAGE, encoding="utf-8")
+    cues = _chromium_cues(base)
     assert cues["state"] == 2
     expected = [c for c in webvtt.read(str(folder / "transcript.vtt"))]
     assert len(cues["cues"]) == len(expected) == 7
@@ -472,3 +478,22 @@ def test_chromium_shows_the_vtt_as_captions(served):
     assert first["text"] == "<v Coach>what would a good outcome look like"
     assert first["voice"] == "Coach" and (first["start"], first["end"]) == pytest.approx((0.4, 4.2))
     assert [round(c["start"] * 1000) for c in cues["cues"]] == [_start(c) for c in expected]
+
+
+def test_chromium_shows_a_two_line_caption_with_its_speaker(served):
+    """A caption cut from word times is two lines under one voice tag: a player keeps the voice
+    over both lines and the times of its words."""
+    base, folder = served
+    coach = _timed(COACH_SAYS, 1.0, {"family,": 0.5})
+    write_all(_doc(lines=(_timed_line("Coach", coach),), markers=()), folder)
+    (folder / "index.html").write_text(PAGE, encoding="utf-8")
+    cues = _chromium_cues(base)
+    assert cues["state"] == 2
+    expected = _cue_lines(folder / "transcript.vtt")
+    assert len(cues["cues"]) == len(expected) > 1
+    two = [(c, e) for c, e in zip(cues["cues"], expected, strict=True) if "\n" in e.text]
+    assert two
+    for shown, read in two:
+        assert shown["voice"] == "Coach" and shown["shown"] == read.text
+        assert round(shown["start"] * 1000) == _start(read)
+        assert round(shown["end"] * 1000) == _end(read)
