@@ -26,6 +26,7 @@ export function renderFacts(s) {
     if (!u.enabled) summary = "Off: sessions stay on the box";
     else if (u.current) summary = `Sending${queue > 1 ? ` (${queue} waiting)` : ""}`;
     else if (queue) summary = `${queue} waiting`;
+    else if (u.transcribing) summary = "All sent; writing a transcript";
     else summary = "All sent";
     if (u.paused && u.enabled) summary += queue || u.current ? " · paused while recording" : "";
     const p = u.progress && typeof u.progress === "object" ? u.progress : null;

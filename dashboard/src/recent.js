@@ -135,6 +135,7 @@ function fillSession(li, r, uploadsOn, t, c, sharing) {
   const name = nameOf(r);
   li.dataset.session = id;
   li.dataset.upload = String(r.upload_status || "unknown");
+  li.dataset.transcriptUpload = String(r.transcript_upload || "unknown");
   li.dataset.state = String(r.state || "");
   if (t) li.dataset.transcript = String(t.status || "");
   else delete li.dataset.transcript;

@@ -97,11 +97,25 @@ function coachView(prefix, r, id, t, c, uploadsOn, confirm, sharing) {
   return parts;
 }
 
+/**
+ * The transcript follows the audio to the cloud on its own (built once the audio is checked).
+ * @param {RecentSession["transcript_upload"]} state
+ */
+function transcriptCloud(state) {
+  /** @type {Record<string, string>} */
+  const words = {
+    verified: "; the transcript too",
+    waiting: "; the transcript follows",
+    failed: "; sending the transcript failed, retrying",
+  };
+  return (state && words[state]) || "";
+}
+
 /** @param {RecentSession} r @param {boolean} uploadsOn */
 function uploadText(r, uploadsOn) {
   if (r.state === "recording") return "Recording now";
   if (r.state === "damaged") return "Damaged: see the box";
-  if (r.upload_status === "verified") return "In the cloud, checked ✓";
+  if (r.upload_status === "verified") return `In the cloud, checked ✓${transcriptCloud(r.transcript_upload)}`;
   if (!uploadsOn) return "On the box only (uploads are off)";
   /** @type {Record<string, string>} */
   const words = {

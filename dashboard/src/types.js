@@ -45,7 +45,8 @@
  * @property {string | null} [remote]
  * @property {number} queue
  * @property {string | null} current
- * @property {boolean} [verifying]
+ * @property {string | null} [verifying] the session being checked on the remote
+ * @property {string | null} [transcribing] the session whose transcript is being built; absent from an older daemon
  * @property {UploadProgress | null} progress
  * @property {boolean} paused
  * @property {string | null} last_error
@@ -167,7 +168,8 @@
  * @property {TranscriptState} status
  * @property {string | null} [engine]
  * @property {number} [words]
- * @property {number} [turns]
+ * @property {number} [turns] changes of speaker
+ * @property {number} [paragraphs] timestamped lines: a turn has more than one after a long pause; absent from an older daemon
  * @property {number} [progress] 0 to 1 while building
  * @property {string} [error]
  */
@@ -197,6 +199,7 @@
  * @property {number} seconds
  * @property {string | null} started_at ISO 8601
  * @property {UploadState} upload_status
+ * @property {"waiting" | "failed" | "verified" | "none" | "unknown"} [transcript_upload] the transcript's own trip to the cloud, after the audio's; absent from an older daemon
  * @property {TranscriptSummary} [transcript]
  * @property {CredentialView} [credential]
  * @property {string} [name]

@@ -318,8 +318,9 @@ def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:
 def _offline_worker(cfg: Config):
     """The outbox worker without a daemon, for `upload` and `discard` when none runs."""
     from recorder.adapters.disk import StatvfsDisk
+    from recorder.app.daemon import transcript_step
     from recorder.app.remotes import upload_remote
-    from recorder.outbox.worker import Hookup, OutboxWorker
+    from recorder.outbox.worker import Hookup, OutboxWork, OutboxWorker
 
     remote, error = upload_remote(cfg.upload)
     if cfg.upload is not None and remote is None:
@@ -331,6 +332,8 @@ def _offline_worker(cfg: Config):
         remote,
         StatvfsDisk(),
         Hookup(recording=lambda: False, emit=lambda e: None),
+        # as the daemon would: a verified session's transcript is built and sent after it
+        OutboxWork(steps=[step] if (step := transcript_step(cfg)) else []),
     )
     return store, remote, worker
 
@@ -356,7 +359,9 @@ def _upload(cfg: Config) -> int:
     for s in store.sessions():
         if s.manifest is not None and s.state in ("outbox", "uploaded"):
             u = s.manifest.upload
-            print(f"{s.id}  {s.state:<9} {u.status:<9} {u.last_error or u.remote or ''}")
+            t = u.transcript
+            print(f"{s.id}  {s.state:<9} {u.status:<9} transcript {t.status:<8} "
+                  f"{u.last_error or t.last_error or u.remote or ''}")  # fmt: skip
             failed += u.status != "verified"  # still in outbox/, or uploaded but unverified
     return EXIT_REFUSED if failed else 0
 

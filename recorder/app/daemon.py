@@ -111,7 +111,7 @@ class Recorder:
         self.capture = CaptureThread(source, self.tap, self.inbox.emit, a.rate)
         # the work after the stop: the coach's side, then the outbox that runs its chores
         self.remote, self.upload_error = upload_remote(cfg.upload, parts.remote)
-        self.transcripts = _transcripts(cfg)
+        self.transcripts = transcript_step(cfg)
         # the phone page's list of recent sessions, each one's view kept until it changes
         self.views = SessionViews(self.store, cfg.upload.remote if cfg.upload else None)
         self.job_worker = JobWorker("jobs", self.jobs, restarted=self.thread_restarted)
@@ -480,8 +480,9 @@ class Recorder:
         return answer
 
 
-def _transcripts(cfg: Config):
-    """The outbox's transcript step, when [transcript] asks for one after each stop."""
+def transcript_step(cfg: Config) -> TranscriptStep | None:
+    """The outbox's transcript step, when [transcript] asks for one after each stop (the
+    daemon's, and the command line's when it sends sessions without one)."""
     if cfg.transcript is None or not cfg.transcript.auto:
         return None
     return TranscriptStep(Settings.from_section(cfg.transcript))

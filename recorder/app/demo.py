@@ -191,8 +191,10 @@ def _after_the_stop(rec: Recorder, cfg: Config, session_id: str, root: Path):
         share_demo(cfg, session_id)
         uploaded = _in_state(cfg.storage.dir, session_id, "uploaded")
         if cfg.transcript is not None and uploaded is not None:
-            # the audio leaves the box first; the transcript may follow it
-            _wait(lambda: _transcribed(uploaded.path), "the transcript", 180)
+            say("the audio is off the box and checked: now the outbox builds the transcript, "
+                "then sends and checks it on its own ...")  # fmt: skip
+            _wait(lambda: _transcript_sent(cfg.storage.dir, session_id), "the transcript", 180)
+            return _in_state(cfg.storage.dir, session_id, "uploaded")
         return uploaded
     if cfg.transcript is not None:
         say("the outbox builds the session's transcript ...")
@@ -348,6 +350,14 @@ def _verified(storage: Path, session_id: str, rec):
     return s if rec.outbox.status().get("verifying") != session_id else None
 
 
+def _transcript_sent(storage: Path, session_id: str):
+    """The session once its transcript is verified on the remote (or will not come)."""
+    s = _in_state(storage, session_id, "uploaded")
+    if s is None or s.manifest is None:
+        return None
+    return s if s.manifest.upload.transcript.status in ("verified", "none") else None
+
+
 def _local_cloud(root: Path) -> str:
     """An rclone config with a crypt remote over `root/cloud`, or "" when rclone is missing."""
     try:
@@ -428,6 +438,8 @@ def report(session) -> None:
         say(
             f"  uploaded and verified (rclone cryptcheck) to {u['remote']}: {sorted(m.upload.files)}"
         )
+        if u["transcript"]["status"] == "verified":
+            say(f"  then the transcript, verified: {sorted(u['transcript']['files'])}")
         cloud = Path(rec["path"]).parents[2] / "cloud"
         stored = sorted(p.relative_to(cloud) for p in cloud.rglob("*") if p.is_file())
         say(f"  on the 'cloud' the names and contents are encrypted: {[str(p) for p in stored]}")

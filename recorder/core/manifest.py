@@ -94,6 +94,22 @@ class WarningInfo(_Model):
     cleared_seconds: Seconds | None = None
 
 
+class TranscriptUpload(_Model):
+    """The transcript's own trip to the archive, after the audio's.
+
+    The audio leaves the box as soon as it is built; the transcript is built once the audio is
+    verified (an hour on a Pi) and is sent and verified on its own.
+    """
+
+    # waiting (the audio first, then the transcript to be built), failed (retrying), verified,
+    # none (nothing to send: transcripts are off, or this one could not be built)
+    status: str = "waiting"
+    files: dict[str, int] = Field(default_factory=dict)  # name -> bytes sent
+    attempts: int = 0
+    last_error: str | None = None
+    verified_at: str | None = None
+
+
 class UploadInfo(_Model):
     # pending, uploading, failed (retrying), uploaded (on the remote, in uploaded/, not verified
     # yet: never deleted here), verified (only now may retention delete the local copy)
@@ -108,6 +124,7 @@ class UploadInfo(_Model):
     verified_at: str | None = None
     link: str | None = None
     force: bool = False  # the last verification failed: send everything again
+    transcript: TranscriptUpload = Field(default_factory=TranscriptUpload)
 
 
 class Manifest(_Model):

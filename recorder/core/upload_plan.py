@@ -4,7 +4,8 @@ Retries back off exponentially with jitter so a fleet of boxes does not hammer a
 just came back; an authentication or configuration error waits the longest, since only a
 person can fix it. A failed verification sends the session again only when the remote copy is
 wrong or missing; one that could not run is tried again on its own. Retention deletes only
-sessions verified on the remote, oldest first: an uploaded but unverified one is never chosen.
+sessions verified on the remote, oldest first: an uploaded but unverified one is never chosen,
+and one whose transcript is still to come only when the card is short of space.
 """
 
 from __future__ import annotations
@@ -52,20 +53,24 @@ class Stored:
     verified: bool  # verified on the remote (status "verified"; "uploaded" is not)
     bytes: int
     finished_at_s: float | None
+    settled: bool = True  # what follows the audio (the transcript) is verified or will not come
 
 
 def to_delete(
     sessions: list[Stored], free_bytes: int, keep_free_bytes: int, now_s: float, keep_days: float
 ) -> list[str]:
-    """Ids of local copies to delete, oldest first (`sessions` must be in start order).
+    """Ids of local copies to delete, oldest first in each group (`sessions` in start order).
 
-    Verified sessions older than `keep_days` go (when keep_days > 0); then more of the oldest
-    verified ones while free space is under `keep_free_bytes`. Nothing else is ever chosen.
+    Settled verified sessions older than `keep_days` go (when keep_days > 0); then more of the
+    oldest settled verified ones while free space is under `keep_free_bytes`; then, only if
+    space is still short, verified ones whose transcript is still to come: the card must have
+    room for the next session, whose audio matters more than a transcript of one already safe
+    in the archive. An unverified session is never chosen.
     """
     chosen: list[str] = []
     free = free_bytes
     for s in sessions:
-        if not s.verified:
+        if not (s.verified and s.settled):
             continue
         old = (
             keep_days > 0
@@ -73,6 +78,12 @@ def to_delete(
             and (now_s - s.finished_at_s >= keep_days * 86400)
         )
         if old or free < keep_free_bytes:
+            chosen.append(s.id)
+            free += s.bytes
+    for s in sessions:
+        if free >= keep_free_bytes:
+            break
+        if s.verified and not s.settled:
             chosen.append(s.id)
             free += s.bytes
     return chosen

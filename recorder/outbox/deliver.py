@@ -1,8 +1,11 @@
 """A session made ready to go: its deliverables, the steps (a transcript), and the files that go.
 
 The deliverables (a lossless FLAC, and an MP3 for credential submissions) cost CPU and card
-space, so they are built only when something will send them. A step is an extra: its failure
-never holds back an upload. A session discarded while a step works on it is never uploaded.
+space, so they are built only when something will send them, and they go first. The steps come
+after the audio is verified on the remote (with no remote, at once): a transcript takes about
+as long as the session on a Pi, and the audio must not wait on the box for it. A step is an
+extra: its failure never holds anything back. A session discarded while a step works on it is
+never sent again.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class Delivery:
-    """The first step of each session in the outbox, before any upload."""
+    """What each session in the outbox is made into before it goes, and after."""
 
     def __init__(
         self,
@@ -34,17 +37,20 @@ class Delivery:
     ) -> None:
         self.state = state
         self.deliverables = deliverables
-        self.steps = tuple(steps)  # after the deliverables, before the upload (a transcript)
+        self.steps = tuple(steps)  # after the audio is verified (a transcript)
         self.stopping = stopping
 
-    def prepare(self, s: StoredSession, m: Manifest) -> bool:
-        """Build what goes with the session; False if it must not go on (discarded meanwhile,
-        or the worker stopping)."""
+    def prepare(self, s: StoredSession, m: Manifest) -> None:
+        """Build the audio that goes with the session (a failure leaves its WAV segments to go)."""
         if self.deliverables:
             try:
                 build_deliverables(s.path, m)
             except (DeliverableError, OSError) as exc:
                 log.error("session %s: building deliverables failed: %s", s.id, exc)
+
+    def follow(self, s: StoredSession, m: Manifest) -> bool:
+        """Run the steps (build the transcript); False if the session must not go on
+        (discarded meanwhile, or the worker stopping)."""
         if not self.steps:
             return True
         with self.state.working("stepping", s.id):
@@ -55,11 +61,11 @@ class Delivery:
                     step.build(s.path, m)
                 except Exception:  # a step is an extra: it never stops the upload
                     log.exception("session %s: %s failed", s.id, type(step).__name__)
-        # discarded while its transcript was built: never uploaded
+        # discarded while its transcript was built: never sent
         return not (self.state.was_cancelled(s.id) or self.stopping.is_set())
 
     def files(self, path: Path, m: Manifest) -> list[str]:
-        """The names that go up with the session in `path`."""
+        """The names that go up first with the session in `path`: its audio and record."""
         files = [MANIFEST]
         if (path / LABELS_FILE).exists():
             files.append(LABELS_FILE)
@@ -69,9 +75,11 @@ class Delivery:
             files += [seg.file for seg in m.segments]
         if (path / MP3_NAME).exists():
             files.append(MP3_NAME)
-        for step in self.steps:
-            files += step.files(path)
         return files
+
+    def followup_files(self, path: Path) -> list[str]:
+        """The names the steps made, sent after the audio on their own (the transcript)."""
+        return [name for step in self.steps for name in step.files(path)]
 
     def cancel(self, folder: Path) -> None:
         """Stop every step working on `folder` (a discard: a transcript would hold it for

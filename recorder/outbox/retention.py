@@ -1,5 +1,6 @@
 """Retention: the local copies of verified sessions are deleted, oldest first, to keep free space
-and an age limit (`[upload] keep_free_mb`, `keep_days`); an unverified one is never chosen."""
+and an age limit (`[upload] keep_free_mb`, `keep_days`); an unverified one is never chosen, and
+one whose transcript is still to come only when the card is short of space."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from recorder.config import UploadSection
 from recorder.core.upload_plan import Stored, to_delete
+from recorder.outbox.followup import unsettled
 from recorder.outbox.state import timestamp
 from recorder.ports.storage import DiskSpace
 from recorder.store.sessions import SessionStore
@@ -37,6 +39,7 @@ class Retention:
             Stored(
                 s.id,
                 verified=s.manifest is not None and s.manifest.upload.status == "verified",
+                settled=s.manifest is not None and not unsettled(s.manifest),
                 bytes=_folder_bytes(s.path),
                 finished_at_s=timestamp(s.manifest.ended_at) if s.manifest else None,
             )
@@ -47,9 +50,18 @@ class Retention:
         except OSError:
             return
         keep_free = self.settings.keep_free_mb * 1_000_000
+        waiting = {s.id for s in stored if not s.settled}
         for session_id in to_delete(stored, free, keep_free, self.wall(), self.settings.keep_days):
             shutil.rmtree(self.store.state_dir("uploaded") / session_id)
-            log.info("retention: deleted the local copy of %s (verified on the remote)", session_id)
+            if session_id in waiting:
+                log.warning(
+                    "retention: the card is short of space: deleted the local copy of %s "
+                    "(verified on the remote) before its transcript was sent", session_id,
+                )  # fmt: skip
+            else:
+                log.info(
+                    "retention: deleted the local copy of %s (verified on the remote)", session_id
+                )
 
 
 def _folder_bytes(path: Path) -> int:

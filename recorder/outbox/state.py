@@ -106,6 +106,7 @@ class OutboxState:
             return {
                 "current": self._busy["current"],
                 "verifying": self._busy["verifying"],
+                "transcribing": self._busy["stepping"],
                 "progress": dict(self._progress) if self._progress else None,
                 "last_error": self._last_error,
             }

@@ -74,6 +74,8 @@ class Verifier:
         m.upload.verified_at = link.now_iso()
         m.upload.last_error = m.upload.error_kind = None
         m.upload.force = False
+        if not self.delivery.steps:
+            m.upload.transcript.status = "none"  # no transcript follows: settled now
         if link.settings.share_link and files:
             target = FLAC_NAME if FLAC_NAME in files else files[-1]
             try:  # a link is a convenience: its failure must not undo a verified upload

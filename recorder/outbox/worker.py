@@ -1,14 +1,15 @@
 """The outbox worker: the thread, and the one small front over the outbox's steps.
 
 Finalized sessions wait in `outbox/`. This thread, at low priority, makes each one ready
-(`deliver`: a lossless FLAC, an MP3 for credential submissions, a transcript) and sends it with
-the manifest and label track (`upload`); a session that arrived is marked "uploaded" and moved to
+(`deliver`: a lossless FLAC, an MP3 for credential submissions) and sends it with the manifest
+and label track (`upload`); a session that arrived is marked "uploaded" and moved to
 `uploaded/`. Only once every due session is off the box does rclone verify what arrived
 (`verify`; verification costs about a quarter of a copy: a backlog after an outage should not
 wait behind it). A verified session is marked "verified"; one that fails goes back to `outbox/`
 to be sent again. Failures are retried with backoff; the queue is the filesystem, so it survives
-restarts and power cuts. Then pending remote deletions (`discard`) and `retention`: local
-copies are deleted only once verified.
+restarts and power cuts. Then pending remote deletions (`discard`), the transcripts of verified
+sessions, built, sent and verified on their own (`followup`), and `retention`: local copies are
+deleted only once verified, and after their transcript unless the card is short of space.
 
 Other threads use the front only: `wake`, `set_recording`, `status`, `discard`, `stop`, or
 set the wake event they share (`Hookup.wake`). A transfer in flight is frozen, thawed or ended through the remote (its port's
@@ -32,6 +33,7 @@ from recorder.core.recording.state import Event
 from recorder.core.session_id import is_valid_id
 from recorder.outbox.deliver import Delivery
 from recorder.outbox.discard import DiscardError, PendingDeletions, discard_session
+from recorder.outbox.followup import FollowUp, unsettled
 from recorder.outbox.retention import Retention
 from recorder.outbox.state import Link, OutboxState
 from recorder.outbox.upload import Uploader
@@ -112,6 +114,7 @@ class OutboxWorker(threading.Thread):
         self.uploader: Uploader | None = None
         self.verifier: Verifier | None = None
         self.deletions: PendingDeletions | None = None
+        self.followup: FollowUp | None = None
         if upload is not None and self.remote is not None:
             link = Link(
                 store, upload, self.remote, self.state, hookup.emit, self.stopping, rand, wall
@@ -119,6 +122,7 @@ class OutboxWorker(threading.Thread):
             self.uploader = Uploader(link, self.delivery)
             self.verifier = Verifier(link, self.delivery)
             self.deletions = PendingDeletions(store, upload, self.remote)
+            self.followup = FollowUp(link, self.delivery)
 
     # ---- other threads ------------------------------------------------------------------------
 
@@ -162,6 +166,7 @@ class OutboxWorker(threading.Thread):
             "queue": len(queue),
             "current": doing["current"],
             "verifying": doing["verifying"],
+            "transcribing": doing["transcribing"],  # a transcript being built (the session's id)
             "progress": doing["progress"],
             "paused": self._paused(),
             "last_error": doing["last_error"],
@@ -175,7 +180,8 @@ class OutboxWorker(threading.Thread):
             # stop rclone: the discard must not wait for a long upload or check
             self.remote.stop_transfers()
         # a transcript in the works would hold the session lock for minutes
-        self.delivery.cancel(self.store.state_dir("outbox") / session_id)
+        for folder in ("outbox", "uploaded"):
+            self.delivery.cancel(self.store.state_dir(folder) / session_id)
         with self._busy:
             return discard_session(self.store, self.remote, self.upload, session_id)
 
@@ -205,11 +211,12 @@ class OutboxWorker(threading.Thread):
 
     def pass_once(self) -> None:
         """Upload every due session, then verify what was uploaded, then pending remote
-        deletions and retention.
+        deletions, then the transcripts of verified sessions, then retention.
 
         Uploads come first so that sessions leave the box as soon as the link allows (a backlog
         after an outage is not held up by verifying each one in turn); verification still
-        gates every deletion.
+        gates every deletion. A transcript is built only once its audio is verified, and the
+        phase gives way to a session that arrives in the outbox meanwhile.
         """
         try:
             if not self._upload_phase():
@@ -218,6 +225,8 @@ class OutboxWorker(threading.Thread):
                 if not self._verify_phase(self.verifier):
                     return
                 self.deletions.retry()
+            if self.followup is not None and not self._followup_phase(self.followup):
+                return
             if self.retention is not None:
                 self.retention.run()
         finally:
@@ -245,8 +254,11 @@ class OutboxWorker(threading.Thread):
             with self._busy:
                 if not s.path.exists():
                     continue  # discarded meanwhile
-                if self.delivery.prepare(s, s.manifest) and self.uploader is not None:
+                self.delivery.prepare(s, s.manifest)
+                if self.uploader is not None:
                     self.uploader.go(s, s.manifest)
+                else:  # nothing leaves the box: the transcript is built at once
+                    self.delivery.follow(s, s.manifest)
         return True
 
     def _verify_phase(self, verifier: Verifier) -> bool:
@@ -267,6 +279,29 @@ class OutboxWorker(threading.Thread):
                     continue  # discarded meanwhile
                 verifier.verify(s, s.manifest)
         return True
+
+    def _followup_phase(self, followup: FollowUp) -> bool:
+        """The transcripts of verified sessions, one at a time; False if interrupted, or if a
+        session waits in the outbox (its audio goes first: the next pass starts at once)."""
+        for s in self.store.sessions("uploaded"):
+            if not self._may_go_on():
+                return False
+            if s.manifest is None or not unsettled(s.manifest) or not self.state.due(s.id):
+                continue
+            with self._busy:
+                if not s.path.exists():
+                    continue  # discarded meanwhile
+                followup.go(s, s.manifest)
+            if self._outbox_due():
+                self._wake.set()
+                return False
+        return True
+
+    def _outbox_due(self) -> bool:
+        outbox = self.store.state_dir("outbox")
+        return any(
+            p.is_dir() and is_valid_id(p.name) and self.state.due(p.name) for p in outbox.iterdir()
+        )
 
     def _may_go_on(self) -> bool:
         return not self.stopping.is_set() and not self._paused()

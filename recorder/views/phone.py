@@ -38,6 +38,8 @@ class SessionViews:
                 "seconds": round(m.frames / m.audio.rate, 1) if m else 0,
                 "started_at": m.started_at if m else None,
                 "upload_status": m.upload.status if m else "unknown",
+                # the transcript follows the audio to the archive on its own
+                "transcript_upload": m.upload.transcript.status if m else "unknown",
                 **self.view(s),
             }
             if m is not None:

@@ -337,7 +337,11 @@ def test_demo_runs_on_a_machine_with_no_sound_card(tmp_path):
     ) in done.stdout
     assert "  engine chosen: auto: whisper's model is in place, " in done.stdout
     assert "] Coach: " in done.stdout and "] Client: " in done.stdout
-    assert "transcript.docx" in manifest["upload"]["files"]
+    # the audio went and was verified first; the transcript followed on its own
+    assert "transcript.docx" not in manifest["upload"]["files"]
+    assert manifest["upload"]["transcript"]["status"] == "verified"
+    assert "transcript.docx" in manifest["upload"]["transcript"]["files"]
+    assert "  then the transcript, verified: ['transcript.docx', " in done.stdout
     # the coach's side: the next session's name, a share refused, consent, then a plain copy
     assert "  name: Sam · Goals review" in lines
     assert manifest["details"]["client"] == "Sam"

@@ -63,3 +63,30 @@ def test_retention_by_age():
         sessions, free_bytes=10**12, keep_free_bytes=0, now_s=100 * 86400, keep_days=30
     )
     assert chosen == ["000001-x", "000003-x"]
+
+
+def _pending(i, mb=100, age_days=1.0, now=100 * 86400):
+    """Verified audio whose transcript is still to be built or sent."""
+    return Stored(f"{i:06d}-x", True, mb * 1_000_000, now - age_days * 86400, settled=False)
+
+
+def test_retention_by_age_waits_for_the_transcript():
+    sessions = [_pending(1, age_days=40), _s(2, True, age_days=40)]
+    chosen = to_delete(
+        sessions, free_bytes=10**12, keep_free_bytes=0, now_s=100 * 86400, keep_days=30
+    )
+    assert chosen == ["000002-x"]
+
+
+def test_short_of_space_a_waiting_transcript_gives_way_only_after_every_settled_session():
+    sessions = [_pending(1), _s(2, True), _pending(3), _s(4, False), _pending(5)]
+    chosen = to_delete(
+        sessions, free_bytes=50_000_000, keep_free_bytes=300_000_000, now_s=100 * 86400, keep_days=0
+    )
+    # 50 MB + the settled one (100) + the oldest waiting ones until 300 MB; never the unverified
+    assert chosen == ["000002-x", "000001-x", "000003-x"]
+
+
+def test_with_space_enough_a_waiting_transcript_keeps_its_session():
+    sessions = [_pending(1, age_days=400)]
+    assert to_delete(sessions, 10**12, 10**9, now_s=500 * 86400, keep_days=30) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from recorder.adapters.disk import StatvfsDisk
 from recorder.adapters.rclone.client import Rclone
-from recorder.outbox.worker import Hookup, OutboxWorker
+from recorder.outbox.worker import Hookup, OutboxWork, OutboxWorker
 from recorder.store.sessions import SessionStore
 from tests.rclone_server import CRYPT_REMOTE, rclone_binary, write_config
 from tests.support import make_config
@@ -85,10 +85,12 @@ def outbox_box(tmp_path, server, before_verify=None, **upload):
     return path, cfg, store, remote
 
 
-def outbox_worker(cfg, store, remote, events=None) -> OutboxWorker:
+def outbox_worker(cfg, store, remote, events=None, work=None) -> OutboxWorker:
     """The outbox's worker, not started: a test runs its passes (`pass_once`) itself."""
     emit = events.append if events is not None else lambda event: None
-    return OutboxWorker(store, cfg.upload, remote, StatvfsDisk(), Hookup(lambda: False, emit))
+    return OutboxWorker(
+        store, cfg.upload, remote, StatvfsDisk(), Hookup(lambda: False, emit), work or OutboxWork()
+    )
 
 
 def remote_files(cfg, path: str) -> list[str]:

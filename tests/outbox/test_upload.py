@@ -449,6 +449,7 @@ def test_every_queued_session_is_on_the_remote_before_the_first_verification(tmp
     for sid in (first, second):
         record = _records(store)[sid]
         assert (record["state"], record["upload"]["status"]) == ("uploaded", "verified")
+        assert record["upload"]["transcript"]["status"] == "none"  # none follows: settled
     for session in store.sessions("uploaded"):
         _same_on_the_remote(cfg, session, tmp_path / f"back-{session.id}")
 

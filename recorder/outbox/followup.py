@@ -1,0 +1,98 @@
+"""After the audio: the steps' files (the transcript), built, sent and verified on their own.
+
+A session whose audio is verified on the remote gets its transcript built now, never before:
+the audio is off the box first. The transcript files then go to the same folder on the remote
+and are verified there, and the manifest (here and there) says so in `upload.transcript`. A
+failure is retried with backoff like an upload; the audio's "verified" is never undone by it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from recorder.core.manifest import Manifest
+from recorder.core.recording.state import UploadActivity
+from recorder.core.upload_plan import retry_delay_s
+from recorder.outbox.deliver import Delivery
+from recorder.outbox.state import Link
+from recorder.store.sessions import MANIFEST, StoredSession
+
+log = logging.getLogger(__name__)
+
+# what the follow-up phase still has to do for a verified session
+UNSETTLED = ("waiting", "failed")
+
+
+def unsettled(m: Manifest) -> bool:
+    """Verified audio whose transcript is still to be built or sent."""
+    return m.upload.status == "verified" and m.upload.transcript.status in UNSETTLED
+
+
+class FollowUp:
+    """The follow-up phase for one session at a time."""
+
+    def __init__(self, link: Link, delivery: Delivery) -> None:
+        self.link = link
+        self.delivery = delivery
+
+    def go(self, s: StoredSession, m: Manifest) -> None:
+        """Build the steps' files, then send and verify them; "none" if there are none."""
+        if not self.delivery.follow(s, m):
+            return  # discarded or stopping
+        files = self.delivery.followup_files(s.path)
+        t = m.upload.transcript
+        if not files:
+            t.status = "none"
+            t.last_error = None
+            self._save(s, m)
+            return
+        link = self.link
+        remote_dir = m.upload.remote
+        assert remote_dir is not None  # verified audio has its folder on the remote
+        t.attempts += 1
+        try:
+            with link.state.working("current", s.id):
+                link.emit(UploadActivity(True))
+                log.info("session %s: sending its transcript to %s", s.id, remote_dir)
+                link.remote.upload(s.path, files, remote_dir, progress=link.state.on_progress)
+                wrong = link.remote.verify(s.path, files, remote_dir)
+        except Exception as exc:  # RcloneError and anything unexpected: retried, never lost
+            if not (link.state.was_cancelled(s.id) or link.stopping.is_set()):
+                self._failed(s, m, getattr(exc, "kind", "other"), str(exc))
+            return
+        finally:
+            link.emit(UploadActivity(False))
+        if link.state.was_cancelled(s.id):
+            return
+        if wrong:
+            self._failed(s, m, "verify", f"not verified on the remote: {', '.join(wrong)}")
+            return
+        t.status = "verified"
+        t.files = {f: (s.path / f).stat().st_size for f in files}
+        t.verified_at = link.now_iso()
+        t.last_error = None
+        self._save(s, m)
+        link.state.succeeded(s.id)
+        log.info("session %s: transcript verified on %s", s.id, remote_dir)
+
+    def _save(self, s: StoredSession, m: Manifest) -> None:
+        """Write the manifest here, and there too: the archive's copy should say so as well (a
+        convenience: the transcript's files are verified there whatever it says)."""
+        self.link.store.write_manifest(s.path, m)
+        try:
+            self.link.remote.upload(s.path, [MANIFEST], m.upload.remote or "", force=True)
+        except Exception as exc:
+            log.warning("session %s: manifest not updated on the remote: %s", s.id, exc)
+
+    def _failed(self, s: StoredSession, m: Manifest, kind: str, message: str) -> None:
+        u = self.link.settings
+        t = m.upload.transcript
+        t.status = "failed"
+        t.last_error = message
+        delay = retry_delay_s(kind, t.attempts, u.retry_min_s, u.retry_max_s, self.link.rand())
+        self.link.store.write_manifest(s.path, m)
+        self.link.state.try_later(s.id, delay, f"{s.id}: transcript: {message}")
+        log.warning(
+            "session %s: transcript not sent (%s): %s; next try in %.0f s", s.id, kind, message,
+            delay,
+        )  # fmt: skip
