@@ -13,13 +13,21 @@ export function transcriptLine(t) {
   return p;
 }
 
-/** "ready — 64 turns, 812 words (whisper)", "being written: 40 %", … @param {TranscriptSummary} t */
+/**
+ * "ready — 31 turns (changes of speaker) in 34 paragraphs, 512 words (whisper)", "being written:
+ * 40 %", … A paragraph also starts after a long pause, so they can outnumber the turns; an older
+ * daemon counts no paragraphs and its line says turns and words only.
+ * @param {TranscriptSummary} t
+ */
 function transcriptText(t) {
   /** @param {unknown} v @param {string} one @param {string} many */
   const n = (v, one, many) => (finite(v) === null ? "" : `${v} ${v === 1 ? one : many}`);
   switch (t.status) {
     case "done": {
-      const counts = [n(t.turns, "turn", "turns"), n(t.words, "word", "words")].filter(Boolean).join(", ");
+      const turns = n(t.turns, "turn", "turns");
+      const paragraphs = n(t.paragraphs, "paragraph", "paragraphs");
+      const spoken = turns && paragraphs ? `${turns} (changes of speaker) in ${paragraphs}` : turns;
+      const counts = [spoken, n(t.words, "word", "words")].filter(Boolean).join(", ");
       const engine = typeof t.engine === "string" && t.engine ? ` (${t.engine})` : "";
       return `ready${counts ? ` — ${counts}` : ""}${engine}`;
     }

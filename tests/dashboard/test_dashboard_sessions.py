@@ -3,7 +3,7 @@ daemon publishes them in the retained state message's `recent` list, shown in a 
 Chromium (the built page served by a real mosquitto, a paho client playing the daemon).
 
 The record the page reads, per session (both fields optional: an older daemon sends neither):
-    "transcript": {"status", "engine", "words", "turns", "progress" (0..1), "error"}
+    "transcript": {"status", "engine", "words", "turns", "paragraphs", "progress" (0..1), "error"}
     "credential": {"ready", "checks": [{"name", "result": pass|fail|unknown, "message"}]}
 """
 
@@ -56,8 +56,15 @@ def checks(**changes: tuple[str, str]) -> list[dict[str, str]]:
     return out
 
 
-def done(words: int = 812, turns: int = 64) -> dict[str, Any]:
-    return {"status": "done", "engine": "pocketsphinx", "words": words, "turns": turns}
+def done(words: int = 812, turns: int = 64, paragraphs: int | None = 70) -> dict[str, Any]:
+    """A finished transcript's summary; `paragraphs` None as an older daemon sends it."""
+    out = {"status": "done", "engine": "pocketsphinx", "words": words, "turns": turns}
+    return out if paragraphs is None else {**out, "paragraphs": paragraphs}
+
+
+READY_TEXT = (
+    "Transcript: ready — 64 turns (changes of speaker) in 70 paragraphs, 812 words (pocketsphinx)"
+)
 
 
 def session(sid: str, **fields: Any) -> dict[str, Any]:
@@ -134,9 +141,7 @@ def test_ready_and_not_ready_sessions(
     expect(ready).to_contain_text(READY_ID)
     expect(ready).to_contain_text("31 min 5 s")  # the length
     expect(ready).to_contain_text("2026")  # the date
-    expect(ready.locator(".session-transcript")).to_have_text(
-        "Transcript: ready — 64 turns, 812 words (pocketsphinx)"
-    )
+    expect(ready.locator(".session-transcript")).to_have_text(READY_TEXT)
     assert check_rows(ready) == [(name, "✓", message) for name, message in PASSES]
     expect(ready.locator(".verdict")).to_have_text("✓ Ready for an ICF submission")
     expect(ready.locator(".caveat")).to_have_text(CAVEAT)
@@ -246,11 +251,21 @@ def test_transcript_being_written_shows_its_progress(
             recent=[session(sid, transcript=done(), credential={"ready": True, "checks": checks()})]
         )
     )
+    expect(panel.locator(".session-transcript")).to_have_text(READY_TEXT, timeout=WAIT_MS)
+    expect(row(page, sid).locator(".transcript-tag")).to_contain_text("Transcript ✓")
+    expect(panel.locator(".verdict")).to_have_text("✓ Ready for an ICF submission")
+
+    one = done(words=1, turns=1, paragraphs=1)
+    daemon.state(state(recent=[session(sid, transcript=one)]))
+    expect(panel.locator(".session-transcript")).to_have_text(
+        "Transcript: ready — 1 turn (changes of speaker) in 1 paragraph, 1 word (pocketsphinx)",
+        timeout=WAIT_MS,
+    )
+    older = done(paragraphs=None)  # an older daemon counts no paragraphs
+    daemon.state(state(recent=[session(sid, transcript=older)]))
     expect(panel.locator(".session-transcript")).to_have_text(
         "Transcript: ready — 64 turns, 812 words (pocketsphinx)", timeout=WAIT_MS
     )
-    expect(row(page, sid).locator(".transcript-tag")).to_contain_text("Transcript ✓")
-    expect(panel.locator(".verdict")).to_have_text("✓ Ready for an ICF submission")
 
     failed = {"status": "failed", "engine": "pocketsphinx", "error": "out of memory"}
     daemon.state(state(recent=[session(sid, transcript=failed)]))
