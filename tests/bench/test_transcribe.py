@@ -19,6 +19,7 @@ from bench.transcribe import labelled, normalise, number_words, score, speaker_c
         ("Mm-hm. Mhm, OK!", "mmhm mmhm okay"),
         ("I didn't \u2019say\u2019 it's 500 pounds", "i didn't say it's five hundred pounds"),
         ("half past 10", "half past ten"),
+        ("and Mr. John Dashwood", "and mister john dashwood"),
         ("  -- \u2026 ", ""),
     ],
 )
