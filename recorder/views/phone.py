@@ -61,7 +61,9 @@ class SessionViews:
 
         t = summary(s.path)
         transcript = {
-            k: t[k] for k in ("status", "engine", "words", "turns", "progress", "error") if k in t
+            k: t[k]
+            for k in ("status", "engine", "words", "turns", "paragraphs", "progress", "error")
+            if k in t
         }
         checks = credential.check(s.path, s.manifest)
         full = credential.as_json(checks, s.id)

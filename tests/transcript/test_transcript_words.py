@@ -23,6 +23,7 @@ from recorder.transcript.runner import TranscriptStep
 from recorder.transcript.settings import Settings
 from recorder.transcript.status import read_status, summary
 from recorder.transcript.whisper_engine import WhisperEngine
+from recorder.views.phone import SessionViews
 from recorder.views.sessions import session_json
 from tests.factories import finished_session
 from tests.speech import ESPEAK, Said, conversation, to_int16
@@ -138,7 +139,10 @@ def test_transcript_json_holds_word_timings_and_the_summary_counts_turns_and_par
     status = read_status(folder)
     assert status["status"] == "done", status
     assert (status["turns"], status["paragraphs"]) == (4, 5)
-    for view in (summary(folder), session_json(SessionStore(tmp_path).sessions()[0])["transcript"]):
+    store = SessionStore(tmp_path)
+    [stored] = store.sessions()
+    phone = SessionViews(store, None).view(stored)["transcript"]  # the phone page's record
+    for view in (summary(folder), session_json(stored)["transcript"], phone):
         assert (view["turns"], view["paragraphs"]) == (4, 5)
     lines = status["doc"]["lines"]
     words = [w for line in lines for w in line["words"]]
