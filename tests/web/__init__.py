@@ -1,0 +1,1 @@
+"""The web server: its media routes, JSON API, login and page, over real HTTP on loopback."""

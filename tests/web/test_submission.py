@@ -1,0 +1,88 @@
+"""submission.mp3 over real HTTP: built on demand in a low-priority child process into the cache
+(never the session folder), its progress reported, then served; the downloaded bytes are those
+`session-recorder export SESSION --format mp3 --from-start` writes, byte for byte; a session
+renamed since is built again rather than served with its old name in the tags."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from recorder.store.sessions import SessionStore
+from tests.factories import SESSION_ID, finished_session, tone
+from tests.support import cli, wait_until, write_config
+from tests.web.media_support import media_server
+
+
+def _ready(base: str, seen: list[dict]) -> bool:
+    answer = httpx.get(f"{base}/api/sessions/{SESSION_ID}/submission").json()
+    seen.append(answer)
+    assert answer["status"] in ("building", "ready"), answer
+    return answer["status"] == "ready"
+
+
+@pytest.fixture
+def box(tmp_path):
+    config = write_config(tmp_path)  # storage dir: tmp_path/sessions
+    sessions = tmp_path / "sessions"
+    store = SessionStore(sessions)
+    store.prepare()
+    # 90 s, the first 5 s of them pre-roll (before the start press), two segments
+    frames = [tone(48000 * 50).tobytes(), tone(48000 * 40, step=7).tobytes()]
+    folder, _ = finished_session(
+        sessions, frames, 48000, preroll_frames=48000 * 5, details={"client": "Sam"}
+    )
+    with media_server(store, tmp_path / "cache") as base:
+        yield base, config, folder, store, tmp_path
+
+
+def test_the_submission_download_is_export_from_start_byte_for_byte(box):
+    base, config, folder, store, tmp_path = box
+    url = f"{base}/media/{SESSION_ID}/submission.mp3"
+    status = f"{base}/api/sessions/{SESSION_ID}/submission"
+    before = sorted(p.name for p in folder.iterdir())
+    assert httpx.get(status).json() == {"status": "none", "progress": 0.0}
+    assert httpx.get(url).status_code == 404  # not built yet
+
+    first = httpx.post(status)
+    assert first.status_code == 202
+    assert first.json()["status"] in ("building", "ready")
+    assert httpx.post(status).json()["status"] in ("building", "ready")  # asked twice
+    seen: list[dict] = []
+    wait_until(lambda: _ready(base, seen), 120, "submission.mp3 to be built")
+    progress = [a["progress"] for a in seen]
+    assert progress == sorted(progress) and all(0.0 <= p <= 1.0 for p in progress)
+    assert seen[-1] == {"status": "ready", "progress": 1.0}
+
+    got = httpx.get(url)
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "audio/mpeg"
+    assert got.headers["content-disposition"].startswith('inline; filename="Sam - 29 Nov 2026')
+    assert got.headers["content-disposition"].split(";")[1].endswith(' submission.mp3"')
+    exported = tmp_path / "exported.mp3"
+    done = cli("export", SESSION_ID, "--format", "mp3", "--from-start", "-o", str(exported),
+               "--config", str(config), timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert got.content == exported.read_bytes()
+    ranged = httpx.get(url, headers={"Range": "bytes=1000-1999"})
+    assert ranged.status_code == 206 and ranged.content == got.content[1000:2000]
+    # built in the web server's cache, not in the session folder (the daemon's)
+    assert sorted(p.name for p in folder.iterdir()) == before
+    built = tmp_path / "cache" / SESSION_ID / "submission.mp3"
+    mtime = built.stat().st_mtime_ns
+    assert httpx.post(status).json() == {"status": "ready", "progress": 1.0}
+    assert built.stat().st_mtime_ns == mtime  # ready: not built again
+
+    # the coach names the session: the old file (its tags say "Sam") is not served any more
+    store.update_manifest(
+        SESSION_ID, lambda m, _s: m.__pydantic_extra__["details"].update(title="Intake")
+    )
+    assert httpx.get(status).json()["status"] == "none"
+    assert httpx.get(url).status_code == 404
+    httpx.post(status)
+    wait_until(lambda: _ready(base, []), 120, "submission.mp3 to be built again")
+    again = httpx.get(url)
+    assert again.headers["content-disposition"].startswith('inline; filename="Sam - Intake ')
+    done = cli("export", SESSION_ID, "--format", "mp3", "--from-start", "-o", str(exported),
+               "--config", str(config), timeout=300)  # fmt: skip
+    assert again.content == exported.read_bytes() != got.content
