@@ -6,6 +6,7 @@ rename) and no other writer's older copy undoes it. Consent entries are appended
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ from pydantic_core import PydanticSerializationError
 from recorder.core.coaching.consent import Entry, Standing, read_history, standing
 from recorder.core.coaching.details import apply_changes, display_name, read_details
 from recorder.core.inbound import echo
-from recorder.core.manifest import Manifest
+from recorder.core.manifest import REVIEW, Manifest, Marker
 from recorder.store.markers import marker_labels, write_labels
 from recorder.store.sessions import SessionStore
 
@@ -61,6 +62,20 @@ class SessionRecords:
     def _stamp(self) -> str:
         return self.now().isoformat(timespec="seconds")
 
+    def stamp(self) -> str:
+        """Now, as the coach's changes are stamped."""
+        return self._stamp()
+
+    def transcript_changed(self, session_id: str) -> None:
+        """The transcript was corrected: it goes to the archive again, and is verified there
+        again (the outbox's follow-up phase takes a session whose transcript is `waiting`)."""
+
+        def change(m: Manifest, _state: str) -> None:
+            t = m.upload.transcript
+            t.status, t.attempts, t.last_error, t.verified_at = "waiting", 0, None, None
+
+        self._update(session_id, change)
+
     def _update(self, session_id: str, change):
         try:
             return self.store.update_manifest(session_id, change)
@@ -97,8 +112,12 @@ class SessionRecords:
         return {"ok": True, "message": f"{session_id} is now “{name_of(s.manifest)}”",
                 "details": details}  # fmt: skip
 
-    def label_marker(self, session_id: str, n: int, label: str) -> dict:
-        """Relabel the n-th marker (from 1, in time order), while recording or after."""
+    def label_marker(self, session_id: str, n: int, label: str, frame: int | None = None) -> dict:
+        """Relabel the n-th marker (from 1, in time order), while recording or after.
+
+        A bookmark added meanwhile renumbers the markers after it, so a page that names the
+        marker's `frame` too (as it saw it) is refused rather than relabelling another one.
+        """
         stamp = self._stamp()
 
         def change(m: Manifest, _state: str) -> float:
@@ -108,6 +127,11 @@ class SessionRecords:
                     f"session {session_id} has {len(ordered)} marker(s); there is no marker {n}"
                 )
             marker = ordered[n - 1][0]
+            if frame is not None and marker.frame != frame:
+                raise RecordError(
+                    f"session {session_id}: the markers changed (one was added): marker {n} is "
+                    f"now the one at {marker.seconds:.1f} s; reload and try again"
+                )
             marker.label = label
             extra = marker.__pydantic_extra__
             assert extra is not None
@@ -121,6 +145,44 @@ class SessionRecords:
         self._changed(s.path, s.manifest, s.state)
         shown = label or f"marker {n}"
         return {"ok": True, "message": f"marker {n} at {seconds:.1f} s is now “{shown}”"}
+
+    def bookmark(self, session_id: str, seconds: float, label: str) -> dict:
+        """Add a marker (source `review`) to a finished session, where the coach listening back
+        asked; the markers stay in time order, so the later ones' numbers go up by one."""
+        stamp = self._stamp()
+
+        def change(m: Manifest, state: str) -> tuple[int, Marker]:
+            if state == "recording" or m.state == "recording":
+                raise RecordError(
+                    f"session {session_id} is still recording: mark the moment with the button "
+                    "or `ctl mark`; bookmarks are for listening back"
+                )
+            frame = round(seconds * m.audio.rate)
+            if frame > m.frames:
+                raise RecordError(
+                    f"session {session_id} is {m.frames / m.audio.rate:.1f} s long; "
+                    f"{seconds:.1f} s is past its end"
+                )
+            if any(mk.frame == frame and mk.source == REVIEW for mk in m.markers):
+                raise RecordError(f"session {session_id} has a bookmark at {seconds:.3f} s already")
+            marker = Marker(frame=frame, seconds=m.seconds(frame), label=label, source=REVIEW,
+                            edited_at=stamp)  # fmt: skip
+            at = bisect.bisect_right([mk.frame for mk in m.markers], frame)
+            m.markers.insert(at, marker)
+            n = next(k for k, (mk, _) in enumerate(marker_labels(m.markers), 1) if mk is marker)
+            return n, marker
+
+        s, (n, marker) = self._update(session_id, change)
+        assert s.manifest is not None
+        write_labels(s.path, s.manifest.markers, s.manifest.audio.rate)
+        self._changed(s.path, s.manifest, s.state)
+        shown = label or f"marker {n}"
+        return {
+            "ok": True,
+            "message": f"marker {n} at {marker.seconds:.1f} s: “{shown}”",
+            "marker": {"n": n, "frame": marker.frame, "seconds": marker.seconds,
+                       "label": marker.label, "source": REVIEW},
+        }  # fmt: skip
 
     def record_consent(self, session_id: str, entry: Entry, source: str) -> ConsentNow:
         """Append one consent change (time and source filled in here) and return what stands."""

@@ -1,4 +1,5 @@
-"""The coach's commands (label, next, label_marker, consent, share, revoke), as answers.
+"""The coach's commands (label, next, label_marker, bookmark, consent, share, revoke,
+transcript_edit, proofread), as answers.
 
 The daemon serves them on its control socket and over MQTT; the command line uses this same
 object directly when no daemon runs. Each takes a checked `Query` and answers a dict with `ok`
@@ -16,6 +17,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from recorder.coaching.next_session import NextSession
 from recorder.coaching.records import RecordError, SessionRecords
@@ -26,6 +28,8 @@ from recorder.core.manifest import ManifestError
 from recorder.core.requests import Query
 from recorder.store.sessions import SessionStore, StorageError
 from recorder.threads.jobs import JobWorker
+from recorder.transcript.revisions import RevisionError, mark_proofread, save
+from recorder.transcript.status import is_proofread, revision_of
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,9 @@ class Coaching:
             "label": self.label,
             "next": self.set_next,
             "label_marker": self.label_marker,
+            "bookmark": self.bookmark,
+            "transcript_edit": self.transcript_edit,
+            "proofread": self.proofread,
             "consent": self.consent,
             "consent_history": self.history,
             "share": self.share,
@@ -104,9 +111,54 @@ class Coaching:
 
     def label_marker(self, q: Query) -> dict:
         assert q.session is not None
-        answer = self.records.label_marker(q.session, q.args["marker"], q.args["label"])
+        answer = self.records.label_marker(
+            q.session, q.args["marker"], q.args["label"], q.args.get("frame")
+        )
         self._changed()
         return {**answer, "session_id": q.session}
+
+    def bookmark(self, q: Query) -> dict:
+        assert q.session is not None
+        answer = self.records.bookmark(q.session, q.args["seconds"], q.args["label"])
+        self._changed()
+        return {**answer, "session_id": q.session}
+
+    def transcript_edit(self, q: Query) -> dict:
+        assert q.session is not None
+        folder = self._finished_folder(q.session)
+        saved = save(folder, q.args["base"], q.args["ops"], self.records.stamp(),
+                     q.args.get("source", "ctl"))  # fmt: skip
+        self.records.transcript_changed(q.session)
+        self._changed()
+        return {
+            "ok": True,
+            "session_id": q.session,
+            "message": f"transcript of {q.session} saved as revision {saved['revision']}; "
+            "its files are rebuilt and go to the archive again",
+            "revision": saved["revision"],
+            "proofread": False,
+        }
+
+    def proofread(self, q: Query) -> dict:
+        assert q.session is not None
+        folder = self._finished_folder(q.session)
+        done = q.args["done"]
+        marked = mark_proofread(folder, done, q.args.get("revision"), self.records.stamp(),
+                                q.args.get("source", "ctl"))  # fmt: skip
+        revision = revision_of(marked)
+        said = f"marked proofread (revision {revision})" if done else "no longer marked proofread"
+        self._changed()
+        return {"ok": True, "session_id": q.session, "message": f"transcript of {q.session} {said}",
+                "revision": revision, "proofread": is_proofread(marked)}  # fmt: skip
+
+    def _finished_folder(self, session_id: str) -> Path:
+        found = self.store.folder_of(session_id)
+        if found is None:
+            raise RecordError(f"no session {session_id} on this box")
+        state, folder = found
+        if state == "recording":
+            raise RecordError(f"session {session_id} is still recording; it has no transcript yet")
+        return folder
 
     def consent(self, q: Query) -> dict:
         assert q.session is not None
@@ -222,7 +274,14 @@ def _answering(handler: Callable[[Query], dict]) -> Callable[[Query], dict]:
     def answer(q: Query) -> dict:
         try:
             return handler(q)
-        except (RecordError, ShareError, ManifestError, StorageError, OSError) as exc:
+        except (
+            RecordError,
+            RevisionError,
+            ShareError,
+            ManifestError,
+            StorageError,
+            OSError,
+        ) as exc:
             out: dict = {"ok": False, "message": str(exc)}
             if q.session:
                 out["session_id"] = q.session

@@ -24,6 +24,7 @@ from recorder.core.manifest import Manifest
 from recorder.media.deliverables import FLAC_NAME, MP3_NAME
 from recorder.store.sessions import SessionStore
 from recorder.transcript.files import write_all
+from recorder.transcript.revisions import TRANSCRIPT_LOCK
 from recorder.transcript.status import (
     TranscriptFileError,
     document,
@@ -42,20 +43,21 @@ class RetagError(OSError):
 def retitle_transcript(folder: Path, manifest: Manifest) -> bool | None:
     """Give a finished transcript the session's name as its title and the markers' labels as
     they stand; False when it had them, None when it cannot be done now (being built: later)."""
-    status = read_status(folder)
-    if status["status"] == "building":
-        return None
-    doc = document(folder)
-    if doc is None:
-        return False
-    new = dataclasses.replace(
-        doc, title=transcript_title(manifest), markers=transcript_markers(manifest)
-    )
-    if new == doc:
-        return False
-    write_all(new, folder)
-    write_status(folder, {**status, "doc": new.to_json()})
-    return True
+    with TRANSCRIPT_LOCK:  # a correction saved meanwhile must not be written over
+        status = read_status(folder)
+        if status["status"] == "building":
+            return None
+        doc = document(folder)
+        if doc is None:
+            return False
+        new = dataclasses.replace(
+            doc, title=transcript_title(manifest), markers=transcript_markers(manifest)
+        )
+        if new == doc:
+            return False
+        write_all(new, folder)
+        write_status(folder, {**status, "doc": new.to_json()})
+        return True
 
 
 def retag(folder: Path, manifest: Manifest) -> bool:

@@ -6,6 +6,7 @@ new fields may be added, none renamed.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -193,6 +194,7 @@ def dump_manifest(manifest: Manifest) -> str:
 
 
 COACH_FIELDS = ("details", "consent", "shares")  # written only by recorder.coaching
+REVIEW = "review"  # the source of a marker the coach added while listening back (a bookmark)
 
 
 def keep_coach_edits(on_disk: object, manifest: Manifest) -> None:
@@ -217,10 +219,17 @@ def keep_coach_edits(on_disk: object, manifest: Manifest) -> None:
         if isinstance(m, dict) and isinstance(m.get("edited_at"), str)
     }
     for marker in manifest.markers:
-        edit = edits.get((marker.frame, marker.source))
+        edit = edits.pop((marker.frame, marker.source), None)
         if edit is not None and isinstance(edit.get("label"), str):
             marker.label = edit["label"]
             marker.__pydantic_extra__["edited_at"] = edit["edited_at"]  # type: ignore[index]
+    # bookmarks added after the copy was read: put back in time order
+    added = [e for (_, source), e in edits.items() if source == REVIEW]
+    for entry in added:
+        with contextlib.suppress(ValidationError):
+            manifest.markers.append(Marker.model_validate(entry))
+    if added:
+        manifest.markers.sort(key=lambda m: m.frame)
 
 
 def _stamps(value: object, keys: tuple[str, ...]) -> list[str]:

@@ -75,7 +75,9 @@ def parse_request(payload: object, source: str) -> Event | Query:
         raise RequestError('a request is a JSON object such as {"cmd": "start"}')
     cmd = payload.get("cmd")
     if cmd not in COMMANDS:
-        raise RequestError(f"unknown command {echo(cmd)}; expected one of {', '.join(COMMANDS)}")
+        raise RequestError(
+            f"unknown command {echo(cmd, 60)}; expected one of {', '.join(COMMANDS)}"
+        )
     extra = set(payload) - {"cmd"} - FIELDS.get(cmd, set())
     if extra:
         raise RequestError(f"unexpected field(s) {_names(extra)} in {cmd!r} request")

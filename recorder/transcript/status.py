@@ -66,10 +66,31 @@ def summary(folder: Path) -> dict:
         # before paragraphs were counted apart, `turns` counted the lines
         "paragraphs": int(data.get("paragraphs", data.get("turns", 0))),
     }
-    for key in ("engine_reason", "mode", "speakers", "error", "progress", "built_at"):
+    for key in ("engine_reason", "mode", "speakers", "error", "progress", "built_at", "edited_at"):
         if data.get(key) is not None:
             out[key] = data[key]
+    if data["status"] == "done":
+        # the coach's corrections (recorder.transcript.revisions): 0 is the engine's
+        mark = data.get("proofread")
+        out["revision"] = revision_of(data)
+        out["proofread"] = is_proofread(data)
+        if isinstance(mark, dict):
+            out["proofread_revision"] = mark.get("revision")
+            out["proofread_at"] = mark.get("at")
     return out
+
+
+def revision_of(data: dict) -> int:
+    """The revision of a finished transcript: 0 is the engine's, each save of the coach's
+    corrections adds one (recorder.transcript.revisions)."""
+    value = data.get("revision", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def is_proofread(data: dict) -> bool:
+    """The coach marked the current revision proofread (an edit since leaves it unmarked)."""
+    mark = data.get("proofread")
+    return isinstance(mark, dict) and mark.get("revision") == revision_of(data)
 
 
 def counts(t: dict) -> str:

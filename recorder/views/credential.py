@@ -23,7 +23,7 @@ from recorder.core.coaching.credential import (
 )
 from recorder.core.manifest import Manifest
 from recorder.core.transcript.doc import TranscriptDoc
-from recorder.transcript.status import STATUS_FILE, TranscriptFileError, read_status
+from recorder.transcript.status import STATUS_FILE, TranscriptFileError, read_status, revision_of
 
 __all__ = ["as_json", "check", "ready", "report", "session_facts", "verdict"]
 
@@ -76,14 +76,26 @@ def _transcript_facts(session_dir: Path) -> TranscriptFacts:
         for name in doc.speakers
     )
     base["engine"] = doc.engine or base["engine"]
+    mark = data.get("proofread")
     return TranscriptFacts(
         status="done",
         mode=doc.mode,
         speakers=speakers,
         words=doc.words,
         lines=len(doc.lines),
+        revision=revision_of(data),
+        proofread_revision=_int(mark.get("revision")) if isinstance(mark, dict) else None,
+        proofread_at=_text(mark.get("at")) if isinstance(mark, dict) else None,
         **base,
     )
+
+
+def _text(value: object) -> str | None:
+    return value[:40] if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _consent_facts(manifest: Manifest) -> ConsentFacts:

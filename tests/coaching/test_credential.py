@@ -33,6 +33,7 @@ from recorder.core.coaching.credential import (
     check_ending,
     check_gaps,
     check_length,
+    check_proofread,
     check_session,
     check_speakers,
     check_transcript,
@@ -46,6 +47,7 @@ from recorder.core.recording.state import Start, Stop
 from recorder.core.transcript.doc import Line, TranscriptDoc
 from recorder.media.deliverables import DeliverableError, export
 from recorder.store.sessions import SessionStore
+from recorder.transcript.revisions import mark_proofread
 from recorder.views.credential import as_json, check, report, session_facts
 from tests.factories import SESSION_ID, make_manifest, random_session
 from tests.support import Running, ffprobe, make_config, sox_raw, sox_samples
@@ -103,7 +105,8 @@ def test_duration_reads_as_a_coach_says_it():
 
 
 def _done(speakers: tuple[SpeakerTime, ...], mode: str = "channels", **kw) -> TranscriptFacts:
-    base = {"words": 4200, "lines": sum(s.lines for s in speakers), "engine": "pocketsphinx"}
+    base = {"words": 4200, "lines": sum(s.lines for s in speakers), "engine": "pocketsphinx",
+            "proofread_revision": 0, "proofread_at": "2026-12-06T10:00:00+00:00"}  # fmt: skip
     return TranscriptFacts(status="done", mode=mode, speakers=speakers, **{**base, **kw})
 
 
@@ -218,6 +221,20 @@ def test_a_finished_transcript_passes_and_says_how_to_get_the_docx():
     assert "transcript.docx is ready" in check_transcript(_done(BOTH, docx=True)).message
 
 
+def test_a_transcript_not_proofread_fails_saying_how_to_proofread_it():
+    not_yet = check_proofread(_done(BOTH, proofread_revision=None), SESSION_ID)
+    assert not_yet.result == "fail"
+    assert not_yet.message.startswith("not proofread yet: read it against the recording")
+    assert f"`session-recorder proofread {SESSION_ID}`" in not_yet.message
+    stale = check_proofread(_done(BOTH, revision=3, proofread_revision=2))
+    assert stale.result == "fail"
+    assert stale.message.startswith("corrected since it was marked proofread (revision 2, now 3)")
+    fixed = check_proofread(_done(BOTH, revision=3, proofread_revision=3))
+    assert (fixed.result, fixed.message) == ("pass", "marked proofread on 2026-12-06 (revision 3)")
+    assert check_proofread(TranscriptFacts(status="building")).result == "unknown"
+    assert check_proofread(_done(BOTH, words=0)).result == "unknown"
+
+
 def _entry(action: str, what: str, to: str | None = None, at: str = "2026-12-01T10:00:00+00:00"):
     return new_entry(action, what, "signed release 2026-12-01", to, at, "cli")
 
@@ -262,6 +279,7 @@ def test_ready_only_when_every_point_passes():
         "gaps",
         "ending",
         "transcript",
+        "proofread",
         "consent",
     ]
     assert all(c.result == "pass" for c in checks)
@@ -274,7 +292,8 @@ def test_an_unknown_point_blocks_ready_and_is_named():
     assert verdict(checks) == "not ready: consent unknown"
     checks = check_session(_facts(length_s=61 * MIN, transcript=TranscriptFacts()))
     assert verdict(checks) == (
-        "not ready: length failed, speakers unknown, transcript failed, consent unknown"
+        "not ready: length failed, speakers unknown, transcript failed, proofread unknown, "
+        "consent unknown"
     )
     assert not ready([])
 
@@ -388,7 +407,11 @@ def test_report_has_a_line_per_point_the_icf_caveat_and_the_commands():
     )
     assert lines[2] == "✗ Length:        61 min 0 s: 1 min 0 s over the 60-minute limit"
     assert lines[3].startswith("✓ Both speakers: Coach 14 min 2 s in 52 lines")
-    assert lines[7].startswith("? Consent:       the consent record was not read")
+    assert (
+        lines[7]
+        == "✓ Proofread:     marked proofread on 2026-12-06 (the engine's words, unchanged)"
+    )
+    assert lines[8].startswith("? Consent:       the consent record was not read")
     assert "Confirm the current rules with ICF" in text
     assert f"  session-recorder export {SESSION_ID} --format mp3 --from-start" in lines
     assert f"  session-recorder transcript {SESSION_ID} --format docx" in lines
@@ -399,7 +422,7 @@ def test_as_json_is_the_same_for_the_phone_page():
     data = as_json(checks, SESSION_ID)
     json.dumps(data)  # serialisable as it is
     assert data["ready"] is True and data["verdict"] == "ready"
-    assert [c["result"] for c in data["checks"]] == ["pass"] * 6
+    assert [c["result"] for c in data["checks"]] == ["pass"] * 7
     assert data["checks"][0]["label"] == "Length"
     assert "Confirm the current rules with ICF" in data["caveat"]
     assert data["commands"][0].endswith("--format mp3 --from-start")
@@ -584,7 +607,9 @@ def test_a_61_minute_session_fails_on_length_and_a_30_minute_one_passes(tmp_path
     write_transcript(long_dir, 61 * MIN, _conversation(61 * MIN))
 
     checks = {c.name: c for c in check(long_dir, long)}
-    assert [n for n, c in checks.items() if c.result != "pass"] == ["length", "consent"]
+    assert [n for n, c in checks.items() if c.result != "pass"] == [
+        "length", "proofread", "consent",
+    ]  # fmt: skip
     assert checks["length"].result == "fail"
     assert checks["length"].message == "61 min 0 s: 1 min 0 s over the 60-minute limit"
     assert checks["consent"].result == "fail"  # nothing recorded yet
@@ -596,17 +621,21 @@ def test_a_61_minute_session_fails_on_length_and_a_30_minute_one_passes(tmp_path
         "gaps": "pass",
         "ending": "pass",
         "transcript": "pass",
+        "proofread": "fail",
         "consent": "fail",
     }
     assert checks[0].message == (
         "30 min 0 s from the start press, within 20 to 60 minutes; "
         "the 2 s pre-roll before it is not counted"
     )
-    assert verdict(checks) == "not ready: consent failed"
+    assert verdict(checks) == "not ready: proofread failed, consent failed"
     store = SessionStore(cfg.storage.dir)
     records = SessionRecords(store, lambda: datetime(2026, 12, 1, 10, tzinfo=UTC))
     records.record_consent(short.id, _entry("allow", "share", at=""), "cli")
     short = store.read_manifest(short_dir)
+    checks = check(short_dir, short)
+    assert verdict(checks) == "not ready: proofread failed"
+    mark_proofread(short_dir, True, 0, "2026-12-01T10:05:00+00:00", "cli")
     checks = check(short_dir, short)
     assert verdict(checks) == "ready"
     print(report(checks, short.id))  # shown with -s: what a coach reads

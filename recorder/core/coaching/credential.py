@@ -47,6 +47,7 @@ LABELS = {
     "gaps": "No gaps",
     "ending": "Not cut short",
     "transcript": "Transcript",
+    "proofread": "Proofread",
     "consent": "Consent",
 }
 
@@ -92,6 +93,10 @@ class TranscriptFacts:
     docx: bool = False  # transcript.docx exists in the session folder
     progress: float | None = None  # 0..1 while building
     error: str | None = None
+    # the coach's corrections (recorder.transcript.revisions): 0 is the engine's revision
+    revision: int = 0
+    proofread_revision: int | None = None  # the revision the coach marked proofread
+    proofread_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,30 @@ def check_transcript(t: TranscriptFacts) -> Check:
     )
 
 
+PROOFREAD_HOW = (
+    "read it against the recording, correct what the engine misheard on the box's review "
+    "page, then mark it proofread there (or `session-recorder proofread {sid}`)"
+)
+
+
+def check_proofread(t: TranscriptFacts, session_id: str = "SESSION") -> Check:
+    """ICF expects an accurate transcript: only the coach can say it is, after reading it."""
+    how = PROOFREAD_HOW.format(sid=session_id)
+    if t.status != "done" or t.words == 0:
+        return Check("proofread", "unknown", "not until there is a finished transcript to read")
+    if t.proofread_revision is None:
+        return Check("proofread", "fail", f"not proofread yet: {how}")
+    if t.proofread_revision != t.revision:
+        return Check(
+            "proofread", "fail",
+            f"corrected since it was marked proofread (revision {t.proofread_revision}, now "
+            f"{t.revision}): read it through again and mark it proofread",
+        )  # fmt: skip
+    edits = f"revision {t.revision}" if t.revision else "the engine's words, unchanged"
+    when = f" on {t.proofread_at[:10]}" if t.proofread_at else ""
+    return Check("proofread", "pass", f"marked proofread{when} ({edits})")
+
+
 def _names(names: tuple[str, ...]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
@@ -325,6 +354,7 @@ def check_session(facts: SessionFacts) -> list[Check]:
         check_gaps(facts.gaps),
         check_ending(facts.stop_reason),
         check_transcript(facts.transcript),
+        check_proofread(facts.transcript, facts.consent.session_id if facts.consent else "SESSION"),
         check_consent(facts.consent),
     ]
 

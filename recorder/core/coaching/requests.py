@@ -13,18 +13,25 @@ from recorder.core.coaching.consent import ConsentError, new_entry
 from recorder.core.coaching.details import DETAIL_FIELDS, DetailsError, clean_changes, clean_name
 from recorder.core.coaching.shares import WHATS, ShareError, parse_expire
 from recorder.core.inbound import echo
+from recorder.core.manifest import MAX_FRAME, MAX_SESSION_DAYS
 from recorder.core.session_id import is_valid_id
+from recorder.core.transcript.edits import EditError, read_ops
 
 COACH_FIELDS = {
     "label": {"session", *DETAIL_FIELDS},
     "next": {"client", "title"},
-    "label_marker": {"session", "marker", "label"},
+    "label_marker": {"session", "marker", "label", "frame"},
+    "bookmark": {"session", "seconds", "label"},
+    "transcript_edit": {"session", "base", "ops"},
+    "proofread": {"session", "done", "revision"},
     "consent": {"session", "allow", "withdraw", "to", "ref"},
     "share": {"session", "to", "what", "expire"},
     "revoke": {"session", "share"},
     "consent_history": {"session"},
 }
 MAX_SHARE_ID = 40
+MAX_SESSION_S = MAX_SESSION_DAYS * 86400
+MAX_REVISION = 1_000_000
 SHARE_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SHARE_ID}}}")  # made by secrets.token_hex
 
 
@@ -43,7 +50,7 @@ def coach_args(cmd: str, payload: dict) -> tuple[str | None, dict]:
     """The session and checked arguments of a coach request (the `cmd` is already known)."""
     try:
         return _args(cmd, payload)
-    except (DetailsError, ConsentError, ShareError) as exc:
+    except (DetailsError, ConsentError, ShareError, EditError) as exc:
         raise CoachRequestError(f"{cmd!r}: {exc}") from None
 
 
@@ -67,7 +74,52 @@ def _label_marker(p: dict) -> tuple[str | None, dict]:
     n = p.get("marker")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise CoachRequestError(f"'label_marker' needs marker = 1, 2, …, not {echo(n)}")
-    return _session(p, "label_marker"), {"marker": n, "label": clean_name(p.get("label"), "label")}
+    args = {"marker": n, "label": clean_name(p.get("label"), "label")}
+    if "frame" in p:  # the marker's frame as the page saw it: a stale number is refused
+        args["frame"] = _frame(p.get("frame"), "label_marker")
+    return _session(p, "label_marker"), args
+
+
+def _frame(value: object, cmd: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FRAME:
+        raise CoachRequestError(
+            f"{cmd!r}: frame is the marker's frame (0, 1, …), not {echo(value)}"
+        )
+    return value
+
+
+def _bookmark(p: dict) -> tuple[str | None, dict]:
+    at = p.get("seconds")
+    if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at <= MAX_SESSION_S:
+        raise CoachRequestError(f"'bookmark' needs seconds = where in the session, not {echo(at)}")
+    return _session(p, "bookmark"), {
+        "seconds": float(at),
+        "label": clean_name(p.get("label"), "label"),
+    }
+
+
+def _revision(value: object, cmd: str, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REVISION:
+        raise CoachRequestError(
+            f"{cmd!r} needs {field} = the transcript revision it was made on (0 = the engine's), "
+            f"not {echo(value)}"
+        )
+    return value
+
+
+def _transcript_edit(p: dict) -> tuple[str | None, dict]:
+    base = _revision(p.get("base"), "transcript_edit", "base")
+    return _session(p, "transcript_edit"), {"base": base, "ops": read_ops(p.get("ops"))}
+
+
+def _proofread(p: dict) -> tuple[str | None, dict]:
+    done = p.get("done", True)
+    if not isinstance(done, bool):
+        raise CoachRequestError(f"'proofread': done is true or false, not {echo(done)}")
+    args: dict = {"done": done}
+    if p.get("revision") is not None:
+        args["revision"] = _revision(p.get("revision"), "proofread", "revision")
+    return _session(p, "proofread"), args
 
 
 def _consent(p: dict) -> tuple[str | None, dict]:
@@ -110,6 +162,9 @@ _CHECKS: dict[str, Callable[[dict], tuple[str | None, dict]]] = {
     "label": _label,
     "next": _next,
     "label_marker": _label_marker,
+    "bookmark": _bookmark,
+    "transcript_edit": _transcript_edit,
+    "proofread": _proofread,
     "consent": _consent,
     "share": _share,
     "revoke": _revoke,
