@@ -8,7 +8,6 @@ Implemented by `recorder.adapters.rclone.archive.RcloneArchive`. Every call bloc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Protocol
 
 
@@ -19,11 +18,9 @@ class ArchiveError(Exception):
 class ArchiveReader(Protocol):
     """The sessions on the archive, read only: decrypted bytes, exactly as the box sent them."""
 
-    def session_ids(self) -> list[str]:
-        """The names of the session folders on the archive (unchecked: callers validate)."""
-
-    def read_small(self, session_id: str, name: str) -> bytes | None:
-        """A whole small file (manifest.json, labels.txt), or None when the archive has none."""
+    def read_each(self, name: str) -> list[bytes]:
+        """The file `name` (manifest.json) of every session folder on the archive, read in one
+        go, in no particular order; a folder without one is left out."""
 
     def size(self, session_id: str, name: str) -> int | None:
         """The decrypted size of a session's file in bytes, or None when it is not there."""
@@ -32,6 +29,3 @@ class ArchiveReader(Protocol):
         """Exactly `count` bytes of the file from byte `offset`, in pieces as they arrive.
 
         Closing the iterator early ends the read (a player that seeks elsewhere)."""
-
-    def fetch(self, session_id: str, name: str, dest: Path) -> None:
-        """The whole file copied to `dest` (a cache), replaced in one rename when complete."""

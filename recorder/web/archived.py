@@ -3,8 +3,9 @@ them stays on the box (`recorder.outbox.retention` removes the whole folder). So
 by listing the archive and reading each one's manifest.json there (what the outbox and
 `recorder.coaching.archive_sync` keep up to date), through the `ArchiveReader` port.
 
-The listing is cached for `LIST_TTL_S` and each manifest until the next listing, so a page that
-polls /api/sessions starts no rclone process on most requests. Blocking: callers run these in
+Every manifest is read by one rclone (`read_each`) and kept for `LIST_TTL_S`, so a page that
+polls /api/sessions starts no rclone process on most requests, and a hundred archived sessions
+cost one process, not a hundred. Blocking: callers run these in
 a worker thread.
 """
 
@@ -30,62 +31,49 @@ class ArchivedSessions:
     def __init__(self, store: SessionStore, archive: ArchiveReader) -> None:
         self.store = store
         self.archive = archive
-        self._lock = threading.Lock()  # guards _listed_at, _ids and _manifests
-        self._listed_at: float | None = None
-        self._ids: list[str] = []
-        self._manifests: dict[str, Manifest | None] = {}
+        self._lock = threading.Lock()  # guards _read_at and _manifests
+        self._read_at: float | None = None
+        self._manifests: dict[str, Manifest] = {}
 
-    def _listing(self) -> list[str]:
+    def _all(self) -> dict[str, Manifest]:
+        """Every manifest on the archive by session id, read again after LIST_TTL_S."""
         with self._lock:
-            fresh = self._listed_at is not None and time.monotonic() - self._listed_at < LIST_TTL_S
-            if fresh:
-                return list(self._ids)
-        ids = sorted(
-            (i for i in self.archive.session_ids() if is_valid_id(i)),
-            key=lambda i: (sequence_of(i), i),
-        )
+            if self._read_at is not None and time.monotonic() - self._read_at < LIST_TTL_S:
+                return self._manifests
+        found: dict[str, Manifest] = {}
+        for text in self.archive.read_each(MANIFEST):
+            try:
+                manifest = parse_manifest(text, f"archive: {MANIFEST}")
+            except ManifestError as exc:
+                log.warning("a session on the archive: %s", exc)
+                continue
+            if is_valid_id(manifest.id):
+                found[manifest.id] = manifest
         with self._lock:
-            self._ids, self._listed_at, self._manifests = ids, time.monotonic(), {}
-        return ids
+            self._manifests, self._read_at = found, time.monotonic()
+        return found
 
     def manifest(self, session_id: str) -> Manifest | None:
         """The archive's manifest of a session that is not on the box; None for any other id
-        (one on the box, one the archive does not hold, a manifest that cannot be read)."""
+        (one on the box, one the archive does not hold, or an archive out of reach)."""
         if not is_valid_id(session_id) or self.store.folder_of(session_id) is not None:
             return None
         try:
-            if session_id not in self._listing():
-                return None
+            return self._all().get(session_id)
         except ArchiveError as exc:
-            log.warning("the archive cannot be listed: %s", exc)
+            log.warning("the archive cannot be read: %s", exc)
             return None
-        with self._lock:
-            if session_id in self._manifests:
-                return self._manifests[session_id]
-        found: Manifest | None = None
-        try:
-            text = self.archive.read_small(session_id, MANIFEST)
-            if text is not None:
-                found = parse_manifest(text, f"archive: {session_id}/{MANIFEST}")
-                found = found if found.id == session_id else None
-        except (ArchiveError, ManifestError) as exc:
-            log.warning("session %s on the archive: %s", session_id, exc)
-            return None  # not cached: the network may be back next time
-        with self._lock:
-            self._manifests[session_id] = found
-        return found
 
     def sessions(self) -> list[tuple[str, Manifest]]:
-        """Every archived session not on the box whose manifest can be read, oldest first;
-        [] when the archive cannot be reached (the page still lists the box's own)."""
+        """Every archived session not on the box, oldest first; [] when the archive cannot be
+        reached (the page still lists the box's own)."""
         try:
-            ids = self._listing()
+            found = self._all()
         except ArchiveError as exc:
-            log.warning("the archive cannot be listed: %s", exc)
+            log.warning("the archive cannot be read: %s", exc)
             return []
-        found = []
-        for session_id in ids:
-            manifest = self.manifest(session_id)
-            if manifest is not None:
-                found.append((session_id, manifest))
-        return found
+        return [
+            (i, found[i])
+            for i in sorted(found, key=lambda i: (sequence_of(i), i))
+            if self.store.folder_of(i) is None
+        ]

@@ -17,6 +17,8 @@ from tests.outbox.logged_remote import outbox_box, outbox_worker
 from tests.rclone_server import CRYPT_REMOTE, rclone_binary
 from tests.web.media_support import curl, media_server
 
+OTHER_ID = "000043-20261129T103000Z"
+
 
 def test_a_session_retention_deleted_streams_from_the_archive(tmp_path, s3):
     # keep_free_mb beyond any disk: retention deletes every verified session at once
@@ -31,13 +33,15 @@ def test_a_session_retention_deleted_streams_from_the_archive(tmp_path, s3):
     write_labels(folder, manifest.markers, 48000)  # as the writer leaves them at finalize
     build_deliverables(folder, manifest)  # the outbox finds them built
     had = {n: (folder / n).read_bytes() for n in ("session.flac", "session.mp3", "labels.txt")}
+    finished_session(cfg.storage.dir, [tone(4800).tobytes()], 48000, id=OTHER_ID)
     outbox_worker(cfg, store, remote).pass_once()
-    assert store.find(SESSION_ID) is None  # uploaded, verified, and deleted here
+    assert store.sessions() == []  # uploaded, verified, and deleted here
     assert not folder.exists()
 
     archive = RcloneArchive(f"{CRYPT_REMOTE}:box-1", cfg.upload.rclone_config, rclone_binary())
     with media_server(store, tmp_path / "cache", archive) as base:
-        [listed] = httpx.get(f"{base}/api/sessions", timeout=120).json()
+        listed, other = httpx.get(f"{base}/api/sessions", timeout=120).json()
+        assert (other["id"], other["source"], other["seconds"]) == (OTHER_ID, "archive", 0.1)
         assert (listed["id"], listed["source"], listed["name"]) == (
             SESSION_ID,
             "archive",

@@ -5,6 +5,9 @@ renamed since is built again rather than served with its old name in the tags.""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -19,6 +22,21 @@ def _ready(base: str, seen: list[dict]) -> bool:
     seen.append(answer)
     assert answer["status"] in ("building", "ready"), answer
     return answer["status"] == "ready"
+
+
+def _spawned_children() -> list[int]:
+    """This process's children that multiprocessing spawned: the build process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture
@@ -53,6 +71,8 @@ def test_the_submission_download_is_export_from_start_byte_for_byte(box):
     progress = [a["progress"] for a in seen]
     assert progress == sorted(progress) and all(0.0 <= p <= 1.0 for p in progress)
     assert seen[-1] == {"status": "ready", "progress": 1.0}
+    builders = _spawned_children()  # kept for the next build
+    assert builders and all(os.sched_getscheduler(p) == os.SCHED_IDLE for p in builders)
 
     got = httpx.get(url)
     assert got.status_code == 200

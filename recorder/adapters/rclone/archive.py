@@ -28,6 +28,7 @@ from recorder.adapters.rclone.client import DEFAULT_FLAGS, classify, find_binary
 from recorder.ports.archive import ArchiveError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*", re.ASCII)  # a session id or a file name
+_RS = "\x1e"
 PIECE = 64 * 1024
 SIZE_TTL_S = 60.0  # labels and transcripts are sent again after a coach's edit
 
@@ -88,12 +89,13 @@ class RcloneArchive:
             return None
         raise ArchiveError(f"rclone {args[0]} failed ({done.returncode}): {err.strip()[-500:]}")
 
-    def session_ids(self) -> list[str]:
-        out = self._run("lsf", "--dirs-only", self.remote)
-        return [line.rstrip("/") for line in (out or b"").decode().splitlines() if line]
-
-    def read_small(self, session_id: str, name: str) -> bytes | None:
-        return self._run("cat", self._path(session_id, name))
+    def read_each(self, name: str) -> list[bytes]:
+        if not _NAME.fullmatch(name):
+            raise ArchiveError(f"not a plain name: {name!r}")
+        # One rclone for every folder's file: JSON escapes every control character, so a raw
+        # ASCII record separator never occurs inside a manifest.
+        out = self._run("cat", self.remote, "--include", f"/*/{name}", "--separator", _RS)
+        return [piece for piece in (out or b"").split(_RS.encode()) if piece.strip()]
 
     def _listing(self, session_id: str) -> dict[str, int]:
         with self._lock:
@@ -142,13 +144,3 @@ class RcloneArchive:
                 err.seek(0)
                 why = err.read().decode("utf-8", "replace").strip()[-500:]
                 raise ArchiveError(f"rclone cat {path}: {left} of {count} bytes missing: {why}")
-
-    def fetch(self, session_id: str, name: str, dest: Path) -> None:
-        tmp = dest.with_name(f".{dest.name}.part")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if self._run("copyto", self._path(session_id, name), str(tmp)) is None:
-                raise ArchiveError(f"{self._path(session_id, name)}: not on the archive")
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
