@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
@@ -135,6 +136,24 @@ class Submissions:
             return {"status": "ready", "progress": 1.0}
         return {"status": "none", "progress": 0.0}
 
+    def _prune(self) -> None:
+        """Forget the builds of sessions no longer on the box (retention deleted them, or a
+        discard): the cache shares the card with the recordings."""
+        try:
+            entries = list(self.cache_dir.iterdir())
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if (
+                entry.is_dir()
+                and not entry.is_symlink()
+                and self.store.folder_of(entry.name) is None
+            ):
+                with self._lock:
+                    job = self._jobs.get(entry.name)
+                if job is None or job[0].done():
+                    shutil.rmtree(entry, ignore_errors=True)
+
     def _progress(self, session_id: str, expected: int) -> float:
         out = self._out(session_id)
         try:
@@ -157,6 +176,7 @@ class Submissions:
             return self._status(session_id, stamp)
         seconds = (manifest.frames - manifest.preroll_frames) / manifest.audio.rate
         expected = int(mp3_bitrate_kbps() * 1000 / 8 * max(seconds, 0))
+        self._prune()
         out = self._out(session_id)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.with_name(STAMP).unlink(missing_ok=True)

@@ -62,6 +62,9 @@ def test_the_submission_download_is_export_from_start_byte_for_byte(box):
     assert httpx.get(status).json() == {"status": "none", "progress": 0.0}
     assert httpx.get(url).status_code == 404  # not built yet
 
+    gone = tmp_path / "cache" / "000007-20261101T093000Z"  # a session retention deleted
+    gone.mkdir(parents=True)
+    (gone / "submission.mp3").write_bytes(b"an old build")
     first = httpx.post(status)
     assert first.status_code == 202
     assert first.json()["status"] in ("building", "ready")
@@ -86,6 +89,7 @@ def test_the_submission_download_is_export_from_start_byte_for_byte(box):
     assert got.content == exported.read_bytes()
     ranged = httpx.get(url, headers={"Range": "bytes=1000-1999"})
     assert ranged.status_code == 206 and ranged.content == got.content[1000:2000]
+    assert not gone.exists()  # the cache keeps no build of a session no longer here
     # built in the web server's cache, not in the session folder (the daemon's)
     assert sorted(p.name for p in folder.iterdir()) == before
     built = tmp_path / "cache" / SESSION_ID / "submission.mp3"
