@@ -1,9 +1,12 @@
-"""`label`, `consent` and `share` on the command line: the running daemon does them when there
-is one (so its manifest writes and this one never race), else this process does."""
+"""`label`, `consent`, `share`, `bookmark`, `proofread` and `transcript-edit` on the command
+line: the running daemon does them when there is one (so its manifest writes and this one never
+race), else this process does."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 
 from recorder.adapters.control_socket import ControlSocketError, send, wait_for_job
@@ -48,10 +51,61 @@ def add_parsers(sub) -> None:
     share.add_argument("--what", choices=("mp3", "flac", "transcript", "all"), default="mp3")
     share.add_argument("--expire", help="how long the copy stays: 36h, 14d, 2w, never")
     share.add_argument("--revoke", metavar="SHARE_ID", help="delete a shared copy now")
+    _review_parsers(sub)
+
+
+def _review_parsers(sub) -> None:
+    """What the review page does, for a script or a coach without the page."""
+    mark = sub.add_parser(
+        "bookmark", help="mark a moment of a finished session while listening back"
+    )
+    mark.add_argument("session", help="the session id")
+    mark.add_argument("at", type=_moment, help="where: seconds (754.2) or [h:]mm:ss (12:34.2) "
+                      "in session.flac / session.mp3")  # fmt: skip
+    mark.add_argument("label", nargs="?", default="", help="what happens there")
+    mark.set_defaults(handler=run)
+    proof = sub.add_parser(
+        "proofread", help="say a session's transcript is read through and right (ICF asks)"
+    )
+    proof.add_argument("session", help="the session id")
+    proof.add_argument("--revision", type=int, help="the revision you read (refused if changed)")
+    proof.add_argument("--clear", action="store_true", help="take the mark away")
+    proof.set_defaults(handler=run)
+    edit = sub.add_parser(
+        "transcript-edit", help="correct a transcript: operations as JSON, as the page sends them"
+    )
+    edit.add_argument("session", help="the session id")
+    edit.add_argument("--base", type=int, required=True, help="the revision they were made on")
+    edit.add_argument("ops", type=_ops_json, help='[{"op": "text", "line": 3, "text": "…"}, …]')
+    edit.set_defaults(handler=run)
+
+
+_MOMENT = re.compile(r"(?:([0-9]{1,3}):)?([0-9]{1,2}):([0-9]{1,2}(?:\.[0-9]+)?)", re.ASCII)
+
+
+def _moment(text: str) -> float:
+    """Seconds as a player shows them: 754.2, 12:34.2 or 1:02:03."""
+    found = _MOMENT.fullmatch(text)
+    if found:
+        h, m, sec = found.groups()
+        return int(h or 0) * 3600 + int(m) * 60 + float(sec)
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not seconds or [h:]mm:ss") from None
+
+
+def _ops_json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
 
 
 def payload_for(args: argparse.Namespace) -> dict:
     """The request the arguments make: the same JSON the phone page sends over MQTT."""
+    if args.command in ("bookmark", "proofread", "transcript-edit"):
+        return _review_payload(args)
     if args.command == "label":
         if args.marker is not None:
             return {"cmd": "label_marker", "session": args.session, "marker": args.marker,
@@ -76,6 +130,19 @@ def payload_for(args: argparse.Namespace) -> dict:
     if args.expire is not None:
         p["expire"] = args.expire
     return p
+
+
+def _review_payload(args: argparse.Namespace) -> dict:
+    if args.command == "bookmark":
+        return {"cmd": "bookmark", "session": args.session, "seconds": args.at,
+                "label": args.label}  # fmt: skip
+    if args.command == "proofread":
+        p: dict = {"cmd": "proofread", "session": args.session, "done": not args.clear}
+        if args.revision is not None:
+            p["revision"] = args.revision
+        return p
+    return {"cmd": "transcript_edit", "session": args.session, "base": args.base,
+            "ops": args.ops}  # fmt: skip
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:

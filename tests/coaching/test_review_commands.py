@@ -35,10 +35,10 @@ from recorder.transcript.settings import Settings
 from recorder.transcript.status import write_status
 from recorder.views.credential import check
 from recorder.views.sessions import session_json
-from tests.factories import write_session
+from tests.factories import finished_session, write_session
 from tests.outbox.logged_remote import outbox_box, outbox_worker
 from tests.rclone_server import CRYPT_REMOTE, rclone_binary
-from tests.support import Running, make_config, wait_until
+from tests.support import Running, cli, make_config, wait_until, write_config
 
 RATE = 48000
 
@@ -270,3 +270,29 @@ def test_a_corrected_transcript_is_sent_and_verified_on_the_archive_again(tmp_pa
     assert b"My career goals" in _remote(cfg, f"{where}/transcript.txt")
     archived = json.loads(_remote(cfg, f"{where}/manifest.json"))
     assert archived["upload"]["transcript"]["status"] == "verified"
+
+
+def test_the_command_line_bookmarks_corrects_and_proofreads_without_the_page(tmp_path):
+    path = write_config(tmp_path)
+    folder, m = finished_session(tmp_path / "sessions", [bytes(2 * 8000 * 2)], 8000,
+                                 markers=[(4000, "button")], stop_reason="requested")  # fmt: skip
+    finished_transcript(folder, m.id)
+    done = cli("bookmark", m.id, "0:00.25", "she names the goal", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "marker 1 at 0.2 s: “she names the goal”"
+    assert (folder / "labels.txt").read_text().splitlines() == [
+        "0.250000\t0.250000\tshe names the goal", "0.500000\t0.500000\tbutton",
+    ]  # fmt: skip
+    ops = json.dumps([{"op": "text", "line": 1, "text": "My career goals"}])
+    edited = cli("transcript-edit", m.id, "--base", "0", ops, "--config", str(path))
+    assert edited.returncode == 0, edited.stderr
+    assert "Client: My career goals" in (folder / "transcript.txt").read_text()
+    stale = cli("transcript-edit", m.id, "--base", "0", ops, "--config", str(path))
+    assert stale.returncode == 1 and "reload it" in stale.stderr
+    marked = cli("proofread", m.id, "--revision", "1", "--config", str(path))
+    assert marked.returncode == 0, marked.stderr
+    assert "marked proofread (revision 1)" in marked.stdout
+    listed = json.loads(cli("sessions", "--json", "--config", str(path)).stdout)
+    assert listed[0]["transcript"]["proofread"] is True
+    bad = cli("bookmark", m.id, "soon", "--config", str(path))
+    assert bad.returncode == 2 and "'soon' is not seconds or [h:]mm:ss" in bad.stderr
