@@ -21,6 +21,7 @@ import os
 import stat
 import unicodedata
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -56,7 +57,7 @@ _SUFFIXES = {
 }
 ARCHIVE_FILES = ("session.mp3", "session.flac", "labels.txt", *(
     "transcript.docx", "transcript.txt", "transcript.vtt"))  # fmt: skip
-ARCHIVE_PIECE = 256 * 1024
+ARCHIVE_THREADS = 8
 # Shared with recorder.web.api, which reports the same builds and archived sessions.
 SUBMISSIONS_KEY = web.AppKey("submissions", Submissions)
 ARCHIVED_KEY = web.AppKey("archived", ArchivedSessions)
@@ -123,6 +124,7 @@ def add_media_routes(
 
     async def close_builds(_app: web.Application) -> None:
         submissions.close()
+        media.pool.shutdown(wait=False, cancel_futures=True)
 
     app.on_cleanup.append(close_builds)
 
@@ -139,6 +141,9 @@ class _Media:
         self.submissions = submissions
         self.archive = archive
         self.archived = archived
+        # Archive reads wait on the network (up to rclone's --timeout): their own threads, so
+        # that a slow archive never takes the default pool's few (cores + 4) from the files here.
+        self.pool = ThreadPoolExecutor(ARCHIVE_THREADS, thread_name_prefix="archive-read")
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         session_id = request.match_info["session_id"]
@@ -166,11 +171,11 @@ class _Media:
         if self.archive is None or self.archived is None or name not in ARCHIVE_FILES:
             raise web.HTTPNotFound()
         loop = asyncio.get_running_loop()
-        manifest = await loop.run_in_executor(None, self.archived.manifest, session_id)
+        manifest = await loop.run_in_executor(self.pool, self.archived.manifest, session_id)
         if manifest is None:  # not an archived session (or a session here whose file is gone)
             raise web.HTTPNotFound()
         try:
-            size = await loop.run_in_executor(None, self.archive.size, session_id, name)
+            size = await loop.run_in_executor(self.pool, self.archive.size, session_id, name)
         except ArchiveError as exc:
             raise web.HTTPBadGateway(text=f"the archive cannot be read now: {exc}") from None
         if size is None:
@@ -179,7 +184,8 @@ class _Media:
         _describe(response, request, manifest, session_id, name)
         response.headers["X-Session-Source"] = "archive"
         response.headers["Accept-Ranges"] = "bytes"
-        return await _send_range(request, self.archive, (session_id, name, size), response)
+        where = (session_id, name, size)
+        return await _send_range(request, self.archive, where, response, self.pool)
 
 
 def _describe(
@@ -222,6 +228,7 @@ async def _send_range(
     archive: ArchiveReader,
     where: tuple[str, str, int],
     response: web.StreamResponse,
+    pool: ThreadPoolExecutor,
 ) -> web.StreamResponse:
     """The archive's file, or the requested range of it, read through rclone as it is sent."""
     session_id, name, size = where
@@ -242,11 +249,11 @@ async def _send_range(
     loop = asyncio.get_running_loop()
     pieces: Iterator[bytes] = archive.read_range(session_id, name, start, count)
     try:
-        while piece := await loop.run_in_executor(None, next, pieces, b""):
+        while piece := await loop.run_in_executor(pool, next, pieces, b""):
             await response.write(piece)
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:
-            await loop.run_in_executor(None, close)
+            await loop.run_in_executor(pool, close)
     await response.write_eof()
     return response
