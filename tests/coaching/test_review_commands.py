@@ -283,6 +283,10 @@ def test_the_command_line_bookmarks_corrects_and_proofreads_without_the_page(tmp
     assert (folder / "labels.txt").read_text().splitlines() == [
         "0.250000\t0.250000\tshe names the goal", "0.500000\t0.500000\tbutton",
     ]  # fmt: skip
+    # the transcript's marker lines and cues follow (retitled at once: no daemon runs)
+    assert "[00:00:00] — Marker: she names the goal" in (folder / "transcript.txt").read_text()
+    cues = [c.text for c in webvtt.read(str(folder / "transcript.vtt"))]
+    assert "— Marker: she names the goal" in cues
     ops = json.dumps([{"op": "text", "line": 1, "text": "My career goals"}])
     edited = cli("transcript-edit", m.id, "--base", "0", ops, "--config", str(path))
     assert edited.returncode == 0, edited.stderr
