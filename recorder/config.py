@@ -281,6 +281,39 @@ class ControlSection(_Section):
     )
 
 
+class WebSection(_Section):
+    """The box's web server (`session-recorder web`): the phone page, its live status (the
+    broker's websocket, proxied) and the sessions' media, from one origin behind one login."""
+
+    host: str = Field(default="0.0.0.0", min_length=1, description="address to listen on")
+    port: int = Field(default=80, ge=1, le=65535)
+    password_file: Path = Field(
+        default=Path("/etc/session-recorder/dashboard.pass"),
+        description="the page password in plain text (first line); refused when others can read it",
+    )
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain: HTTPS")
+    tls_key: Path | None = Field(default=None, description="its PEM private key")
+    dashboard_dir: Path = Field(
+        default=Path("/usr/share/session-recorder/dashboard"),
+        description="the built page (dashboard/dist), as the installer puts it",
+    )
+    broker_ws_port: int = Field(
+        default=9001,
+        ge=1,
+        le=65535,
+        description="the box's mosquitto websocket listener on 127.0.0.1, proxied at /mqtt",
+    )
+    login_days: float = Field(
+        default=30.0, gt=0, le=400, description="how long a login lasts (the cookie's expiry)"
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together (or neither: plain HTTP)")
+        return self
+
+
 class Config(_Section):
     device: DeviceSection = DeviceSection()
     audio: AudioSection = AudioSection()
@@ -292,6 +325,7 @@ class Config(_Section):
     control: ControlSection = ControlSection()
     transcript: TranscriptSection | None = None
     share: ShareSection | None = None
+    web: WebSection = WebSection()
     source: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

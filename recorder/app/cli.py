@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     discard.add_argument("session", help="the session id")
     discard.set_defaults(handler=lambda cfg, args: _discard(cfg, args.session))
     _box_parsers(sub)
+    sub.add_parser(
+        "web", help="serve the phone page, its live status and the recordings (one login)"
+    ).set_defaults(handler=lambda cfg, _args: _web(cfg))
     return p
 
 
@@ -185,6 +188,16 @@ def _run(cfg: Config) -> int:
         return run(cfg)
     except (StorageError, ControlSocketError) as exc:
         logging.getLogger("recorder").error("%s", exc)
+        return EXIT_CONFIG
+
+
+def _web(cfg: Config) -> int:
+    from recorder.app.web_server import WebConfigError, run
+
+    try:
+        return run(cfg)
+    except (WebConfigError, OSError) as exc:  # a bad password file or certificate, a busy port
+        logging.getLogger("recorder").error("web: %s", exc)
         return EXIT_CONFIG
 
 

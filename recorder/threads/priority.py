@@ -22,16 +22,24 @@ _IOPRIO_CLASS_IDLE = 3
 _IOPRIO_CLASS_SHIFT = 13
 
 
-def lower_priority() -> list[str]:
-    """Make this process idle-priority for CPU and disk; returns what could be set."""
+def lower_priority(nice: int | None = None) -> list[str]:
+    """Make this process idle-priority for CPU and disk; returns what could be set.
+
+    `nice`: a plain nice value instead of SCHED_IDLE, for a process that must still answer
+    while lower-priority work (encoding, uploads at nice 10) keeps the CPU busy.
+    """
     done = []
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        done.append("cpu: SCHED_IDLE")
-    except (OSError, AttributeError):
+    if nice is None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            done.append("cpu: SCHED_IDLE")
+        except (OSError, AttributeError):
+            nice = 19
+    if nice is not None:
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, 19)
-            done.append("cpu: nice 19")
+            level = max(nice, os.getpriority(os.PRIO_PROCESS, 0))  # never raise it back
+            os.setpriority(os.PRIO_PROCESS, 0, level)
+            done.append(f"cpu: nice {level}")
     number = _IOPRIO_SET.get(platform.machine())
     if number is not None:
         libc = ctypes.CDLL(None, use_errno=True)

@@ -64,6 +64,8 @@ def test_example_config_mentions_every_key():
             ("mqtt", "cert_file"),
             ("mqtt", "key_file"),
             ("mqtt", "client_id"),
+            ("web", "tls_cert"),
+            ("web", "tls_key"),
         )
         if f"# {k} =" in text
     }
