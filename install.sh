@@ -100,8 +100,8 @@ done
 
 SRC=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 for f in pyproject.toml recorder/__init__.py README.md docs/config.example.toml \
-  systemd/session-recorder.service systemd/90-session-recorder-audio.rules \
-  dashboard/mosquitto/session-recorder.conf dashboard/mosquitto/session-recorder.acl; do
+  systemd/session-recorder.service systemd/session-recorder-web.service \
+  systemd/90-session-recorder-audio.rules dashboard/mosquitto/session-recorder.conf dashboard/mosquitto/session-recorder.acl; do
   [[ -e $SRC/$f ]] || die "$SRC/$f is missing: run install.sh from a complete checkout"
 done
 
@@ -128,6 +128,8 @@ SECRETS_MARKER=$ETC/first-boot-secrets
 STATE=$R/var/lib/session-recorder
 UNIT=$R/etc/systemd/system/session-recorder.service
 UNIT_LINK=$R/etc/systemd/system/multi-user.target.wants/session-recorder.service
+WEB_UNIT=$R/etc/systemd/system/session-recorder-web.service
+WEB_UNIT_LINK=$R/etc/systemd/system/multi-user.target.wants/session-recorder-web.service
 PROVISION_UNIT=$R/etc/systemd/system/session-recorder-provision.service
 PROVISION_LINK=$R/etc/systemd/system/multi-user.target.wants/session-recorder-provision.service
 RULE=$R/etc/udev/rules.d/90-session-recorder-audio.rules
@@ -352,7 +354,7 @@ uninstall() {
   step "Stopping the service"
   if ((ROOTED)); then
     say "--root: services are not touched"
-    remove "$UNIT_LINK" "$PROVISION_LINK"
+    remove "$UNIT_LINK" "$WEB_UNIT_LINK" "$PROVISION_LINK"
   elif ((SERVICES == 0)); then
     # Removing the program under a running daemon would leave it half there.
     if systemd_running && systemctl is-active --quiet session-recorder.service; then
@@ -363,12 +365,17 @@ uninstall() {
     say "no systemctl here"
   elif [[ -f $UNIT ]] || systemctl cat session-recorder.service >/dev/null 2>&1; then
     local unit
-    for unit in session-recorder.service session-recorder-provision.service; do
+    for unit in session-recorder.service session-recorder-web.service \
+      session-recorder-provision.service; do
       if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
         systemctl disable --quiet "$unit"
         changed "disabled $unit"
       fi
     done
+    if systemd_running && systemctl is-active --quiet session-recorder-web.service; then
+      systemctl stop session-recorder-web.service
+      changed "stopped session-recorder-web.service"
+    fi
     if systemd_running && systemctl is-active --quiet session-recorder.service; then
       # SIGTERM finalizes a session that is recording before the daemon exits.
       systemctl stop session-recorder.service
@@ -382,7 +389,7 @@ uninstall() {
   local before=${#CHANGES[@]} rule_removed=0 mq_removed=0
   [[ -e $RULE ]] && rule_removed=1
   [[ -e $MQ_CONF || -e $MQ_ACL || -e $MQ_PASSWD ]] && mq_removed=1
-  remove "$UNIT" "$PROVISION_UNIT" "$RULE" "$MQ_CONF" "$MQ_ACL" "$MQ_PASSWD" "$OPT" "$SHARE"
+  remove "$UNIT" "$WEB_UNIT" "$PROVISION_UNIT" "$RULE" "$MQ_CONF" "$MQ_ACL" "$MQ_PASSWD" "$OPT" "$SHARE"
   ((${#CHANGES[@]} > before)) || say "nothing left to remove"
   if ((ROOTED == 0 && SERVICES == 1)) && systemd_running; then
     systemctl daemon-reload
@@ -767,10 +774,11 @@ install_mosquitto() {
   fi
   if [[ -n $dashboard_pw && ! -s $DASH_PASS ]]; then
     (umask 077 && printf '%s\n' "$dashboard_pw" >"$TMP/dashboard.pass")
-    put "$TMP/dashboard.pass" "$DASH_PASS" 600 root
+    put "$TMP/dashboard.pass" "$DASH_PASS" 640 "$USER_NAME"
   elif [[ -s $DASH_PASS ]]; then
-    fix_meta "$DASH_PASS" 600 root
-    [[ $LAST == changed ]] || say "unchanged  $DASH_PASS (the dashboard password, root only)"
+    # The web server (user session-recorder) checks the page's logins against it.
+    fix_meta "$DASH_PASS" 640 "$USER_NAME"
+    [[ $LAST == changed ]] || say "unchanged  $DASH_PASS (the page password)"
   else
     say "the dashboard user has a password set by hand (not in $DASH_PASS): kept"
   fi
@@ -815,7 +823,7 @@ install_dashboard() {
       warn "no dashboard/dist in the checkout and no npm: kept the page already installed"
     else
       warn "no dashboard page: dashboard/dist is not built and npm is missing; build it on another machine (cd dashboard && npm ci && npm run build), copy dashboard/dist into this checkout and run install.sh again (README, The phone dashboard)"
-      # mosquitto refuses to start without its http_dir: a stand-in page says what is missing.
+      # The web server serves a stand-in page that says what is missing.
       put_dir "$SHARE" 755 root
       put_dir "$WEB" 755 root
       printf '%s\n' '<!doctype html><meta charset="utf-8"><title>Session Recorder</title>' \
@@ -840,6 +848,7 @@ install_dashboard() {
 }
 
 UNIT_CHANGED=0
+WEB_UNIT_CHANGED=0
 RULE_CHANGED=0
 PROVISION_CHANGED=0
 install_units() {
@@ -847,6 +856,8 @@ install_units() {
   put_dir "$R/etc/systemd/system" 755 root
   put "$SRC/systemd/session-recorder.service" "$UNIT" 644 root
   [[ $LAST == unchanged ]] || UNIT_CHANGED=1
+  put "$SRC/systemd/session-recorder-web.service" "$WEB_UNIT" 644 root
+  [[ $LAST == unchanged ]] || WEB_UNIT_CHANGED=1
   # First-boot provisioning from a settings file on the boot partition (firmware/README.md),
   # when this checkout has it. Without that file the unit does nothing at boot.
   local fw=$SRC/firmware
@@ -890,7 +901,7 @@ start_services() {
   step "Services"
   if ((ROOTED)); then
     say "--root: services are not touched (in the image: systemctl enable session-recorder.service"
-    say "  mosquitto.service session-recorder-provision.service)"
+    say "  session-recorder-web.service mosquitto.service session-recorder-provision.service)"
     return 0
   fi
   if ((SERVICES == 0)); then
@@ -901,7 +912,8 @@ start_services() {
     # A chroot building an image: enabling works offline, starting does not.
     warn "systemd is not running here: services enabled but not started"
     local unit
-    for unit in session-recorder.service mosquitto.service session-recorder-provision.service; do
+    for unit in session-recorder.service session-recorder-web.service mosquitto.service \
+      session-recorder-provision.service; do
       [[ $unit != session-recorder-provision.service || -f $PROVISION_UNIT ]] || continue
       if ! systemctl is-enabled --quiet "$unit" 2>/dev/null; then
         systemctl enable --quiet "$unit"
@@ -910,7 +922,7 @@ start_services() {
     done
     return 0
   fi
-  if ((UNIT_CHANGED || PROVISION_CHANGED)); then systemctl daemon-reload; fi
+  if ((UNIT_CHANGED || WEB_UNIT_CHANGED || PROVISION_CHANGED)); then systemctl daemon-reload; fi
   if ((RULE_CHANGED)); then
     udevadm control --reload
     # Renames a card that is already plugged in; replugging does the same.
@@ -923,7 +935,7 @@ start_services() {
   fi
   if ((MQ_CHANGED)) || ! systemctl is-active --quiet mosquitto.service; then
     if systemctl restart mosquitto.service; then
-      changed "restarted mosquitto.service (listeners 127.0.0.1:1883 and :9001)"
+      changed "restarted mosquitto.service (listeners 127.0.0.1:1883 and 127.0.0.1:9001)"
     else
       SERVICE_FAILED=1
       warn "mosquitto did not start: journalctl -u mosquitto"
@@ -940,6 +952,7 @@ start_services() {
     systemctl enable --quiet session-recorder-provision.service
     changed "enabled session-recorder-provision.service (first-boot settings file)"
   fi
+  start_web
   local action="" pending=$OPT/.restart-pending
   if ! systemctl is-active --quiet session-recorder.service; then
     action=start
@@ -966,6 +979,28 @@ start_services() {
   fi
 }
 
+# The web server holds no session: restarting it never cuts a recording short.
+start_web() {
+  if ! systemctl is-enabled --quiet session-recorder-web.service; then
+    systemctl enable --quiet session-recorder-web.service
+    changed "enabled session-recorder-web.service (the phone page, starts at boot)"
+  fi
+  local web_action=""
+  if ! systemctl is-active --quiet session-recorder-web.service; then
+    web_action=start
+  elif ((PACKAGE_CHANGED || WEB_UNIT_CHANGED || CONFIG_CHANGED)); then
+    web_action=restart
+  fi
+  if [[ -z $web_action ]]; then
+    say "unchanged  session-recorder-web.service running"
+  elif systemctl "$web_action" session-recorder-web.service; then
+    changed "${web_action}ed session-recorder-web.service"
+  else
+    SERVICE_FAILED=1
+    warn "the web server did not start: journalctl -u session-recorder-web"
+  fi
+}
+
 summary() {
   step "Summary"
   if ((${#CHANGES[@]} == 0)); then
@@ -980,27 +1015,28 @@ summary() {
   say "  $VENV  the program: $VENV/bin/session-recorder"
   say "  $CONFIG  the config, yours to edit (0640 root:$USER_NAME)"
   say "  $MQTT_PASS  the daemon's broker password (0640 root:$USER_NAME)"
-  say "  $DASH_PASS  the dashboard password (0600, root only)"
+  say "  $DASH_PASS  the page password (0640 root:$USER_NAME)"
   say "  $UNIT"
+  say "  $WEB_UNIT  the web server: the phone page and the recordings"
   if [[ -f $PROVISION_UNIT ]]; then
     say "  $PROVISION_UNIT  reads session-recorder.txt from the boot partition (firmware/README.md)"
   fi
   if [[ -f $RULE ]]; then say "  $RULE  the USB interface's card id: Recorder"; fi
   say "  $MQ_CONF, $MQ_ACL, $MQ_PASSWD  the broker"
-  say "  $WEB  the phone page (served by mosquitto)"
+  say "  $WEB  the phone page (served by session-recorder-web on port 80)"
   say "  $STATE  the recordings (systemd makes it at the first start)"
 
   local host="<box>"
   if ((ROOTED == 0)); then host=$(box_hostname); fi
   say ""
-  say "Dashboard: on a phone in the same network open http://$host.local:9001/"
-  say "  (or http://<the box's IP address>:9001/) and log in as user dashboard,"
+  say "Dashboard: on a phone in the same network open http://$host.local/"
+  say "  (or http://<the box's IP address>/) and log in with the page password,"
   if ((SECRETS_AT_FIRST_BOOT)); then
     say "  password: made by each box at its first start (no two boxes share one). Choose it"
     say "  with dashboard_password in session-recorder.txt on the boot partition (firmware/)."
   elif [[ -n $NEW_DASH_PASSWORD ]]; then
     say "  password: $NEW_DASH_PASSWORD"
-    say "  Shown this once; it is kept, root only, in /etc/session-recorder/dashboard.pass."
+    say "  Shown this once; it is kept in /etc/session-recorder/dashboard.pass (0640)."
   else
     say "  password: as before (sudo cat /etc/session-recorder/dashboard.pass)."
   fi

@@ -7,7 +7,8 @@ At boot, before NetworkManager and the recorder start, this script
 1. reads and checks the whole file. On any problem it writes `session-recorder-error.txt`
    beside it, naming each bad line and key, and changes nothing at all;
 2. writes /etc/session-recorder/config.toml (`[device] id`, `[mqtt]`, `[upload]`; everything
-   else in an existing file is kept, comments included), the secrets (mqtt.pass, rclone.conf)
+   else in an existing file is kept, comments included), the secrets (mqtt.pass, dashboard.pass,
+   rclone.conf)
    mode 0640 root:session-recorder (0600 when that group does not exist yet), a NetworkManager
    profile for the Wi-Fi (0600), the Wi-Fi country and the time zone;
 3. writes `session-recorder-provisioned.txt` (no secrets in it), then overwrites the settings
@@ -687,7 +688,8 @@ def plan_broker_passwords(
             )
         )
     if dashboard_pw != read_secret(dash_file):
-        plan.writes.append(Write(dash_file, lines([dashboard_pw]), 0o600, 0))
+        # the web server (the recorder's group) checks the page's logins against it
+        plan.writes.append(Write(dash_file, lines([dashboard_pw]), secret_mode(gid), gid))
 
     passwd = under(root, MQ_PASSWD)
     try:

@@ -6,7 +6,7 @@ what ships. Two extra users exist only here: `admin` may do anything (to watch w
 or could not publish) and `fleet` reads every box (as a central broker's viewer would).
 
     broker = Mosquitto(tmp_path, device_id="box-1").start()
-    broker.port, broker.ws_port               # MQTT over TCP; WebSockets + the page (http_url)
+    broker.port, broker.ws_port               # MQTT over TCP; over WebSockets (ws_url)
     broker.recorder.username, .password       # also .dashboard, .admin, .fleet
     client = broker.client(broker.recorder)   # a connected paho client, loop running
     broker.client(broker.dashboard, websockets=True)  # as the phone (or anyone on the LAN) does
@@ -14,7 +14,8 @@ or could not publish) and `fleet` reads every box (as a central broker's viewer 
     broker.stop(); broker.start()             # same ports: a broker restart (retained lost)
     broker.close()                            # always: kill it and disconnect its clients
 
-The page is served from `dashboard/dist` when it has been built (an empty folder otherwise).
+The shipped broker serves no page (the web server does); `http_dir=` still makes mosquitto
+serve one, for tests that have not moved to the web server.
 
 `require_mosquitto()` skips the calling test (with the reason) when the binary is missing.
 """
@@ -38,7 +39,6 @@ HOST = "127.0.0.1"  # never any other address: the broker has test passwords onl
 PREFIX = "session-recorder"
 HA_PREFIX = "homeassistant"
 SHIPPED = Path(__file__).resolve().parent.parent / "dashboard" / "mosquitto"
-DASHBOARD_DIST = SHIPPED.parent / "dist"
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 
 
@@ -109,10 +109,8 @@ class Mosquitto:
         self.dir.mkdir(parents=True)
         self.device_id = device_id
         self.prefix = prefix
-        # mosquitto refuses to start without its http_dir: MQTT-only tests get an empty one
-        if http_dir is None:
-            http_dir = DASHBOARD_DIST if DASHBOARD_DIST.is_dir() else self.dir / "www"
-            http_dir.mkdir(exist_ok=True)
+        # The shipped config serves no page (the web server does); a test may still ask for
+        # mosquitto's http_dir on the websockets listener.
         self.http_dir = http_dir
         self.port = free_port()
         self.ws_port = free_port()
@@ -174,10 +172,10 @@ class Mosquitto:
         (self.dir / "acl").write_text(acl)
         conf = (SHIPPED / "session-recorder.conf").read_text()
         conf = _replace_once(conf, "listener 1883 127.0.0.1\n", f"listener {self.port} {HOST}\n")
-        conf = _replace_once(conf, "listener 9001\n", f"listener {self.ws_port} {HOST}\n")
-        conf = _replace_once(
-            conf, "http_dir /usr/share/session-recorder/dashboard\n", f"http_dir {self.http_dir}\n"
-        )
+        ws = f"listener {self.ws_port} {HOST}\nprotocol websockets\n"
+        if self.http_dir is not None:
+            ws += f"http_dir {self.http_dir}\n"
+        conf = _replace_once(conf, "listener 9001 127.0.0.1\nprotocol websockets\n", ws)
         conf = _replace_once(
             conf,
             "password_file /etc/mosquitto/session-recorder.passwd\n",

@@ -317,21 +317,29 @@ def test_install_into_a_scratch_root(box, tmp_path):
         ("etc/session-recorder", 0o750, sr),
         ("etc/session-recorder/config.toml", 0o640, sr),
         ("etc/session-recorder/mqtt.pass", 0o640, sr),
-        ("etc/session-recorder/dashboard.pass", 0o600, 0),
+        ("etc/session-recorder/dashboard.pass", 0o640, sr),  # the web server reads it
         ("etc/mosquitto/session-recorder.passwd", 0o640, mosq),
         ("etc/mosquitto/session-recorder.acl", 0o640, mosq),
         ("etc/mosquitto/conf.d/session-recorder.conf", 0o644, 0),
         ("etc/systemd/system/session-recorder.service", 0o644, 0),
+        ("etc/systemd/system/session-recorder-web.service", 0o644, 0),
     ):
         st = b.path(rel).stat()
         assert (_mode(b.path(rel)), st.st_uid, st.st_gid) == (mode, 0, gid), rel
 
     # the files themselves
     shipped = b.checkout
-    assert (
-        b.path("etc/systemd/system/session-recorder.service").read_bytes()
-        == (shipped / "systemd" / "session-recorder.service").read_bytes()
-    )
+    for unit in ("session-recorder.service", "session-recorder-web.service"):
+        assert (
+            b.path(f"etc/systemd/system/{unit}").read_bytes()
+            == (shipped / "systemd" / unit).read_bytes()
+        )
+    # the broker's websocket listener is on loopback only, and serves no page: the web server
+    # carries it at /mqtt behind the page's login
+    conf = b.path("etc/mosquitto/conf.d/session-recorder.conf").read_text()
+    listeners = [line for line in conf.splitlines() if line.startswith("listener ")]
+    assert listeners == ["listener 1883 127.0.0.1", "listener 9001 127.0.0.1"]
+    assert not any(line.startswith("http_dir") for line in conf.splitlines())
     assert (
         b.path("etc/mosquitto/conf.d/session-recorder.conf").read_bytes()
         == (shipped / "dashboard" / "mosquitto" / "session-recorder.conf").read_bytes()
@@ -360,7 +368,8 @@ def test_install_into_a_scratch_root(box, tmp_path):
     assert "made by each box at its first start" in out
     assert "broker passwords: made for this box" in b.first_boot.stdout
     assert not b.path("etc/session-recorder/first-boot-secrets").exists()
-    assert ":9001/" in out and "config.toml" in out
+    assert "http://<box>.local/" in out and ":9001" not in out.split("Dashboard:")[1]
+    assert "config.toml" in out
     template = b.path("usr/share/session-recorder/mosquitto/session-recorder.acl")
     assert (
         template.read_bytes() == (shipped / "dashboard/mosquitto/session-recorder.acl").read_bytes()
@@ -470,6 +479,7 @@ def test_uninstall_keeps_recordings_and_purge_removes_them(box, tmp_path):
     for rel in (
         "opt/session-recorder",
         "etc/systemd/system/session-recorder.service",
+        "etc/systemd/system/session-recorder-web.service",
         "etc/systemd/system/session-recorder-provision.service",
         "etc/udev/rules.d/90-session-recorder-audio.rules",
         "etc/mosquitto/conf.d/session-recorder.conf",
@@ -598,9 +608,11 @@ def test_image_build_makes_the_venv_inside_the_root(tmp_path):
     first, again = chrooted.split("--- in the chroot again\n", 1)
     assert "unchanged  session-recorder" in first  # the venv made from outside is the same
     assert "+ enabled session-recorder.service" in first
+    assert "+ enabled session-recorder-web.service" in first
     assert "Nothing changed" in again, again
     wants = root / "etc/systemd/system/multi-user.target.wants"
     assert (wants / "session-recorder.service").is_symlink()
+    assert (wants / "session-recorder-web.service").is_symlink()
     # no broker password is baked into the image: each box makes its own at its first start
     assert (root / "etc/session-recorder/first-boot-secrets").is_file()
     for secret in (

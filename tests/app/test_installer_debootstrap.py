@@ -110,12 +110,14 @@ exit "$rc"
 
 # Inside the chroot, on the box's own venv (paho from its dependencies).
 BROKER_CHECK = r'''
-"""recorder publishes its state, dashboard reads it; a wrong password is refused; the page."""
+"""recorder publishes its state, dashboard reads it; a wrong password is refused; no page."""
+import http.client
 import socket
 import sys
 import threading
 import time
 import tomllib
+import urllib.error
 import urllib.request
 
 import paho.mqtt.client as mqtt
@@ -171,12 +173,15 @@ if not got.wait(10):
 refused = connect("dashboard", "not-the-password")
 if not isinstance(refused, str):
     sys.exit("a wrong password was accepted")
-with urllib.request.urlopen("http://127.0.0.1:9001/", timeout=10) as answer:
-    page = answer.read()
-with open("/usr/share/session-recorder/dashboard/index.html", "rb") as f:
-    if page != f.read():
-        sys.exit("port 9001 did not serve the installed dashboard page")
-print(f"ok: {topic} {payloads[0]!r}; wrong password: {refused}; page {len(page)} bytes")
+# The websockets listener is there, on loopback, and serves no page (the web server does):
+# without http_dir mosquitto 2.0 closes a plain HTTP request unanswered.
+socket.create_connection(("127.0.0.1", 9001), timeout=10).close()
+try:
+    urllib.request.urlopen("http://127.0.0.1:9001/", timeout=10).close()
+    sys.exit("port 9001 serves a page: the broker's websocket listener must not")
+except (urllib.error.URLError, http.client.HTTPException, ConnectionError):
+    pass
+print(f"ok: {topic} {payloads[0]!r}; wrong password: {refused}; no page on 9001")
 '''
 
 
@@ -464,7 +469,7 @@ def test_first_boot_makes_the_broker_passwords(fresh: Fresh) -> None:
     service, broker = fresh.gid("session-recorder"), fresh.gid("mosquitto")
     for rel, mode, gid in (
         ("etc/session-recorder/mqtt.pass", 0o640, service),
-        ("etc/session-recorder/dashboard.pass", 0o600, 0),
+        ("etc/session-recorder/dashboard.pass", 0o640, service),  # the web server reads it
         ("etc/mosquitto/session-recorder.passwd", 0o640, broker),
     ):
         st = fresh.path(rel).stat()
