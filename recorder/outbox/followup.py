@@ -9,6 +9,7 @@ failure is retried with backoff like an upload; the audio's "verified" is never 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from recorder.core.manifest import Manifest
 from recorder.core.recording.state import UploadActivity
@@ -49,6 +50,7 @@ class FollowUp:
         link = self.link
         remote_dir = m.upload.remote
         assert remote_dir is not None  # verified audio has its folder on the remote
+        sent = _signature(s.path, files)
         t.attempts += 1
         try:
             with link.state.working("current", s.id):
@@ -64,23 +66,62 @@ class FollowUp:
             link.emit(UploadActivity(False))
         if link.state.was_cancelled(s.id):
             return
+        if _signature(s.path, files) != sent:
+            self._changed_meanwhile(s)
+            return
         if wrong:
             self._failed(s, m, "verify", f"not verified on the remote: {', '.join(wrong)}")
             return
-        t.status = "verified"
-        t.files = {f: (s.path / f).stat().st_size for f in files}
-        t.verified_at = link.now_iso()
-        t.last_error = None
-        self._save(s, m)
+        self._verified(s, files, sent, t.attempts)
+
+    def _verified(self, s: StoredSession, files: list[str], sent: dict, attempts: int) -> None:
+        """Record the transcript verified, unless the coach corrected it since it was sent.
+
+        Checked and written under the store's manifest lock, which a correction's manifest
+        change takes too: a correction is either seen here or marks the transcript "waiting"
+        after this write.
+        """
+        link = self.link
+
+        def change(m: Manifest, _state: str) -> bool:
+            if _signature(s.path, files) != sent:
+                return False
+            t = m.upload.transcript
+            t.status, t.attempts = "verified", attempts
+            t.files = {f: size for f, (size, _) in sent.items()}
+            t.verified_at = link.now_iso()
+            t.last_error = None
+            return True
+
+        try:
+            now, verified = link.store.update_manifest(s.id, change)
+        except (KeyError, ValueError, OSError) as exc:  # discarded meanwhile, or a damaged manifest
+            log.warning("session %s: transcript sent, but not recorded: %s", s.id, exc)
+            return
+        if not verified:
+            self._changed_meanwhile(s)
+            return
+        self._send_manifest(now)
         link.state.succeeded(s.id)
-        log.info("session %s: transcript verified on %s", s.id, remote_dir)
+        log.info("session %s: transcript verified on %s", s.id, now.manifest.upload.remote)
+
+    def _changed_meanwhile(self, s: StoredSession) -> None:
+        """The files changed while they were sent (a correction, a retitle): nothing is
+        recorded of this copy; the next pass sends the new one."""
+        log.info("session %s: the transcript changed while it was sent; it goes again", s.id)
+        self.link.state.try_later(s.id, 0)
 
     def _save(self, s: StoredSession, m: Manifest) -> None:
-        """Write the manifest here, and there too: the archive's copy should say so as well (a
-        convenience: the transcript's files are verified there whatever it says)."""
+        """Write the manifest here, and there too."""
         self.link.store.write_manifest(s.path, m)
+        self._send_manifest(s)
+
+    def _send_manifest(self, s: StoredSession) -> None:
+        """The archive's copy of the manifest should say so as well (a convenience: the
+        transcript's files are verified there whatever it says)."""
+        remote_dir = s.manifest.upload.remote if s.manifest else None
         try:
-            self.link.remote.upload(s.path, [MANIFEST], m.upload.remote or "", force=True)
+            self.link.remote.upload(s.path, [MANIFEST], remote_dir or "", force=True)
         except Exception as exc:
             log.warning("session %s: manifest not updated on the remote: %s", s.id, exc)
 
@@ -96,3 +137,16 @@ class FollowUp:
             "session %s: transcript not sent (%s): %s; next try in %.0f s", s.id, kind, message,
             delay,
         )  # fmt: skip
+
+
+def _signature(folder: Path, files: list[str]) -> dict[str, tuple[int, int]]:
+    """Each file's size and change time: a rewrite (a correction) changes them."""
+    out = {}
+    for name in files:
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            out[name] = (-1, -1)
+            continue
+        out[name] = (st.st_size, st.st_mtime_ns)
+    return out

@@ -35,6 +35,7 @@ from recorder.core.transcript.edits import EditError, Op, apply, op_json, read_o
 from recorder.store.files import atomic_write
 from recorder.transcript.files import write_all
 from recorder.transcript.status import (
+    ORIGINAL_FILE,
     STATUS_FILE,
     TranscriptFileError,
     document,
@@ -44,7 +45,6 @@ from recorder.transcript.status import (
     write_status,
 )
 
-ORIGINAL_FILE = "transcript.original.json"
 TRANSCRIPT_LOCK = threading.Lock()  # every in-process change of a finished transcript.json
 
 

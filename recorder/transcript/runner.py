@@ -22,7 +22,13 @@ from pathlib import Path
 
 from recorder.core.manifest import Manifest
 from recorder.transcript.settings import Settings
-from recorder.transcript.status import FILES, TranscriptFileError, read_status
+from recorder.transcript.status import (
+    FILES,
+    ORIGINAL_FILE,
+    STATUS_FILE,
+    TranscriptFileError,
+    read_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -187,13 +193,16 @@ class TranscriptStep:
         )
 
     def files(self, folder: Path) -> list[str]:
-        """The transcript files to upload with the session."""
+        """The transcript files to send to the archive: the three a person reads, and
+        transcript.json (the words' times, the coach's revisions) with the engine's original
+        beside it once the coach corrected it: the archive outlives the box's copy."""
         try:
             if read_status(folder)["status"] != "done":
                 return []
         except TranscriptFileError:
             return []
-        return [name for name in FILES if (folder / name).exists()]
+        names = (*FILES, STATUS_FILE, ORIGINAL_FILE)
+        return [name for name in names if (folder / name).exists()]
 
     def set_recording(self, recording: bool) -> None:
         self.runner.pause(recording)

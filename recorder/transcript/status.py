@@ -16,6 +16,7 @@ from recorder.store.files import atomic_write
 
 STATUS_FILE = "transcript.json"
 FILES = ("transcript.docx", "transcript.txt", "transcript.vtt")
+ORIGINAL_FILE = "transcript.original.json"  # the engine's own, kept at the coach's first correction
 # none: never built; building: a worker is at it (or died at it: see `error`); done; failed
 STATUSES = ("none", "building", "done", "failed")
 

@@ -11,9 +11,14 @@ import json
 import subprocess
 from datetime import UTC, datetime
 
+import pytest
+
+from recorder.coaching.records import SessionRecords
 from recorder.core.session_id import make_id
+from recorder.core.transcript.edits import SetText
 from recorder.outbox.worker import OutboxWork
 from recorder.store.sessions import SessionStore
+from recorder.transcript.revisions import save
 from recorder.transcript.runner import TranscriptStep
 from recorder.transcript.settings import Settings
 from recorder.transcript.status import FILES, read_status
@@ -25,7 +30,7 @@ from tests.rclone_server import CRYPT_REMOTE, rclone_binary
 from tests.speech import SCRIPT, conversation, to_int16
 
 RATE = 48000
-TRANSCRIPT_FILES = set(FILES)
+TRANSCRIPT_FILES = {*FILES, "transcript.json"}  # the engine's; no correction yet
 
 
 def _speech_session(store: SessionStore, seq: int, where: str = "outbox") -> str:
@@ -109,7 +114,7 @@ def test_the_audio_is_verified_on_the_remote_before_the_transcript_exists(tmp_pa
     t = record["upload"]["transcript"]
     assert (record["upload"]["status"], t["status"]) == ("verified", "verified")
     assert set(t["files"]) == TRANSCRIPT_FILES and t["verified_at"] and t["attempts"] == 1
-    for name in FILES:  # what arrived decrypts to the very files here
+    for name in TRANSCRIPT_FILES:  # what arrived decrypts to the very files here
         assert (
             _remote_text(cfg, f"{CRYPT_REMOTE}:box-1/{sid}/{name}") == (folder / name).read_bytes()
         ), name
@@ -180,3 +185,46 @@ def test_a_transcript_that_cannot_be_sent_is_retried_and_the_audio_stays_verifie
     t = s.manifest.upload.transcript
     assert t.status == "verified" and t.attempts == 2 and t.last_error is None
     assert set(remote_files(cfg, f"{CRYPT_REMOTE}:box-1/{sid}")) >= TRANSCRIPT_FILES
+
+
+@pytest.mark.parametrize("when", ["before its check", "after its check"])
+def test_a_correction_saved_while_the_transcript_is_sent_is_sent_again(tmp_path, s3, when):
+    """The coach corrects the transcript on the page while the outbox sends the copy it just
+    built: the box must not record the older copy as verified, nor call the change a failure;
+    the correction goes next."""
+    corrected: list[bool] = []
+
+    def correct_it() -> None:
+        if corrected or not (store.state_dir("uploaded") / sid / "transcript.txt").exists():
+            return
+        folder = store.state_dir("uploaded") / sid
+        save(folder, 0, (SetText(0, "A correction the coach typed."),), "2026-12-06T10:00:00", "t")
+        SessionRecords(store, lambda: datetime.now(UTC)).transcript_changed(sid)
+        corrected.append(True)
+
+    _, cfg, store, remote = outbox_box(tmp_path, s3)
+    sid = _audio_verified(store, _speech_session(store, 1))
+    check = remote.verify
+
+    def verify(local_dir, files, remote_dir):
+        if when == "before its check":
+            correct_it()
+        wrong = check(local_dir, files, remote_dir)
+        if when == "after its check":
+            correct_it()
+        return wrong
+
+    remote.verify = verify
+    worker = outbox_worker(cfg, store, remote, work=_transcripts(tmp_path))
+
+    worker.pass_once()
+    assert corrected  # the correction landed while the transcript was being sent
+    [s] = store.sessions("uploaded")
+    t = s.manifest.upload.transcript
+    assert (t.status, t.last_error) == ("waiting", None)  # neither "verified" nor "failed"
+
+    worker.pass_once()
+    [s] = store.sessions("uploaded")
+    assert s.manifest.upload.transcript.status == "verified"
+    there = _remote_text(cfg, f"{CRYPT_REMOTE}:box-1/{sid}/transcript.txt").decode()
+    assert "A correction the coach typed." in there
