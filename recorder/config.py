@@ -195,10 +195,12 @@ class MqttSection(_Section):
         Literal[
             "start", "stop", "mark", "upload", "discard",
             "label", "next", "label_marker", "consent", "share", "revoke",
+            "bookmark", "transcript_edit", "proofread",
         ]
     ] = [
         "start", "stop", "mark", "upload", "discard",
         "label", "next", "label_marker", "consent", "share", "revoke",
+        "bookmark", "transcript_edit", "proofread",
     ]  # fmt: skip
     ha_discovery: bool = True
     ha_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_/-]+$")

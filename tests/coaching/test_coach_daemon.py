@@ -102,6 +102,13 @@ def test_the_coach_over_mqtt_from_the_next_session_to_a_share(tmp_path, mic, bro
             assert [m.label for m in session.manifest.markers] == ["goal set", "second"]
             assert (session.path / "labels.txt").read_text().splitlines()[0].endswith("\tgoal set")
 
+            # a moment bookmarked afterwards, over MQTT, as the review page does
+            phone.send({"cmd": "bookmark", "session": sid, "seconds": 0.5, "label": "listen"})
+            assert phone.answer("bookmark")["ok"] is True
+            markers = _manifest(r, sid)["markers"]
+            assert [(k["label"], k["source"]) for k in markers][0] == ("listen", "review")
+            assert [k["label"] for k in markers][1:] == ["goal set", "second"]
+
             # renamed afterwards; the files get the new name
             phone.send({"cmd": "label", "session": sid, "client": "Sam", "title": "Goals review"})
             renamed = phone.answer("label", seen=1)
