@@ -104,8 +104,16 @@ def _session_parsers(sub: _WithCommon) -> None:
     transcript.add_argument("--format", choices=("docx", "txt", "vtt"))
     transcript.add_argument("-o", "--output", type=Path, help="file to write")
     transcript.add_argument("--rebuild", action="store_true", help="decode the audio again")
+    transcript.add_argument(
+        "--discard-corrections",
+        action="store_true",
+        help="with --rebuild: replace a corrected transcript too (kept as "
+        "transcript.corrected.json)",
+    )
     transcript.set_defaults(
-        handler=lambda cfg, a: _transcript(cfg, a.session, a.format, a.output, a.rebuild)
+        handler=lambda cfg, a: _transcript(
+            cfg, a.session, a.format, a.output, a.rebuild, a.discard_corrections
+        )
     )
     check = sub.add_parser(
         "credential-check",
@@ -307,11 +315,13 @@ def _found(cfg: Config, session_id: str):
     return s
 
 
-def _transcript(cfg: Config, session_id: str, fmt, output: Path | None, rebuild: bool) -> int:
+def _transcript(
+    cfg: Config, session_id: str, fmt, output: Path | None, rebuild: bool, discard: bool
+) -> int:
     from recorder.app import transcript_cli as command
 
     s = _found(cfg, session_id)
-    return EXIT_REFUSED if s is None else command.run(cfg, s, fmt, output, rebuild)
+    return EXIT_REFUSED if s is None else command.run(cfg, s, fmt, output, rebuild, discard)
 
 
 def _credential_check(cfg: Config, session_id: str, as_json: bool) -> int:

@@ -7,6 +7,7 @@ decoding the audio again.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,12 +20,27 @@ from recorder.store.sessions import StoredSession
 from recorder.transcript.docx_file import write_docx
 from recorder.transcript.runner import TranscriptError, TranscriptRunner
 from recorder.transcript.settings import Settings
-from recorder.transcript.status import TranscriptFileError, counts, document, read_status
+from recorder.transcript.status import (
+    STATUS_FILE,
+    TranscriptFileError,
+    counts,
+    document,
+    read_status,
+    revision_of,
+)
 
 FORMATS = ("docx", "txt", "vtt")
+CORRECTED_FILE = "transcript.corrected.json"  # the coach's, kept when a rebuild replaces it
 
 
-def run(cfg: Config, s: StoredSession, fmt: str | None, output: Path | None, rebuild: bool) -> int:
+def run(
+    cfg: Config,
+    s: StoredSession,
+    fmt: str | None,
+    output: Path | None,
+    rebuild: bool,
+    discard_corrections: bool = False,
+) -> int:
     """For a session the command line found (with a manifest)."""
     if s.state == "recording":
         print(
@@ -32,10 +48,13 @@ def run(cfg: Config, s: StoredSession, fmt: str | None, output: Path | None, reb
         )
         return 1
     try:
-        status = read_status(s.path)["status"]
+        found = read_status(s.path)
     except TranscriptFileError as exc:
         print(f"session-recorder: {exc}; building it again", file=sys.stderr)
-        status = "none"
+        found = {"status": "none"}
+    status = found["status"]
+    if rebuild and status == "done" and not _corrections_kept(s, found, discard_corrections):
+        return 1
     if rebuild or status != "done":
         settings = Settings.from_section(cfg.transcript)
         try:
@@ -63,6 +82,29 @@ def run(cfg: Config, s: StoredSession, fmt: str | None, output: Path | None, reb
     write_format(doc, fmt, out)
     print(out)
     return 0
+
+
+def _corrections_kept(s: StoredSession, found: dict, discard: bool) -> bool:
+    """Whether a rebuild may go on: never over the coach's corrections unasked, and even when
+    asked, the corrected transcript is kept beside the new one."""
+    saves = revision_of(found)
+    if saves == 0:
+        return True
+    if not discard:
+        print(
+            f"session-recorder: session {s.id}: its transcript holds {saves} "
+            f"save{'s' if saves != 1 else ''} of corrections; --rebuild would replace them with "
+            "the engine's words. Add --discard-corrections to rebuild anyway (the corrected "
+            f"transcript is kept as {CORRECTED_FILE})",
+            file=sys.stderr,
+        )
+        return False
+    shutil.copy2(s.path / STATUS_FILE, s.path / CORRECTED_FILE)
+    print(
+        f"session-recorder: session {s.id}: the corrected transcript is kept in {CORRECTED_FILE}",
+        file=sys.stderr,
+    )
+    return True
 
 
 def write_format(doc, fmt: str, path: Path) -> None:
