@@ -9,7 +9,7 @@ import { actionButton, keepFields, restoreFields, textField } from "./fields.js"
 import { clock } from "./format.js";
 import { recentEntry } from "./state.js";
 
-/** @import { BoxState, Marker } from "./types.js" */
+/** @import { BoxState, LabelMarkerCommand, Marker } from "./types.js" */
 
 /**
  * Markers told by `marker` events: an older daemon refreshed `recent` on the event, before its
@@ -57,7 +57,11 @@ function markerItem(prefix, sid, m) {
   form.append(input, actionButton("Save", "btn small secondary", `marker-${n}-save`));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    command({ cmd: "label_marker", session: sid, marker: n, label: input.value.trim() }, key);
+    /** @type {LabelMarkerCommand} */
+    const cmd = { cmd: "label_marker", session: sid, marker: n, label: input.value.trim() };
+    // where this page saw marker n: the box refuses it if a bookmark renumbered the markers since
+    if (Number.isInteger(m.frame)) cmd.frame = m.frame;
+    command(cmd, key);
   });
   li.append(top, form, feedbackLine(key));
   return li;

@@ -110,6 +110,8 @@
  * @property {number} seconds
  * @property {string} label
  * @property {boolean} edited
+ * @property {number} [frame] where it is, in frames from the session's first; absent from an older daemon
+ * @property {string} [source] "button", "ctl", "mqtt", "review" (a bookmark made while listening back), …
  */
 
 /**
@@ -317,6 +319,7 @@
  * @property {string} session
  * @property {number} marker the marker's number, 1 for the first in time order
  * @property {string} label
+ * @property {number} [frame] the marker's frame as the page saw it: refused if marker n moved
  */
 
 /**

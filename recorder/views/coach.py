@@ -25,9 +25,12 @@ def coach_view(manifest: Manifest, state: str, archive: str | None) -> dict:
         "markers": [
             {
                 "n": n,
+                "frame": m.frame,  # sent back with a relabel: refused if a bookmark renumbered
                 "seconds": m.seconds,
                 "label": text,
-                "edited": bool((m.model_extra or {}).get("edited_at")),
+                "source": m.source,
+                # a bookmark carries edited_at only so that the archive gets it
+                "edited": m.source != "review" and bool((m.model_extra or {}).get("edited_at")),
             }
             for n, (m, text) in enumerate(marker_labels(manifest.markers), 1)
         ],

@@ -93,7 +93,14 @@ def coach(sid: str = SID, **changes: Any) -> dict[str, Any]:
         "name": "Sam · Goals review",
         "details": {"client": "Sam", "title": "Goals review", "number": 3, "notes": ""},
         "markers": [
-            {"n": 1, "seconds": 65.2, "label": "", "edited": False},
+            {
+                "n": 1,
+                "frame": 3129600,
+                "seconds": 65.2,
+                "label": "",
+                "edited": False,
+                "source": "button",
+            },
             {"n": 2, "seconds": 1800.0, "label": "goal set", "edited": True},
         ],
         "consent": {
@@ -287,8 +294,9 @@ def test_session_view_forms_send_the_commands_and_show_refusals(
     expect(panel.locator('.marker[data-n="2"] input')).to_have_value("goal set")
     marker.locator("input").fill("warm-up done")
     marker.get_by_role("button", name="Save").tap()
+    # with the frame the page saw it at: a bookmark made meanwhile cannot misdirect the label
     assert sent(daemon) == {"cmd": "label_marker", "session": SID, "marker": 1,
-                            "label": "warm-up done"}  # fmt: skip
+                            "label": "warm-up done", "frame": 3129600}  # fmt: skip
     answer(daemon, "label_marker", True, "marker 1 of 000090 is now “warm-up done”", SID)
     expect(marker.locator(".form-msg")).to_have_text(
         "marker 1 of 000090 is now “warm-up done”", timeout=WAIT_MS
