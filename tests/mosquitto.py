@@ -9,13 +9,13 @@ or could not publish) and `fleet` reads every box (as a central broker's viewer 
     broker.port, broker.ws_port               # MQTT over TCP; over WebSockets (ws_url)
     broker.recorder.username, .password       # also .dashboard, .admin, .fleet
     client = broker.client(broker.recorder)   # a connected paho client, loop running
-    broker.client(broker.dashboard, websockets=True)  # as the phone (or anyone on the LAN) does
+    broker.client(broker.dashboard, websockets=True)  # as the web server's /mqtt does
     broker.topic("state")                     # session-recorder/box-1/state
     broker.stop(); broker.start()             # same ports: a broker restart (retained lost)
     broker.close()                            # always: kill it and disconnect its clients
 
-The shipped broker serves no page (the web server does); `http_dir=` still makes mosquitto
-serve one, for tests that have not moved to the web server.
+The broker serves no page: the web server does, and carries the websockets listener at /mqtt
+(tests/web/serving.py `PageServer` puts one in front of this broker).
 
 `require_mosquitto()` skips the calling test (with the reason) when the binary is missing.
 """
@@ -102,16 +102,12 @@ class Mosquitto:
         tmp_path: Path,
         device_id: str = "box-1",
         prefix: str = PREFIX,
-        http_dir: Path | None = None,
     ) -> None:
         self.binary, self.passwd_binary = require_mosquitto()
         self.dir = tmp_path / f"mosquitto-{uuid.uuid4().hex[:6]}"
         self.dir.mkdir(parents=True)
         self.device_id = device_id
         self.prefix = prefix
-        # The shipped config serves no page (the web server does); a test may still ask for
-        # mosquitto's http_dir on the websockets listener.
-        self.http_dir = http_dir
         self.port = free_port()
         self.ws_port = free_port()
         self.recorder = Credentials("recorder", "recorder-" + uuid.uuid4().hex[:8])
@@ -127,13 +123,8 @@ class Mosquitto:
 
     @property
     def ws_url(self) -> str:
-        """The broker address the page uses (its own origin)."""
+        """The websockets listener (loopback), which the web server carries at /mqtt."""
         return f"ws://{HOST}:{self.ws_port}/"
-
-    @property
-    def http_url(self) -> str:
-        """Where mosquitto serves the dashboard page."""
-        return f"http://{HOST}:{self.ws_port}/"
 
     def recorder_section(self, folder: Path) -> dict:
         """The `[mqtt]` section of a recorder logging in as the box's own account (its password
@@ -173,8 +164,6 @@ class Mosquitto:
         conf = (SHIPPED / "session-recorder.conf").read_text()
         conf = _replace_once(conf, "listener 1883 127.0.0.1\n", f"listener {self.port} {HOST}\n")
         ws = f"listener {self.ws_port} {HOST}\nprotocol websockets\n"
-        if self.http_dir is not None:
-            ws += f"http_dir {self.http_dir}\n"
         conf = _replace_once(conf, "listener 9001 127.0.0.1\nprotocol websockets\n", ws)
         conf = _replace_once(
             conf,
@@ -261,8 +250,8 @@ class Mosquitto:
     ) -> mqtt.Client:
         """A paho-mqtt 2 client logged in as `user` (None: anonymous), connected, loop running.
 
-        `websockets`: through the listener the phone uses (port `ws_port`), the only one a
-        client off the box can reach. Raises ConnectionRefusedError with the broker's reason
+        `websockets`: through the listener the phone's MQTT reaches through the web server
+        (port `ws_port`). Raises ConnectionRefusedError with the broker's reason
         when it refuses the login.
         """
         c = mqtt.Client(

@@ -39,6 +39,51 @@ export function showLogin(error = "") {
   (s.username && !s.password ? $("f-pass") : $("f-user")).focus();
 }
 
+/**
+ * Log in to the box's web server (its cookie opens /mqtt and the recordings), then connect.
+ * A broker elsewhere (a central one, in the advanced settings) is connected to directly.
+ * @param {Settings} s @param {(s: Settings) => void} connect
+ */
+export async function logIn(s, connect) {
+  if (s.url === ownOrigin()) {
+    const why = await serverLogin(s.password);
+    if (why) {
+      showLogin(why);
+      return;
+    }
+  }
+  connect(s);
+}
+
+/** POST /api/login; "" when the box took the password, else what to tell the coach.
+ * @param {string} password @returns {Promise<string>} */
+async function serverLogin(password) {
+  /** @type {Response} */
+  let r;
+  try {
+    r = await fetch("/api/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Requested-With": "session-recorder" },
+      body: JSON.stringify({ password }),
+      credentials: "same-origin",
+    });
+  } catch {
+    return "The box did not answer: is this phone on the box's network?";
+  }
+  if (r.ok) return "";
+  if (r.status === 401) return "Wrong password.";
+  if (r.status === 429) {
+    return `Too many wrong passwords: try again in ${r.headers.get("Retry-After") || "a few"} s.`;
+  }
+  try {
+    const answer = await r.json();
+    if (answer && typeof answer.error === "string") return `The box refused the login: ${answer.error}.`;
+  } catch {
+    // not the box's JSON: say the status
+  }
+  return `The box refused the login (HTTP ${r.status}).`;
+}
+
 /** @param {SubmitEvent} ev @param {(s: Settings) => void} connect */
 function onLogin(ev, connect) {
   ev.preventDefault();
@@ -59,5 +104,5 @@ function onLogin(ev, connect) {
   }
   model.settings = s;
   store(s);
-  connect(s);
+  logIn(s, connect);
 }

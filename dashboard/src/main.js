@@ -1,6 +1,6 @@
 // @ts-check
-// Session Recorder dashboard: MQTT over WebSockets to the box's mosquitto (or a central broker),
-// no framework. build.mjs bundles this module and those it imports into one script (esbuild),
+// Session Recorder dashboard: served by the box's web server, MQTT over WebSockets through its
+// /mqtt to the box's mosquitto (or straight to a central broker), no framework. build.mjs bundles this module and those it imports into one script (esbuild),
 // inlined into dist/index.html after the vendor scripts (mqtt.min.js, qrcode.js) that define the
 // globals `mqtt` and `qrcode`.
 //
@@ -14,7 +14,7 @@ import { $ } from "./dom.js";
 import { onEvent } from "./events.js";
 import { renderFleet } from "./fleet.js";
 import { renderBanner, renderConn, setConn } from "./header.js";
-import { initLogin, showLogin } from "./login.js";
+import { initLogin, logIn, showLogin } from "./login.js";
 import { close, isOpen, open } from "./link.js";
 import { backToFleet, showView } from "./nav.js";
 import { initNext } from "./next.js";
@@ -57,7 +57,7 @@ async function main() {
   }, 250);
   model.settings = await initialSettings();
   const stored = loadStored();
-  if (stored.remember && stored.password) connect(model.settings);
+  if (stored.remember && stored.password) logIn(model.settings, connect);
   else showLogin();
 }
 

@@ -7,10 +7,11 @@ import { DEFAULT_PREFIX } from "./state.js";
 
 const STORE_KEY = "session-recorder.dashboard.v1";
 
-/** The page's own broker: mosquitto serves the page on its websockets listener. */
+/** The page's own broker: the box's web server serves the page and carries the broker's
+ * websocket at /mqtt, on the same origin and behind the same login. */
 export function ownOrigin() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return location.host ? `${scheme}://${location.host}/` : "ws://localhost:9001/";
+  return location.host ? `${scheme}://${location.host}/mqtt` : "ws://localhost/mqtt";
 }
 
 /** What this phone remembers. @returns {Partial<Settings>} */

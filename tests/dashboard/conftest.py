@@ -1,6 +1,6 @@
-"""The dashboard tests' fixtures: the page built as the installer builds it, served by a real
-mosquitto (the box's shipped config and ACL), Debian's Chromium, a fresh phone, and a paho client
-playing the daemon. The page, broker and browser are made once per test module.
+"""The dashboard tests' fixtures: the page built as the installer builds it, served by the box's
+real web server in front of a real mosquitto (the box's shipped config and ACL) whose websocket
+it carries at /mqtt, Debian's Chromium, a fresh phone, and a paho client playing the daemon. The page, broker and browser are made once per test module.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from tests.dashboard.page import CHROMIUM_ARGS, DASHBOARD, PHONE, FakeDaemon
 from tests.mosquitto import Mosquitto, require_mosquitto
+from tests.web.serving import PageServer
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
@@ -42,11 +43,15 @@ def dist() -> Path:
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory, dist: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path_factory.mktemp("broker"), device_id="box-1", http_dir=dist).start()
+def broker(tmp_path_factory: pytest.TempPathFactory, dist: Path) -> Iterator[PageServer]:
+    """The box's broker behind its web server: the page, its login and /mqtt come from the web
+    server (`http_url`, `ws_url`), the rest from the broker."""
+    b = Mosquitto(tmp_path_factory.mktemp("broker"), device_id="box-1").start()
+    page_server = PageServer(b, dist, tmp_path_factory.mktemp("web")).serve()
     try:
-        yield b
+        yield page_server
     finally:
+        page_server.shutdown()
         b.close()
 
 

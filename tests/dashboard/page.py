@@ -144,12 +144,18 @@ class FakeDaemon:
             return None
 
 
-def log_in(page: Page, broker: Mosquitto, user: Credentials, device: str) -> None:
-    """What a coach does: open the box's address, type the user, password and box id."""
+def log_in(
+    page: Page, broker: Mosquitto, user: Credentials, device: str, url: str | None = None
+) -> None:
+    """What a coach does: open the box's address, type the user, password and box id (and,
+    for a central broker, its address under the advanced settings)."""
     page.goto(broker.http_url)
     expect(page.locator("#login")).to_be_visible()
-    # the default broker address is the page's own origin: mosquitto serves both
+    # the default broker address is the page's own origin: the web server carries it at /mqtt
     assert page.locator("#f-url").input_value() == broker.ws_url
+    if url is not None:
+        page.locator("#advanced summary").tap()
+        page.fill("#f-url", url)
     page.fill("#f-user", user.username)
     page.fill("#f-pass", user.password)
     page.fill("#f-device", device)

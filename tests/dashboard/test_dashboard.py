@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from recorder.app.virtualmic import Feeder
+from recorder.web.auth import COOKIE
 from tests.dashboard.page import (
     WAIT_MS,
     FakeDaemon,
@@ -30,6 +31,7 @@ from tests.dashboard.page import (
 )
 from tests.mosquitto import Credentials, Mosquitto
 from tests.support import Running, make_config, wait_until
+from tests.web.serving import ManualClock, PageServer
 
 # ---- reading the page ----------------------------------------------------------------------------
 
@@ -226,7 +228,8 @@ def test_lost_broker_connection_is_shown_and_recovers(
     page: Page, tmp_path: Path, dist: Path
 ) -> None:
     """The broker going away (box rebooting, phone out of Wi-Fi) says so, then recovers alone."""
-    own = Mosquitto(tmp_path, device_id="box-1", http_dir=dist).start()
+    own = PageServer(Mosquitto(tmp_path, device_id="box-1").start(), dist, tmp_path / "web")
+    own.serve()
     try:
         fake = FakeDaemon(own)
         fake.state(state())
@@ -245,6 +248,7 @@ def test_lost_broker_connection_is_shown_and_recovers(
         expect(banner).to_be_hidden()
         expect(page.locator("#hours-left")).to_have_text("8.5 h", timeout=WAIT_MS)  # resubscribed
     finally:
+        own.shutdown()
         own.close()
 
 
@@ -258,11 +262,48 @@ def test_wrong_password_returns_to_the_form(page: Page, broker: Mosquitto) -> No
     page.click("#connect-btn")
     error = page.locator("#login-error")
     expect(error).to_be_visible(timeout=WAIT_MS)
-    expect(error).to_contain_text("refused")
+    expect(error).to_contain_text("Wrong password.")  # the web server's answer
     expect(page.locator("#login")).to_be_visible()
     page.locator("#advanced summary").tap()  # the broker address and prefix fold away
     expect(page.locator("#f-prefix")).to_have_value("session-recorder")
     assert touch_targets_too_small(page) == []
+
+
+def test_the_page_logs_in_through_the_web_server(page: Page, tmp_path: Path, dist: Path) -> None:
+    """The password goes to the box's web server first: wrong ones are slowed and said so, the
+    right one gives a cookie the page's scripts cannot read, and MQTT follows through /mqtt."""
+    clock = ManualClock()
+    own = PageServer(
+        Mosquitto(tmp_path, device_id="box-1").start(), dist, tmp_path / "web", clock=clock
+    )
+    own.serve()
+    try:
+        FakeDaemon(own).state(state())
+        page.goto(own.http_url)
+        error = page.locator("#login-error")
+        page.fill("#f-user", own.dashboard.username)
+        page.fill("#f-device", "box-1")
+        for attempt in range(5):
+            page.fill("#f-pass", f"wrong-{attempt}")
+            page.click("#connect-btn")
+            said = (
+                "Too many wrong passwords: try again in 1 s." if attempt == 4 else "Wrong password."
+            )
+            expect(error).to_have_text(said, timeout=WAIT_MS)
+            page.evaluate("document.getElementById('login-error').textContent = ''")
+        clock.now += 1.0
+        page.fill("#f-pass", own.dashboard.password)
+        page.click("#connect-btn")
+        expect(page.locator("#state-badge")).to_have_text("Idle", timeout=WAIT_MS)
+        assert page.evaluate("document.cookie") == ""  # HttpOnly
+        [cookie] = page.context.cookies(own.http_url)
+        assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (COOKIE, True, "Strict")
+        # no wrong guess ever reached the broker: one MQTT login, the right one
+        logins = [line for line in own.log_text().splitlines() if "New client connected" in line]
+        assert len([line for line in logins if " as dashboard-" in line]) == 1, logins
+    finally:
+        own.shutdown()
+        own.close()
 
 
 # ---- fleet ------------------------------------------------------------------------------------------------
@@ -281,7 +322,8 @@ def test_fleet_view_lists_every_box(page: Page, broker: Mosquitto, daemon: FakeD
                 broker.topic(leaf, "box-2"), payload, qos=1, retain=True
             ).wait_for_publish(5)
 
-        log_in(page, broker, broker.fleet, "all")
+        # a central broker's viewer, reached directly (here the same mosquitto's websockets)
+        log_in(page, broker, broker.fleet, "all", url=broker.broker.ws_url)
         cards = page.locator("#fleet-list .fleet-card")
         expect(cards).to_have_count(2, timeout=WAIT_MS)
         box1 = page.locator('#fleet-list li[data-device="box-1"] .fleet-card')

@@ -16,11 +16,13 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from recorder.web.server import WebSettings
+from recorder.web.server import WebSettings, build_app
 from tests.mosquitto import HOST, free_port
 from tests.support import wait_until
 
@@ -60,6 +62,16 @@ def settings(
         tls=tls,
         broker_timeout_s=5.0,
     )
+
+
+class ManualClock:
+    """The login throttle's clock, moved by the test (the server reads it on its own thread)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class ServedApp:
@@ -174,3 +186,43 @@ class WebProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PageServer:
+    """The phone page as a box serves it: the real web server (its page from `dist`, its login
+    checking the broker's `dashboard` password, /mqtt carried to `broker`), in front of a real
+    mosquitto. Stands in for the broker in the dashboard tests: `http_url` and `ws_url` are the
+    web server's, everything else (users, topics, clients, stop/start) the broker's."""
+
+    def __init__(
+        self, broker, dist: Path, folder: Path, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.broker = broker
+        folder.mkdir(parents=True, exist_ok=True)
+        web_settings = WebSettings(
+            password_file=password_file(folder, broker.dashboard.password),
+            dashboard_dir=dist,
+            broker_ws_url=broker.ws_url,
+            login_s=3600.0,
+            tls=False,
+        )
+        self.served = ServedApp(build_app(web_settings, clock=clock))
+
+    @property
+    def http_url(self) -> str:
+        return self.served.url
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.served.port}/mqtt"
+
+    def serve(self) -> PageServer:
+        """Start the web server (start/stop/close are the broker's)."""
+        self.served.start()
+        return self
+
+    def shutdown(self) -> None:
+        self.served.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self.broker, name)

@@ -16,19 +16,9 @@ from recorder.config import ConfigError
 from recorder.web.auth import COOKIE
 from recorder.web.server import build_app, is_protected
 from tests.support import make_config
-from tests.web.serving import PASSWORD, ServedApp, settings
+from tests.web.serving import PASSWORD, ManualClock, ServedApp, settings
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Clock:
-    """The throttle's clock, moved by the test (the server reads it on its own thread)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _extra(app: web.Application) -> None:
@@ -43,8 +33,8 @@ def _extra(app: web.Application) -> None:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
