@@ -1,5 +1,7 @@
 // @ts-check
-// The login form: the broker's address, the user, the box id ("all": every box) and the prefix.
+// The login form: the password (checked by the box's web server, which then opens /mqtt to this
+// phone), the user, the box id ("all": every box), and under "advanced" the broker's address
+// (a central broker is reached directly) and the prefix.
 
 import { $ } from "./dom.js";
 import { setConn } from "./header.js";

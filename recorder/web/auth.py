@@ -208,7 +208,7 @@ class LoginDesk:
 async def _password_in(request: web.Request) -> str | None:
     if request.content_length is not None and request.content_length > MAX_LOGIN_BODY:
         return None
-    body = await request.content.read(MAX_LOGIN_BODY + 1)
+    body = await request.read()  # a chunked body is bounded by the app's client_max_size
     if len(body) > MAX_LOGIN_BODY:
         return None
     try:

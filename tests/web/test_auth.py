@@ -221,3 +221,22 @@ def test_web_config_takes_tls_files_together_only(tmp_path):
         make_config(tmp_path, web={"tls_cert": str(tmp_path / "box.crt")})
     cfg = make_config(tmp_path, web={"port": 8080})
     assert (cfg.web.host, cfg.web.port, cfg.web.tls_cert) == ("0.0.0.0", 8080, None)
+
+
+def test_a_login_body_that_is_not_a_small_json_password_is_refused(served):
+    url = served.url + "api/login"
+    for body in (
+        b"",
+        b"[]",
+        b'{"password": 1}',
+        b"{" * 100,
+        b'{"password": "' + b"x" * 5000 + b'"}',
+    ):
+        answer = httpx.post(url, content=body, headers=served.origin)
+        assert answer.status_code == 400, body[:20]
+        assert "set-cookie" not in answer.headers
+    chunked = httpx.post(
+        url, content=iter([b'{"password": "', b"y" * 5000, b'"}']), headers=served.origin
+    )
+    assert chunked.status_code == 400
+    assert _login(served).status_code == 200  # none of them counted as a wrong password

@@ -73,6 +73,7 @@ def test_plain_http_warns_and_a_bad_config_is_refused(tmp_path):
     config, port = _config(tmp_path)
     with WebProcess(config, port, tmp_path) as web:
         assert httpx.get(web.url).status_code == 200
+    assert web.proc.returncode == 0  # SIGTERM: a clean stop
     assert "plain HTTP: the page password and the recordings cross the network" in web.log_text()
     password_file(tmp_path).chmod(0o644)
     done = cli("web", "--config", str(config), timeout=60)

@@ -100,3 +100,15 @@ def test_nothing_outside_the_page_is_served(served, tmp_path, path):
     assert answer.status_code == 404, path
     assert "not for the LAN" not in answer.text
     assert "not to be served" not in answer.text
+
+
+def test_a_precompressed_sibling_is_sent_as_it_is(served, tmp_path):
+    """A build that writes index.html.br / .gz saves the box compressing at every request."""
+    shell = (tmp_path / "dist" / "index.html").read_bytes()
+    packed = gzip.compress(shell, compresslevel=9)
+    (tmp_path / "dist" / "index.html.gz").write_bytes(packed)
+    answer = _raw(served, "", **{"Accept-Encoding": "gzip"})
+    assert answer.headers["content-encoding"] == "gzip"
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert answer.headers["cache-control"] == "no-cache"
+    assert answer.raw_body == packed
