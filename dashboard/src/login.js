@@ -15,6 +15,28 @@ import { DEFAULT_PREFIX, model } from "./state.js";
 export function initLogin(connect) {
   $("login-form").addEventListener("submit", (ev) => onLogin(ev, connect));
   $("settings-btn").addEventListener("click", () => showLogin());
+  $("logout-btn").addEventListener("click", () => logOut());
+}
+
+/** End this phone's login on the box (its cookie stops opening anything) and forget the
+ * password here. */
+async function logOut() {
+  close();
+  const s = { ...model.settings, password: "", remember: false };
+  model.settings = s;
+  store(s);
+  let said = "Logged out: the password is needed again on this phone.";
+  try {
+    const r = await fetch("/api/logout", {
+      method: "POST",
+      headers: { "X-Requested-With": "session-recorder" },
+      credentials: "same-origin",
+    });
+    if (!r.ok) said = `The box did not log this phone out (HTTP ${r.status}).`;
+  } catch {
+    said = "The box did not answer: this phone forgot the password, the box's login stays.";
+  }
+  showLogin(said);
 }
 
 /** Show the form (and drop the connection), with what went wrong. @param {string} [error] */

@@ -13,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -301,6 +302,17 @@ def test_the_page_logs_in_through_the_web_server(page: Page, tmp_path: Path, dis
         # no wrong guess ever reached the broker: one MQTT login, the right one
         logins = [line for line in own.log_text().splitlines() if "New client connected" in line]
         assert len([line for line in logins if " as dashboard-" in line]) == 1, logins
+
+        # logging out ends the login on the box, not only on this phone
+        page.locator("#settings-btn").tap()
+        page.locator("#logout-btn").tap()
+        expect(error).to_have_text(
+            "Logged out: the password is needed again on this phone.", timeout=WAIT_MS
+        )
+        assert page.context.cookies(own.http_url) == []
+        asked = httpx.get(own.http_url + "api/me", cookies={COOKIE: cookie["value"]})
+        assert asked.status_code == 401  # the token is dead, even to one who kept it
+        expect(page.locator("#f-pass")).to_have_value("")
     finally:
         own.shutdown()
         own.close()
