@@ -66,8 +66,8 @@ MISTAKES = {
     ),
     "a command field of the wrong type": (
         "markers.js",
-        'command({ cmd: "label_marker", session: sid, marker: n,',
-        'command({ cmd: "label_marker", session: sid, marker: String(n),',
+        'const cmd = { cmd: "label_marker", session: sid, marker: n,',
+        'const cmd = { cmd: "label_marker", session: sid, marker: String(n),',
         "TS2322",  # Type 'string' is not assignable to type 'number'
     ),
     "an event the box never sends": (
