@@ -14,8 +14,11 @@ import numpy as np
 
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import AudioInfo, Manifest, Marker, SegmentInfo
+from recorder.core.transcript.doc import Line, TranscriptDoc, Word
 from recorder.media.wav import SoundfileSegment, file_sha256
 from recorder.store.sessions import SessionStore
+from recorder.transcript.files import write_all
+from recorder.transcript.status import write_status
 
 SESSION_ID = "000042-20261129T093000Z"
 
@@ -122,3 +125,31 @@ def finished_session(
     manifest.markers = [Marker(frame=f, seconds=f / rate, label=t) for f, t in markers]
     SessionStore(sessions).write_manifest(folder, manifest)
     return folder, manifest
+
+
+def _word(text: str, start: float, end: float, p: float = 0.9) -> Word:
+    return Word(text, start, end, p, f" {text}")
+
+
+def done_transcript(folder: Path, session_id: str = SESSION_ID) -> TranscriptDoc:
+    """transcript.json and its files (.docx, .txt, .vtt) as the transcript worker leaves them
+    when it is done: two lines, coach and client, at revision 0, with "carrier" for the
+    coach to correct."""
+    doc = TranscriptDoc(
+        session_id=session_id, title=f"Session {session_id}", date="2026-12-06", length_s=2.0,
+        speakers=("Coach", "Client"), mode="channels", engine="whisper",
+        lines=(
+            Line(0.1, 0.9, "Coach", "What would you like to work on", False,
+                 (_word("What", 0.1, 0.2), _word("would", 0.2, 0.3), _word("you", 0.3, 0.4),
+                  _word("like", 0.4, 0.5), _word("to", 0.5, 0.6), _word("work", 0.6, 0.7, 0.3),
+                  _word("on", 0.7, 0.9))),
+            Line(1.0, 1.9, "Client", "My carrier goals", False,
+                 (_word("My", 1.0, 1.2), _word("carrier", 1.2, 1.6, 0.2),
+                  _word("goals", 1.6, 1.9))),
+        ),
+    )  # fmt: skip
+    files = write_all(doc, folder)
+    write_status(folder, {"status": "done", "engine": "whisper", "files": files,
+                          "words": doc.words, "turns": doc.turns, "paragraphs": doc.paragraphs,
+                          "doc": doc.to_json()})  # fmt: skip
+    return doc

@@ -62,7 +62,17 @@ class SessionViews:
         t = summary(s.path)
         transcript = {
             k: t[k]
-            for k in ("status", "engine", "words", "turns", "paragraphs", "progress", "error")
+            for k in (
+                "status",
+                "engine",
+                "words",
+                "turns",
+                "paragraphs",
+                "progress",
+                "error",
+                "revision",  # the page marks the revision it shows proofread
+                "proofread",
+            )
             if k in t
         }
         checks = credential.check(s.path, s.manifest)
