@@ -149,6 +149,11 @@ def _box_parsers(sub: _WithCommon) -> None:
         type=float,
         help="length of the session after the pre-roll (default: the conversation's, or 9)",
     )
+    demo.add_argument(
+        "--web",
+        action="store_true",
+        help="then keep the demo's box up for the phone page on localhost, until Ctrl-C",
+    )
 
 
 class _WithCommon:
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from recorder.app.demo import run_demo
 
-        return run_demo(args.dir, args.seconds)
+        return run_demo(args.dir, args.seconds, web=args.web)
     if args.command == "fleet" and args.broker:
         return _fleet(args, None)
     try:

@@ -29,6 +29,7 @@ from recorder.adapters.control_socket import send, wait_for_job
 from recorder.adapters.rclone.client import RcloneError, find_binary, vet
 from recorder.app.daemon import Parts, Recorder
 from recorder.app.demo_voices import ESPEAK, SCRIPT, conversation, to_int16
+from recorder.app.demo_web import Box
 from recorder.app.virtualmic import Feeder, VirtualMic, demo_periods, encode
 from recorder.config import Config, load_config
 from recorder.core.formats import FORMATS
@@ -86,18 +87,31 @@ remote = "demoshare:{shared}"
 """
 
 
-def run_demo(where: Path | None, seconds: float | None = None) -> int:
+def run_demo(where: Path | None, seconds: float | None = None, web: bool = False) -> int:
+    """The demo session; with `web`, then the demo's box kept up for the page until Ctrl-C."""
     root = (where or Path(tempfile.mkdtemp(prefix="session-recorder-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     mic = VirtualMic(root / "alsa").install()
     os.environ["HOME"] = str(mic.home)  # alsa-lib reads ~/.asoundrc at its first use
     cfg_path = root / "config.toml"
-    speech = _speech()
-    cfg = _write_config(cfg_path, root, mic, speech is not None)
     log_path = root / "daemon.log"
     _log_to(log_path)
     say(f"demo folder: {root}")
     say(f"virtual microphone: ALSA PCM '{mic.name}' reading {mic.infile}")
+    speech = _speech()
+    box = Box(root) if web else None
+    try:
+        extra = box.config_sections() if box is not None else ""
+        cfg = _write_config(cfg_path, root, mic, speech is not None, extra)
+        return _run(cfg, cfg_path, root, mic, speech, seconds, box)
+    finally:
+        if box is not None:
+            box.stop()
+
+
+def _run(cfg, cfg_path: Path, root: Path, mic: VirtualMic, speech, seconds, box) -> int:
+    """The session, its report, then (with a box) the page until Ctrl-C."""
+    log_path = root / "daemon.log"
     periods, seconds = _signal(speech, seconds)
     feeder = Feeder(mic.infile, periods, PERIOD_MS / 1000)
     feeder.start()
@@ -110,18 +124,28 @@ def run_demo(where: Path | None, seconds: float | None = None) -> int:
     try:
         session_id = _record(rec, cfg, factory.pin(cfg.gpio.button), seconds)
         session = _after_the_stop(rec, cfg, session_id, root)
+        report(session)
+        transcript_report(session.path)
+        say(f"recorder log: {log_path}")
+        if box is None:
+            say(f"see it on the phone page: {own_command()} demo --web (on this machine, "
+                "until Ctrl-C)")  # fmt: skip
+        say(f"list it again with: {own_command()} sessions --config {shlex.quote(str(cfg_path))}")
+        if box is None:
+            return 0
+        box.serve(cfg_path)
+        return box.until_interrupted()
     finally:
+        if box is not None:
+            box.stop()  # the web server and the broker, before the recorder they talk to
         rec.shutdown()
         feeder.stop()
         factory.reset()
-    report(session)
-    transcript_report(session.path)
-    say(f"recorder log: {log_path}")
-    say(f"list it again with: {own_command()} sessions --config {shlex.quote(str(cfg_path))}")
-    return 0
 
 
-def _write_config(cfg_path: Path, root: Path, mic: VirtualMic, transcript: bool) -> Config:
+def _write_config(
+    cfg_path: Path, root: Path, mic: VirtualMic, transcript: bool, extra: str = ""
+) -> Config:
     cfg_path.write_text(
         CONFIG.format(
             upload=_local_cloud(root),
@@ -136,6 +160,7 @@ def _write_config(cfg_path: Path, root: Path, mic: VirtualMic, transcript: bool)
             socket=root / "control.sock",
             transcript=TRANSCRIPT if transcript else "",
         )
+        + extra
     )
     return load_config(cfg_path)
 
