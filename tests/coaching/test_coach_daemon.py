@@ -106,7 +106,7 @@ def test_the_coach_over_mqtt_from_the_next_session_to_a_share(tmp_path, mic, bro
             phone.send({"cmd": "bookmark", "session": sid, "seconds": 0.5, "label": "listen"})
             assert phone.answer("bookmark")["ok"] is True
             markers = _manifest(r, sid)["markers"]
-            assert [(k["label"], k["source"]) for k in markers][0] == ("listen", "review")
+            assert (markers[0]["label"], markers[0]["source"]) == ("listen", "review")
             assert [k["label"] for k in markers][1:] == ["goal set", "second"]
 
             # renamed afterwards; the files get the new name
