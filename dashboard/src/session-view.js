@@ -11,6 +11,7 @@ import { elem, factList, finite, record } from "./dom.js";
 import { keepFields, restoreFields } from "./fields.js";
 import { day, fmtLength, fullDate } from "./format.js";
 import { markersSection } from "./markers.js";
+import { playerSection } from "./player.js";
 import { sharesSection } from "./shares.js";
 import { isCoach, nameOf } from "./state.js";
 import { transcriptLine } from "./transcript.js";
@@ -85,6 +86,7 @@ function coachView(prefix, r, id, t, c, uploadsOn, confirm, sharing) {
   const problems = consent && Array.isArray(consent.problems) ? consent.problems : [];
   for (const p of problems) parts.push(elem("p", "error record-problem", `Damaged record: ${String(p)}`));
   if (t) parts.push(transcriptLine(t));
+  parts.push(playerSection(id, r)); // kept across rebuilds: it goes on playing
   const markers = Array.isArray(r.markers) ? r.markers.filter(record) : [];
   parts.push(markersSection(prefix, id, markers));
   parts.push(detailsForm(prefix, id, details));

@@ -174,6 +174,7 @@
  * @property {number} [paragraphs] timestamped lines: a turn has more than one after a long pause; absent from an older daemon
  * @property {number} [progress] 0 to 1 while building
  * @property {string} [error]
+ * @property {number} [revision] the coach's corrections saved so far (0: the engine's); absent from an older daemon
  */
 
 /**
@@ -358,8 +359,79 @@
 /**
  * The JSON commands the page's forms send, each answered by a `command` event.
  * @typedef {LabelCommand | NextCommand | LabelMarkerCommand | ConsentCommand | ShareCommand
- *   | RevokeCommand | DiscardCommand} JsonCommand
+ *   | RevokeCommand | DiscardCommand | BookmarkCommand} JsonCommand
  */
+
+/**
+ * A marker set while listening back (source `review`), in a finished session.
+ * @typedef {object} BookmarkCommand
+ * @property {"bookmark"} cmd
+ * @property {string} session
+ * @property {number} seconds where in session.mp3/flac (pre-roll included, like a marker's `seconds`)
+ * @property {string} [label]
+ */
+
+// ---- the web server's session API (GET /api/sessions, /api/sessions/<id>/transcript) -----------
+
+/**
+ * @typedef {"session.mp3" | "session.flac" | "transcript.docx" | "transcript.txt" | "transcript.vtt"
+ *   | "labels.txt" | "submission.mp3"} MediaFile
+ */
+
+/**
+ * A session as GET /api/sessions lists it: its `sessions --json` record without the box's paths;
+ * only the fields the page reads are typed.
+ * @typedef {object} ApiSession
+ * @property {string} id
+ * @property {string | null} [name]
+ * @property {string} [state]
+ * @property {"box" | "archive"} source
+ * @property {MediaFile[]} media the files /media/<id>/ has
+ * @property {number} [preroll_s] where the start press falls in session.mp3/flac: transcript times count from it
+ * @property {{status?: string, revision?: number, proofread?: boolean}} [transcript]
+ */
+
+/**
+ * A recognised word; times count from the start press.
+ * @typedef {object} TranscriptWord
+ * @property {string} text
+ * @property {number} start_s
+ * @property {number} end_s
+ * @property {number | null} probability the engine's confidence (0..1); null where the coach typed it
+ * @property {string | null} [display] the piece as the engine wrote it, with its leading space
+ */
+
+/**
+ * A paragraph of the transcript (a turn, or part of one after a long pause).
+ * @typedef {object} TranscriptLine
+ * @property {number} start_s
+ * @property {number} end_s
+ * @property {string} speaker
+ * @property {string} text
+ * @property {boolean} [overlap]
+ * @property {TranscriptWord[]} [words] empty in older transcripts
+ */
+
+/**
+ * @typedef {object} TranscriptDocJson
+ * @property {string} session_id
+ * @property {string} title
+ * @property {number} length_s
+ * @property {string[]} speakers
+ * @property {TranscriptLine[]} lines
+ * @property {{at_s: number, label: string}[]} [markers]
+ */
+
+/**
+ * GET /api/sessions/<id>/transcript; `doc` is null until the transcript is done.
+ * @typedef {object} TranscriptAnswer
+ * @property {string} id
+ * @property {string} status
+ * @property {number} preroll_s
+ * @property {TranscriptDocJson | null} doc
+ * @property {string} [error]
+ */
+
 
 // ---- the page's own ---------------------------------------------------------------------------
 

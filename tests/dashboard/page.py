@@ -17,6 +17,12 @@ from playwright.sync_api import Locator, Page, expect
 
 from recorder.app.virtualmic import encode
 from recorder.core.formats import FORMATS
+from recorder.core.manifest import Manifest
+from recorder.core.transcript.doc import Line, TranscriptDoc, Word, join_words
+from recorder.media.deliverables import build_deliverables
+from recorder.transcript.files import write_all
+from recorder.transcript.status import write_status
+from tests.factories import finished_session, tone
 from tests.mosquitto import Credentials, Mosquitto
 from tests.support import ROOT
 
@@ -207,3 +213,73 @@ def pulsing(rate: int = 48000, period: int = 4800):
         x = (np.sin(2 * np.pi * 440 * t) * amp).astype(np.int64)
         yield encode(np.repeat(x[:, None], 2, axis=1), FORMATS["S16_LE"])
         n += 1
+
+
+# ---- a session to listen back to ------------------------------------------------------------------
+
+REVIEW_PREROLL_S = 1.0  # the start press falls 1 s into session.mp3: transcript times count from it
+
+
+def _words(line: str, start: float, end: float, unsure: dict[str, float | None]) -> list[Word]:
+    """`line`'s words spread evenly from `start` to `end`, probability 0.9 unless `unsure` says
+    (None: a word the coach typed)."""
+    texts = line.split()
+    step = (end - start) / len(texts)
+    return [
+        Word(t, start + i * step, start + (i + 1) * step, unsure.get(t, 0.9), f" {t}")
+        for i, t in enumerate(texts)
+    ]
+
+
+def review_session(sessions: Path, seconds: float = 20.0) -> tuple[Path, Manifest, TranscriptDoc]:
+    """A finished session as the recorder leaves it once transcribed: its segment, manifest (two
+    markers, 1 s of pre-roll), session.mp3 and session.flac built by the recorder's own code, and
+    a done transcript (transcript.json and its files as the transcript worker writes them) of
+    four lines, "carrier" (0.2) the one word the engine was unsure of and "Sam" typed by the
+    coach (no probability)."""
+    rate = 48000
+    frames = int((seconds + REVIEW_PREROLL_S) * rate)
+    folder, manifest = finished_session(
+        sessions,
+        [tone(frames).tobytes()],
+        rate,
+        markers=[(6 * rate, "goal"), (int(15.5 * rate), "team")],
+        details={"client": "Sam", "title": "Goals review"},
+        preroll_frames=int(REVIEW_PREROLL_S * rate),
+    )
+    build_deliverables(folder, manifest)
+    spoken = [
+        (0.5, 3.5, "Coach", "What would you like to work on today Sam"),
+        (4.0, 8.0, "Client", "My carrier goals for this year"),
+        (9.0, 13.0, "Coach", "Tell me more about the career part"),
+        (14.0, 18.0, "Client", "I want to lead a team"),
+    ]
+    unsure: dict[str, float | None] = {"carrier": 0.2, "Sam": None}
+    lines = []
+    for start, end, speaker, text in spoken:
+        words = tuple(_words(text, start, end, unsure))
+        lines.append(Line(start, end, speaker, join_words(words), False, words))
+    doc = TranscriptDoc(
+        session_id=manifest.id,
+        title="Sam · Goals review",
+        date="2026-11-29",
+        length_s=seconds,
+        speakers=("Coach", "Client"),
+        mode="channels",
+        engine="whisper",
+        lines=tuple(lines),
+    )
+    files = write_all(doc, folder)
+    write_status(
+        folder,
+        {
+            "status": "done",
+            "engine": "whisper",
+            "files": files,
+            "words": doc.words,
+            "turns": doc.turns,
+            "paragraphs": doc.paragraphs,
+            "doc": doc.to_json(),
+        },
+    )
+    return folder, manifest, doc

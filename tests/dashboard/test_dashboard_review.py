@@ -1,0 +1,255 @@
+"""Listening back on the phone, in Chromium at 360×740 against the real recorder: the page is
+served by the real web server (its login, /mqtt, /media with Range and the session API) over
+the running daemon's own session folder, which holds a finished session with session.mp3 built
+by the recorder's code and a done transcript. The coach plays it, jumps to a marker, reads
+along (the highlighted line follows the audio, a tap on a line plays from it, a search finds a
+word, an unsure word is marked), marks a moment (the `bookmark` command reaches the daemon over
+MQTT and lands in labels.txt), and comes back to where they left off after a reload.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from recorder.adapters.control_socket import send
+from recorder.app.virtualmic import Feeder
+from recorder.store.sessions import SessionStore
+from recorder.web.api import add_api_routes
+from recorder.web.media import add_media_routes
+from recorder.web.server import WebSettings, build_app
+from tests.dashboard.page import (
+    REVIEW_PREROLL_S,
+    WAIT_MS,
+    log_in,
+    open_view,
+    pulsing,
+    review_session,
+    screenshot,
+    touch_targets_too_small,
+)
+from tests.mosquitto import Mosquitto
+from tests.support import Running, make_config, wait_until
+from tests.web.serving import PageServer, ServedApp
+
+SEEK_TOLERANCE_S = 0.1
+
+
+class ReviewServer(PageServer):
+    """The box's web server as `session-recorder web` builds it: the page, login and /mqtt, with
+    the media and session API routes over the daemon's session folder."""
+
+    def __init__(self, broker: Mosquitto, dist: Path, folder: Path, sessions: Path) -> None:
+        super().__init__(broker, dist, folder)
+        settings = WebSettings(
+            password_file=folder / "dashboard.pass",  # written by PageServer
+            dashboard_dir=dist,
+            broker_ws_url=broker.ws_url,
+            login_s=3600.0,
+            tls=False,
+        )
+        store = SessionStore(sessions)
+        cache = folder / "web-cache"
+
+        def media(app) -> None:
+            add_media_routes(app, store, cache, None)
+
+        def api(app) -> None:
+            add_api_routes(app, store, None)
+
+        self.served = ServedApp(build_app(settings, [media, api]))
+
+
+@pytest.fixture
+def console(page: Page) -> Iterator[list[str]]:
+    """The page's console errors and failed requests: none may appear, but the 404 of the
+    optional /config.json (a box without one gets the defaults, settings.js)."""
+    errors: list[str] = []
+
+    def said(m) -> None:
+        # a failed request is said here without its address: the response names it
+        if m.type == "error" and not m.text.startswith("Failed to load resource"):
+            errors.append(m.text)
+
+    def answered(r) -> None:
+        if r.status >= 400 and not r.url.endswith("/config.json"):
+            errors.append(f"HTTP {r.status} {r.url}")
+
+    page.on("console", said)
+    page.on("response", answered)
+    yield errors
+    assert not errors, f"console errors: {errors}"
+
+
+def audio(panel: Locator) -> Locator:
+    return panel.locator(".player-sec audio")
+
+
+def prop(panel: Locator, expression: str):
+    """`expression` of the session's <audio> element (`a`)."""
+    return audio(panel).evaluate(f"a => {expression}")
+
+
+def seeked_to(panel: Locator, tap: Locator) -> float:
+    """Tap, and where the audio was when its seek ended."""
+    audio(panel).evaluate(
+        "a => { a.dataset.seekedAt = ''; "
+        "a.addEventListener('seeked', () => { a.dataset.seekedAt = String(a.currentTime) }, "
+        "{once: true}) }"
+    )
+    tap.tap()
+    expect(audio(panel)).not_to_have_attribute("data-seeked-at", "", timeout=WAIT_MS)
+    return float(audio(panel).get_attribute("data-seeked-at"))
+
+
+def set_time(panel: Locator, seconds: float) -> None:
+    """Move the paused audio to `seconds`, as the timeline does."""
+    audio(panel).evaluate(f"a => {{ a.pause(); a.currentTime = {seconds} }}")
+
+
+def current_line(panel: Locator) -> Locator:
+    return panel.locator(".ra-line.current")
+
+
+def test_listen_jump_read_along_bookmark_and_resume(
+    page: Page, console: list[str], broker, dist: Path, tmp_path: Path, mic
+) -> None:
+    mosquitto: Mosquitto = broker.broker
+    pw = tmp_path / "mqtt.pass"
+    pw.write_text(mosquitto.recorder.password)
+    cfg = make_config(
+        tmp_path,
+        device={"id": "box-1"},
+        mqtt={
+            "host": "127.0.0.1",
+            "port": mosquitto.port,
+            "username": mosquitto.recorder.username,
+            "password_file": str(pw),
+        },
+        warnings={"disk_minutes": 0},
+    )
+    folder, manifest, doc = review_session(cfg.storage.dir)
+    sid = manifest.id
+    # what the daemon receives on its cmd topic, read by a second client of the same account
+    heard: queue.Queue[bytes] = queue.Queue()
+    listener = mosquitto.client(mosquitto.recorder)
+    listener.on_message = lambda _c, _u, msg: heard.put(msg.payload)
+    listener.subscribe(mosquitto.topic("cmd", "box-1"), qos=1)
+    server = ReviewServer(mosquitto, dist, tmp_path / "web", cfg.storage.dir).serve()
+    feeder = Feeder(mic.infile, pulsing(), 0.1)
+    try:
+        with Running(cfg, feeder) as r:
+            wait_until(lambda: r.rec.mqtt.connected, 10)
+            log_in(page, server, mosquitto.dashboard, "box-1")
+            panel = open_view(page, sid)
+            player = panel.locator(".player-sec")
+            expect(player).to_be_visible(timeout=WAIT_MS)
+            expect(panel.locator(".ra-line")).to_have_count(len(doc.lines), timeout=WAIT_MS)
+            assert touch_targets_too_small(page) == []
+            screenshot(page, "review-1-player.png")
+
+            # the MP3 plays
+            player.locator(".player-play").tap()
+            page.wait_for_function(
+                f"() => document.querySelector('.player-sec[data-session=\"{sid}\"] audio')"
+                ".currentTime > 0.5",
+                timeout=20000,
+            )
+            expect(player.locator(".player-play")).to_have_text("Pause")
+            screenshot(page, "review-2-playing.png")
+
+            # a tap on a marker seeks there (the markers' seconds count from the first frame)
+            markers = player.locator(".player-marker")
+            expect(markers).to_have_count(2)
+            expect(player.locator(".player-tick")).to_have_count(2)
+            at = seeked_to(panel, markers.nth(1))
+            assert abs(at - 15.5) < SEEK_TOLERANCE_S, at
+            screenshot(page, "review-3-marker.png")
+
+            # the highlighted line (and word) follows the audio, a transcript time + preroll
+            for i, line in ((2, doc.lines[2]), (0, doc.lines[0]), (3, doc.lines[3])):
+                word = line.words[2]
+                set_time(panel, REVIEW_PREROLL_S + word.start_s + 0.05)
+                expect(current_line(panel)).to_have_attribute("data-i", str(i), timeout=WAIT_MS)
+                expect(current_line(panel).locator(".ra-word.spoken")).to_have_text(word.text)
+            expect(current_line(panel)).to_be_in_viewport()
+            screenshot(page, "review-4-read-along.png")
+
+            # a tap on a line's time plays from the line's start
+            at = seeked_to(panel, panel.locator(".ra-line").nth(1).locator(".ra-time"))
+            assert abs(at - (REVIEW_PREROLL_S + doc.lines[1].start_s)) < SEEK_TOLERANCE_S, at
+            expect(current_line(panel)).to_have_attribute("data-i", "1", timeout=WAIT_MS)
+            audio(panel).evaluate("a => a.pause()")
+
+            # the word the engine was unsure of is marked; the one the coach typed is not
+            expect(panel.locator(".ra-word.unsure")).to_have_text(["carrier"])
+            sam = panel.locator(".ra-line").nth(0).locator(".ra-word", has_text="Sam")
+            expect(sam).not_to_have_class("ra-word unsure")
+
+            # search
+            query = panel.locator(".ra-query")
+            query.fill("career")
+            expect(panel.locator(".ra-count")).to_have_text("1 found")
+            expect(panel.locator(".ra-line.match")).to_have_attribute("data-i", "2")
+            expect(panel.locator(".ra-word.hit")).to_have_text(["career"])
+            panel.locator(".ra-next").tap()
+            expect(panel.locator(".ra-count")).to_have_text("1 of 1")
+            expect(panel.locator(".ra-line.match-current")).to_be_in_viewport()
+            query.fill("nothing like this")
+            expect(panel.locator(".ra-count")).to_have_text("not found")
+            screenshot(page, "review-5-search.png")
+            query.fill("")
+
+            # a correction saved elsewhere (another phone, `ctl`) is read again: revision 1
+            fix = {"cmd": "transcript_edit", "session": sid, "base": 0,
+                   "ops": [{"op": "text", "line": 1, "text": "My career goals for this year"}]}  # fmt: skip
+            assert send(cfg.socket_path, fix)["ok"]
+            expect(panel.locator(".ra-line").nth(1).locator(".ra-text")).to_have_text(
+                "My career goals for this year", timeout=10000
+            )
+            expect(panel.locator(".ra-word.unsure")).to_have_count(0)  # the coach's word
+
+            # mark this moment: the command, the box's answer, labels.txt, the new marker
+            set_time(panel, 12.345)
+            player.locator(".player-mark-label").fill("career part")
+            player.locator(".player-mark-btn").tap()
+            sent = json.loads(heard.get(timeout=10))
+            assert sent == {"cmd": "bookmark", "session": sid, "seconds": 12.345,
+                            "label": "career part"}  # fmt: skip
+            expect(player.locator(".form-msg")).to_have_attribute("data-kind", "ok", timeout=10000)
+            wait_until(
+                lambda: (
+                    "12.345000\t12.345000\tcareer part"
+                    in (folder / "labels.txt").read_text().splitlines()
+                ),
+                20,
+                "the bookmark in labels.txt",
+            )
+            expect(markers).to_have_count(3, timeout=10000)
+            expect(markers.nth(1)).to_contain_text("career part")
+            screenshot(page, "review-6-bookmark.png")
+
+            # where the coach left off comes back after a reload
+            set_time(panel, 7.0)
+            page.wait_for_function(
+                "() => Object.keys(localStorage).some(k => k.startsWith('session-recorder.resume|')"
+                " && localStorage.getItem(k) === '7.0')"
+            )
+            page.reload()
+            log_in(page, server, mosquitto.dashboard, "box-1")
+            panel = open_view(page, sid)
+            panel.locator(".player-sec").scroll_into_view_if_needed()  # the file loads when seen
+            expect(panel.locator(".player-resume")).to_have_text(
+                "Resumed where you left off: 0:00:07", timeout=WAIT_MS
+            )
+            assert abs(prop(panel, "a.currentTime") - 7.0) < SEEK_TOLERANCE_S
+            screenshot(page, "review-7-resumed.png")
+    finally:
+        server.shutdown()
+        listener.disconnect()
+        listener.loop_stop()
