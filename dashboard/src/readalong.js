@@ -5,6 +5,8 @@
 // search with next/previous, and the words the engine was unsure of marked "to check".
 
 import { elem, finite, record } from "./dom.js";
+import { lineEditor } from "./edit.js";
+import { feedbackLine } from "./feedback.js";
 import { clock } from "./format.js";
 import { transcriptOf } from "./review-api.js";
 
@@ -40,6 +42,12 @@ export class ReadAlong {
     /** @type {Row[]} */
     this.matches = [];
     this.matchAt = -1;
+    /** @type {TranscriptLine[]} */
+    this.lines = [];
+    /** @type {string[]} */
+    this.speakers = [];
+    this.revision = 0;
+    this.editing = false;
 
     this.el = elem("div", "readalong");
     this.note = elem("p", "muted small readalong-note", "");
@@ -49,7 +57,16 @@ export class ReadAlong {
     this.count = elem("span", "ra-count muted small", "");
     this.search = this.searchBar();
     this.search.hidden = true;
-    this.el.append(elem("h4", "", "Read along"), this.search, this.note, this.list);
+    this.editBtn = elem("button", "btn small secondary ra-correct", "Correct");
+    this.editBtn.type = "button";
+    this.editBtn.setAttribute("aria-pressed", "false");
+    this.editBtn.hidden = true;
+    this.editBtn.addEventListener("click", () => this.setEditing(!this.editing));
+    const head = elem("div", "ra-head");
+    head.append(elem("h4", "", "Read along"), this.editBtn);
+    this.editHint = elem("p", "muted small ra-edit-hint", "Tap a line to correct its words or speaker, split it or merge it with the next.");
+    this.editHint.hidden = true;
+    this.el.append(head, this.editHint, feedbackLine(`${sid}|edit`), this.search, this.note, this.list);
     const off = () => {
       this.handsOffUntil = Date.now() + HANDS_OFF_MS;
     };
@@ -101,12 +118,15 @@ export class ReadAlong {
       this.show(null, status === "building" ? "The transcript is being written: it appears here when it is ready." : "No transcript for this session yet.");
       return;
     }
+    const rev = revision ?? 0;
     const key = `${status}|${revision === null ? "" : revision}`;
     if (key === this.loadedKey) return;
     this.loadedKey = key;
     transcriptOf(this.sid).then(
       (a) => {
-        if (this.loadedKey === key) this.fill(a);
+        if (this.loadedKey !== key) return;
+        this.revision = rev; // the revision of the lines shown: a correction is made on it
+        this.fill(a);
       },
       (err) => {
         if (this.loadedKey !== key) return;
@@ -125,7 +145,46 @@ export class ReadAlong {
       this.show(null, a.status === "damaged" ? `The transcript is damaged: ${a.error || "build it again"}.` : "No transcript for this session yet.");
       return;
     }
+    this.speakers = Array.isArray(doc.speakers) ? doc.speakers.filter((x) => typeof x === "string") : [];
     this.show(lines, lines.length ? "" : "The transcript has no lines.");
+  }
+
+  /** Correcting (a tap opens a line's editor) or listening (a tap plays the line). @param {boolean} on */
+  setEditing(on) {
+    this.editing = on;
+    this.editBtn.setAttribute("aria-pressed", String(on));
+    this.editBtn.textContent = on ? "Done correcting" : "Correct";
+    this.editHint.hidden = !on;
+    this.el.classList.toggle("editing", on);
+    if (!on) this.closeEditor();
+  }
+
+  /** @param {number} i */
+  openEditor(i) {
+    const row = this.rows[i];
+    const line = this.lines[i];
+    if (!row || !line || row.el.querySelector(".ra-edit")) return;
+    this.closeEditor();
+    row.el.classList.add("editing-line");
+    row.el.append(
+      lineEditor({
+        sid: this.sid,
+        line,
+        index: i,
+        last: i === this.lines.length - 1,
+        speakers: this.speakers,
+        base: this.revision,
+        key: `${this.sid}|edit`,
+        close: () => this.closeEditor(),
+      }),
+    );
+    const field = row.el.querySelector("textarea");
+    if (field) field.focus();
+  }
+
+  closeEditor() {
+    for (const f of this.list.querySelectorAll(".ra-edit")) f.remove();
+    for (const r of this.rows) r.el.classList.remove("editing-line");
   }
 
   /** @param {TranscriptLine[] | null} lines @param {string} note */
@@ -133,6 +192,8 @@ export class ReadAlong {
     this.note.textContent = note;
     this.note.hidden = !note;
     this.search.hidden = !lines || !lines.length;
+    this.editBtn.hidden = !lines || !lines.length;
+    this.lines = lines || [];
     this.current = null;
     this.currentWord = null;
     this.rows = (lines || []).map((line, i) => this.row(line, i));
@@ -185,7 +246,11 @@ export class ReadAlong {
     const t = ev.target;
     if (!(t instanceof Element)) return;
     const li = t.closest(".ra-line");
-    if (!(li instanceof HTMLElement)) return;
+    if (!(li instanceof HTMLElement) || t.closest(".ra-edit")) return;
+    if (this.editing) {
+      this.openEditor(Number(li.dataset.i));
+      return;
+    }
     const word = t.closest(".ra-word");
     const at = word instanceof HTMLElement ? word.dataset.start : li.dataset.start;
     this.play(this.preroll + Number(at));

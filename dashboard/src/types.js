@@ -359,7 +359,7 @@
 /**
  * The JSON commands the page's forms send, each answered by a `command` event.
  * @typedef {LabelCommand | NextCommand | LabelMarkerCommand | ConsentCommand | ShareCommand
- *   | RevokeCommand | DiscardCommand | BookmarkCommand} JsonCommand
+ *   | RevokeCommand | DiscardCommand | BookmarkCommand | TranscriptEditCommand} JsonCommand
  */
 
 /**
@@ -369,6 +369,22 @@
  * @property {string} session
  * @property {number} seconds where in session.mp3/flac (pre-roll included, like a marker's `seconds`)
  * @property {string} [label]
+ */
+
+/**
+ * One correction of a `transcript_edit`; lines and words count from 0 as in transcript.json.
+ * @typedef {{op: "text", line: number, text: string} | {op: "speaker", line: number, speaker: string}
+ *   | {op: "split", line: number, word: number} | {op: "merge", line: number}} TranscriptEditOp
+ */
+
+/**
+ * One save of corrections to a finished transcript, on the revision the page read (`base`):
+ * refused when another phone saved first.
+ * @typedef {object} TranscriptEditCommand
+ * @property {"transcript_edit"} cmd
+ * @property {string} session
+ * @property {number} base
+ * @property {TranscriptEditOp[]} ops applied in order
  */
 
 // ---- the web server's session API (GET /api/sessions, /api/sessions/<id>/transcript) -----------

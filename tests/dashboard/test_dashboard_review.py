@@ -9,16 +9,21 @@ MQTT and lands in labels.txt), and comes back to where they left off after a rel
 
 from __future__ import annotations
 
+import io
 import json
 import queue
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import docx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from recorder.adapters.control_socket import send
 from recorder.app.virtualmic import Feeder
+from recorder.config import Config
+from recorder.core.transcript.doc import TranscriptDoc
 from recorder.store.sessions import SessionStore
 from recorder.web.api import add_api_routes
 from recorder.web.media import add_media_routes
@@ -116,9 +121,25 @@ def current_line(panel: Locator) -> Locator:
     return panel.locator(".ra-line.current")
 
 
-def test_listen_jump_read_along_bookmark_and_resume(
-    page: Page, console: list[str], broker, dist: Path, tmp_path: Path, mic
-) -> None:
+@dataclass
+class Box:
+    """The running daemon with a finished, transcribed session, and its web server."""
+
+    cfg: Config
+    server: ReviewServer
+    folder: Path
+    sid: str
+    doc: TranscriptDoc
+    heard: queue.Queue[bytes]  # what reaches the daemon's cmd topic, as sent
+
+    def open(self, page: Page) -> Locator:
+        """Log in as the coach and open the session's view."""
+        log_in(page, self.server, self.server.broker.dashboard, "box-1")
+        return open_view(page, self.sid)
+
+
+@pytest.fixture
+def box(broker, dist: Path, tmp_path: Path, mic) -> Iterator[Box]:
     mosquitto: Mosquitto = broker.broker
     pw = tmp_path / "mqtt.pass"
     pw.write_text(mosquitto.recorder.password)
@@ -134,7 +155,6 @@ def test_listen_jump_read_along_bookmark_and_resume(
         warnings={"disk_minutes": 0},
     )
     folder, manifest, doc = review_session(cfg.storage.dir)
-    sid = manifest.id
     # what the daemon receives on its cmd topic, read by a second client of the same account
     heard: queue.Queue[bytes] = queue.Queue()
     listener = mosquitto.client(mosquitto.recorder)
@@ -145,111 +165,182 @@ def test_listen_jump_read_along_bookmark_and_resume(
     try:
         with Running(cfg, feeder) as r:
             wait_until(lambda: r.rec.mqtt.connected, 10)
-            log_in(page, server, mosquitto.dashboard, "box-1")
-            panel = open_view(page, sid)
-            player = panel.locator(".player-sec")
-            expect(player).to_be_visible(timeout=WAIT_MS)
-            expect(panel.locator(".ra-line")).to_have_count(len(doc.lines), timeout=WAIT_MS)
-            assert touch_targets_too_small(page) == []
-            screenshot(page, "review-1-player.png")
-
-            # the MP3 plays
-            player.locator(".player-play").tap()
-            page.wait_for_function(
-                f"() => document.querySelector('.player-sec[data-session=\"{sid}\"] audio')"
-                ".currentTime > 0.5",
-                timeout=20000,
-            )
-            expect(player.locator(".player-play")).to_have_text("Pause")
-            screenshot(page, "review-2-playing.png")
-
-            # a tap on a marker seeks there (the markers' seconds count from the first frame)
-            markers = player.locator(".player-marker")
-            expect(markers).to_have_count(2)
-            expect(player.locator(".player-tick")).to_have_count(2)
-            at = seeked_to(panel, markers.nth(1))
-            assert abs(at - 15.5) < SEEK_TOLERANCE_S, at
-            screenshot(page, "review-3-marker.png")
-
-            # the highlighted line (and word) follows the audio, a transcript time + preroll
-            for i, line in ((2, doc.lines[2]), (0, doc.lines[0]), (3, doc.lines[3])):
-                word = line.words[2]
-                set_time(panel, REVIEW_PREROLL_S + word.start_s + 0.05)
-                expect(current_line(panel)).to_have_attribute("data-i", str(i), timeout=WAIT_MS)
-                expect(current_line(panel).locator(".ra-word.spoken")).to_have_text(word.text)
-            expect(current_line(panel)).to_be_in_viewport()
-            screenshot(page, "review-4-read-along.png")
-
-            # a tap on a line's time plays from the line's start
-            at = seeked_to(panel, panel.locator(".ra-line").nth(1).locator(".ra-time"))
-            assert abs(at - (REVIEW_PREROLL_S + doc.lines[1].start_s)) < SEEK_TOLERANCE_S, at
-            expect(current_line(panel)).to_have_attribute("data-i", "1", timeout=WAIT_MS)
-            audio(panel).evaluate("a => a.pause()")
-
-            # the word the engine was unsure of is marked; the one the coach typed is not
-            expect(panel.locator(".ra-word.unsure")).to_have_text(["carrier"])
-            sam = panel.locator(".ra-line").nth(0).locator(".ra-word", has_text="Sam")
-            expect(sam).not_to_have_class("ra-word unsure")
-
-            # search
-            query = panel.locator(".ra-query")
-            query.fill("career")
-            expect(panel.locator(".ra-count")).to_have_text("1 found")
-            expect(panel.locator(".ra-line.match")).to_have_attribute("data-i", "2")
-            expect(panel.locator(".ra-word.hit")).to_have_text(["career"])
-            panel.locator(".ra-next").tap()
-            expect(panel.locator(".ra-count")).to_have_text("1 of 1")
-            expect(panel.locator(".ra-line.match-current")).to_be_in_viewport()
-            query.fill("nothing like this")
-            expect(panel.locator(".ra-count")).to_have_text("not found")
-            screenshot(page, "review-5-search.png")
-            query.fill("")
-
-            # a correction saved elsewhere (another phone, `ctl`) is read again: revision 1
-            fix = {"cmd": "transcript_edit", "session": sid, "base": 0,
-                   "ops": [{"op": "text", "line": 1, "text": "My career goals for this year"}]}  # fmt: skip
-            assert send(cfg.socket_path, fix)["ok"]
-            expect(panel.locator(".ra-line").nth(1).locator(".ra-text")).to_have_text(
-                "My career goals for this year", timeout=10000
-            )
-            expect(panel.locator(".ra-word.unsure")).to_have_count(0)  # the coach's word
-
-            # mark this moment: the command, the box's answer, labels.txt, the new marker
-            set_time(panel, 12.345)
-            player.locator(".player-mark-label").fill("career part")
-            player.locator(".player-mark-btn").tap()
-            sent = json.loads(heard.get(timeout=10))
-            assert sent == {"cmd": "bookmark", "session": sid, "seconds": 12.345,
-                            "label": "career part"}  # fmt: skip
-            expect(player.locator(".form-msg")).to_have_attribute("data-kind", "ok", timeout=10000)
-            wait_until(
-                lambda: (
-                    "12.345000\t12.345000\tcareer part"
-                    in (folder / "labels.txt").read_text().splitlines()
-                ),
-                20,
-                "the bookmark in labels.txt",
-            )
-            expect(markers).to_have_count(3, timeout=10000)
-            expect(markers.nth(1)).to_contain_text("career part")
-            screenshot(page, "review-6-bookmark.png")
-
-            # where the coach left off comes back after a reload
-            set_time(panel, 7.0)
-            page.wait_for_function(
-                "() => Object.keys(localStorage).some(k => k.startsWith('session-recorder.resume|')"
-                " && localStorage.getItem(k) === '7.0')"
-            )
-            page.reload()
-            log_in(page, server, mosquitto.dashboard, "box-1")
-            panel = open_view(page, sid)
-            panel.locator(".player-sec").scroll_into_view_if_needed()  # the file loads when seen
-            expect(panel.locator(".player-resume")).to_have_text(
-                "Resumed where you left off: 0:00:07", timeout=WAIT_MS
-            )
-            assert abs(prop(panel, "a.currentTime") - 7.0) < SEEK_TOLERANCE_S
-            screenshot(page, "review-7-resumed.png")
+            yield Box(cfg, server, folder, manifest.id, doc, heard)
     finally:
         server.shutdown()
         listener.disconnect()
         listener.loop_stop()
+
+
+def test_listen_jump_read_along_bookmark_and_resume(
+    page: Page, console: list[str], box: Box
+) -> None:
+    cfg, folder, sid, doc, heard = box.cfg, box.folder, box.sid, box.doc, box.heard
+    panel = box.open(page)
+    player = panel.locator(".player-sec")
+    expect(player).to_be_visible(timeout=WAIT_MS)
+    expect(panel.locator(".ra-line")).to_have_count(len(doc.lines), timeout=WAIT_MS)
+    assert touch_targets_too_small(page) == []
+    screenshot(page, "review-1-player.png")
+
+    # the MP3 plays
+    player.locator(".player-play").tap()
+    page.wait_for_function(
+        f"() => document.querySelector('.player-sec[data-session=\"{sid}\"] audio')"
+        ".currentTime > 0.5",
+        timeout=20000,
+    )
+    expect(player.locator(".player-play")).to_have_text("Pause")
+    screenshot(page, "review-2-playing.png")
+
+    # a tap on a marker seeks there (the markers' seconds count from the first frame)
+    markers = player.locator(".player-marker")
+    expect(markers).to_have_count(2)
+    expect(player.locator(".player-tick")).to_have_count(2)
+    at = seeked_to(panel, markers.nth(1))
+    assert abs(at - 15.5) < SEEK_TOLERANCE_S, at
+    screenshot(page, "review-3-marker.png")
+
+    # the highlighted line (and word) follows the audio, a transcript time + preroll
+    for i, line in ((2, doc.lines[2]), (0, doc.lines[0]), (3, doc.lines[3])):
+        word = line.words[2]
+        set_time(panel, REVIEW_PREROLL_S + word.start_s + 0.05)
+        expect(current_line(panel)).to_have_attribute("data-i", str(i), timeout=WAIT_MS)
+        expect(current_line(panel).locator(".ra-word.spoken")).to_have_text(word.text)
+    expect(current_line(panel)).to_be_in_viewport()
+    screenshot(page, "review-4-read-along.png")
+
+    # a tap on a line's time plays from the line's start
+    at = seeked_to(panel, panel.locator(".ra-line").nth(1).locator(".ra-time"))
+    assert abs(at - (REVIEW_PREROLL_S + doc.lines[1].start_s)) < SEEK_TOLERANCE_S, at
+    expect(current_line(panel)).to_have_attribute("data-i", "1", timeout=WAIT_MS)
+    audio(panel).evaluate("a => a.pause()")
+
+    # the word the engine was unsure of is marked; the one the coach typed is not
+    expect(panel.locator(".ra-word.unsure")).to_have_text(["carrier"])
+    sam = panel.locator(".ra-line").nth(0).locator(".ra-word", has_text="Sam")
+    expect(sam).not_to_have_class("ra-word unsure")
+
+    # search
+    query = panel.locator(".ra-query")
+    query.fill("career")
+    expect(panel.locator(".ra-count")).to_have_text("1 found")
+    expect(panel.locator(".ra-line.match")).to_have_attribute("data-i", "2")
+    expect(panel.locator(".ra-word.hit")).to_have_text(["career"])
+    panel.locator(".ra-next").tap()
+    expect(panel.locator(".ra-count")).to_have_text("1 of 1")
+    expect(panel.locator(".ra-line.match-current")).to_be_in_viewport()
+    query.fill("nothing like this")
+    expect(panel.locator(".ra-count")).to_have_text("not found")
+    screenshot(page, "review-5-search.png")
+    query.fill("")
+
+    # a correction saved elsewhere (another phone, `ctl`) is read again: revision 1
+    fix = {"cmd": "transcript_edit", "session": sid, "base": 0,
+           "ops": [{"op": "text", "line": 1, "text": "My career goals for this year"}]}  # fmt: skip
+    assert send(cfg.socket_path, fix)["ok"]
+    expect(panel.locator(".ra-line").nth(1).locator(".ra-text")).to_have_text(
+        "My career goals for this year", timeout=10000
+    )
+    expect(panel.locator(".ra-word.unsure")).to_have_count(0)  # the coach's word
+
+    # mark this moment: the command, the box's answer, labels.txt, the new marker
+    set_time(panel, 12.345)
+    player.locator(".player-mark-label").fill("career part")
+    player.locator(".player-mark-btn").tap()
+    sent = json.loads(heard.get(timeout=10))
+    assert sent == {"cmd": "bookmark", "session": sid, "seconds": 12.345,
+                    "label": "career part"}  # fmt: skip
+    expect(player.locator(f'[data-feedback="{sid}|bookmark"]')).to_have_attribute(
+        "data-kind", "ok", timeout=10000
+    )
+    wait_until(
+        lambda: (
+            "12.345000\t12.345000\tcareer part" in (folder / "labels.txt").read_text().splitlines()
+        ),
+        20,
+        "the bookmark in labels.txt",
+    )
+    expect(markers).to_have_count(3, timeout=10000)
+    expect(markers.nth(1)).to_contain_text("career part")
+    screenshot(page, "review-6-bookmark.png")
+
+    # where the coach left off comes back after a reload
+    set_time(panel, 7.0)
+    page.wait_for_function(
+        "() => Object.keys(localStorage).some(k => k.startsWith('session-recorder.resume|')"
+        " && localStorage.getItem(k) === '7.0')"
+    )
+    page.reload()
+    panel = box.open(page)
+    panel.locator(".player-sec").scroll_into_view_if_needed()  # the file loads when seen
+    expect(panel.locator(".player-resume")).to_have_text(
+        "Resumed where you left off: 0:00:07", timeout=WAIT_MS
+    )
+    assert abs(prop(panel, "a.currentTime") - 7.0) < SEEK_TOLERANCE_S
+    screenshot(page, "review-7-resumed.png")
+
+
+def docx_text(path: Path) -> str:
+    """transcript.docx as python-docx reads it."""
+    return "\n".join(p.text for p in docx.Document(io.BytesIO(path.read_bytes())).paragraphs)
+
+
+def test_correct_a_line_split_and_merge_read_back_from_the_docx(
+    page: Page, console: list[str], box: Box
+) -> None:
+    panel = box.open(page)
+    lines = panel.locator(".ra-line")
+    expect(lines).to_have_count(len(box.doc.lines), timeout=WAIT_MS)
+    ra = panel.locator(".readalong")
+    ra.locator(".ra-correct").tap()
+    expect(ra.locator(".ra-correct")).to_have_attribute("aria-pressed", "true")
+
+    def save(op_line: int, tap: str, sent_ops: list[dict], base: int) -> None:
+        lines.nth(op_line).locator(tap).tap()
+        sent = json.loads(box.heard.get(timeout=10))
+        assert sent == {"cmd": "transcript_edit", "session": box.sid, "base": base,
+                        "ops": sent_ops}  # fmt: skip
+        expect(ra.locator(f'[data-feedback="{box.sid}|edit"]')).to_have_attribute(
+            "data-kind", "ok", timeout=10000
+        )
+
+    # a misheard word and the speaker of a line
+    lines.nth(1).locator(".ra-text").tap()
+    editor = lines.nth(1).locator(".ra-edit")
+    expect(editor).to_be_visible()
+    assert touch_targets_too_small(page) == []
+    editor.locator("textarea").fill("My career goals for this year")
+    editor.locator("select").select_option("Coach")
+    screenshot(page, "review-8-correcting.png")
+    fixed = [
+        {"op": "text", "line": 1, "text": "My career goals for this year"},
+        {"op": "speaker", "line": 1, "speaker": "Coach"},
+    ]
+    save(1, ".ra-edit-save", fixed, base=0)
+    expect(lines.nth(1).locator(".ra-text")).to_have_text(
+        "My career goals for this year", timeout=10000
+    )
+    expect(lines.nth(1).locator(".ra-speaker")).to_have_text("Coach")
+    expect(panel.locator(".ra-word.unsure")).to_have_count(0)
+
+    # split "Tell me more | about the career part" at the cursor, then merge it back
+    lines.nth(2).locator(".ra-text").tap()
+    text = lines.nth(2).locator(".ra-edit textarea")
+    at = box.doc.lines[2].text.index("about")
+    text.evaluate(f"t => t.setSelectionRange({at}, {at})")
+    save(2, ".ra-edit-split", [{"op": "split", "line": 2, "word": 3}], base=1)
+    expect(lines).to_have_count(len(box.doc.lines) + 1, timeout=10000)
+    expect(lines.nth(2).locator(".ra-text")).to_have_text("Tell me more")
+    expect(lines.nth(3).locator(".ra-text")).to_have_text("about the career part")
+    screenshot(page, "review-9-split.png")
+    lines.nth(2).locator(".ra-text").tap()
+    save(2, ".ra-edit-merge", [{"op": "merge", "line": 2}], base=2)
+    expect(lines).to_have_count(len(box.doc.lines), timeout=10000)
+    expect(lines.nth(2).locator(".ra-text")).to_have_text("Tell me more about the career part")
+
+    # the files the coach submits were rebuilt from the corrections
+    text = docx_text(box.folder / "transcript.docx")
+    assert "My career goals for this year" in text and "carrier" not in text
+    assert "Tell me more about the career part" in text
+    assert json.loads((box.folder / "transcript.json").read_text())["revision"] == 3
