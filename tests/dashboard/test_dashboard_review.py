@@ -201,6 +201,28 @@ def test_listen_jump_read_along_bookmark_and_resume(
     assert abs(at - 15.5) < SEEK_TOLERANCE_S, at
     screenshot(page, "review-3-marker.png")
 
+    # the lock screen shows the session's name (Media Session API)
+    assert page.evaluate("() => navigator.mediaSession.metadata.title") == "Sam · Goals review"
+    # −15 s / +15 s, the speeds, and the FLAC on request, keeping the place
+    set_time(panel, 15.5)
+    at = seeked_to(panel, player.locator(".player-back"))
+    assert abs(at - 0.5) < SEEK_TOLERANCE_S, at
+    at = seeked_to(panel, player.locator(".player-fwd"))
+    assert abs(at - 15.5) < SEEK_TOLERANCE_S, at
+    player.locator('.player-speed[data-speed="1.5"]').tap()
+    assert prop(panel, "a.playbackRate") == 1.5
+    expect(player.locator('.player-speed[aria-pressed="true"]')).to_have_text("1.5×")
+    player.locator('.player-speed[data-speed="1"]').tap()
+    player.locator(".player-flac").tap()
+    expect(audio(panel)).to_have_attribute("src", f"/media/{sid}/session.flac")
+    page.wait_for_function(
+        "a => a.readyState >= 1 && Math.abs(a.currentTime - 15.5) < 0.1",
+        arg=audio(panel).element_handle(),
+        timeout=WAIT_MS,
+    )
+    player.locator(".player-flac").tap()
+    expect(audio(panel)).to_have_attribute("src", f"/media/{sid}/session.mp3")
+
     # the highlighted line (and word) follows the audio, a transcript time + preroll
     for i, line in ((2, doc.lines[2]), (0, doc.lines[0]), (3, doc.lines[3])):
         word = line.words[2]
