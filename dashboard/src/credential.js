@@ -1,10 +1,13 @@
 // @ts-check
-// The credential check in a session's view: each point ✓/✗/?, the verdict, ICF's caveat and the
-// commands that make the submission files.
+// The credential check in a session's view: each point ✓/✗/?, the verdict, ICF's caveat, the
+// coach's "proofread" mark on the transcript and the files to submit (downloads.js).
 
+import { command } from "./commands.js";
 import { elem, record } from "./dom.js";
+import { submissionFiles } from "./downloads.js";
+import { feedbackLine } from "./feedback.js";
 
-/** @import { CredentialCheck, CredentialView } from "./types.js" */
+/** @import { CredentialCheck, CredentialView, ProofreadCommand, TranscriptSummary } from "./types.js" */
 
 /** @type {Record<string, [string, string]>} */
 const CHECK_MARK = { pass: ["✓", "passed"], fail: ["✗", "failed"], unknown: ["?", "not known"] };
@@ -15,12 +18,16 @@ const CHECK_LABEL = {
   gaps: "No gaps",
   ending: "Not cut short",
   transcript: "Transcript",
+  proofread: "Proofread",
   consent: "Consent",
 };
 const ICF_CAVEAT = "ICF's rules change: confirm them with ICF before you submit.";
 
-/** @param {CredentialView} c @param {string} id the session's id */
-export function credentialSection(c, id) {
+/**
+ * @param {CredentialView} c @param {string} id the session's id
+ * @param {TranscriptSummary | null} [t] its transcript: a finished one can be marked proofread
+ */
+export function credentialSection(c, id, t = null) {
   const section = elem("section", "credential");
   section.append(elem("h3", "", "Credential check"));
   const checks = Array.isArray(c.checks) ? c.checks.filter(record) : [];
@@ -52,23 +59,38 @@ export function credentialSection(c, id) {
   }
   const v = elem("p", "verdict", `${ready ? "✓" : "✗"} ${verdict}`);
   v.dataset.ready = String(ready);
-  section.append(ul, v, elem("p", "small muted caveat", ICF_CAVEAT), elem("p", "small", "To make the files to submit:"));
-  const cmds = elem("div", "commands");
-  for (const cmd of submissionCommands(id)) cmds.append(elem("code", "", cmd));
-  section.append(cmds);
+  const mark = t ? proofreadToggle(id, t) : null;
+  if (mark) (ul.querySelector('.check[data-name="proofread"] .check-body') || ul).append(mark);
+  section.append(ul, v, elem("p", "small muted caveat", ICF_CAVEAT), submissionFiles(id));
   return section;
+}
+
+/**
+ * "Mark proofread" on the transcript's current revision, or "Mark not proofread": a mark the
+ * box refuses when the transcript changed since this page saw it. Only for a daemon that says
+ * the revision (a finished transcript).
+ * @param {string} id @param {TranscriptSummary} t
+ */
+function proofreadToggle(id, t) {
+  if (t.status !== "done" || !Number.isInteger(t.revision) || typeof t.proofread !== "boolean") return null;
+  const revision = /** @type {number} */ (t.revision);
+  const done = t.proofread;
+  const key = `${id}|proofread`;
+  const box = elem("div", "proofread");
+  box.dataset.proofread = String(done);
+  const b = elem("button", "btn small secondary proofread-btn", done ? "Mark not proofread" : "Mark proofread");
+  b.type = "button";
+  b.addEventListener("click", () => {
+    /** @type {ProofreadCommand} */
+    const cmd = { cmd: "proofread", session: id, revision, done: !done };
+    command(cmd, key);
+  });
+  box.append(b, feedbackLine(key));
+  return box;
 }
 
 /** @param {CredentialCheck} k */
 function checkLabel(k) {
   if (typeof k.label === "string" && k.label) return k.label;
   return CHECK_LABEL[k.name] || String(k.name || "Check");
-}
-
-/** @param {string} id */
-function submissionCommands(id) {
-  return [
-    `session-recorder export ${id} --format mp3 --from-start`,
-    `session-recorder transcript ${id} --format docx`,
-  ];
 }

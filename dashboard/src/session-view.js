@@ -7,6 +7,7 @@ import { consentSection } from "./consent.js";
 import { credentialSection } from "./credential.js";
 import { confirmFor, discardSection } from "./deletion.js";
 import { detailsForm } from "./details.js";
+import { downloadsSection } from "./downloads.js";
 import { elem, factList, finite, record } from "./dom.js";
 import { keepFields, restoreFields } from "./fields.js";
 import { day, fmtLength, fullDate } from "./format.js";
@@ -53,7 +54,7 @@ function plainView(r, id, t, c) {
     ]),
   ];
   if (t) parts.push(transcriptLine(t));
-  if (c) parts.push(credentialSection(c, id));
+  if (c) parts.push(credentialSection(c, id, t));
   return parts;
 }
 
@@ -94,7 +95,8 @@ function coachView(prefix, r, id, t, c, uploadsOn, confirm, sharing) {
     parts.push(consentSection(prefix, id, r, confirm));
     parts.push(sharesSection(prefix, id, r, sharing));
   }
-  if (c) parts.push(credentialSection(c, id));
+  if (c) parts.push(credentialSection(c, id, t));
+  else if (!recordingNow) parts.push(downloadsSection(id));
   if (!recordingNow) parts.push(discardSection(id, r, confirm));
   return parts;
 }

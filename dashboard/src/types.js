@@ -175,6 +175,7 @@
  * @property {number} [progress] 0 to 1 while building
  * @property {string} [error]
  * @property {number} [revision] the coach's corrections saved so far (0: the engine's); absent from an older daemon
+ * @property {boolean} [proofread] whether the coach marked the current revision proofread; absent from an older daemon
  */
 
 /**
@@ -359,7 +360,25 @@
 /**
  * The JSON commands the page's forms send, each answered by a `command` event.
  * @typedef {LabelCommand | NextCommand | LabelMarkerCommand | ConsentCommand | ShareCommand
- *   | RevokeCommand | DiscardCommand | BookmarkCommand | TranscriptEditCommand} JsonCommand
+ *   | RevokeCommand | DiscardCommand | BookmarkCommand | ProofreadCommand | TranscriptEditCommand} JsonCommand
+ */
+
+/**
+ * The coach's mark on a finished transcript: refused when `revision` is no longer the current one.
+ * @typedef {object} ProofreadCommand
+ * @property {"proofread"} cmd
+ * @property {string} session
+ * @property {number} [revision] the revision the coach read
+ * @property {boolean} [done] false clears the mark
+ */
+
+/**
+ * `GET` or `POST /api/sessions/<id>/submission`: where the submission MP3 (the MP3 from the
+ * start press) stands.
+ * @typedef {object} SubmissionStatus
+ * @property {"none" | "building" | "ready" | "failed"} status
+ * @property {number} progress 0 to 1
+ * @property {string} [error] why a build failed
  */
 
 /**
@@ -447,7 +466,6 @@
  * @property {TranscriptDocJson | null} doc
  * @property {string} [error]
  */
-
 
 // ---- the page's own ---------------------------------------------------------------------------
 

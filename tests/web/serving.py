@@ -17,12 +17,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from aiohttp import web
 
-from recorder.web.server import WebSettings, build_app
+from recorder.web.server import RouteAdder, WebSettings, build_app
 from tests.mosquitto import HOST, free_port
 from tests.support import wait_until
 
@@ -191,11 +191,17 @@ class WebProcess:
 class PageServer:
     """The phone page as a box serves it: the real web server (its page from `dist`, its login
     checking the broker's `dashboard` password, /mqtt carried to `broker`), in front of a real
-    mosquitto. Stands in for the broker in the dashboard tests: `http_url` and `ws_url` are the
+    mosquitto, with `routes` (the media and API routes, `recorder.app.web_server.extra_routes`).
+    Stands in for the broker in the dashboard tests: `http_url` and `ws_url` are the
     web server's, everything else (users, topics, clients, stop/start) the broker's."""
 
     def __init__(
-        self, broker, dist: Path, folder: Path, clock: Callable[[], float] = time.monotonic
+        self,
+        broker,
+        dist: Path,
+        folder: Path,
+        clock: Callable[[], float] = time.monotonic,
+        routes: Iterable[RouteAdder] = (),
     ) -> None:
         self.broker = broker
         folder.mkdir(parents=True, exist_ok=True)
@@ -206,7 +212,7 @@ class PageServer:
             login_s=3600.0,
             tls=False,
         )
-        self.served = ServedApp(build_app(web_settings, clock=clock))
+        self.served = ServedApp(build_app(web_settings, routes, clock=clock))
 
     @property
     def http_url(self) -> str:
