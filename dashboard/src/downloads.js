@@ -99,6 +99,7 @@ function repaintAll() {
 /** @param {HTMLElement} box */
 function paint(box) {
   const id = box.dataset.downloads || "";
+  box.dataset.served = served.state; // what the box's web server said of its sessions
   const media = served.state === "known" && ownBox() ? served.media.get(id) : undefined;
   if (!media) {
     box.dataset.mode = "commands";

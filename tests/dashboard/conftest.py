@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from recorder.app.web_server import extra_routes
 from tests.dashboard.page import CHROMIUM_ARGS, DASHBOARD, PHONE, FakeDaemon
 from tests.mosquitto import Mosquitto, require_mosquitto
+from tests.support import make_config
 from tests.web.serving import PageServer
 
 try:
@@ -47,7 +49,10 @@ def broker(tmp_path_factory: pytest.TempPathFactory, dist: Path) -> Iterator[Pag
     """The box's broker behind its web server: the page, its login and /mqtt come from the web
     server (`http_url`, `ws_url`), the rest from the broker."""
     b = Mosquitto(tmp_path_factory.mktemp("broker"), device_id="box-1").start()
-    page_server = PageServer(b, dist, tmp_path_factory.mktemp("web")).serve()
+    web_dir = tmp_path_factory.mktemp("web")
+    # with its media and session routes, as `session-recorder web` has them (no session here)
+    routes = extra_routes(make_config(web_dir))
+    page_server = PageServer(b, dist, web_dir, routes=routes).serve()
     try:
         yield page_server
     finally:

@@ -192,19 +192,28 @@ def test_a_failed_build_says_why(page: Page, box: Box, daemon: FakeDaemon) -> No
 def test_without_the_box_api_the_view_keeps_the_commands(
     page: Page, broker: PageServer, daemon: FakeDaemon, tmp_path: Path, dist: Path
 ) -> None:
-    """A page whose server has no /api (an older setup) shows the two commands instead."""
+    """A page whose server has no /api/sessions (an older setup) shows the two commands, and so
+    does one whose box does not have the session (a central broker's other boxes)."""
     b = Box(tmp_path, broker, dist)
     done_transcript(b.folder)
     daemon.state(state(recent=b.recent()))
-    log_in(page, broker, broker.dashboard, "box-1")  # the fixture's server: no media or API
-    panel = open_view(page, SESSION_ID)
-    files = panel.locator(".credential .downloads")
-    expect(files).to_have_attribute("data-mode", "commands", timeout=WAIT_MS)
-    expect(files.locator("code")).to_have_text([
-        f"session-recorder export {SESSION_ID} --format mp3 --from-start",
-        f"session-recorder transcript {SESSION_ID} --format docx",
-    ])  # fmt: skip
-    expect(files.locator(".build-btn")).to_have_count(0)
+    older = PageServer(broker.broker, dist, tmp_path / "older").serve()  # no media or API
+    try:
+        # the fixture's server has the routes, not the session
+        for server, said in ((older, "absent"), (broker, "known")):
+            log_in(page, server, broker.dashboard, "box-1")
+            panel = open_view(page, SESSION_ID)
+            files = panel.locator(".credential .downloads")
+            expect(files).to_have_attribute("data-served", said, timeout=WAIT_MS)
+            expect(files).to_have_attribute("data-mode", "commands", timeout=WAIT_MS)
+            expect(files.locator("code")).to_have_text([
+                f"session-recorder export {SESSION_ID} --format mp3 --from-start",
+                f"session-recorder transcript {SESSION_ID} --format docx",
+            ])  # fmt: skip
+            expect(files.locator(".build-btn")).to_have_count(0)
+            page.goto("about:blank")
+    finally:
+        older.shutdown()
 
 
 @pytest.mark.timeout(600)
