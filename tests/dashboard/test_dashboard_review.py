@@ -117,6 +117,21 @@ def set_time(panel: Locator, seconds: float) -> None:
     audio(panel).evaluate(f"a => {{ a.pause(); a.currentTime = {seconds} }}")
 
 
+def settled(page: Page) -> float:
+    """Where the page is scrolled once it has not moved for ten frames."""
+    return page.evaluate(
+        """() => new Promise(done => {
+            let last = -1, still = 0;
+            const look = () => {
+                still = window.scrollY === last ? still + 1 : 0;
+                last = window.scrollY;
+                if (still >= 10) done(last); else requestAnimationFrame(look);
+            };
+            requestAnimationFrame(look);
+        })"""
+    )
+
+
 def current_line(panel: Locator) -> Locator:
     return panel.locator(".ra-line.current")
 
@@ -223,7 +238,9 @@ def test_listen_jump_read_along_bookmark_and_resume(
     player.locator(".player-flac").tap()
     expect(audio(panel)).to_have_attribute("src", f"/media/{sid}/session.mp3")
 
-    # the highlighted line (and word) follows the audio, a transcript time + preroll
+    # the highlighted line (and word) follows the audio, a transcript time + preroll, and is
+    # scrolled into view
+    page.evaluate("() => window.scrollTo(0, 0)")
     for i, line in ((2, doc.lines[2]), (0, doc.lines[0]), (3, doc.lines[3])):
         word = line.words[2]
         set_time(panel, REVIEW_PREROLL_S + word.start_s + 0.05)
@@ -231,6 +248,20 @@ def test_listen_jump_read_along_bookmark_and_resume(
         expect(current_line(panel).locator(".ra-word.spoken")).to_have_text(word.text)
     expect(current_line(panel)).to_be_in_viewport()
     screenshot(page, "review-4-read-along.png")
+    # … but not while the coach scrolls the page
+    # a finger moving on the screen (touch events through the browser's input), then the page
+    # at its top, away from the read-along
+    cdp = page.context.new_cdp_session(page)
+    for kind, y in (("touchStart", 600), ("touchMove", 500), ("touchMove", 400), ("touchEnd", 0)):
+        points = [{"x": 180, "y": y}] if kind != "touchEnd" else []
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+    settled(page)
+    page.evaluate("() => window.scrollTo({top: 0, behavior: 'instant'})")
+    top = settled(page)
+    expect(panel.locator(".ra-line").nth(1)).not_to_be_in_viewport()
+    set_time(panel, REVIEW_PREROLL_S + doc.lines[1].start_s + 0.1)
+    expect(current_line(panel)).to_have_attribute("data-i", "1", timeout=WAIT_MS)
+    assert settled(page) == top
 
     # a tap on a line's time plays from the line's start
     at = seeked_to(panel, panel.locator(".ra-line").nth(1).locator(".ra-time"))
