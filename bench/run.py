@@ -40,6 +40,7 @@ BENCHMARKS = [
     "turns",
     "transcribe",
     "retag",
+    "web",
 ]
 DOC = ROOT / "docs" / "benchmarks.md"
 
