@@ -161,7 +161,7 @@ function submissionItem(id) {
     bar.setAttribute("aria-labelledby", label.id);
     li.append(label, bar);
   } else {
-    const button = elem("button", "btn small secondary build-btn", b && b.status === "failed" ? "Try again" : "Make the submission MP3");
+    const button = elem("button", "btn small secondary build-btn", b && b.status === "failed" ? "Make the submission MP3 again" : "Make the submission MP3");
     button.type = "button";
     button.disabled = !b; // its state is being asked
     button.addEventListener("click", () => startBuild(id));
