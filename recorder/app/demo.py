@@ -137,7 +137,7 @@ def _run(cfg, cfg_path: Path, root: Path, mic: VirtualMic, speech, seconds, box)
         return box.until_interrupted()
     finally:
         if box is not None:
-            box.stop()  # the web server and the broker, before the recorder they talk to
+            box.stop_web()  # before the recorder it talks to (the broker goes after it)
         rec.shutdown()
         feeder.stop()
         factory.reset()

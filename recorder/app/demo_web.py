@@ -4,7 +4,7 @@ The same parts a box runs, on loopback only: the demo's recorder (still recordin
 its virtual microphone still fed), its own mosquitto rendered from the shipped config and ACL
 (`dashboard/mosquitto/`, as the installer renders them) for the page's live status, and
 `session-recorder web` in a process of its own on a free port of 127.0.0.1, with a page
-password made for the demo. Ctrl-C stops them all, the web server and the broker first.
+password made for the demo. Ctrl-C stops them all: the web server, the recorder, the broker.
 """
 
 from __future__ import annotations
@@ -255,9 +255,13 @@ class Box:
         say(f"the web server stopped on its own: see {self.root / 'web.log'}")
         return 1
 
-    def stop(self) -> None:
+    def stop_web(self) -> None:
         _stop(self.web)
         self.web = None
+
+    def stop(self) -> None:
+        """The web server, then the broker (after the recorder, which publishes to it)."""
+        self.stop_web()
         if self.broker is not None:
             self.broker.stop()
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import uuid
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -22,6 +23,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from bench.common import children
+from recorder.app import demo_web
 from recorder.web.auth import COOKIE
 from tests.mosquitto import mosquitto_binary
 from tests.support import wait_until
@@ -145,3 +147,20 @@ def test_demo_web_serves_the_session_until_ctrl_c(tmp_path):
             proc.kill()
             proc.wait(30)
         log.close()
+
+
+def test_without_mosquitto_the_page_is_served_without_live_status(tmp_path, monkeypatch, capsys):
+    """A machine without the broker (it cannot be uninstalled for a test: its look-up finds
+    nothing) still gets the page, and is told why it shows no live status."""
+    monkeypatch.setattr(demo_web, "_binary", lambda _name: None)
+    box = demo_web.Box(tmp_path)
+    try:
+        sections = tomllib.loads(box.config_sections())
+    finally:
+        box.stop()
+    assert "mqtt" not in sections
+    web = sections["web"]
+    assert web["host"] == "127.0.0.1" and web["port"] == box.ports.web
+    assert (tmp_path / "page.pass").read_text().strip() == box.password
+    assert web["password_file"] == str(tmp_path / "page.pass")
+    assert "(no live status on the page: mosquitto is not installed" in capsys.readouterr().out
