@@ -4,7 +4,9 @@ the running daemon's own session folder, which holds a finished session with ses
 by the recorder's code and a done transcript. The coach plays it, jumps to a marker, reads
 along (the highlighted line follows the audio, a tap on a line plays from it, a search finds a
 word, an unsure word is marked), marks a moment (the `bookmark` command reaches the daemon over
-MQTT and lands in labels.txt), and comes back to where they left off after a reload.
+MQTT and lands in labels.txt), and comes back to where they left off after a reload. Then
+corrects a line's words and speaker, splits a line and merges it back (`transcript_edit`), and
+the corrections are read back from transcript.docx by python-docx.
 """
 
 from __future__ import annotations
@@ -22,12 +24,9 @@ from playwright.sync_api import Locator, Page, expect
 
 from recorder.adapters.control_socket import send
 from recorder.app.virtualmic import Feeder
+from recorder.app.web_server import extra_routes
 from recorder.config import Config
 from recorder.core.transcript.doc import TranscriptDoc
-from recorder.store.sessions import SessionStore
-from recorder.web.api import add_api_routes
-from recorder.web.media import add_media_routes
-from recorder.web.server import WebSettings, build_app
 from tests.dashboard.page import (
     REVIEW_PREROLL_S,
     WAIT_MS,
@@ -40,34 +39,9 @@ from tests.dashboard.page import (
 )
 from tests.mosquitto import Mosquitto
 from tests.support import Running, make_config, wait_until
-from tests.web.serving import PageServer, ServedApp
+from tests.web.serving import PageServer
 
 SEEK_TOLERANCE_S = 0.1
-
-
-class ReviewServer(PageServer):
-    """The box's web server as `session-recorder web` builds it: the page, login and /mqtt, with
-    the media and session API routes over the daemon's session folder."""
-
-    def __init__(self, broker: Mosquitto, dist: Path, folder: Path, sessions: Path) -> None:
-        super().__init__(broker, dist, folder)
-        settings = WebSettings(
-            password_file=folder / "dashboard.pass",  # written by PageServer
-            dashboard_dir=dist,
-            broker_ws_url=broker.ws_url,
-            login_s=3600.0,
-            tls=False,
-        )
-        store = SessionStore(sessions)
-        cache = folder / "web-cache"
-
-        def media(app) -> None:
-            add_media_routes(app, store, cache, None)
-
-        def api(app) -> None:
-            add_api_routes(app, store, None)
-
-        self.served = ServedApp(build_app(settings, [media, api]))
 
 
 @pytest.fixture
@@ -141,7 +115,7 @@ class Box:
     """The running daemon with a finished, transcribed session, and its web server."""
 
     cfg: Config
-    server: ReviewServer
+    server: PageServer
     folder: Path
     sid: str
     doc: TranscriptDoc
@@ -175,7 +149,8 @@ def box(broker, dist: Path, tmp_path: Path, mic) -> Iterator[Box]:
     listener = mosquitto.client(mosquitto.recorder)
     listener.on_message = lambda _c, _u, msg: heard.put(msg.payload)
     listener.subscribe(mosquitto.topic("cmd", "box-1"), qos=1)
-    server = ReviewServer(mosquitto, dist, tmp_path / "web", cfg.storage.dir).serve()
+    # the web server as `session-recorder web` builds it, over the daemon's session folder
+    server = PageServer(mosquitto, dist, tmp_path / "web", routes=extra_routes(cfg)).serve()
     feeder = Feeder(mic.infile, pulsing(), 0.1)
     try:
         with Running(cfg, feeder) as r:
