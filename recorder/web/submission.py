@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -131,7 +132,7 @@ class Submissions:
                 return {"status": "building", "progress": self._progress(session_id, expected)}
             error = "cancelled" if future.cancelled() else future.exception()
             if error is not None:
-                return {"status": "failed", "progress": 0.0, "error": str(error)}
+                return {"status": "failed", "progress": 0.0, "error": without_paths(str(error))}
         if self._is_built(session_id, stamp):
             return {"status": "ready", "progress": 1.0}
         return {"status": "none", "progress": 0.0}
@@ -202,3 +203,12 @@ def _log_end(session_id: str, future: Future) -> None:
         log.warning("submission.mp3 of %s failed: %s", session_id, why)
     else:
         log.info("submission.mp3 of %s built", session_id)
+
+
+_PATH = re.compile(r"/(?:[^/\s'\"]+/)+")
+
+
+def without_paths(reason: str) -> str:
+    """The reason a phone is shown: each path cut to its file's name (the box's folders are
+    nobody's business on the LAN, and the name says which file is wrong)."""
+    return _PATH.sub("", reason)

@@ -110,3 +110,18 @@ def test_the_submission_download_is_export_from_start_byte_for_byte(box):
     done = cli("export", SESSION_ID, "--format", "mp3", "--from-start", "-o", str(exported),
                "--config", str(config), timeout=300)  # fmt: skip
     assert again.content == exported.read_bytes() != got.content
+
+
+def test_a_failed_build_says_why_without_the_boxs_paths(box):
+    base, _, folder, _, tmp_path = box
+    (folder / "seg-0000.wav").write_bytes(b"not a wave file at all")
+    status = f"{base}/api/sessions/{SESSION_ID}/submission"
+    assert httpx.post(status, headers={"X-Requested-With": "test"}).status_code == 202
+
+    def failed():
+        answer = httpx.get(status).json()
+        return answer if answer["status"] == "failed" else None
+
+    answer = wait_until(failed, 120, "the build to fail")
+    assert "seg-0000.wav" in answer["error"]  # what is wrong, for the coach
+    assert str(tmp_path) not in answer["error"] and "/" not in answer["error"], answer
