@@ -125,7 +125,9 @@ export class ReadAlong {
     transcriptOf(this.sid).then(
       (a) => {
         if (this.loadedKey !== key) return;
-        this.revision = rev; // the revision of the lines shown: a correction is made on it
+        // the revision of the lines shown, from the same answer as the lines (an older box
+        // sends none: then the record's); a correction is made on it
+        this.revision = Number.isInteger(a.revision) ? Number(a.revision) : rev;
         this.fill(a);
       },
       (err) => {

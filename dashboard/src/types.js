@@ -463,6 +463,8 @@
  * @property {string} id
  * @property {string} status
  * @property {number} preroll_s
+ * @property {number} [revision] the revision of `doc`: the `base` of a correction made on it
+ * @property {boolean} [proofread] whether that revision is marked proofread
  * @property {TranscriptDocJson | null} doc
  * @property {string} [error]
  */

@@ -20,9 +20,15 @@ from pathlib import Path
 from aiohttp import web
 
 from recorder.core.manifest import Manifest
+from recorder.core.transcript.doc import TranscriptDoc
 from recorder.ports.daemon import DaemonLink
 from recorder.store.sessions import SessionStore, StoredSession
-from recorder.transcript.status import TranscriptFileError, document, read_status
+from recorder.transcript.status import (
+    TranscriptFileError,
+    is_proofread,
+    read_status,
+    revision_of,
+)
 from recorder.views.sessions import session_json
 from recorder.web.media import ARCHIVE_FILES, ARCHIVED_KEY, MEDIA_TYPES, SUBMISSIONS_KEY
 from recorder.web.submission import SUBMISSION
@@ -111,11 +117,23 @@ class _Api:
             return None
         answer: dict = {"id": session_id, "preroll_s": _preroll_s(found.manifest)}
         try:
-            status = read_status(found.path)["status"]
-            doc = document(found.path)
+            data = read_status(found.path)  # read once: the document and its revision agree
         except TranscriptFileError as exc:
             return {**answer, "status": "damaged", "error": str(exc), "doc": None}
-        return {**answer, "status": status, "doc": doc.to_json() if doc else None}
+        doc = None
+        if data["status"] == "done" and isinstance(data.get("doc"), dict):
+            try:  # checked as every reader checks it, and sent as the model writes it
+                doc = TranscriptDoc.from_json(data["doc"]).to_json()
+            except (KeyError, TypeError, ValueError) as exc:
+                return {**answer, "status": "damaged", "error": f"damaged transcript: {exc}",
+                        "doc": None}  # fmt: skip
+        return {
+            **answer,
+            "status": data["status"],
+            "revision": revision_of(data),  # the `base` a correction of this document names
+            "proofread": is_proofread(data),
+            "doc": doc,
+        }
 
     async def submission_status(self, request: web.Request) -> web.Response:
         return await self._submission(request, start=False)

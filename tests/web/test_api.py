@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from recorder.core.transcript.doc import Line, MarkerLine, TranscriptDoc, Word, join_words
+from recorder.core.transcript.edits import SetText
 from recorder.media.deliverables import build_deliverables
 from recorder.store.sessions import SessionStore
+from recorder.transcript.revisions import mark_proofread, save
 from recorder.transcript.status import write_status
 from recorder.views.sessions import session_json
 from tests.factories import SESSION_ID, finished_session, tone
@@ -122,3 +124,18 @@ def test_unknown_sessions_are_404(box):
     r = httpx.post(f"{base}/api/sessions/000099-20261129T093000Z/submission")
     assert r.status_code == 404
     assert json.loads(httpx.get(f"{base}/api/sessions").text)  # still answers
+
+
+def test_the_transcript_names_its_revision_for_the_next_correction(box):
+    """The read-along's document and the revision a correction must name come in one answer:
+    a save between two requests could otherwise pair a new revision with an old text."""
+    base, store, _ = box
+    url = f"{base}/api/sessions/{SESSION_ID}/transcript"
+    first = httpx.get(url).json()
+    assert (first["revision"], first["proofread"]) == (0, False)
+    folder = store.find(SESSION_ID).path
+    save(folder, 0, (SetText(0, "Hello again."),), "2026-12-06T10:00:00", "test")
+    mark_proofread(folder, True, 1, "2026-12-06T10:01:00", "test")
+    second = httpx.get(url).json()
+    assert (second["revision"], second["proofread"]) == (1, True)
+    assert second["doc"]["lines"][0]["text"] == "Hello again."
