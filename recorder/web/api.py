@@ -4,7 +4,9 @@ go to it as commands through the `DaemonLink` port).
 - `GET /api/sessions`: the `sessions --json` records (`recorder.views.sessions.session_json`)
   without local paths, each with `source` ("box" or "archive"), `media` (the files of
   /media/<id>/ it has) and `preroll_s`; then the sessions only the archive still holds.
-- `GET /api/sessions/<id>/transcript`: the transcript document for the read-along.
+- `GET /api/sessions/<id>/transcript`: the transcript document for the read-along, with
+  `source`; for a session only the archive holds, its transcript.json read from the archive
+  (404 when the archive has none: sessions sent before it was sent there).
 - `POST /api/sessions/<id>/submission` starts building submission.mp3 (asking twice builds
   once); `GET` says where it stands: {"status": none|building|ready|failed, "progress"}.
 
@@ -21,15 +23,19 @@ from aiohttp import web
 
 from recorder.core.manifest import Manifest
 from recorder.core.transcript.doc import TranscriptDoc
+from recorder.ports.archive import ArchiveError
 from recorder.ports.daemon import DaemonLink
 from recorder.store.sessions import SessionStore, StoredSession
 from recorder.transcript.status import (
+    FILES,
+    STATUS_FILE,
     TranscriptFileError,
     is_proofread,
     read_status,
     revision_of,
 )
 from recorder.views.sessions import session_json
+from recorder.web.archived import ArchivedSessions
 from recorder.web.media import ARCHIVE_FILES, ARCHIVED_KEY, MEDIA_TYPES, SUBMISSIONS_KEY
 from recorder.web.submission import SUBMISSION
 
@@ -76,7 +82,13 @@ def archived_record(store: SessionStore, session_id: str, manifest: Manifest) ->
             if n in manifest.upload.files or n in manifest.upload.transcript.files
         ],
     )
-    record["transcript"] = {"status": manifest.upload.transcript.status, "files": []}
+    sent = manifest.upload.transcript.files
+    # the transcript files go to the archive only once it is done (recorder.transcript.runner)
+    record["transcript"] = {
+        "status": "done" if set(sent) & set(FILES) else "none",
+        "files": [n for n in FILES if n in sent],
+        "readalong": STATUS_FILE in sent,  # its document is there: GET .../transcript reads it
+    }
     return record
 
 
@@ -106,34 +118,33 @@ class _Api:
 
     async def transcript(self, request: web.Request) -> web.Response:
         session_id = request.match_info["session_id"]
-        answer = await self._off_loop(self._transcript, session_id)
+        archived = request.app.get(ARCHIVED_KEY)
+        try:
+            answer = await self._off_loop(self._transcript, session_id, archived)
+        except ArchiveError as exc:
+            raise web.HTTPBadGateway(text=f"the archive cannot be read now: {exc}") from None
         if answer is None:
             raise web.HTTPNotFound()
         return web.json_response(answer)
 
-    def _transcript(self, session_id: str) -> dict | None:
+    def _transcript(self, session_id: str, archived: ArchivedSessions | None) -> dict | None:
         found = self.store.find(session_id)
-        if found is None or found.manifest is None:
+        if found is not None:
+            if found.manifest is None:
+                return None
+            head = {"id": session_id, "source": "box", "preroll_s": _preroll_s(found.manifest)}
+            return _transcript_answer(head, lambda: read_status(found.path))
+        manifest = archived.manifest(session_id) if archived is not None else None
+        if archived is None or manifest is None:
             return None
-        answer: dict = {"id": session_id, "preroll_s": _preroll_s(found.manifest)}
+        head = {"id": session_id, "source": "archive", "preroll_s": _preroll_s(manifest)}
         try:
-            data = read_status(found.path)  # read once: the document and its revision agree
+            data = archived.transcript(session_id)
         except TranscriptFileError as exc:
-            return {**answer, "status": "damaged", "error": str(exc), "doc": None}
-        doc = None
-        if data["status"] == "done" and isinstance(data.get("doc"), dict):
-            try:  # checked as every reader checks it, and sent as the model writes it
-                doc = TranscriptDoc.from_json(data["doc"]).to_json()
-            except (KeyError, TypeError, ValueError) as exc:
-                return {**answer, "status": "damaged", "error": f"damaged transcript: {exc}",
-                        "doc": None}  # fmt: skip
-        return {
-            **answer,
-            "status": data["status"],
-            "revision": revision_of(data),  # the `base` a correction of this document names
-            "proofread": is_proofread(data),
-            "doc": doc,
-        }
+            return {**head, "status": "damaged", "error": str(exc), "doc": None}
+        if data is None:
+            return None  # sent before the archive got transcript.json: no read-along
+        return _transcript_answer(head, lambda: data)
 
     async def submission_status(self, request: web.Request) -> web.Response:
         return await self._submission(request, start=False)
@@ -151,3 +162,26 @@ class _Api:
         if answer is None:
             raise web.HTTPNotFound()
         return web.json_response(answer, status=202 if start else 200)
+
+
+def _transcript_answer(head: dict, read: Callable[[], dict]) -> dict:
+    """The read-along's answer from transcript.json's content (`read` raises
+    TranscriptFileError for a file that is not one), the same for the box's and the archive's."""
+    try:
+        data = read()  # read once: the document and its revision agree
+    except TranscriptFileError as exc:
+        return {**head, "status": "damaged", "error": str(exc), "doc": None}
+    doc = None
+    if data["status"] == "done" and isinstance(data.get("doc"), dict):
+        try:  # checked as every reader checks it, and sent as the model writes it
+            doc = TranscriptDoc.from_json(data["doc"]).to_json()
+        except (KeyError, TypeError, ValueError) as exc:
+            return {**head, "status": "damaged", "error": f"damaged transcript: {exc}",
+                    "doc": None}  # fmt: skip
+    return {
+        **head,
+        "status": data["status"],
+        "revision": revision_of(data),  # the `base` a correction of this document names
+        "proofread": is_proofread(data),
+        "doc": doc,
+    }

@@ -5,24 +5,31 @@ by listing the archive and reading each one's manifest.json there (what the outb
 
 Every manifest is read by one rclone (`read_each`) and kept for `LIST_TTL_S`, so a page that
 polls /api/sessions starts no rclone process on most requests, and a hundred archived sessions
-cost one process, not a hundred. Blocking: callers run these in
-a worker thread.
+cost one process, not a hundred. A session's transcript.json (the read-along's document, sent
+by the outbox beside the transcript files) is read whole when asked for and kept as long, for
+the last `TRANSCRIPTS_KEPT` sessions only (an hour's with word timings is about 1 MB).
+Blocking: callers run these in a worker thread.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 
 from recorder.core.manifest import Manifest, ManifestError, parse_manifest
 from recorder.core.session_id import is_valid_id, sequence_of
 from recorder.ports.archive import ArchiveError, ArchiveReader
 from recorder.store.sessions import MANIFEST, SessionStore
+from recorder.transcript.status import STATUS_FILE, STATUSES, TranscriptFileError
 
 log = logging.getLogger(__name__)
 
 LIST_TTL_S = 300.0
+TRANSCRIPTS_KEPT = 8
+TRANSCRIPT_MAX_BYTES = 32 * 1024 * 1024  # far beyond a day's transcript: anything larger is not one
 
 
 class ArchivedSessions:
@@ -34,6 +41,8 @@ class ArchivedSessions:
         self._lock = threading.Lock()  # guards _read_at and _manifests
         self._read_at: float | None = None
         self._manifests: dict[str, Manifest] = {}
+        # session id: (when read, transcript.json's content or None: the archive has none)
+        self._transcripts: OrderedDict[str, tuple[float, dict | None]] = OrderedDict()
 
     def _all(self) -> dict[str, Manifest]:
         """Every manifest on the archive by session id, read again after LIST_TTL_S."""
@@ -77,3 +86,39 @@ class ArchivedSessions:
             for i in sorted(found, key=lambda i: (sequence_of(i), i))
             if self.store.folder_of(i) is None
         ]
+
+    def transcript(self, session_id: str) -> dict | None:
+        """The archived session's transcript.json as the box had it; None when the session is
+        not an archived one or the archive holds no transcript.json (a session sent before the
+        outbox sent it). Raises ArchiveError when the archive cannot be read, and
+        TranscriptFileError for a file that is not a transcript status."""
+        if self.manifest(session_id) is None:
+            return None
+        with self._lock:
+            cached = self._transcripts.get(session_id)
+            if cached is not None and time.monotonic() - cached[0] < LIST_TTL_S:
+                self._transcripts.move_to_end(session_id)
+                return cached[1]
+        data = self._read_transcript(session_id)
+        with self._lock:
+            self._transcripts[session_id] = (time.monotonic(), data)
+            self._transcripts.move_to_end(session_id)
+            while len(self._transcripts) > TRANSCRIPTS_KEPT:
+                self._transcripts.popitem(last=False)
+        return data
+
+    def _read_transcript(self, session_id: str) -> dict | None:
+        size = self.archive.size(session_id, STATUS_FILE)
+        if size is None:
+            return None
+        where = f"archive: {session_id}/{STATUS_FILE}"
+        if size > TRANSCRIPT_MAX_BYTES:
+            raise TranscriptFileError(f"{where}: {size} bytes, too large for a transcript")
+        raw = b"".join(self.archive.read_range(session_id, STATUS_FILE, 0, size))
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TranscriptFileError(f"{where}: cannot be read: {exc}") from None
+        if not isinstance(data, dict) or data.get("status") not in STATUSES:
+            raise TranscriptFileError(f"{where}: not a transcript status (no known 'status')")
+        return data
