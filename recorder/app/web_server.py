@@ -17,18 +17,20 @@ from recorder.adapters.control_socket import ControlSocketError, send
 from recorder.adapters.rclone.archive import RcloneArchive
 from recorder.adapters.rclone.client import RcloneError
 from recorder.config import Config
+from recorder.core.recording.disk import BALLAST_FLOOR
 from recorder.ports.daemon import DaemonUnreachable
 from recorder.store.sessions import SessionStore
 from recorder.threads.priority import lower_priority
 from recorder.web.api import add_api_routes
 from recorder.web.auth import PasswordError, read_password
+from recorder.web.listening import Listening, add_listening_routes, reserve_bytes
 from recorder.web.media import add_media_routes
 from recorder.web.server import RouteAdder, WebSettings, build_app
 
 log = logging.getLogger(__name__)
 
 WEB_NICE = 10
-CACHE_DIR = "web-cache"  # under [storage] dir: submission MP3s built on demand
+CACHE_DIR = "web-cache"  # under [storage] dir: the MP3s built on demand (submission, listening)
 
 
 class SocketDaemonLink:
@@ -88,7 +90,12 @@ def extra_routes(cfg: Config) -> list[RouteAdder]:
     def api(app: web.Application) -> None:
         add_api_routes(app, store, daemon)
 
-    return [media, api]
+    def listening(app: web.Application) -> None:
+        # a session.mp3 to listen to where the outbox builds none (no [upload] or [share])
+        room = reserve_bytes(cfg.storage.min_free_mb, cfg.audio.bytes_per_second, BALLAST_FLOOR)
+        add_listening_routes(app, Listening(store, cache_dir, room))
+
+    return [media, api, listening]
 
 
 def archive_reader(cfg: Config) -> RcloneArchive | None:

@@ -36,6 +36,7 @@ from recorder.transcript.status import (
 )
 from recorder.views.sessions import session_json
 from recorder.web.archived import ArchivedSessions
+from recorder.web.listening import LISTENING_KEY
 from recorder.web.media import ARCHIVE_FILES, ARCHIVED_KEY, MEDIA_TYPES, SUBMISSIONS_KEY
 from recorder.web.submission import SUBMISSION
 
@@ -108,6 +109,9 @@ class _Api:
     async def sessions(self, request: web.Request) -> web.Response:
         archived = request.app.get(ARCHIVED_KEY)
         records = await self._off_loop(self._records, archived)
+        listening = request.app.get(LISTENING_KEY)  # session.mp3 made to listen to, if any
+        if listening is not None:
+            records = await self._off_loop(listening.annotate, records)
         return web.json_response(records)
 
     def _records(self, archived) -> list[dict]:

@@ -9,7 +9,8 @@ or several ranges, get 416 with `Content-Range: bytes */size`), an ETag of mtime
 Last-Modified, conditional requests, and the file sent with sendfile off the event loop.
 
 `submission.mp3` is not in the session folder: it is built on demand into the cache
-(`recorder.web.submission`) and served once it is ready. A session whose local copy
+(`recorder.web.submission`) and served once it is ready; so is session.mp3 for a session whose
+folder has none (`recorder.web.listening`: a box that builds no deliverables). A session whose local copy
 retention deleted is served from the encrypted archive (`recorder.ports.archive`), through
 the same Range handling, with `X-Session-Source: archive`.
 """
@@ -32,6 +33,7 @@ from recorder.media.tags import coach_name
 from recorder.ports.archive import ArchiveError, ArchiveReader
 from recorder.store.sessions import SessionStore
 from recorder.web.archived import ArchivedSessions
+from recorder.web.listening import LISTENING_KEY
 from recorder.web.submission import SUBMISSION, Submissions
 
 # The files a page may ask for, and what they are (mimetypes knows no .flac or .vtt on
@@ -158,6 +160,9 @@ class _Media:
             path, manifest = ready
         else:
             found = await loop.run_in_executor(None, local_file, self.store, session_id, name)
+            listening = request.app.get(LISTENING_KEY)
+            if found is None and listening is not None and name == listening.name:
+                found = await loop.run_in_executor(None, listening.ready, session_id)
             if found is None:
                 return await self._from_archive(request, session_id, name)
             path, manifest = found

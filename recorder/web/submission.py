@@ -39,12 +39,19 @@ SUBMISSION = "submission.mp3"
 STAMP = "submission.json"  # beside the file: the stamp of the sources it was built from
 
 
-def build_submission(session_dir: str, manifest_text: str, out: str, stamp: dict) -> None:
-    """In the child process: what `export SESSION --format mp3 --from-start --output out`
+def build_submission(
+    session_dir: str, manifest_text: str, out: str, stamp: dict, from_start: bool = True
+) -> None:
+    """In the child process: what `export SESSION --format mp3 [--from-start] --output out`
     does; then the stamp beside it, so the file counts as ready only once it is complete."""
     manifest = parse_manifest(manifest_text, f"{session_dir}/{MANIFEST}")
-    built = export(Path(session_dir), manifest, "mp3", Path(out), from_start=True)
-    atomic_write(built.with_name(STAMP), json.dumps(stamp))
+    built = export(Path(session_dir), manifest, "mp3", Path(out), from_start=from_start)
+    atomic_write(_stamp_path(built), json.dumps(stamp))
+
+
+def _stamp_path(out: Path) -> Path:
+    """Where a build's stamp is kept: submission.json (STAMP) beside submission.mp3."""
+    return out.with_suffix(".json")
 
 
 def _stamp(folder: Path, manifest: Manifest) -> dict:
@@ -59,7 +66,12 @@ def _stamp(folder: Path, manifest: Manifest) -> dict:
 
 
 class Submissions:
-    """The submission MP3s in `cache_dir/<session id>/`: which are ready, which are building."""
+    """The submission MP3s in `cache_dir/<session id>/`: which are ready, which are building.
+    (`recorder.web.listening` builds a session.mp3 to listen to the same way: `name` and
+    `from_start` say which MP3.)"""
+
+    name = SUBMISSION
+    from_start = True
 
     def __init__(
         self, store: SessionStore, cache_dir: Path, executor: Executor | None = None
@@ -97,12 +109,12 @@ class Submissions:
             return None
 
     def _out(self, session_id: str) -> Path:
-        return self.cache_dir / session_id / SUBMISSION
+        return self.cache_dir / session_id / self.name
 
     def _is_built(self, session_id: str, stamp: dict) -> bool:
         out = self._out(session_id)
         try:
-            built = json.loads(out.with_name(STAMP).read_text(encoding="utf-8"))
+            built = json.loads(_stamp_path(out).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
         return built == stamp and out.is_file() and not out.is_symlink()
@@ -175,18 +187,21 @@ class Submissions:
             busy = job is not None and job[1] == stamp and not job[0].done()
         if busy or self._is_built(session_id, stamp):
             return self._status(session_id, stamp)
-        seconds = (manifest.frames - manifest.preroll_frames) / manifest.audio.rate
+        kept = manifest.frames - (manifest.preroll_frames if self.from_start else 0)
+        seconds = kept / manifest.audio.rate
         expected = int(mp3_bitrate_kbps() * 1000 / 8 * max(seconds, 0))
         self._prune()
         out = self._out(session_id)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_name(STAMP).unlink(missing_ok=True)
+        _stamp_path(out).unlink(missing_ok=True)
         text = (folder / MANIFEST).read_text(encoding="utf-8")
         with self._lock:
             job = self._jobs.get(session_id)
             if job is None or job[0].done():  # two requests at once: one build
-                future = self._pool().submit(build_submission, str(folder), text, str(out), stamp)
-                future.add_done_callback(lambda f: _log_end(session_id, f))
+                future = self._pool().submit(
+                    build_submission, str(folder), text, str(out), stamp, self.from_start
+                )
+                future.add_done_callback(lambda f: _log_end(self.name, session_id, f))
                 self._jobs[session_id] = (future, stamp, expected)
         return self._status(session_id, stamp)
 
@@ -197,12 +212,12 @@ class Submissions:
         return await asyncio.get_running_loop().run_in_executor(None, self.status, session_id)
 
 
-def _log_end(session_id: str, future: Future) -> None:
+def _log_end(name: str, session_id: str, future: Future) -> None:
     if future.cancelled() or future.exception() is not None:
         why = "cancelled" if future.cancelled() else future.exception()
-        log.warning("submission.mp3 of %s failed: %s", session_id, why)
+        log.warning("%s of %s failed: %s", name, session_id, why)
     else:
-        log.info("submission.mp3 of %s built", session_id)
+        log.info("%s of %s built", name, session_id)
 
 
 _PATH = re.compile(r"/(?:[^/\s'\"]+/)+")
