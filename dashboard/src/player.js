@@ -25,6 +25,8 @@ const SKIP_S = 15;
 const SPEEDS = [1, 1.25, 1.5, 2];
 const SAVE_EVERY_MS = 3000; // where the coach is, saved this often while playing
 const RESUME_KEY = "session-recorder.resume";
+export const ARCHIVE_NOTE =
+  "Played from the encrypted archive: this session is no longer on the box. Read only: marking a moment and correcting the transcript need the session on the box.";
 
 /** @type {Map<string, Player>} by "<box>|<session id>" */
 const players = new Map();
@@ -81,6 +83,7 @@ class Player {
     this.markerList = elem("ol", "player-markers");
     this.markerHead = elem("h4", "", "Jump to a marker");
     this.label = elem("input", "player-mark-label");
+    this.markForm = elem("form", "player-mark");
     /** @type {IntersectionObserver | null} */
     this.watch = null;
     this.build();
@@ -139,7 +142,7 @@ class Player {
     this.flacBtn.hidden = true;
     speeds.append(this.flacBtn);
 
-    const form = elem("form", "player-mark");
+    const form = this.markForm;
     form.noValidate = true;
     this.label.type = "text";
     this.label.placeholder = "Label (optional)";
@@ -214,13 +217,17 @@ class Player {
       this.watchSeen();
       this.flacBtn.hidden = !media.includes("session.flac");
       const archived = this.api?.source === "archive";
-      this.source.textContent = archived ? "Played from the encrypted archive: this session is no longer on the box." : "";
+      this.source.textContent = archived ? ARCHIVE_NOTE : "";
       this.source.hidden = !archived;
+      // a bookmark is a command to the daemon, which no longer holds the session
+      this.markForm.hidden = archived;
       const apiT = record(this.api?.transcript);
       const preroll = finite(this.api?.preroll_s) ?? 0;
       this.readAlong.preroll = preroll;
       const revision = finite(t?.revision) ?? finite(apiT?.revision);
-      this.readAlong.update(String(t?.status || apiT?.status || "none"), revision, !archived);
+      const status = String(t?.status || apiT?.status || "none");
+      if (archived) this.readAlong.update(apiT?.readalong ? status : "none", null, false);
+      else this.readAlong.update(status, revision, true);
     });
   }
 

@@ -48,6 +48,7 @@ export class ReadAlong {
     this.speakers = [];
     this.revision = 0;
     this.editing = false;
+    this.readOnly = false;
 
     this.el = elem("div", "readalong");
     this.note = elem("p", "muted small readalong-note", "");
@@ -105,17 +106,17 @@ export class ReadAlong {
 
   /**
    * Fetch the transcript again when its status or revision changed (a correction saved, from
-   * this phone or another), else keep what is shown.
+   * this phone or another), else keep what is shown. A session only the archive holds
+   * (`onBox` false) is read from the archive's copy, without "Correct".
    * @param {string} status @param {number | null} revision @param {boolean} onBox
    */
   update(status, revision, onBox) {
-    if (!onBox) {
-      this.show(null, "The read-along needs the session on the box: this one is played from the archive.");
-      return;
-    }
+    // a session only the archive holds is read from there, and cannot be corrected
+    this.readOnly = !onBox;
+    if (this.readOnly && this.editing) this.setEditing(false);
     if (status !== "done") {
       this.loadedKey = null;
-      this.show(null, status === "building" ? "The transcript is being written: it appears here when it is ready." : "No transcript for this session yet.");
+      this.show(null, this.readOnly ? "No read-along for this session: the archive holds no transcript document for it." : status === "building" ? "The transcript is being written: it appears here when it is ready." : "No transcript for this session yet.");
       return;
     }
     const rev = revision ?? 0;
@@ -194,7 +195,7 @@ export class ReadAlong {
     this.note.textContent = note;
     this.note.hidden = !note;
     this.search.hidden = !lines || !lines.length;
-    this.editBtn.hidden = !lines || !lines.length;
+    this.editBtn.hidden = !lines || !lines.length || this.readOnly;
     this.lines = lines || [];
     this.current = null;
     this.currentWord = null;

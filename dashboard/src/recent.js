@@ -5,6 +5,7 @@
 // (keyed by id) across state messages, so an open view stays open and a focused row keeps its
 // focus while the box republishes its state.
 
+import { renderArchive } from "./archive.js";
 import { $, elem, finite, record } from "./dom.js";
 import { day, fmtDuration } from "./format.js";
 import { fillPanel } from "./session-view.js";
@@ -77,6 +78,7 @@ export function renderRecent(s) {
   el.textContent = summary;
   const bad = notSent.some((r) => r.state === "damaged" || (uploadsOn && r.upload_status === "failed"));
   el.dataset.kind = bad ? "bad" : !uploadsOn ? "neutral" : notSent.length ? "warn" : "ok";
+  renderArchive(); // the sessions no longer on the box, under these
 }
 
 /** @param {boolean} withView */

@@ -423,7 +423,10 @@
  * @property {"box" | "archive"} source
  * @property {MediaFile[]} media the files /media/<id>/ has
  * @property {number} [preroll_s] where the start press falls in session.mp3/flac: transcript times count from it
- * @property {{status?: string, revision?: number, proofread?: boolean}} [transcript]
+ * @property {{status?: string, revision?: number, proofread?: boolean, readalong?: boolean}} [transcript] `readalong`: for a session from the archive, whether the archive holds its transcript document
+ * @property {number} [seconds]
+ * @property {string | null} [started_at] ISO 8601
+ * @property {Marker[]} [markers]
  */
 
 /**
@@ -467,6 +470,7 @@
  * @property {boolean} [proofread] whether that revision is marked proofread
  * @property {TranscriptDocJson | null} doc
  * @property {string} [error]
+ * @property {"box" | "archive"} [source] where the document was read: a session from the archive is read only
  */
 
 // ---- the page's own ---------------------------------------------------------------------------
