@@ -15,6 +15,7 @@ import { command } from "./commands.js";
 import { elem, finite, record } from "./dom.js";
 import { feedbackLine } from "./feedback.js";
 import { clock } from "./format.js";
+import { Preparing } from "./listening.js";
 import { ReadAlong } from "./readalong.js";
 import { apiSessions, mediaUrl } from "./review-api.js";
 import { model, nameOf } from "./state.js";
@@ -71,6 +72,11 @@ class Player {
     this.pendingSeek = null;
     this.recording = false;
     this.readAlong = new ReadAlong(sid, (s) => this.playFrom(s));
+    this.playable = false; // the box has session.mp3 for it (else it may be preparing a copy)
+    /** @type {RecentSession | null} */
+    this.last = null;
+    this.preparing = new Preparing(sid, () => this.last && this.update(this.last));
+    this.controls = elem("div", "player-controls");
     this.source = elem("p", "muted small player-source", "");
     this.resumeNote = elem("p", "muted small player-resume", "");
     this.playBtn = this.button("Play", "btn player-play", () => this.toggle());
@@ -158,7 +164,8 @@ class Player {
       this.bookmark();
     });
 
-    this.el.append(elem("h3", "", "Listen"), this.source, this.audio, timeline, this.time, buttons, speeds, this.resumeNote);
+    this.controls.append(timeline, this.time, buttons, speeds);
+    this.el.append(elem("h3", "", "Listen"), this.source, this.preparing.el, this.audio, this.controls, this.resumeNote);
     this.el.append(this.markerHead, this.markerList, form, feedbackLine(`${this.sid}|bookmark`), this.readAlong.el);
   }
 
@@ -199,6 +206,7 @@ class Player {
 
   /** What the box says of the session (its state message) and what its API says. @param {RecentSession} r */
   update(r) {
+    this.last = r;
     this.name = nameOf(r) || this.sid;
     this.length = finite(r.seconds) ?? this.length;
     this.markers = Array.isArray(r.markers) ? r.markers.filter(record) : [];
@@ -212,8 +220,15 @@ class Player {
     apiSessions(true).then((all) => {
       this.api = all.get(this.sid) || null;
       const media = this.api && Array.isArray(this.api.media) ? this.api.media : [];
-      this.el.hidden = !media.includes("session.mp3");
+      const listening = this.api?.source === "box" ? record(this.api?.listening) : null;
+      this.playable = media.includes("session.mp3");
+      this.el.hidden = !this.playable && !listening;
       if (this.el.hidden) return;
+      // no session.mp3 on this box: a copy is made when the player is seen, with its progress
+      this.controls.hidden = !this.playable;
+      this.markForm.style.display = this.playable ? "" : "none"; // no moment to mark yet
+      if (this.playable) this.preparing.el.hidden = true;
+      else this.preparing.show(listening);
       this.watchSeen();
       this.flacBtn.hidden = !media.includes("session.flac");
       const archived = this.api?.source === "archive";
@@ -233,6 +248,10 @@ class Player {
 
   /** Give the audio its file (once), keeping where it was. */
   ensureSource() {
+    if (!this.playable) {
+      this.preparing.start();
+      return;
+    }
     const file = this.lossless ? "session.flac" : "session.mp3";
     const url = mediaUrl(this.sid, file);
     if (this.audio.getAttribute("src") === url) return;

@@ -422,6 +422,7 @@
  * @property {string} [state]
  * @property {"box" | "archive"} source
  * @property {MediaFile[]} media the files /media/<id>/ has
+ * @property {{status?: string, progress?: number, reason?: string}} [listening] where the copy to listen to stands, on a box that builds no session.mp3
  * @property {number} [preroll_s] where the start press falls in session.mp3/flac: transcript times count from it
  * @property {{status?: string, revision?: number, proofread?: boolean, readalong?: boolean}} [transcript] `readalong`: for a session from the archive, whether the archive holds its transcript document
  * @property {number} [seconds]
