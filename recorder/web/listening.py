@@ -63,6 +63,7 @@ class Listening(Submissions):
         super().__init__(store, cache_dir, executor)
         self.reserve_bytes = reserve_bytes
         self._pid: int | None = None  # the build process, once started
+        self._pid_of: Executor | None = None  # the pool it belongs to
         self._frozen = False  # guarded by _lock
         self._watching = False  # guarded by _lock: a thread follows the recording
 
@@ -77,8 +78,9 @@ class Listening(Submissions):
 
     def _pool(self) -> Executor:
         pool = super()._pool()
-        if self._pid is None:  # max_workers=1: the one process that builds (caller holds _lock)
+        if pool is not self._pid_of:  # max_workers=1: the one process that builds
             self._pid = pool.submit(os.getpid).result(timeout=60)
+            self._pid_of = pool
         return pool
 
     def room(self, manifest: Manifest) -> str | None:
@@ -182,6 +184,7 @@ class Listening(Submissions):
         """`/api/sessions`' records, each of the box's finished sessions whose folder has no
         session.mp3 with `listening` (where its copy stands) and session.mp3 in `media` once
         it is ready. Blocking (stat calls): run in a thread."""
+        self._prune()  # no copy of a session retention or a discard deleted stays on the card
         for record in records:
             media = record.get("media")
             if (

@@ -83,7 +83,11 @@ class Submissions:
         self._jobs: dict[str, tuple[Future, dict, int]] = {}  # id: (build, stamp, bytes expected)
 
     def _pool(self) -> Executor:
-        """The build process, started at the first build (caller holds _lock)."""
+        """The build process, started at the first build, and again after one died (killed,
+        out of memory), which leaves its pool broken for good (caller holds _lock)."""
+        if self._executor is not None and getattr(self._executor, "_broken", False):
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=1,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +205,27 @@ def test_the_cache_keeps_the_newest_copies(box):
         assert [i for i in ids if "session.mp3" in listed[i]["media"]] == ids[1:]
         assert listed[ids[0]]["listening"] == {"status": "none", "progress": 0.0}
         assert httpx.get(f"{base}/media/{ids[0]}/session.mp3").status_code == 404
+
+
+def test_a_build_process_killed_fails_and_the_next_request_builds_again(box, monkeypatch):
+    """The kernel's OOM killer, say, takes the build process: the copy says it failed, and the
+    coach's next request gets a new process instead of a broken pool for good."""
+    sessions, serve, made = box
+    monkeypatch.setattr(listening_module, "WATCH_S", 0.1)
+    chunks = [tone(RATE * 150).tobytes(), tone(RATE * 150, step=7).tobytes()]
+    finished_session(sessions, chunks, RATE)
+    with serve() as base:
+        status = f"{base}/api/sessions/{SESSION_ID}/listening"
+        assert httpx.post(status).json()["status"] == "building"
+        pid = made["listening"]._pid
+        recording = _recording(sessions)  # held still (frozen) so that it dies mid-build
+        wait_until(lambda: _process_state(pid) == "T", 60, "the build to be frozen")
+        os.kill(pid, signal.SIGKILL)
+        recording.rmdir()
+        wait_until(lambda: httpx.get(status).json()["status"] == "failed", 60, "the failure")
+        assert httpx.get(f"{base}/media/{SESSION_ID}/session.mp3").status_code == 404
+
+        assert httpx.post(status).json()["status"] == "building"
+        assert made["listening"]._pid != pid
+        wait_until(lambda: httpx.get(status).json()["status"] == "ready", 240, "the copy")
+        assert httpx.get(f"{base}/media/{SESSION_ID}/session.mp3").status_code == 200
