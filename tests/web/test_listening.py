@@ -201,7 +201,11 @@ def test_the_cache_keeps_the_newest_copies(box):
             status = f"{base}/api/sessions/{session_id}/listening"
             httpx.post(status)
             wait_until(lambda s=status: httpx.get(s).json()["status"] == "ready", 120, session_id)
+        gone = sessions / "web-cache" / "000009-20261101T093000Z"  # retention or a discard
+        gone.mkdir()
+        (gone / "session.mp3").write_bytes(b"a client's words")
         listed = {r["id"]: r for r in httpx.get(f"{base}/api/sessions").json()}
+        assert not gone.exists()  # dropped as soon as the page lists the sessions
         assert [i for i in ids if "session.mp3" in listed[i]["media"]] == ids[1:]
         assert listed[ids[0]]["listening"] == {"status": "none", "progress": 0.0}
         assert httpx.get(f"{base}/media/{ids[0]}/session.mp3").status_code == 404
