@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.dashboard.page import REVIEW_PREROLL_S, WAIT_MS, screenshot
+from tests.dashboard.page import ARTIFACTS, REVIEW_PREROLL_S, WAIT_MS, screenshot
 from tests.dashboard.test_dashboard_review import Box, box, console
 from tests.support import ffprobe
 
@@ -37,7 +37,8 @@ def test_the_player_prepares_the_copy_then_plays(page: Page, console: list[str],
     play = player.locator(".player-play")
     expect(player.locator(".player-preparing")).to_be_visible()
     # the copy is asked for once the coach scrolls to the player (a list of sessions makes none)
-    player.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    player.screenshot(path=ARTIFACTS / "listening-0-preparing.png")  # scrolls it into view
     expect(play).to_be_visible(timeout=90_000)  # the copy is made (SCHED_IDLE, on a busy box)
     expect(player.locator(".player-preparing")).to_be_hidden()
     notes = page.evaluate("() => window.__preparing")
