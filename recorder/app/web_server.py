@@ -30,7 +30,6 @@ from recorder.web.server import RouteAdder, WebSettings, build_app
 log = logging.getLogger(__name__)
 
 WEB_NICE = 10
-CACHE_DIR = "web-cache"  # under [storage] dir: the MP3s built on demand (submission, listening)
 
 
 class SocketDaemonLink:
@@ -82,7 +81,7 @@ def extra_routes(cfg: Config) -> list[RouteAdder]:
     store = SessionStore(cfg.storage.dir)
     archive = archive_reader(cfg)
     daemon = SocketDaemonLink(cfg.socket_path)
-    cache_dir = cfg.storage.dir / CACHE_DIR
+    cache_dir = store.cache_dir  # the MP3s built on demand (submission, listening)
 
     def media(app: web.Application) -> None:
         add_media_routes(app, store, cache_dir, archive)

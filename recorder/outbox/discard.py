@@ -67,6 +67,10 @@ def discard_session(
             manifest = store.read_manifest(found)
         shutil.rmtree(found)
         record["local"] = f"deleted from {found.parent.name}/"
+    copies = store.cache_dir / session_id
+    if copies.is_dir() and not copies.is_symlink():
+        shutil.rmtree(copies)  # the web server's listening and submission copies
+        record["copies"] = "deleted"
     sent = manifest is not None and manifest.upload.attempts > 0
     if (sent or found is None) and upload is not None:
         remote_dir = remote_dir_for(upload.remote, session_id)

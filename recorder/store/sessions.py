@@ -29,6 +29,9 @@ from recorder.store.ballast import is_full_error
 from recorder.store.files import atomic_write, fsync_dir
 
 STATES = ("recording", "outbox", "uploaded")
+# Copies the web server makes of a session (to listen to, to submit), one folder per session:
+# part of the session for a discard, never uploaded.
+CACHE_DIR = "web-cache"
 MANIFEST = "manifest.json"
 SEQUENCE_FILE = "sequence"
 UPDATE_WAIT_S = 10.0  # a coach's edit waits this long for a write in progress (a slow card)
@@ -70,6 +73,11 @@ class SessionStore:
 
     def state_dir(self, state: str) -> Path:
         return self.root / state
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where the web server keeps the copies it makes (`<id>/` each)."""
+        return self.root / CACHE_DIR
 
     def prepare(self) -> str | None:
         """Create the folders and prove they are writable; None, or why the storage is full.
