@@ -344,6 +344,10 @@ NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 @given(raw=st.one_of(reshaped([ENTRIES]), json_values))
 @example(raw=[{**ENTRIES[0], "ref": "\udcff"}])
 @example(raw=[{**ENTRIES[0], "action": "x" * 10_000}] * 300)
+# found by the fuzzer: a stored "to" far longer than a request may give went whole into the
+# refusal ("sharing with 000…000 only, not Alex")
+@example(raw=[{"at": "2026-12-01T10:00:00+00:00", "action": "allow", "what": "share",
+               "to": "0" * 600, "ref": "signed release", "source": "cli"}])  # fmt: skip
 def test_a_stored_consent_history_is_entries_and_problems(raw):
     entries, problems = read_history(raw)
     for problem in problems:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recorder.core.coaching.details import DetailsError, clean_name
+from recorder.core.coaching.details import MAX_NAME, DetailsError, clean_name
 from recorder.core.inbound import echo, surrogate_problem
 
 ACTIONS = ("allow", "withdraw")
 WHATS = ("record", "share", "copy")
 MAX_REF = 300
 SHOWN_PROBLEMS = 3  # a refusal names the first few damaged entries, and how many more
+SHOWN_NAMES = 3  # … and the first few names a consent covers
 
 
 class ConsentError(ValueError):
@@ -163,7 +164,7 @@ def may_share(
     if purpose == "copy":
         if not s.copy:
             return purpose, (
-                f"{to} is this session's client and has not asked for a copy: record it "
+                f"{_shown(to)} is this session's client and has not asked for a copy: record it "
                 "first with `consent SESSION --allow copy --ref …`"
             )
         return purpose, None
@@ -173,7 +174,15 @@ def may_share(
             "first with `consent SESSION --allow share --to NAME --ref …`"
         )
     if s.share_to is not None and to.casefold() not in {n.casefold() for n in s.share_to}:
-        return purpose, (
-            f"the client consented to sharing with {', '.join(s.share_to)} only, not {to}"
-        )
+        names = ", ".join(_shown(n) for n in s.share_to[:SHOWN_NAMES])
+        more = len(s.share_to) - SHOWN_NAMES
+        if more > 0:
+            names += f" and {more} more"
+        return purpose, f"the client consented to sharing with {names} only, not {_shown(to)}"
     return purpose, None
+
+
+def _shown(name: str) -> str:
+    """A name as a message shows it: a stored history may hold one far longer than a request
+    may give (a damaged or hand-edited manifest), and a refusal must stay a sentence."""
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1] + "…"
