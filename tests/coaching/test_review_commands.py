@@ -25,17 +25,14 @@ from recorder.core.formats import FORMATS
 from recorder.core.recording.state import Mark, Start, Stop
 from recorder.core.requests import parse_request
 from recorder.core.session_id import make_id
-from recorder.core.transcript.doc import Line, TranscriptDoc, Word
 from recorder.outbox.worker import OutboxWork
 from recorder.store.sessions import SessionStore
-from recorder.transcript.files import write_all
 from recorder.transcript.revisions import ORIGINAL_FILE, revision_doc
 from recorder.transcript.runner import TranscriptStep
 from recorder.transcript.settings import Settings
-from recorder.transcript.status import write_status
 from recorder.views.credential import check
 from recorder.views.sessions import session_json
-from tests.factories import finished_session, write_session
+from tests.factories import done_transcript, finished_session, write_session
 from tests.outbox.logged_remote import outbox_box, outbox_worker
 from tests.rclone_server import CRYPT_REMOTE, rclone_binary
 from tests.support import Running, cli, make_config, wait_until, write_config
@@ -45,31 +42,6 @@ RATE = 48000
 
 def _feeder(mic) -> Feeder:
     return Feeder(mic.infile, random_periods(FORMATS["S16_LE"], 2, 4800, None, seed=3), 0.05)
-
-
-def _w(text: str, start: float, end: float, p: float = 0.9) -> Word:
-    return Word(text, start, end, p, f" {text}")
-
-
-def finished_transcript(folder: Path, session_id: str) -> TranscriptDoc:
-    """transcript.json and its files as the transcript worker leaves them when it is done."""
-    doc = TranscriptDoc(
-        session_id=session_id, title=f"Session {session_id}", date="2026-12-06", length_s=2.0,
-        speakers=("Coach", "Client"), mode="channels", engine="whisper",
-        lines=(
-            Line(0.1, 0.9, "Coach", "What would you like to work on", False,
-                 (_w("What", 0.1, 0.2), _w("would", 0.2, 0.3), _w("you", 0.3, 0.4),
-                  _w("like", 0.4, 0.5), _w("to", 0.5, 0.6), _w("work", 0.6, 0.7, 0.3),
-                  _w("on", 0.7, 0.9))),
-            Line(1.0, 1.9, "Client", "My carrier goals", False,
-                 (_w("My", 1.0, 1.2), _w("carrier", 1.2, 1.6, 0.2), _w("goals", 1.6, 1.9))),
-        ),
-    )  # fmt: skip
-    files = write_all(doc, folder)
-    write_status(folder, {"status": "done", "engine": "whisper", "files": files,
-                          "words": doc.words, "turns": doc.turns, "paragraphs": doc.paragraphs,
-                          "doc": doc.to_json()})  # fmt: skip
-    return doc
 
 
 def _manifest(folder: Path) -> dict:
@@ -161,7 +133,7 @@ def test_corrections_are_revisions_rebuilt_in_every_file_and_proofread_per_revis
         early = send(sock, {"cmd": "transcript_edit", "session": sid, "base": 0,
                             "ops": [{"op": "merge", "line": 0}]})  # fmt: skip
         assert early["ok"] is False and "has no finished transcript" in early["message"]
-        finished_transcript(s.path, sid)
+        done_transcript(s.path, sid)
         assert session_json(r.rec.store.find(sid))["transcript"]["proofread"] is False
 
         fix = {"cmd": "transcript_edit", "session": sid, "base": 0,
@@ -244,7 +216,7 @@ def test_a_corrected_transcript_is_sent_and_verified_on_the_archive_again(tmp_pa
         device_id="test-box", stop_reason="requested",
     )  # fmt: skip
     store.write_manifest(folder, manifest)
-    finished_transcript(folder, sid)
+    done_transcript(folder, sid)
     worker = outbox_worker(cfg, store, remote, work=OutboxWork(steps=[TranscriptStep(Settings())]))
 
     def transcript_status() -> str:
@@ -276,7 +248,7 @@ def test_the_command_line_bookmarks_corrects_and_proofreads_without_the_page(tmp
     path = write_config(tmp_path)
     folder, m = finished_session(tmp_path / "sessions", [bytes(2 * 8000 * 2)], 8000,
                                  markers=[(4000, "button")], stop_reason="requested")  # fmt: skip
-    finished_transcript(folder, m.id)
+    done_transcript(folder, m.id)
     done = cli("bookmark", m.id, "0:00.25", "she names the goal", "--config", str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "marker 1 at 0.2 s: “she names the goal”"
