@@ -15,6 +15,7 @@ from recorder.core.manifest import Manifest
 from recorder.core.recording.state import UploadActivity
 from recorder.core.upload_plan import retry_delay_s
 from recorder.outbox.deliver import Delivery
+from recorder.outbox.discard import remote_dir_for
 from recorder.outbox.state import Link
 from recorder.store.sessions import MANIFEST, StoredSession
 
@@ -48,8 +49,8 @@ class FollowUp:
             self._save(s, m)
             return
         link = self.link
-        remote_dir = m.upload.remote
-        assert remote_dir is not None  # verified audio has its folder on the remote
+        # where the audio went (as the verification falls back, for a manifest that lost it)
+        remote_dir = m.upload.remote or remote_dir_for(link.settings.remote, s.id)
         sent = _signature(s.path, files)
         t.attempts += 1
         try:
@@ -121,7 +122,12 @@ class FollowUp:
         transcript's files are verified there whatever it says)."""
         remote_dir = s.manifest.upload.remote if s.manifest else None
         try:
-            self.link.remote.upload(s.path, [MANIFEST], remote_dir or "", force=True)
+            self.link.remote.upload(
+                s.path,
+                [MANIFEST],
+                remote_dir or remote_dir_for(self.link.settings.remote, s.id),
+                force=True,
+            )
         except Exception as exc:
             log.warning("session %s: manifest not updated on the remote: %s", s.id, exc)
 
