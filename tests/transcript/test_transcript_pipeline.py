@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not install
 
 RATE = 48000
 FAST = None  # the feeder writes as fast as the recorder reads
-BACKLOG_S = 7.0  # the FIFO holds up to 5.5 s of quiet fed before the press: speech comes after
+LEAD_S = 0.5  # quiet between the press and the first word
 
 
 def _proc_state(pid: int) -> str:
@@ -45,22 +45,37 @@ def _proc_state(pid: int) -> str:
     return stat[stat.rindex(")") + 2]
 
 
-def _speech_after(go: threading.Event, audio: np.ndarray, period: int):
-    """A quiet room until `go` (the start press), then `audio`, then the quiet room again."""
-    quiet = speech_periods(np.zeros((0, 2), np.float32), period, 0.0)
-    while not go.is_set():
-        yield next(quiet)
-    yield from speech_periods(audio, period, 0.5)
+class SpeechAfterPress:
+    """A quiet room until `go` (the start press), then `audio`, then the quiet room again; it
+    knows the stream frame where the speech ends, wherever the press fell (a busy machine can
+    leave seconds of quiet queued between the FIFO and the recorder)."""
+
+    def __init__(self, audio: np.ndarray, period: int) -> None:
+        self.audio = audio
+        self.period = period
+        self.go = threading.Event()
+        self.end_frame: int | None = None  # set once the speech starts to be fed
+
+    def periods(self):
+        quiet = speech_periods(np.zeros((0, 2), np.float32), self.period, 0.0)
+        sent = 0
+        while not self.go.is_set():
+            yield next(quiet)
+            sent += 1
+        self.end_frame = sent * self.period + int(LEAD_S * RATE) + len(self.audio)
+        yield from speech_periods(self.audio, self.period, LEAD_S)
 
 
-def _record(r: Running, seconds: float, go: threading.Event | None = None) -> str:
-    """One session of `seconds` after the press; returns its id once it is in the outbox."""
+def _record(r: Running, speech: SpeechAfterPress) -> str:
+    """One session from a press until the whole speech, and a second after it, was captured;
+    returns its id once it is in the outbox."""
     r.wait_frames(int(1.2 * RATE))
     started = r.request(Start())
     assert started["ok"], started
-    if go is not None:
-        go.set()
-    r.wait_session_frames(int((seconds + 1.0) * RATE), timeout=60)
+    speech.go.set()
+    wait_until(lambda: speech.end_frame is not None, 60, "the speech fed")
+    assert speech.end_frame is not None
+    r.wait_frames(speech.end_frame + RATE, timeout=120)
     assert r.request(Stop())["ok"]
     r.wait_outbox(started["session_id"], timeout=60)
     return started["session_id"]
@@ -73,10 +88,10 @@ def _folder(r: Running, session_id: str) -> Path:
 def test_a_two_voice_session_gets_its_transcript_after_the_stop(tmp_path, mic):
     cfg = make_config(tmp_path, audio={"segment_s": 5.0}, transcript={})
     audio, _ = conversation(SCRIPT, RATE, lead_s=0.5)
-    go = threading.Event()
-    feeder = Feeder(mic.infile, _speech_after(go, audio, cfg.audio.period_frames), FAST)
+    speech = SpeechAfterPress(audio, cfg.audio.period_frames)
+    feeder = Feeder(mic.infile, speech.periods(), FAST)
     with Running(cfg, feeder) as r:
-        session_id = _record(r, len(audio) / RATE + BACKLOG_S, go)
+        session_id = _record(r, speech)
         folder = _folder(r, session_id)
         wait_until(lambda: read_status(folder)["status"] in ("done", "failed"), 120, "transcript")
         status = r.rec.controller.status()
@@ -141,10 +156,10 @@ def _long_script(times: int) -> list[tuple[int, str, float]]:
 def test_a_new_session_freezes_the_transcript_worker_until_it_stops(tmp_path, mic):
     cfg = make_config(tmp_path, audio={"segment_s": 10.0}, transcript={})
     audio, _ = conversation(_long_script(4), RATE, lead_s=0.5)
-    go = threading.Event()
-    feeder = Feeder(mic.infile, _speech_after(go, audio, cfg.audio.period_frames), FAST)
+    speech = SpeechAfterPress(audio, cfg.audio.period_frames)
+    feeder = Feeder(mic.infile, speech.periods(), FAST)
     with Running(cfg, feeder) as r:
-        first = _record(r, len(audio) / RATE + BACKLOG_S, go)
+        first = _record(r, speech)
         runner = r.rec.transcripts.runner
         child = wait_until(lambda: runner._child, 30, "the transcript worker")
         second = r.request(Start())
