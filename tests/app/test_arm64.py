@@ -4,6 +4,9 @@ Everything else here runs on this machine's architecture. `scripts/dev arm64` bu
 from ~/.cache/session-recorder/arm64) a Debian bookworm arm64 root with debootstrap, and runs
 `bash install.sh` in a copy of it through chroot and binfmt (qemu-user-static), as a user runs it
 on a fresh Raspberry Pi: its own apt-get, pip with aarch64 wheels, the C extensions compiled.
+Then, in that root: the compiled and aarch64-only modules import, Debian's rclone is arm64, a
+second install.sh changes nothing, and `session-recorder demo` records, uploads and verifies,
+and whisper (the default engine) builds the transcript.
 The command prints a table of its phases, pass or fail and how long each took; this test runs it
 and wants every phase to pass.
 
@@ -51,7 +54,8 @@ def test_scripts_dev_arm64_passes_every_phase() -> None:
     )
     print(done.stdout)  # the table, shown with -s
     rows = {m[1]: (m[2], m[4]) for m in ROW.finditer(done.stdout)}
-    assert {"binfmt", "root", "install"} <= rows.keys(), done.stdout + done.stderr[-4000:]
+    phases = {"binfmt", "root", "install", "modules", "again", "demo"}
+    assert phases <= rows.keys(), done.stdout + done.stderr[-4000:]
     failed = {name: note for name, (result, note) in rows.items() if result != "PASS"}
     assert not failed, f"{failed}\n{done.stderr[-4000:]}"
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
