@@ -283,3 +283,13 @@ def review_session(sessions: Path, seconds: float = 20.0) -> tuple[Path, Manifes
         },
     )
     return folder, manifest, doc
+
+
+def play_until_heard(page: Page, play: Locator, sid: str, timeout_ms: int = 20000) -> None:
+    """Tap the session's Play and wait until its audio has played past half a second."""
+    play.tap()
+    page.wait_for_function(
+        f"() => document.querySelector('.player-sec[data-session=\"{sid}\"] audio')"
+        ".currentTime > 0.5",
+        timeout=timeout_ms,
+    )

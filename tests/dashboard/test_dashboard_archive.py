@@ -27,6 +27,7 @@ from tests.dashboard.page import (
     WAIT_MS,
     FakeDaemon,
     log_in,
+    play_until_heard,
     review_session,
     screenshot,
     state,
@@ -105,12 +106,7 @@ def test_a_session_only_in_the_archive_plays_reads_along_and_downloads(
     screenshot(page, "archive-2-view.png")
 
     # the MP3 plays, from the archive through the box
-    player.locator(".player-play").tap()
-    page.wait_for_function(
-        f"() => document.querySelector('.player-sec[data-session=\"{sid}\"] audio')"
-        ".currentTime > 0.5",
-        timeout=30000,
-    )
+    play_until_heard(page, player.locator(".player-play"), sid, timeout_ms=30000)
     expect(player.locator(".player-play")).to_have_text("Pause")
     screenshot(page, "archive-3-playing.png")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.dashboard.page import ARTIFACTS, REVIEW_PREROLL_S, WAIT_MS, screenshot
+from tests.dashboard.page import ARTIFACTS, REVIEW_PREROLL_S, WAIT_MS, play_until_heard, screenshot
 from tests.dashboard.test_dashboard_review import Box, box, console
 from tests.support import ffprobe
 
@@ -49,12 +49,7 @@ def test_the_player_prepares_the_copy_then_plays(page: Page, console: list[str],
     ), notes
     screenshot(page, "listening-1-prepared.png")
 
-    play.tap()
-    page.wait_for_function(
-        f"() => document.querySelector('.player-sec[data-session=\"{box.sid}\"] audio')"
-        ".currentTime > 0.5",
-        timeout=20000,
-    )
+    play_until_heard(page, play, box.sid)
     # the copy is in the web server's cache, the whole session (pre-roll included)
     copy = box.cfg.storage.dir / "web-cache" / box.sid / "session.mp3"
     seconds = float(ffprobe(copy)["format"]["duration"])

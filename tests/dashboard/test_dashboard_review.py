@@ -32,6 +32,7 @@ from tests.dashboard.page import (
     WAIT_MS,
     log_in,
     open_view,
+    play_until_heard,
     pulsing,
     review_session,
     screenshot,
@@ -174,12 +175,7 @@ def test_listen_jump_read_along_bookmark_and_resume(
     screenshot(page, "review-1-player.png")
 
     # the MP3 plays
-    player.locator(".player-play").tap()
-    page.wait_for_function(
-        f"() => document.querySelector('.player-sec[data-session=\"{sid}\"] audio')"
-        ".currentTime > 0.5",
-        timeout=20000,
-    )
+    play_until_heard(page, player.locator(".player-play"), sid)
     expect(player.locator(".player-play")).to_have_text("Pause")
     screenshot(page, "review-2-playing.png")
 
