@@ -111,13 +111,18 @@ def counts(t: dict) -> str:
 
 def document(folder: Path) -> TranscriptDoc | None:
     """The finished transcript, or None when there is none yet."""
-    data = read_status(folder)
+    return document_of(read_status(folder), str(folder / STATUS_FILE))
+
+
+def document_of(data: dict, where: str) -> TranscriptDoc | None:
+    """The finished transcript in transcript.json's content `data` (read from `where`: a
+    file here, or the archive's copy), or None when there is none yet."""
     if data["status"] != "done" or not isinstance(data.get("doc"), dict):
         return None
     try:
         return TranscriptDoc.from_json(data["doc"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise TranscriptFileError(f"{folder / STATUS_FILE}: damaged transcript: {exc}") from None
+        raise TranscriptFileError(f"{where}: damaged transcript: {exc}") from None
 
 
 def write_status(folder: Path, data: dict) -> None:

@@ -22,7 +22,6 @@ from pathlib import Path
 from aiohttp import web
 
 from recorder.core.manifest import Manifest
-from recorder.core.transcript.doc import TranscriptDoc
 from recorder.ports.archive import ArchiveError
 from recorder.ports.daemon import DaemonLink
 from recorder.store.sessions import SessionStore, StoredSession
@@ -30,6 +29,7 @@ from recorder.transcript.status import (
     FILES,
     STATUS_FILE,
     TranscriptFileError,
+    document_of,
     is_proofread,
     read_status,
     revision_of,
@@ -173,19 +173,13 @@ def _transcript_answer(head: dict, read: Callable[[], dict]) -> dict:
     TranscriptFileError for a file that is not one), the same for the box's and the archive's."""
     try:
         data = read()  # read once: the document and its revision agree
+        doc = document_of(data, STATUS_FILE)  # checked as every reader checks it
     except TranscriptFileError as exc:
         return {**head, "status": "damaged", "error": str(exc), "doc": None}
-    doc = None
-    if data["status"] == "done" and isinstance(data.get("doc"), dict):
-        try:  # checked as every reader checks it, and sent as the model writes it
-            doc = TranscriptDoc.from_json(data["doc"]).to_json()
-        except (KeyError, TypeError, ValueError) as exc:
-            return {**head, "status": "damaged", "error": f"damaged transcript: {exc}",
-                    "doc": None}  # fmt: skip
     return {
         **head,
         "status": data["status"],
         "revision": revision_of(data),  # the `base` a correction of this document names
         "proofread": is_proofread(data),
-        "doc": doc,
+        "doc": doc.to_json() if doc is not None else None,
     }
