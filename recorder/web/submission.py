@@ -176,7 +176,8 @@ class Submissions:
         try:
             done = out.with_name(f".{out.name}.tmp").stat().st_size
         except OSError:
-            done = 0
+            # renamed into place, the stamp and the process's end still to come: almost done
+            return 0.99 if out.is_file() else 0.0
         return round(min(done / expected, 0.99), 3) if expected else 0.0
 
     def start(self, session_id: str) -> dict | None:
@@ -198,6 +199,7 @@ class Submissions:
         out = self._out(session_id)
         out.parent.mkdir(parents=True, exist_ok=True)
         _stamp_path(out).unlink(missing_ok=True)
+        out.unlink(missing_ok=True)  # a stale build: its size would read as progress
         text = (folder / MANIFEST).read_text(encoding="utf-8")
         with self._lock:
             job = self._jobs.get(session_id)

@@ -6,12 +6,14 @@ renamed since is built again rather than served with its old name in the tags.""
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
 from pathlib import Path
 
 import httpx
 import pytest
 
 from recorder.store.sessions import SessionStore
+from recorder.web.submission import Submissions
 from tests.factories import SESSION_ID, finished_session, tone
 from tests.support import cli, wait_until, write_config
 from tests.web.media_support import media_server
@@ -125,3 +127,24 @@ def test_a_failed_build_says_why_without_the_boxs_paths(box):
     answer = wait_until(failed, 120, "the build to fail")
     assert "seg-0000.wav" in answer["error"]  # what is wrong, for the coach
     assert str(tmp_path) not in answer["error"] and "/" not in answer["error"], answer
+
+
+def test_progress_never_goes_back_while_the_build_finishes(tmp_path):
+    """Between the build's rename of `.submission.mp3.tmp` to submission.mp3 and the end of
+    its process the status is still "building": its progress stays at the top, not back to 0
+    (the phone's bar jumped back to empty just before "ready")."""
+    sessions = tmp_path / "sessions"
+    store = SessionStore(sessions)
+    store.prepare()
+    finished_session(sessions, [tone(48000 * 10).tobytes()], 48000)
+    builds = Submissions(store, tmp_path / "cache")
+    stamp = builds._source(SESSION_ID)[2]
+    running: Future = Future()  # the build process has not ended yet
+    builds._jobs[SESSION_ID] = (running, stamp, 1000)
+    out = tmp_path / "cache" / SESSION_ID / "submission.mp3"
+    out.parent.mkdir(parents=True)
+    tmp = out.with_name(".submission.mp3.tmp")
+    tmp.write_bytes(b"x" * 400)
+    assert builds.status(SESSION_ID) == {"status": "building", "progress": 0.4}
+    tmp.rename(out)  # the encoder's last step; the stamp and the process's end come after
+    assert builds.status(SESSION_ID) == {"status": "building", "progress": 0.99}
