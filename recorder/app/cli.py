@@ -25,7 +25,10 @@ DISCARD_WAIT_S = 900.0  # a discard the daemon queued: how long the command line
 
 def _parser() -> argparse.ArgumentParser:
     """Each command's parser carries its handler (`handler(cfg, args) -> exit code`)."""
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's parser that did not see an option leaves it alone; with a
+    # default it would put that default over what the parser before it read (`ctl --config X
+    # status` lost X).
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument(
         "--config",
         metavar="PATH",
@@ -172,7 +175,7 @@ class _WithCommon:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.INFO
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "fleet" and args.broker:
         return _fleet(args, None)
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(getattr(args, "config", None))
     except ConfigError as exc:
         print(f"session-recorder: config error:\n{exc}", file=sys.stderr)
         if args.command == "doctor":

@@ -92,6 +92,30 @@ def test_unwritable_storage_dir_stops_the_daemon_with_the_path(tmp_path):
     assert blocker.read_text() == "a file where the storage dir should be"
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        ["--config", "CONFIG", "config", "check"],
+        ["config", "--config", "CONFIG", "check"],
+        ["config", "check", "--config", "CONFIG"],
+        ["-v", "--config", "CONFIG", "ctl", "status"],
+        ["ctl", "--config", "CONFIG", "status"],
+        ["ctl", "status", "--config", "CONFIG"],
+    ],
+)
+def test_the_common_options_count_wherever_they_are(tmp_path, where):
+    """`--config` before or after the command (as its usage line shows), never dropped for the
+    default (/etc/session-recorder/config.toml): a box's own commands go to another config."""
+    path = write_config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "SESSION_RECORDER_CONFIG"}
+    done = cli(*[str(path) if a == "CONFIG" else a for a in where], env=env)
+    assert "/etc/session-recorder" not in done.stderr, done.stderr
+    if "ctl" in where:
+        assert done.returncode == 3 and f"{tmp_path}/control.sock" in done.stderr, done.stderr
+    else:
+        assert done.returncode == 0 and f"{path}: ok" in done.stdout, done.stderr
+
+
 def test_ctl_without_a_daemon_says_so(tmp_path):
     path = write_config(tmp_path)
     done = cli("ctl", "status", "--config", str(path))

@@ -310,6 +310,12 @@ def test_install_into_a_scratch_root(box, tmp_path):
     assert shown["mqtt"]["password_file"] == "/etc/session-recorder/mqtt.pass"
     readme = b.path("opt/session-recorder/README.md")
     assert readme.read_bytes() == (b.checkout / "README.md").read_bytes()
+    # `sudo session-recorder ctl status` from a shell (no systemd RUNTIME_DIRECTORY) looks for
+    # the socket where the service makes it, not in the storage folder
+    env = {k: v for k, v in os.environ.items() if k != "RUNTIME_DIRECTORY"}
+    ctl = subprocess.run([exe, "ctl", "--config", config, "status"], capture_output=True,
+                         text=True, check=False, env=env, timeout=60)  # fmt: skip
+    assert ctl.returncode != 0 and "/run/session-recorder/control.sock" in ctl.stderr, ctl.stderr
 
     # modes and owners
     sr, mosq = b.gid("session-recorder"), b.gid("mosquitto")
