@@ -1,0 +1,357 @@
+"""The checks `scripts/arm64` runs inside the booted arm64 guest, and what they need there.
+
+`scripts/arm64` copies this file into the guest's root with a spoken clip (speech.wav: espeak-ng
+on the host reading arm64_speech.txt, copied beside it as speech.txt) and three units of its own: `arm64-mic` (`feed`: the virtual
+microphone, ALSA's `file` plugin on a FIFO, as the box's default PCM), `arm64-s3` (a loopback
+`rclone serve s3`, the cloud) and `arm64-check` (`check`, once the boot is done). Everything else
+is the box as `install.sh` and its first-boot provisioning left it: the shipped config, the
+shipped units, the settings file read from /boot/firmware.
+
+`check` prints one line per check to the serial console, `CHECK <name> PASS|FAIL <seconds>
+<note>`, then `CHECKS DONE`, and powers the guest off. It runs with the box's own Python
+(/opt/session-recorder/venv), so numpy, soundfile and the recorder's modules are those
+installed for arm64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+FIFO = Path("/run/arm64-mic/mic.fifo")
+HERE = Path(__file__).resolve().parent
+SPEECH = HERE / "speech.wav"  # espeak-ng reading speech.txt, made on the host
+SETTINGS = HERE / "settings.json"  # what scripts/arm64 told the box (passwords, bucket)
+CONFIG = "/etc/session-recorder/config.toml"
+BIN = "/opt/session-recorder/venv/bin/session-recorder"
+SEED = 24
+SCRIPT = (HERE / "speech.txt").read_text(encoding="utf-8")  # what the clip says
+RECORD_S = 30.0  # the session the checks record: longer than the clip, so it loops once
+
+
+# ---- the signal: the same on both sides of the FIFO -------------------------------------
+
+
+def stream_loop(rate: int, channels: int, width: int) -> np.ndarray:
+    """What the microphone plays, round and round: (frames, channels) integers in the box's
+    sample width. The clip on every channel (quieter on the second, as the client's
+    microphone hears the coach) plus seeded noise of a few steps, so that each stretch of the
+    loop differs from every other and a recording shows where in it it began."""
+    clip, clip_rate = soundfile.read(SPEECH, dtype="float64")
+    if clip_rate != rate:
+        import soxr  # noqa: PLC0415 (only for a box that does not record at 48 kHz)
+
+        clip = soxr.resample(clip, clip_rate, rate)
+    scale = 2 ** (8 * width - 1) - 1
+    rng = np.random.default_rng(SEED)
+    gains = [1.0, 0.5, 0.3, 0.2][:channels] + [0.2] * max(0, channels - 4)
+    loop = np.empty((len(clip), channels), dtype=np.int64)
+    for c, gain in enumerate(gains):
+        noise = rng.integers(-4, 5, size=len(clip)) * (1 << max(0, 8 * width - 16))
+        loop[:, c] = np.clip(np.round(clip * gain * 0.5 * scale) + noise, -scale, scale)
+    return loop
+
+
+def feed() -> None:
+    """The microphone: the loop into the FIFO at real time, period by period, for ever."""
+    from recorder.app.virtualmic import Feeder, encode  # noqa: PLC0415 (the box's modules)
+    from recorder.config import load_config  # noqa: PLC0415
+    from recorder.core.formats import FORMATS  # noqa: PLC0415
+
+    audio = load_config(CONFIG).audio
+    fmt = FORMATS[audio.format]
+    loop = stream_loop(audio.rate, audio.channels, fmt.width)
+    period = audio.rate * audio.period_ms // 1000
+
+    def periods() -> Iterator[bytes]:
+        at = 0
+        while True:
+            rows = np.take(loop, np.arange(at, at + period), axis=0, mode="wrap")
+            yield encode(rows, fmt)
+            at = (at + period) % len(loop)
+
+    while True:  # the recorder closes the FIFO when it restarts: open it again
+        feeder = Feeder(FIFO, periods(), period / audio.rate)
+        feeder.run()
+        if feeder.error is not None:
+            raise feeder.error
+
+
+# ---- the checks -------------------------------------------------------------------------
+
+
+class Failed(Exception):
+    """A check failed: the message says what was found."""
+
+
+def run(*args: str, timeout: float = 600, check: bool = True) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise Failed(f"{' '.join(args[:3])} exited {done.returncode}: {done.stderr[-300:]}")
+    return done.stdout
+
+
+def wait_for(what: str, probe: Callable[[], object], seconds: float) -> object:
+    """probe() until it returns something true; Failed after `seconds`."""
+    deadline = time.monotonic() + seconds
+    last: object = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(1.0)
+    raise Failed(f"no {what} after {seconds:.0f} s (last: {str(last)[:200]})")
+
+
+def unit_property(unit: str, name: str) -> str:
+    return run("systemctl", "show", unit, "-p", name, "--value").strip()
+
+
+def ctl(*args: str) -> str:
+    return run(BIN, "ctl", "--config", CONFIG, *args, timeout=120)
+
+
+def status() -> dict:
+    return json.loads(ctl("status", "--json"))
+
+
+def sessions() -> list[dict]:
+    return json.loads(run(BIN, "sessions", "--config", CONFIG, "--json", timeout=300))
+
+
+def session(session_id: str) -> dict:
+    for found in sessions():
+        if found["id"] == session_id:
+            return found
+    raise Failed(f"session {session_id} is not in `sessions --json`")
+
+
+class Checks:
+    """The guest's checks, in order; each returns its note or raises Failed."""
+
+    def __init__(self) -> None:
+        self.settings = json.loads(SETTINGS.read_text())
+        self.recorded: str | None = None  # the session `record` made
+
+    def unit(self) -> str:
+        def active() -> bool:
+            return unit_property("session-recorder", "ActiveState") == "active"
+
+        wait_for("active session-recorder.service", active, 600)
+        watchdog = unit_property("session-recorder", "WatchdogUSec")
+        if watchdog in ("", "0", "infinity"):
+            raise Failed(f"no watchdog on the unit: WatchdogUSec={watchdog}")
+        pid = unit_property("session-recorder", "MainPID")
+        time.sleep(45)  # longer than WatchdogSec=30: a daemon that does not ping is killed
+        after = unit_property("session-recorder", "MainPID")
+        restarts = unit_property("session-recorder", "NRestarts")
+        if not active() or after != pid or restarts != "0":
+            raise Failed(f"restarted within 45 s (pid {pid} -> {after}, NRestarts={restarts})")
+        text = unit_property("session-recorder", "StatusText")
+        return f"active, watchdog {watchdog}, same pid after 45 s; status: {text}"
+
+    def provision(self) -> str:
+        done = Path("/boot/firmware/session-recorder-provisioned.txt")
+        error = Path("/boot/firmware/session-recorder-error.txt")
+        if error.exists():
+            raise Failed(f"provisioning refused the settings: {error.read_text()[:300]}")
+        if not done.exists() or Path("/boot/firmware/session-recorder.txt").exists():
+            raise Failed("the settings file was not read and removed")
+        return "the settings file was read and deleted; rclone.conf with the crypt remote"
+
+    def doctor(self) -> str:
+        done = subprocess.run(
+            [BIN, "doctor", "--config", CONFIG, "--json"],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        checks = json.loads(done.stdout)
+        blocking = [c["name"] for c in checks if not c["ok"] and c["blocks"]]
+        warned = {c["name"]: c["detail"] for c in checks if not c["ok"] and not c["blocks"]}
+        if done.returncode != 0 or blocking:
+            raise Failed(f"doctor exited {done.returncode}, blocking: {blocking}")
+        if "gpio" not in warned:
+            raise Failed("doctor saw GPIO on a machine that has none")
+        unexpected = set(warned) - {"gpio", "clock"}
+        if unexpected:
+            raise Failed(f"doctor warned about {sorted(unexpected)}: {warned}")
+        return f"{len(checks)} checks, warnings: {', '.join(sorted(warned))} (no GPIO here)"
+
+    def record(self) -> str:
+        ctl("start")
+        started = wait_for("session id", lambda: status().get("session_id"), 120)
+        wait_for("30 s recorded", lambda: status().get("elapsed_s", 0) >= RECORD_S, 300)
+        ctl("stop")
+        self.recorded = recorded = str(started)
+
+        def finished() -> dict | None:
+            found = session(recorded)
+            return found if found["state"] != "recording" else None
+
+        found = wait_for("the finished session", finished, 300)
+        assert isinstance(found, dict)
+        return self._exact(found)
+
+    def _exact(self, found: dict) -> str:
+        """The session's segments are a stretch of what the microphone played, sample for
+        sample: nothing dropped, repeated or padded."""
+        got = np.concatenate(
+            [soundfile.read(p, dtype="int32", always_2d=True)[0] for p in found["segments"]]
+        )
+        width = {16: 2, 24: 3, 32: 4}[int(soundfile.info(found["segments"][0]).subtype[4:])]
+        loop = stream_loop(found["rate"], found["channels"], width) << (32 - 8 * width)
+        if len(got) != found["frames"]:
+            raise Failed(f"{len(got)} frames in the segments, the manifest says {found['frames']}")
+        head = got[:64]
+        twice = np.concatenate([loop, loop])
+        starts = np.flatnonzero(twice[: len(loop), 0] == head[0, 0])
+        at = [s for s in starts if np.array_equal(twice[s : s + 64], head)]
+        if len(at) != 1:
+            raise Failed(f"the first frames match the microphone at {len(at)} places")
+        want = np.take(loop, np.arange(at[0], at[0] + len(got)), axis=0, mode="wrap")
+        bad = np.flatnonzero((want != got).any(axis=1))
+        if bad.size:
+            raise Failed(f"{bad.size} of {len(got)} frames differ, the first at frame {bad[0]}")
+        return f"{len(got)} frames ({len(got) / found['rate']:.1f} s) sample-exact"
+
+    def upload(self) -> str:
+        if self.recorded is None:
+            raise Failed("no session recorded")
+
+        def verified() -> dict | None:
+            found = session(self.recorded)
+            return found if found["upload"].get("status") == "verified" else None
+
+        found = wait_for("verified upload", verified, 900)
+        assert isinstance(found, dict)
+        bucket = Path(self.settings["bucket_dir"])
+        stored = [p for p in bucket.rglob("*") if p.is_file()]
+        if not stored or any(self.recorded in str(p) for p in stored):
+            raise Failed(f"the bucket does not hold encrypted names: {stored[:3]}")
+        files = found["upload"].get("files", [])
+        return f"{len(files)} files verified (rclone cryptcheck); {len(stored)} objects in S3"
+
+    def transcript(self) -> str:
+        if self.recorded is None:
+            raise Failed("no session recorded")
+
+        def done() -> dict | None:
+            found = session(self.recorded)
+            return found if found["upload"]["transcript"]["status"] == "verified" else None
+
+        found = wait_for("verified transcript", done, 2400)
+        assert isinstance(found, dict)
+        data = json.loads((Path(found["path"]) / "transcript.json").read_text())
+        engine = data.get("engine")
+        said = " ".join(t["text"] for t in data["turns"]).lower()
+        heard = set(re.findall(r"[a-z']+", said))
+        script = {w for w in re.findall(r"[a-z']+", SCRIPT.lower()) if len(w) > 3}
+        share = len(script & heard) / len(script)
+        if engine != "whisper" or share < 0.7:
+            raise Failed(f"engine {engine}, {share:.0%} of the words heard: {said[:200]}")
+        return f"whisper heard {share:.0%} of the clip's words; sent and verified"
+
+    def web(self) -> str:
+        jar = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        base = "http://127.0.0.1"
+        page = jar.open(f"{base}/", timeout=60).read().decode()
+        login = urllib.request.Request(
+            f"{base}/api/login",
+            data=json.dumps({"password": self.settings["dashboard_password"]}).encode(),
+            headers={"Content-Type": "application/json", "Origin": base},
+        )
+        jar.open(login, timeout=60)
+        listed = json.loads(jar.open(f"{base}/api/sessions", timeout=120).read())
+        ids = [r.get("id") for r in listed]
+        if self.recorded not in ids:
+            raise Failed(f"/api/sessions lists {ids}")
+        return f"port 80: the page ({len(page)} bytes), login, /api/sessions lists the session"
+
+    def stop(self) -> str:
+        ctl("start")
+        started = str(wait_for("session id", lambda: status().get("session_id"), 120))
+        wait_for("5 s recorded", lambda: status().get("elapsed_s", 0) >= 5, 120)
+        run("systemctl", "stop", "session-recorder", timeout=180)
+        found = session(started)
+        if found["state"] == "recording":
+            raise Failed("the session is still in recording/ after the stop")
+        note = self._exact(found)
+        stopped = json.loads((Path(found["path"]) / "manifest.json").read_text())
+        reason = stopped.get("stop_reason")
+        if reason != "shutdown":
+            raise Failed(f"stop_reason {reason}")
+        run("systemctl", "start", "session-recorder", timeout=300)
+        return f"finalized in {found['state']}/ with stop_reason shutdown; {note}"
+
+
+def check() -> int:
+    """Every check in order, each line on the console; then power off."""
+    out = open("/dev/ttyAMA0", "w", buffering=1)  # noqa: SIM115 (the console, kept open)
+    checks = Checks()
+    failed = 0
+    try:
+        state = run("systemctl", "is-system-running", "--wait", timeout=900, check=False)
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        failed_units = run("systemctl", "--failed", "--plain", "--no-legend", check=False).split()
+        booted = "PASS" if state.strip() == "running" else "FAIL"
+        failed += booted == "FAIL"
+        note = f"systemd: {state.strip()} {' '.join(u for u in failed_units if '.' in u)}"
+        print(f"CHECK booted {booted} {uptime:.0f} {note}", file=out)
+        for name in (
+            "unit",
+            "provision",
+            "doctor",
+            "record",
+            "upload",
+            "web",
+            "transcript",
+            "stop",
+        ):
+            started = time.monotonic()
+            try:
+                note = getattr(checks, name)()
+                result = "PASS"
+            except Exception as exc:  # a check's failure is reported, the others still run
+                note, result = f"{type(exc).__name__}: {exc}", "FAIL"
+                failed += 1
+            note = " ".join(str(note).split())
+            print(f"CHECK {name} {result} {time.monotonic() - started:.0f} {note}", file=out)
+        if failed:
+            journal = run(
+                "journalctl", "-b", "-u", "session-recorder*", "-n", "60", "--no-pager", check=False
+            )
+            for line in journal.splitlines():
+                print(f"JOURNAL {line}", file=out)
+    finally:
+        print("CHECKS DONE", file=out)
+        out.close()
+        subprocess.run(["systemctl", "poweroff"], check=False)
+    return 1 if failed else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("feed")
+    sub.add_parser("check")
+    args = parser.parse_args()
+    if args.mode == "feed":
+        feed()
+        return 0
+    return check()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
