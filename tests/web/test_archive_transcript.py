@@ -23,7 +23,7 @@ from recorder.transcript.settings import Settings
 from recorder.transcript.status import read_status, write_status
 from tests.factories import SESSION_ID, finished_session, tone
 from tests.outbox.logged_remote import outbox_box, outbox_worker
-from tests.rclone_server import CRYPT_REMOTE, rclone_binary
+from tests.rclone_server import CRYPT_REMOTE, box_rclone, rclone_binary
 from tests.web.media_support import curl, media_server
 
 OLDER_ID = "000043-20261129T103000Z"
@@ -74,7 +74,7 @@ def test_an_archived_sessions_transcript_is_read_from_the_archive(tmp_path, s3):
     ).stdout.split()  # fmt: skip
     assert {"transcript.json", "transcript.original.json", "transcript.docx"} <= set(sent)
 
-    archive = RcloneArchive(f"{CRYPT_REMOTE}:box-1", cfg.upload.rclone_config, rclone_binary())
+    archive = RcloneArchive(f"{CRYPT_REMOTE}:box-1", cfg.upload.rclone_config, box_rclone())
     with media_server(store, tmp_path / "cache", archive) as base:
         listed = {s["id"]: s for s in httpx.get(f"{base}/api/sessions", timeout=120).json()}
         assert listed[SESSION_ID]["source"] == "archive"

@@ -28,7 +28,6 @@ from recorder.adapters.rclone.client import DEFAULT_FLAGS, classify, find_binary
 from recorder.ports.archive import ArchiveError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*", re.ASCII)  # a session id or a file name
-_RS = "\x1e"
 PIECE = 64 * 1024
 SIZE_TTL_S = 60.0  # labels and transcripts are sent again after a coach's edit
 
@@ -92,10 +91,16 @@ class RcloneArchive:
     def read_each(self, name: str) -> list[bytes]:
         if not _NAME.fullmatch(name):
             raise ArchiveError(f"not a plain name: {name!r}")
-        # One rclone for every folder's file: JSON escapes every control character, so a raw
-        # ASCII record separator never occurs inside a manifest.
-        out = self._run("cat", self.remote, "--include", f"/*/{name}", "--separator", _RS)
-        return [piece for piece in (out or b"").split(_RS.encode()) if piece.strip()]
+        # One rclone for every folder's file, each into a file of its own, so a damaged one
+        # stays apart from the rest (`cat --separator` would do it in memory, but Debian
+        # bookworm's rclone, the box's, is 1.60: it has no such flag).
+        with tempfile.TemporaryDirectory(prefix="archive-") as into:
+            self._run(
+                "copy", self.remote, into, "--include", f"/*/{name}", "--no-update-modtime",
+                timeout=300,
+            )  # fmt: skip
+            found = sorted(Path(into).glob(f"*/{name}"))
+            return [f.read_bytes() for f in found if f.is_file() and not f.is_symlink()]
 
     def _listing(self, session_id: str) -> dict[str, int]:
         with self._lock:
