@@ -25,9 +25,11 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import soundfile
+import soxr
 
 FIFO = Path("/run/arm64-mic/mic.fifo")
 HERE = Path(__file__).resolve().parent
@@ -36,8 +38,15 @@ SETTINGS = HERE / "settings.json"  # what scripts/arm64 told the box (passwords,
 CONFIG = "/etc/session-recorder/config.toml"
 BIN = "/opt/session-recorder/venv/bin/session-recorder"
 SEED = 24
+BUSY_EVERY_S = 600.0
+CONSOLE: TextIO | None = None  # the serial console, once `check` opened it
 SCRIPT = (HERE / "speech.txt").read_text(encoding="utf-8")  # what the clip says
-RECORD_S = 30.0  # the session the checks record: longer than the clip, so it loops once
+# The microphone plays the clip (about 5 s), then quiet, every LOOP_S; the session the checks
+# record, pre-roll included, is a little longer (about 20 s: RECORD_S, then the stop), so it
+# holds the clip once or twice: whisper takes about two minutes per second of speech under
+# emulation (its vector code runs in QEMU's software CPU).
+LOOP_S = 12.0
+RECORD_S = 14.0
 
 
 # ---- the signal: the same on both sides of the FIFO -------------------------------------
@@ -45,14 +54,14 @@ RECORD_S = 30.0  # the session the checks record: longer than the clip, so it lo
 
 def stream_loop(rate: int, channels: int, width: int) -> np.ndarray:
     """What the microphone plays, round and round: (frames, channels) integers in the box's
-    sample width. The clip on every channel (quieter on the second, as the client's
-    microphone hears the coach) plus seeded noise of a few steps, so that each stretch of the
-    loop differs from every other and a recording shows where in it it began."""
-    clip, clip_rate = soundfile.read(SPEECH, dtype="float64")
-    if clip_rate != rate:
-        import soxr  # noqa: PLC0415 (only for a box that does not record at 48 kHz)
-
-        clip = soxr.resample(clip, clip_rate, rate)
+    sample width. The clip, then quiet up to `LOOP_S`, on every channel (quieter on the
+    second, as the client's microphone hears the coach) plus seeded noise of a few steps, so
+    that each stretch of the loop differs from every other and a recording shows where in it
+    it began."""
+    spoken, clip_rate = soundfile.read(SPEECH, dtype="float64")  # espeak-ng's 22.05 kHz
+    spoken = soxr.resample(spoken, clip_rate, rate)
+    clip = np.zeros(max(len(spoken), int(LOOP_S * rate)))
+    clip[: len(spoken)] = spoken
     scale = 2 ** (8 * width - 1) - 1
     rng = np.random.default_rng(SEED)
     gains = [1.0, 0.5, 0.3, 0.2][:channels] + [0.2] * max(0, channels - 4)
@@ -103,15 +112,31 @@ def run(*args: str, timeout: float = 600, check: bool = True) -> str:
 
 
 def wait_for(what: str, probe: Callable[[], object], seconds: float) -> object:
-    """probe() until it returns something true; Failed after `seconds`."""
-    deadline = time.monotonic() + seconds
+    """probe() until it returns something true; Failed after `seconds`. A long wait shows what
+    the guest is busy with every `BUSY_EVERY_S` (`BUSY` lines on the console)."""
+    started = time.monotonic()
+    deadline = started + seconds
+    shown = started
     last: object = None
     while time.monotonic() < deadline:
         last = probe()
         if last:
             return last
+        if time.monotonic() - shown >= BUSY_EVERY_S:
+            shown = time.monotonic()
+            busy(f"waiting {shown - started:.0f} s for {what}")
         time.sleep(1.0)
     raise Failed(f"no {what} after {seconds:.0f} s (last: {str(last)[:200]})")
+
+
+def busy(why: str) -> None:
+    """The processes using the CPU, on the console."""
+    if CONSOLE is None:
+        return
+    top = run("ps", "-eo", "pcpu,cputime,ni,cls,comm", "--sort=-pcpu", check=False)
+    print(f"BUSY {why}", file=CONSOLE)
+    for line in top.splitlines()[:8]:
+        print(f"BUSY {line}", file=CONSOLE)
 
 
 def unit_property(unit: str, name: str) -> str:
@@ -190,7 +215,7 @@ class Checks:
     def record(self) -> str:
         ctl("start")
         started = wait_for("session id", lambda: status().get("session_id"), 120)
-        wait_for("30 s recorded", lambda: status().get("elapsed_s", 0) >= RECORD_S, 300)
+        wait_for("the session's length", lambda: status().get("elapsed_s", 0) >= RECORD_S, 300)
         ctl("stop")
         self.recorded = recorded = str(started)
 
@@ -245,11 +270,24 @@ class Checks:
         if self.recorded is None:
             raise Failed("no session recorded")
 
-        def done() -> dict | None:
-            found = session(self.recorded)
-            return found if found["upload"]["transcript"]["status"] == "verified" else None
+        seen: list[tuple[str, str]] = []  # (transcript, its upload) at each change
+        errors: list[str] = []
 
-        found = wait_for("verified transcript", done, 2400)
+        def done() -> dict | None:
+            found = session(recorded)
+            built, sent = found["transcript"], found["upload"]["transcript"]
+            state = (str(built.get("status")), str(sent["status"]))
+            if not seen or seen[-1] != state:
+                seen.append(state)
+                busy(f"transcript {state[0]}, its upload {state[1]}")
+            errors[:] = [e for e in (built.get("error"), sent.get("last_error")) if e]
+            return found if state[1] == "verified" else None
+
+        recorded = self.recorded
+        try:
+            found = wait_for("verified transcript", done, 4800)
+        except Failed as exc:
+            raise Failed(f"{exc}; states: {seen}; errors: {errors}") from None
         assert isinstance(found, dict)
         data = json.loads((Path(found["path"]) / "transcript.json").read_text())
         engine = data.get("engine")
@@ -259,7 +297,8 @@ class Checks:
         share = len(script & heard) / len(script)
         if engine != "whisper" or share < 0.7:
             raise Failed(f"engine {engine}, {share:.0%} of the words heard: {said[:200]}")
-        return f"whisper heard {share:.0%} of the clip's words; sent and verified"
+        seconds = found["frames"] / found["rate"]
+        return f"whisper heard {share:.0%} of the clip's words in {seconds:.0f} s; sent, verified"
 
     def web(self) -> str:
         jar = urllib.request.build_opener(
@@ -298,7 +337,8 @@ class Checks:
 
 def check() -> int:
     """Every check in order, each line on the console; then power off."""
-    out = open("/dev/ttyAMA0", "w", buffering=1)  # noqa: SIM115 (the console, kept open)
+    global CONSOLE  # noqa: PLW0603 (the one console, for `busy`)
+    out = CONSOLE = open("/dev/ttyAMA0", "w", buffering=1)  # noqa: SIM115 (kept open)
     checks = Checks()
     failed = 0
     try:
