@@ -15,7 +15,7 @@ session being recorded.
 The command prints a table of its phases, pass or fail and how long each took; this test runs it
 and wants every phase to pass.
 
-Slow (about an hour the first time, which builds the root; half an hour after), so it is opt-in:
+Slow (about 35 minutes the first time, which builds the root; 12 after), so it is opt-in:
 
     SESSION_RECORDER_ARM64=1 .venv/bin/python -m pytest -q -s tests/app/test_arm64.py
 
@@ -38,7 +38,7 @@ pytestmark = [
     pytest.mark.arm64,
     pytest.mark.skipif(
         os.environ.get(OPT_IN) != "1",
-        reason=f"slow (an arm64 Debian under QEMU, about an hour cold): run with {OPT_IN}=1 "
+        reason=f"slow (an arm64 Debian under QEMU, 35 minutes cold): run with {OPT_IN}=1 "
         ".venv/bin/python -m pytest -q -s tests/app/test_arm64.py",
     ),
 ]
