@@ -15,7 +15,6 @@ from recorder.core.manifest import Manifest
 from recorder.core.recording.state import UploadActivity
 from recorder.core.upload_plan import retry_delay_s
 from recorder.outbox.deliver import Delivery
-from recorder.outbox.discard import remote_dir_for
 from recorder.outbox.state import Link
 from recorder.store.sessions import MANIFEST, StoredSession
 
@@ -49,8 +48,7 @@ class FollowUp:
             self._save(s, m)
             return
         link = self.link
-        # where the audio went (as the verification falls back, for a manifest that lost it)
-        remote_dir = m.upload.remote or remote_dir_for(link.settings.remote, s.id)
+        remote_dir = link.remote_dir(s.id, m)  # where the audio went
         sent = _signature(s.path, files)
         t.attempts += 1
         try:
@@ -120,14 +118,9 @@ class FollowUp:
     def _send_manifest(self, s: StoredSession) -> None:
         """The archive's copy of the manifest should say so as well (a convenience: the
         transcript's files are verified there whatever it says)."""
-        remote_dir = s.manifest.upload.remote if s.manifest else None
+        remote_dir = self.link.remote_dir(s.id, s.manifest)
         try:
-            self.link.remote.upload(
-                s.path,
-                [MANIFEST],
-                remote_dir or remote_dir_for(self.link.settings.remote, s.id),
-                force=True,
-            )
+            self.link.remote.upload(s.path, [MANIFEST], remote_dir, force=True)
         except Exception as exc:
             log.warning("session %s: manifest not updated on the remote: %s", s.id, exc)
 

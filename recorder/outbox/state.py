@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from recorder.config import UploadSection
+from recorder.core.manifest import Manifest
 from recorder.core.recording.state import Event
+from recorder.outbox.discard import remote_dir_for
 from recorder.ports.outbox import RemoteStore
 from recorder.store.sessions import SessionStore
 
@@ -128,6 +130,12 @@ class Link:
 
     def now_iso(self) -> str:
         return datetime.fromtimestamp(self.wall(), UTC).isoformat(timespec="seconds")
+
+    def remote_dir(self, session_id: str, manifest: Manifest | None) -> str:
+        """Where the session's files are on the remote: the folder its manifest names, else
+        the one the upload makes (a manifest that lost it still finds its files)."""
+        named = manifest.upload.remote if manifest is not None else None
+        return named or remote_dir_for(self.settings.remote, session_id)
 
 
 def timestamp(iso: str | None) -> float | None:

@@ -15,7 +15,6 @@ from recorder.core.recording.state import SessionVerified, UploadActivity
 from recorder.core.upload_plan import retry_delay_s, send_again_after
 from recorder.media.deliverables import FLAC_NAME
 from recorder.outbox.deliver import Delivery
-from recorder.outbox.discard import remote_dir_for
 from recorder.outbox.state import Link
 from recorder.outbox.upload import back_off, failed
 from recorder.store.sessions import MANIFEST, StoredSession
@@ -37,7 +36,7 @@ class Verifier:
         failed verification's error) and is sent again at each change.
         """
         link = self.link
-        remote_dir = m.upload.remote or remote_dir_for(link.settings.remote, s.id)
+        remote_dir = link.remote_dir(s.id, m)
         sent = list(m.upload.files) or self.delivery.files(s.path, m)
         files = [f for f in sent if f != MANIFEST]
         try:
