@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,15 @@ BASE = {
     "storage": {"min_free_mb": 1},
     "gpio": {"enabled": False},  # GPIO tests turn it on with gpiozero's MockFactory
 }
+
+
+def opt_in(variable: str, why: str, command: str) -> pytest.MarkDecorator:
+    """Skip unless `variable`=1: a slow test kept out of the default run, whose skip reason
+    says why and how to run it (`command`: pytest's arguments after `-q`)."""
+    return pytest.mark.skipif(
+        os.environ.get(variable) != "1",
+        reason=f"{why}: run with {variable}=1 .venv/bin/python -m pytest -q {command}",
+    )
 
 
 def make_config(tmp_path: Path, **sections: dict) -> Config:

@@ -30,16 +30,14 @@ import subprocess
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, opt_in
 
 OPT_IN = "SESSION_RECORDER_ARM64"
 
 pytestmark = [
     pytest.mark.arm64,
-    pytest.mark.skipif(
-        os.environ.get(OPT_IN) != "1",
-        reason=f"slow (an arm64 Debian under QEMU, 35 minutes cold): run with {OPT_IN}=1 "
-        ".venv/bin/python -m pytest -q -s tests/app/test_arm64.py",
+    opt_in(
+        OPT_IN, "slow (an arm64 Debian under QEMU, 35 minutes cold)", "-s tests/app/test_arm64.py"
     ),
 ]
 

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, copy_checkout
+from tests.support import ROOT, copy_checkout, opt_in
 
 OPT_IN = "SESSION_RECORDER_DEBOOTSTRAP"
 SUITE = "bookworm"
@@ -71,10 +71,10 @@ RECORDING = "var/lib/session-recorder/outbox/000001-20261129T093000Z"
 
 pytestmark = [
     pytest.mark.debootstrap,
-    pytest.mark.skipif(
-        os.environ.get(OPT_IN) != "1",
-        reason=f"slow (debootstraps a Debian root, minutes): run with {OPT_IN}=1 "
-        ".venv/bin/python -m pytest -q tests/app/test_installer_debootstrap.py",
+    opt_in(
+        OPT_IN,
+        "slow (debootstraps a Debian root, minutes)",
+        "tests/app/test_installer_debootstrap.py",
     ),
 ]
 

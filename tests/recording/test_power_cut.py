@@ -18,13 +18,13 @@ Needs root and loop devices (skipped with the reason otherwise).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from bench.common import FreezableDisk, Unavailable
 from bench.powercut import LOSS_LIMIT_S, ROUNDS, torture
+from tests.support import opt_in
 
 OPT_IN = "SESSION_RECORDER_POWER_CUT"
 
@@ -105,11 +105,7 @@ def test_a_power_cut_as_a_start_is_answered_keeps_the_pre_roll(tmp_path):
 
 
 @pytest.mark.timeout(1800)
-@pytest.mark.skipif(
-    os.environ.get(OPT_IN) != "1",
-    reason=f"{ROUNDS} power cuts take minutes: run with {OPT_IN}=1 "
-    ".venv/bin/python -m pytest -q tests/recording/test_power_cut.py",
-)
+@opt_in(OPT_IN, f"{ROUNDS} power cuts take minutes", "tests/recording/test_power_cut.py")
 def test_thirty_power_cuts(tmp_path):
     rounds = _torture(tmp_path, ROUNDS)
     assert len(rounds) == ROUNDS
