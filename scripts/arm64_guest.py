@@ -1,9 +1,10 @@
 """The checks `scripts/arm64` runs inside the booted arm64 guest, and what they need there.
 
-`scripts/arm64` copies this file into the guest's root with a spoken clip (speech.wav: espeak-ng
-on the host reading arm64_speech.txt, copied beside it as speech.txt) and three units of its own: `arm64-mic` (`feed`: the virtual
-microphone, ALSA's `file` plugin on a FIFO, as the box's default PCM), `arm64-s3` (a loopback
-`rclone serve s3`, the cloud) and `arm64-check` (`check`, once the boot is done). Everything else
+`scripts/arm64` copies this file into the guest's root with a spoken clip (speech.wav:
+espeak-ng on the host reading arm64_speech.txt, copied beside it as speech.txt) and three units
+of its own: `arm64-mic` (`feed`: the virtual microphone, ALSA's `file` plugin on a FIFO, as the
+box's default PCM), `arm64-s3` (a loopback `rclone serve s3`, the cloud) and `arm64-check`
+(`check`, once the boot is done). Everything else
 is the box as `install.sh` and its first-boot provisioning left it: the shipped config, the
 shipped units, the settings file read from /boot/firmware.
 
@@ -16,6 +17,7 @@ installed for arm64.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.cookiejar
 import json
 import re
@@ -44,8 +46,8 @@ SCRIPT = (HERE / "speech.txt").read_text(encoding="utf-8")  # what the clip says
 # The microphone plays the clip (about 5 s), then quiet, every LOOP_S. The session the checks
 # record is stopped with `ctl stop` once it holds RECORD_S, pre-roll included; the command line
 # starts in about ten seconds under emulation, so it ends about 21 s long, more than LOOP_S
-# and the clip together: it holds the clip whole, once or twice. Short, because whisper takes
-# about a minute per word under emulation (its vector code runs in QEMU's software CPU).
+# and the clip together: it holds the clip whole, once or twice. Short, because whisper is slow
+# under emulation (its vector code runs in QEMU's software CPU): about 3 minutes for this one.
 LOOP_S = 12.0
 RECORD_S = 11.0
 
@@ -148,13 +150,20 @@ def ctl(*args: str) -> str:
     return run(BIN, "ctl", "--config", CONFIG, *args, timeout=120)
 
 
+@functools.cache
+def control_socket() -> Path:
+    """The socket the box's config names (read once: `status` is asked every second)."""
+    from recorder.config import load_config  # noqa: PLC0415 (the box's modules)
+
+    return load_config(CONFIG).socket_path
+
+
 def status() -> dict:
     """What `ctl status --json` prints, asked on the control socket itself: the command line
     takes about ten seconds to start under emulation, the socket answers at once."""
     from recorder.adapters.control_socket import send  # noqa: PLC0415 (the box's modules)
-    from recorder.config import load_config  # noqa: PLC0415
 
-    answer = send(load_config(CONFIG).socket_path, {"cmd": "status"})
+    answer = send(control_socket(), {"cmd": "status"})
     if not answer.get("ok"):
         raise Failed(f"status refused: {answer.get('message')}")
     return answer["status"]
