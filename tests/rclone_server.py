@@ -65,6 +65,12 @@ def obscure(password: str) -> str:
     return out.stdout.strip()
 
 
+def files_under(root: Path) -> list[Path]:
+    """Every file below root, as sorted paths: rglob (an earlier version) raised when the code
+    under test deleted a folder mid-listing; os.walk skips what vanished."""
+    return sorted(Path(folder, name) for folder, _, names in os.walk(root) for name in names)
+
+
 class LoopbackServer:
     """`rclone serve KIND` of `root` on 127.0.0.1:`port`, restartable on the same port."""
 
@@ -148,7 +154,7 @@ class LoopbackServer:
 
     def files(self) -> list[Path]:
         """Every file the server holds."""
-        return sorted(p for p in self.root.rglob("*") if p.is_file())
+        return files_under(self.root)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -193,7 +199,7 @@ class S3Server(LoopbackServer):
 
     def objects(self) -> list[Path]:
         """Every file the server holds in the bucket."""
-        return sorted(p for p in self.bucket_dir.rglob("*") if p.is_file())
+        return files_under(self.bucket_dir)
 
 
 class WebdavServer(LoopbackServer):
