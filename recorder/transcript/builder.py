@@ -21,10 +21,11 @@ from recorder.core.transcript.plan import (
     PAD_S,
     context,
     fit_to_voice,
-    from_start_press,
+    from_the_press,
     lines,
     placed,
     plan_pieces,
+    press_turns,
 )
 from recorder.core.transcript.turns import TurnParams, find_paragraphs, find_turns
 from recorder.ports.speech import SpeechEngine
@@ -62,15 +63,20 @@ def build_transcript(
         found = find_turns(levels[:, :used], params)
     else:
         found = find_paragraphs(levels, params)
-    turns = from_start_press(found, preroll_s, length_s)
+    pairs = press_turns(found, preroll_s, length_s)
+    turns = [line for line, _ in pairs]
     audio = SessionAudio(folder, manifest)
     words: list[list[Word]] = [[] for _ in turns]
     mix = levels.max(axis=1) if levels.size else levels.reshape(-1)
     pieces = [
         piece
-        for i, t in enumerate(turns)
+        for i, (_, heard) in enumerate(pairs)
         for piece in plan_pieces(
-            t, i, mix if t.channel is None else levels[:, t.channel], params.window_s, preroll_s
+            heard,
+            i,
+            mix if heard.channel is None else levels[:, heard.channel],
+            params.window_s,
+            preroll_s,
         )
     ]
     pieces.sort(key=lambda p: p.start_s)
@@ -102,7 +108,7 @@ def build_transcript(
         engine=engine.name,
         lines=lines(
             turns,
-            [fit_to_voice(ws, t) for ws, t in zip(words, turns, strict=True)],
+            [fit_to_voice(from_the_press(ws), t) for ws, t in zip(words, turns, strict=True)],
             settings.speakers,
         ),
         markers=transcript_markers(manifest),

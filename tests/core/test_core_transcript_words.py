@@ -7,7 +7,14 @@ from __future__ import annotations
 import json
 
 from recorder.core.transcript.doc import Line, TranscriptDoc, Turn, Word, join_words
-from recorder.core.transcript.plan import context, fit_to_voice, from_start_press, lines, placed
+from recorder.core.transcript.plan import (
+    context,
+    fit_to_voice,
+    from_the_press,
+    lines,
+    placed,
+    press_turns,
+)
 from recorder.core.transcript.text import to_txt, to_vtt
 
 # What faster-whisper (tiny.en) gave for espeak-ng speech, piece by piece (w.word, start, end,
@@ -186,5 +193,20 @@ def test_a_start_in_a_pause_moves_to_its_end_and_a_word_that_runs_on_ends_with_t
 
 
 def test_the_pauses_inside_a_turn_move_with_it_to_the_start_press():
-    [turn] = from_start_press([Turn(0, 3.0, 9.0, pauses=((4.0, 5.0),))], 2.0, 60.0)
-    assert turn == Turn(0, 1.0, 7.0, pauses=((2.0, 3.0),))
+    [(turn, heard)] = press_turns([Turn(0, 3.0, 9.0, pauses=((4.0, 5.0),))], 2.0, 60.0)
+    assert turn == heard == Turn(0, 1.0, 7.0, pauses=((2.0, 3.0),))
+
+
+def test_a_turn_begun_in_the_pre_roll_is_shown_from_the_press_and_heard_from_its_start():
+    found = [Turn(0, 1.0, 2.5), Turn(0, 8.0, 11.0, pauses=((9.0, 9.5),)), Turn(1, 12.0, 13.0)]
+    # 10 s of pre-roll: the first turn is all before the press, the second is cut by it
+    [(turn, heard), (after, same)] = press_turns(found, 10.0, 5.0)
+    assert turn == Turn(0, 0.0, 1.0, pauses=((-1.0, -0.5),))
+    assert heard == Turn(0, -2.0, 1.0, pauses=((-1.0, -0.5),))
+    assert after == same == Turn(1, 2.0, 3.0)
+
+
+def test_the_words_kept_are_those_mostly_said_after_the_press():
+    heard = [Word("since", -0.9, -0.5), Word("last", -0.3, 0.1), Word("week", 0.1, 0.6)]
+    assert [w.text for w in from_the_press(heard)] == ["week"]
+    assert [w.text for w in from_the_press([Word("last", -0.2, 0.3)])] == ["last"]

@@ -167,3 +167,31 @@ def test_one_microphone_mode_still_says_it_cannot_tell_voices_apart(tmp_path):
     doc = build_transcript(folder, manifest, Settings(speakers=SPEAKERS), whisper())
     assert doc.mode == "one-mic" and "cannot tell the voices apart" in doc.notes[0]
     assert {line.speaker for line in doc.lines} == {"Coach/Client"}
+
+
+# The coach is mid-sentence when the start press comes: the sentence began in the pre-roll.
+MID_SENTENCE = [
+    (0, "thank you for coming in today what has changed since last week", 0.0),
+    (1, "quite a lot actually", 1.0),
+]
+
+
+@pytest.mark.parametrize("before_end_s", [0.6, 0.85, 1.2])
+def test_a_turn_begun_in_the_pre_roll_is_decoded_whole_and_kept_from_the_press(
+    tmp_path, before_end_s
+):
+    """Decoded alone, the second of the sentence after the press made tiny.en invent "Thank you
+    for watching, and I'll see you in the next video" (seen on the arm64 box)."""
+    audio, said = conversation(MID_SENTENCE, RATE, lead_s=1.0)
+    press = round((said[0].end_s - before_end_s) * RATE)
+    folder, manifest = finished_session(
+        tmp_path, [to_int16(audio).tobytes()], RATE, channels=2, preroll_frames=press
+    )
+    doc = build_transcript(folder, manifest, Settings(speakers=SPEAKERS), whisper())
+    assert [line.speaker for line in doc.lines] == ["Coach", "Client"]
+    sentence = said[0].text.split()
+    heard = [words_of(w.text) for w in doc.lines[0].words]
+    assert heard and heard == sentence[-len(heard) :], doc.lines[0]  # its end, nothing invented
+    assert len(heard) <= 4, doc.lines[0]  # not the part before the press
+    assert all(0.0 <= w.start_s <= w.end_s for line in doc.lines for w in line.words)
+    assert "lot" in doc.lines[1].text.lower()

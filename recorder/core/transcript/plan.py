@@ -32,15 +32,26 @@ class Piece:
     end_s: float
 
 
-def from_start_press(turns: list[Turn], preroll_s: float, length_s: float) -> list[Turn]:
-    """Turns in seconds from the start press; the pre-roll's part of a turn is left out."""
+def press_turns(turns: list[Turn], preroll_s: float, length_s: float) -> list[tuple[Turn, Turn]]:
+    """Each turn after the start press twice, in seconds from the press: as the transcript
+    shows it (the pre-roll's part left out) and as the engine hears it (from where the voice
+    began, before the press if it began in the pre-roll). Decoded alone, the last second of a
+    sentence cut by the press makes whisper guess ("in last week" for "since last week") or
+    invent a line; `from_the_press` then keeps the words said after the press."""
     out = []
     for t in turns:
         start, end = max(t.start_s - preroll_s, 0.0), min(t.end_s - preroll_s, length_s)
         if end > start:
             pauses = tuple((round(a - preroll_s, 3), round(b - preroll_s, 3)) for a, b in t.pauses)
-            out.append(Turn(t.channel, round(start, 3), round(end, 3), t.overlap, pauses))
+            line = Turn(t.channel, round(start, 3), round(end, 3), t.overlap, pauses)
+            out.append((line, replace(line, start_s=round(t.start_s - preroll_s, 3))))
     return out
+
+
+def from_the_press(words: list[Word]) -> list[Word]:
+    """The words said after the start press (most of the word after it: the audio from the
+    press on holds at most a syllable of one that began before)."""
+    return [w for w in words if w.start_s + w.end_s >= 0.0]
 
 
 def plan_pieces(
