@@ -3,6 +3,7 @@ requests from other sites."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from http.cookies import SimpleCookie
@@ -180,13 +181,19 @@ def test_requests_from_another_site_are_refused(served):
     https = {"Origin": f"https://127.0.0.1:{served.port}"}
     assert httpx.post(served.url + "api/logout", cookies=token, headers=https).status_code == 403
     assert httpx.post(served.url + "api/logout", headers={"Origin": "null"}).status_code == 403
-    # no Origin at all (not a browser): only with a header no cross-site form can add
+    # no Origin at all (not a browser): a JSON body or a header, which no cross-site form can
+    # send (a page's script could only after a CORS preflight, which the box never allows)
     bare = httpx.post(served.url + "api/login", json={"password": PASSWORD})
-    assert bare.status_code == 403
-    scripted = httpx.post(
+    assert bare.status_code == 200 and COOKIE in bare.headers["set-cookie"]
+    form = httpx.post(  # a form with enctype="text/plain" can carry the same bytes
         served.url + "api/login",
-        json={"password": PASSWORD},
-        headers={"X-Requested-With": "session-recorder"},
+        content=json.dumps({"password": PASSWORD}),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert form.status_code == 403 and "set-cookie" not in form.headers
+    assert httpx.post(served.url + "api/logout", cookies=token).status_code == 403
+    scripted = httpx.post(
+        served.url + "api/logout", cookies=token, headers={"X-Requested-With": "curl"}
     )
     assert scripted.status_code == 200
     # the live-status websocket from another site's page
