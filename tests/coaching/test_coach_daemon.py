@@ -249,6 +249,15 @@ def _archived_manifest(conf, sid: str) -> dict | None:
     return json.loads(got.stdout) if got.returncode == 0 and got.stdout else None
 
 
+def _archived_text(conf, sid: str, name: str) -> str | None:
+    """A text file the encrypted archive holds, decrypted by rclone."""
+    got = subprocess.run(
+        [str(rclone_binary()), "--config", str(conf), "cat", f"{CRYPT_REMOTE}:box-1/{sid}/{name}"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return got.stdout if got.returncode == 0 else None
+
+
 def test_edits_after_verification_reach_the_encrypted_archive(tmp_path, mic, broker):
     with S3Server(tmp_path / "s3") as s3:
         cfg, conf = coach_box(tmp_path, broker, s3, upload={"remote": f"{CRYPT_REMOTE}:box-1"})
@@ -266,14 +275,26 @@ def test_edits_after_verification_reach_the_encrypted_archive(tmp_path, mic, bro
             assert send(sock, {"cmd": "label", "session": sid, "client": "Sam"})["ok"]
             assert send(sock, {"cmd": "consent", "session": sid, "allow": "copy",
                                "ref": "signed release"})["ok"]  # fmt: skip
+            # the coach listening back marks a moment on the page
+            marked = send(sock, {"cmd": "bookmark", "session": sid, "seconds": 0.5,
+                                 "label": "the turning point"})  # fmt: skip
+            assert marked["ok"], marked
 
             def archived():
                 m = _archived_manifest(conf, sid) or {}
-                return m.get("details", {}).get("client") == "Sam" and m.get("consent")
+                return (
+                    m.get("details", {}).get("client") == "Sam"
+                    and m.get("consent")
+                    and any(mk.get("source") == "review" for mk in m.get("markers", []))
+                )
 
-            wait_until(archived, 90, "the archive's manifest holding the name and the consent")
+            wait_until(archived, 90, "the archive's manifest with the name, consent and bookmark")
             [entry] = _archived_manifest(conf, sid)["consent"]
             assert entry["what"] == "copy" and entry["ref"] == "signed release"
+            [mark] = _archived_manifest(conf, sid)["markers"]
+            assert (mark["seconds"], mark["label"]) == (0.5, "the turning point")
+            labels = _archived_text(conf, sid, "labels.txt") or ""
+            assert "the turning point" in labels, labels
             # nothing plain reached the archive: every object under its prefix is ciphertext
             assert all(b"signed release" not in p.read_bytes() for p in s3.objects())
 
