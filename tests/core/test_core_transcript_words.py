@@ -8,6 +8,7 @@ import json
 
 from recorder.core.transcript.doc import Line, TranscriptDoc, Turn, Word, join_words
 from recorder.core.transcript.plan import (
+    HEARD_BEFORE_PRESS_S,
     context,
     fit_to_voice,
     from_the_press,
@@ -204,6 +205,9 @@ def test_a_turn_begun_in_the_pre_roll_is_shown_from_the_press_and_heard_from_its
     assert turn == Turn(0, 0.0, 1.0, pauses=((-1.0, -0.5),))
     assert heard == Turn(0, -2.0, 1.0, pauses=((-1.0, -0.5),))
     assert after == same == Turn(1, 2.0, 3.0)
+    # a long pre-roll: heard from HEARD_BEFORE_PRESS_S before the press, not from minutes back
+    [(turn, heard)] = press_turns([Turn(0, 5.0, 125.0)], 120.0, 60.0)
+    assert (turn.start_s, heard.start_s) == (0.0, -HEARD_BEFORE_PRESS_S)
 
 
 def test_the_words_kept_are_those_mostly_said_after_the_press():

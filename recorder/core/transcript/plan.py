@@ -17,6 +17,9 @@ from recorder.core.transcript.doc import UNKNOWN_SPEAKER, Line, Turn, Word, join
 MAX_PIECE_S = 30.0  # whisper's own window; pocketsphinx's search stays small
 CUT_SEARCH_S = 8.0  # a cut is placed at the quietest window in the last seconds before the limit
 PAD_S = 0.15  # audio given to the engine around a turn, so first and last words are whole
+# A turn begun in the pre-roll is heard from at most this long before the press: a sentence or
+# two for the engine to decode whole, not minutes of a long pre-roll decoded to be dropped.
+HEARD_BEFORE_PRESS_S = 10.0
 # The text before a turn given to an engine that takes it (whisper's prompt, which holds 224
 # tokens; half of them is some 400 characters): names and spelling carry over from turn to turn.
 CONTEXT_CHARS = 400
@@ -35,16 +38,18 @@ class Piece:
 def press_turns(turns: list[Turn], preroll_s: float, length_s: float) -> list[tuple[Turn, Turn]]:
     """Each turn after the start press twice, in seconds from the press: as the transcript
     shows it (the pre-roll's part left out) and as the engine hears it (from where the voice
-    began, before the press if it began in the pre-roll). Decoded alone, the last second of a
-    sentence cut by the press makes whisper guess ("in last week" for "since last week") or
-    invent a line; `from_the_press` then keeps the words said after the press."""
+    began, before the press if it began in the pre-roll, up to HEARD_BEFORE_PRESS_S). Decoded
+    alone, the last second of a sentence cut by the press makes whisper guess ("in last week"
+    for "since last week") or invent a line; `from_the_press` then keeps the words said after
+    the press."""
     out = []
     for t in turns:
         start, end = max(t.start_s - preroll_s, 0.0), min(t.end_s - preroll_s, length_s)
         if end > start:
             pauses = tuple((round(a - preroll_s, 3), round(b - preroll_s, 3)) for a, b in t.pauses)
             line = Turn(t.channel, round(start, 3), round(end, 3), t.overlap, pauses)
-            out.append((line, replace(line, start_s=round(t.start_s - preroll_s, 3))))
+            heard = max(t.start_s - preroll_s, min(start, -HEARD_BEFORE_PRESS_S))
+            out.append((line, replace(line, start_s=round(heard, 3))))
     return out
 
 
