@@ -4,11 +4,13 @@
 // daemon's state and names only the sessions on the box. The box's web server lists these
 // (GET /api/sessions, `source` "archive") and serves their files from the archive, so a row opens
 // a view with the player (session.mp3 from the archive), the read-along (read only: corrections
-// and bookmarks are commands to the daemon, which no longer has the session) and the downloads.
+// and bookmarks are commands to the daemon, which no longer has the session) and the downloads,
+// the submission MP3 among them (the box makes it from the archive's FLAC).
 // Shown only on the page the box serves itself, and only when the archive holds such sessions.
 
 import { $, elem, factList, finite, record } from "./dom.js";
 import { day, fmtDuration, fmtLength, fullDate } from "./format.js";
+import { submissionSlot } from "./downloads.js";
 import { playerSection } from "./player.js";
 import { apiSessions, mediaUrl } from "./review-api.js";
 import { ownOrigin } from "./settings.js";
@@ -156,7 +158,6 @@ function downloads(s) {
     li.append(a, elem("span", "small muted download-note", note));
     ul.append(li);
   }
-  const none = elem("p", "small muted archive-no-submission", "No submission MP3 (from the start press): the box makes it from its own copy of the session, which it no longer has.");
-  sec.append(elem("h3", "", "Download"), elem("p", "small", "From the encrypted archive, named after the session:"), ul, none);
+  sec.append(elem("h3", "", "Download"), elem("p", "small", "From the encrypted archive, named after the session:"), submissionSlot(s.id), ul);
   return sec;
 }

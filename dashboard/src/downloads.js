@@ -94,6 +94,22 @@ async function listSessions() {
 
 function repaintAll() {
   for (const el of document.querySelectorAll(".downloads")) if (el instanceof HTMLElement) paint(el);
+  for (const el of document.querySelectorAll(".submission-slot")) {
+    if (el instanceof HTMLElement) el.replaceChildren(submissionItem(el.dataset.slot || "", ARCHIVE_NOTE));
+  }
+}
+
+const ARCHIVE_NOTE = "from the start press, made on the box from the archive's FLAC";
+
+/** The submission MP3 of a session only the archive holds: the box fetches the archive's FLAC
+ * and makes the same file from it, with the same button and progress.
+ * @param {string} id */
+export function submissionSlot(id) {
+  const ul = elem("ul", "download-list submission-slot");
+  ul.dataset.slot = id;
+  ul.append(submissionItem(id, ARCHIVE_NOTE));
+  if (!builds.has(id)) poll(id, false);
+  return ul;
 }
 
 /** @param {HTMLElement} box */
@@ -140,12 +156,11 @@ function missingItem(label, note) {
 }
 
 /** The submission MP3: a button that starts its build, the build's progress, then the link.
- * @param {string} id */
-function submissionItem(id) {
+ * @param {string} id @param {string} [note] */
+function submissionItem(id, note = "from the start press, what export --from-start makes") {
   const li = elem("li", "download submission");
   li.dataset.file = "submission.mp3";
   const b = builds.get(id);
-  const note = "from the start press, what export --from-start makes";
   if (b && b.status === "ready") {
     const a = elem("a", "btn small secondary download-link", "Download the submission MP3");
     a.href = mediaUrl(id, "submission.mp3");
@@ -216,7 +231,7 @@ async function ask(id, method) {
   } catch {
     return { status: "failed", progress: 0, error: "the box did not answer" };
   }
-  /** @type {Partial<SubmissionStatus> & {error?: unknown}} */
+  /** @type {Partial<SubmissionStatus> & {error?: unknown, reason?: unknown}} */
   let body = {};
   try {
     body = (await r.json()) || {};
@@ -226,6 +241,10 @@ async function ask(id, method) {
   if (!r.ok) {
     const why = typeof body.error === "string" ? body.error : r.status === 404 ? "the box no longer has this session" : `HTTP ${r.status}`;
     return { status: "failed", progress: 0, error: why };
+  }
+  if (["waiting", "refused"].includes(String(body.status))) {
+    // not now: the box is recording, or the card has no room beside the recordings
+    return { status: "failed", progress: 0, error: typeof body.reason === "string" ? body.reason : "not now" };
   }
   const status = ["none", "building", "ready", "failed"].includes(String(body.status)) ? body.status : "failed";
   return {

@@ -83,15 +83,17 @@ def extra_routes(cfg: Config) -> list[RouteAdder]:
     daemon = SocketDaemonLink(cfg.socket_path)
     cache_dir = store.cache_dir  # the MP3s built on demand (submission, listening)
 
+    # what stays free on the card after a build: the recorder's margin, its ballast, an hour
+    room = reserve_bytes(cfg.storage.min_free_mb, cfg.audio.bytes_per_second, BALLAST_FLOOR)
+
     def media(app: web.Application) -> None:
-        add_media_routes(app, store, cache_dir, archive)
+        add_media_routes(app, store, cache_dir, archive, room)
 
     def api(app: web.Application) -> None:
         add_api_routes(app, store, daemon)
 
     def listening(app: web.Application) -> None:
         # a session.mp3 to listen to where the outbox builds none (no [upload] or [share])
-        room = reserve_bytes(cfg.storage.min_free_mb, cfg.audio.bytes_per_second, BALLAST_FLOOR)
         add_listening_routes(app, Listening(store, cache_dir, room))
 
     return [media, api, listening]

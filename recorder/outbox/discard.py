@@ -21,7 +21,7 @@ from recorder.core.inbound import echo
 from recorder.core.session_id import is_valid_id
 from recorder.ports.outbox import RemoteStore
 from recorder.store.files import atomic_write, fsync_dir
-from recorder.store.sessions import STATES, SessionStore
+from recorder.store.sessions import ARCHIVE_CACHE, STATES, SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,10 @@ def discard_session(
             manifest = store.read_manifest(found)
         shutil.rmtree(found)
         record["local"] = f"deleted from {found.parent.name}/"
-    copies = store.cache_dir / session_id
-    if copies.is_dir() and not copies.is_symlink():
-        shutil.rmtree(copies)  # the web server's listening and submission copies
-        record["copies"] = "deleted"
+    for copies in (store.cache_dir / session_id, store.cache_dir / ARCHIVE_CACHE / session_id):
+        if copies.is_dir() and not copies.is_symlink():
+            shutil.rmtree(copies)  # the web server's listening and submission copies
+            record["copies"] = "deleted"
     sent = manifest is not None and manifest.upload.attempts > 0
     if (sent or found is None) and upload is not None:
         remote_dir = remote_dir_for(upload.remote, session_id)

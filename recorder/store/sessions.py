@@ -32,6 +32,7 @@ STATES = ("recording", "outbox", "uploaded")
 # Copies the web server makes of a session (to listen to, to submit), one folder per session:
 # part of the session for a discard, never uploaded.
 CACHE_DIR = "web-cache"
+ARCHIVE_CACHE = "archive"  # under CACHE_DIR: the copies made of sessions only the archive holds
 MANIFEST = "manifest.json"
 SEQUENCE_FILE = "sequence"
 UPDATE_WAIT_S = 10.0  # a coach's edit waits this long for a write in progress (a slow card)
@@ -76,7 +77,8 @@ class SessionStore:
 
     @property
     def cache_dir(self) -> Path:
-        """Where the web server keeps the copies it makes (`<id>/` each)."""
+        """Where the web server keeps the copies it makes (`<id>/` each; those of sessions
+        only the archive holds in `ARCHIVE_CACHE/<id>/`)."""
         return self.root / CACHE_DIR
 
     def prepare(self) -> str | None:

@@ -37,7 +37,13 @@ from recorder.transcript.status import (
 from recorder.views.sessions import session_json
 from recorder.web.archived import ArchivedSessions
 from recorder.web.listening import LISTENING_KEY
-from recorder.web.media import ARCHIVE_FILES, ARCHIVED_KEY, MEDIA_TYPES, SUBMISSIONS_KEY
+from recorder.web.media import (
+    ARCHIVE_FILES,
+    ARCHIVED_KEY,
+    ARCHIVED_SUBMISSIONS_KEY,
+    MEDIA_TYPES,
+    SUBMISSIONS_KEY,
+)
 from recorder.web.submission import SUBMISSION
 
 DAEMON_KEY = web.AppKey("daemon", DaemonLink)
@@ -157,12 +163,13 @@ class _Api:
         return await self._submission(request, start=True)
 
     async def _submission(self, request: web.Request, *, start: bool) -> web.Response:
-        submissions = request.app.get(SUBMISSIONS_KEY)
-        if submissions is None:
-            raise web.HTTPNotFound()
+        """The box's session's build, else the archive's session's (built from its FLAC)."""
         session_id = request.match_info["session_id"]
-        call = submissions.start if start else submissions.status
-        answer = await self._off_loop(call, session_id)
+        answer = None
+        for key in (SUBMISSIONS_KEY, ARCHIVED_SUBMISSIONS_KEY):
+            builds = request.app.get(key)
+            if builds is not None and answer is None:
+                answer = await self._off_loop(builds.start if start else builds.status, session_id)
         if answer is None:
             raise web.HTTPNotFound()
         return web.json_response(answer, status=202 if start else 200)

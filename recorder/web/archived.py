@@ -87,6 +87,16 @@ class ArchivedSessions:
             if self.store.folder_of(i) is None
         ]
 
+    def listed(self) -> set[str] | None:
+        """The ids of the archive's sessions not on the box; None when the archive cannot be
+        read (so that nothing is taken for gone during an outage)."""
+        try:
+            found = self._all()
+        except ArchiveError as exc:
+            log.warning("the archive cannot be read: %s", exc)
+            return None
+        return {i for i in found if self.store.folder_of(i) is None}
+
     def transcript(self, session_id: str) -> dict | None:
         """The archived session's transcript.json as the box had it; None when the session is
         not an archived one or the archive holds no transcript.json (a session sent before the

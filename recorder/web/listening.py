@@ -35,7 +35,6 @@ from aiohttp import web
 
 from recorder.core.manifest import Manifest
 from recorder.media.deliverables import MP3_NAME
-from recorder.media.mp3 import mp3_bitrate_kbps
 from recorder.store.sessions import SessionStore
 from recorder.web.submission import Submissions
 
@@ -52,6 +51,8 @@ class Listening(Submissions):
 
     name = MP3_NAME
     from_start = False
+    what = "the copy to listen to"  # in a refusal for lack of room
+    waiting = WAITING
 
     def __init__(
         self,
@@ -83,19 +84,18 @@ class Listening(Submissions):
             self._pid_of = pool
         return pool
 
-    def room(self, manifest: Manifest) -> str | None:
+    def room(self, manifest: Manifest, stamp: dict) -> str | None:
         """Why the copy may not be made for lack of room on the card; None when it fits."""
-        seconds = manifest.frames / manifest.audio.rate
-        need = int(mp3_bitrate_kbps() * 1000 / 8 * seconds)
+        need = self.expected_bytes(manifest, stamp)
         try:
-            st = os.statvfs(self.cache_dir.parent)
+            st = os.statvfs(self.store.root)
         except OSError:
             return None  # a failing statvfs is not a full card; the build will say what is wrong
         free = st.f_bavail * st.f_frsize  # as the recorder counts it (blocks for non-root)
         if free - need >= self.reserve_bytes:
             return None
         return (
-            f"not enough room on the box: the copy to listen to needs {need / 1e6:.0f} MB, "
+            f"not enough room on the box: {self.what} needs {need / 1e6:.0f} MB, "
             f"{free / 1e6:.0f} MB are free and {self.reserve_bytes / 1e6:.0f} MB stay free "
             "for recording"
         )
@@ -108,8 +108,8 @@ class Listening(Submissions):
         if now["status"] in ("building", "ready"):
             return now
         if self.recording():
-            return {"status": "waiting", "progress": 0.0, "reason": WAITING}
-        refusal = self.room(source[1])
+            return {"status": "waiting", "progress": 0.0, "reason": self.waiting}
+        refusal = self.room(source[1], source[2])
         if refusal is not None:
             log.warning("%s of %s not made: %s", self.name, session_id, refusal)
             return {"status": "refused", "progress": 0.0, "reason": refusal}
@@ -123,7 +123,7 @@ class Listening(Submissions):
         with self._lock:
             frozen = self._frozen
         if answer["status"] == "building" and frozen:
-            answer["reason"] = WAITING
+            answer["reason"] = self.waiting
         return answer
 
     def _evict(self, keep: str) -> None:
@@ -198,7 +198,7 @@ class Listening(Submissions):
             if status is None:
                 continue
             if status["status"] == "none" and self.recording():
-                status = {"status": "waiting", "progress": 0.0, "reason": WAITING}
+                status = {"status": "waiting", "progress": 0.0, "reason": self.waiting}
             record["listening"] = status
             if status["status"] == "ready":
                 media.insert(0, self.name)

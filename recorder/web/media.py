@@ -12,7 +12,8 @@ Last-Modified, conditional requests, and the file sent with sendfile off the eve
 (`recorder.web.submission`) and served once it is ready; so is session.mp3 for a session whose
 folder has none (`recorder.web.listening`: a box that builds no deliverables). A session whose local copy
 retention deleted is served from the encrypted archive (`recorder.ports.archive`), through
-the same Range handling, with `X-Session-Source: archive`.
+the same Range handling, with `X-Session-Source: archive`; its submission.mp3 is built from
+the archive's FLAC (`recorder.web.archive_submission`) and says so too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from recorder.core.manifest import Manifest
 from recorder.media.tags import coach_name
 from recorder.ports.archive import ArchiveError, ArchiveReader
 from recorder.store.sessions import SessionStore
+from recorder.web.archive_submission import ArchivedSubmissions
 from recorder.web.archived import ArchivedSessions
 from recorder.web.listening import LISTENING_KEY
 from recorder.web.submission import SUBMISSION, Submissions
@@ -63,6 +65,7 @@ ARCHIVE_THREADS = 8
 # Shared with recorder.web.api, which reports the same builds and archived sessions.
 SUBMISSIONS_KEY = web.AppKey("submissions", Submissions)
 ARCHIVED_KEY = web.AppKey("archived", ArchivedSessions)
+ARCHIVED_SUBMISSIONS_KEY = web.AppKey("archived_submissions", ArchivedSubmissions)
 
 
 def download_name(manifest: Manifest | None, session_id: str, name: str) -> str:
@@ -111,21 +114,31 @@ def local_file(store: SessionStore, session_id: str, name: str) -> tuple[Path, M
 
 
 def add_media_routes(
-    app: web.Application, store: SessionStore, cache_dir: Path, archive: ArchiveReader | None
+    app: web.Application,
+    store: SessionStore,
+    cache_dir: Path,
+    archive: ArchiveReader | None,
+    reserve_bytes: int = 0,
 ) -> None:
-    """Register `GET /media/{session_id}/{name}` (HEAD too). The submission builder (and the
+    """Register `GET /media/{session_id}/{name}` (HEAD too). The submission builders (and the
     archive's sessions, when there is an archive) are kept on the app for `recorder.web.api`;
-    the build process ends with the app."""
+    the build processes end with the app. `reserve_bytes` stays free on the card after a
+    build from the archive (`recorder.web.listening.reserve_bytes`)."""
     submissions = Submissions(store, cache_dir)
     app[SUBMISSIONS_KEY] = submissions
     archived = ArchivedSessions(store, archive) if archive is not None else None
-    if archived is not None:
+    from_archive = None
+    if archive is not None and archived is not None:
         app[ARCHIVED_KEY] = archived
-    media = _Media(store, submissions, archive, archived)
+        from_archive = ArchivedSubmissions(archive, archived, cache_dir, reserve_bytes)
+        app[ARCHIVED_SUBMISSIONS_KEY] = from_archive
+    media = _Media(store, submissions, archive, archived, from_archive)
     app.router.add_get("/media/{session_id}/{name}", media.get)
 
     async def close_builds(_app: web.Application) -> None:
         submissions.close()
+        if from_archive is not None:
+            from_archive.close()
         media.pool.shutdown(wait=False, cancel_futures=True)
 
     app.on_cleanup.append(close_builds)
@@ -138,11 +151,13 @@ class _Media:
         submissions: Submissions,
         archive: ArchiveReader | None,
         archived: ArchivedSessions | None,
+        from_archive: ArchivedSubmissions | None,
     ) -> None:
         self.store = store
         self.submissions = submissions
         self.archive = archive
         self.archived = archived
+        self.from_archive = from_archive
         # Archive reads wait on the network (up to rclone's --timeout): their own threads, so
         # that a slow archive never takes the default pool's few (cores + 4) from the files here.
         self.pool = ThreadPoolExecutor(ARCHIVE_THREADS, thread_name_prefix="archive-read")
@@ -153,8 +168,12 @@ class _Media:
         if name not in MEDIA_TYPES:
             raise web.HTTPNotFound()
         loop = asyncio.get_running_loop()
+        source = "box"
         if name == SUBMISSION:
             ready = await loop.run_in_executor(None, self.submissions.ready, session_id)
+            if ready is None and self.from_archive is not None:
+                ready = await loop.run_in_executor(self.pool, self.from_archive.ready, session_id)
+                source = "archive"
             if ready is None:
                 raise web.HTTPNotFound()
             path, manifest = ready
@@ -168,6 +187,8 @@ class _Media:
             path, manifest = found
         response = web.FileResponse(path)
         _describe(response, request, manifest, session_id, name)
+        if source == "archive":
+            response.headers["X-Session-Source"] = "archive"
         return response
 
     async def _from_archive(

@@ -22,10 +22,12 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 
 from recorder.core.manifest import Manifest, parse_manifest
+from recorder.core.session_id import is_valid_id
 from recorder.media.deliverables import export
 from recorder.media.mp3 import mp3_bitrate_kbps
 from recorder.media.tags import session_tags
@@ -46,10 +48,10 @@ def build_submission(
     does; then the stamp beside it, so the file counts as ready only once it is complete."""
     manifest = parse_manifest(manifest_text, f"{session_dir}/{MANIFEST}")
     built = export(Path(session_dir), manifest, "mp3", Path(out), from_start=from_start)
-    atomic_write(_stamp_path(built), json.dumps(stamp))
+    atomic_write(stamp_path(built), json.dumps(stamp))
 
 
-def _stamp_path(out: Path) -> Path:
+def stamp_path(out: Path) -> Path:
     """Where a build's stamp is kept: submission.json (STAMP) beside submission.mp3."""
     return out.with_suffix(".json")
 
@@ -112,13 +114,26 @@ class Submissions:
         except OSError:
             return None
 
+    def expected_bytes(self, manifest: Manifest, stamp: dict) -> int:
+        """What the build writes, for its progress (and the room it needs on the card): a
+        constant-bitrate MP3 of the session's length, from the start press or whole."""
+        kept = manifest.frames - (manifest.preroll_frames if self.from_start else 0)
+        return int(mp3_bitrate_kbps() * 1000 / 8 * max(kept / manifest.audio.rate, 0))
+
+    def _task(
+        self, session_id: str, folder: Path, manifest: Manifest, out: Path, stamp: dict
+    ) -> tuple[Callable[..., None], tuple]:
+        """The function the build process runs, and its arguments (all picklable)."""
+        text = (folder / MANIFEST).read_text(encoding="utf-8")
+        return build_submission, (str(folder), text, str(out), stamp, self.from_start)
+
     def _out(self, session_id: str) -> Path:
         return self.cache_dir / session_id / self.name
 
     def _is_built(self, session_id: str, stamp: dict) -> bool:
         out = self._out(session_id)
         try:
-            built = json.loads(_stamp_path(out).read_text(encoding="utf-8"))
+            built = json.loads(stamp_path(out).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
         return built == stamp and out.is_file() and not out.is_symlink()
@@ -164,6 +179,7 @@ class Submissions:
             if (
                 entry.is_dir()
                 and not entry.is_symlink()
+                and is_valid_id(entry.name)  # not ARCHIVE_CACHE: the archive's sessions'
                 and self.store.folder_of(entry.name) is None
             ):
                 with self._lock:
@@ -192,21 +208,17 @@ class Submissions:
             busy = job is not None and job[1] == stamp and not job[0].done()
         if busy or self._is_built(session_id, stamp):
             return self._status(session_id, stamp)
-        kept = manifest.frames - (manifest.preroll_frames if self.from_start else 0)
-        seconds = kept / manifest.audio.rate
-        expected = int(mp3_bitrate_kbps() * 1000 / 8 * max(seconds, 0))
+        expected = self.expected_bytes(manifest, stamp)
         self._prune()
         out = self._out(session_id)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _stamp_path(out).unlink(missing_ok=True)
+        stamp_path(out).unlink(missing_ok=True)
         out.unlink(missing_ok=True)  # a stale build: its size would read as progress
-        text = (folder / MANIFEST).read_text(encoding="utf-8")
+        build, args = self._task(session_id, folder, manifest, out, stamp)
         with self._lock:
             job = self._jobs.get(session_id)
             if job is None or job[0].done():  # two requests at once: one build
-                future = self._pool().submit(
-                    build_submission, str(folder), text, str(out), stamp, self.from_start
-                )
+                future = self._pool().submit(build, *args)
                 future.add_done_callback(lambda f: _log_end(self.name, session_id, f))
                 self._jobs[session_id] = (future, stamp, expected)
         return self._status(session_id, stamp)

@@ -5,11 +5,13 @@ The page, served by the real web server with the box's config (`extra_routes`: t
 read through rclone), shows it under "In the archive"; its view plays session.mp3 from the
 archive (currentTime advances), says so, reads along (a tap on a line seeks there) without
 "Correct" or "Mark this moment", and offers the FLAC, MP3 and transcript.docx, which download
-as the box had them.
+as the box had them, and the submission MP3, which the box makes from the archive's FLAC with a
+progress bar: byte for byte what `export --from-start` made while the box had the session.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from playwright.sync_api import Page, expect
 
 from recorder.app.web_server import extra_routes
 from recorder.core.transcript.doc import TranscriptDoc
+from recorder.media.deliverables import export
 from recorder.outbox.worker import OutboxWork
 from recorder.transcript.runner import TranscriptStep
 from recorder.transcript.settings import Settings
@@ -48,6 +51,7 @@ class Archived:
     sid: str
     doc: TranscriptDoc
     had: dict[str, bytes]  # the files as the box had them before retention deleted them
+    submission: bytes  # what export --format mp3 --from-start made then
 
 
 @pytest.fixture
@@ -56,6 +60,7 @@ def archived(broker, dist: Path, tmp_path: Path, s3) -> Iterator[Archived]:
     _, cfg, store, remote = outbox_box(tmp_path, s3, keep_free_mb=10**9)
     folder, manifest, doc = review_session(cfg.storage.dir)
     had = {name: (folder / name).read_bytes() for name in FILES}
+    submission = export(folder, manifest, "mp3", tmp_path / "export.mp3", from_start=True)
     worker = outbox_worker(cfg, store, remote, work=OutboxWork(steps=[TranscriptStep(Settings())]))
     for _ in range(3):  # the audio, then the transcript, then retention
         worker.pass_once()
@@ -64,7 +69,7 @@ def archived(broker, dist: Path, tmp_path: Path, s3) -> Iterator[Archived]:
     assert store.sessions() == [] and not folder.exists()
     server = PageServer(broker.broker, dist, tmp_path / "web", routes=extra_routes(cfg)).serve()
     try:
-        yield Archived(server, manifest.id, doc, had)
+        yield Archived(server, manifest.id, doc, had, submission.read_bytes())
     finally:
         server.shutdown()
 
@@ -118,9 +123,9 @@ def test_a_session_only_in_the_archive_plays_reads_along_and_downloads(
     line.scroll_into_view_if_needed()
     screenshot(page, "archive-4-read-along.png")
 
-    # the downloads, as the box had them; no submission MP3, and it says why
+    # the downloads, as the box had them
     links = panel.locator(".download-link")
-    expect(links).to_have_count(len(FILES))
+    expect(links).to_have_count(len(FILES), timeout=WAIT_MS)
     for name in FILES:
         link = panel.locator(f'.download[data-file="{name}"] a')
         href = link.get_attribute("href")
@@ -129,6 +134,24 @@ def test_a_session_only_in_the_archive_plays_reads_along_and_downloads(
         assert got.status == 200 and got.headers["x-session-source"] == "archive"
         assert got.headers["content-disposition"].startswith("attachment;")
         assert got.body() == archived.had[name], name
-    expect(panel.locator(".archive-no-submission")).to_be_visible()
-    panel.locator(".archive-downloads").scroll_into_view_if_needed()
+    downloads = panel.locator(".archive-downloads")
+    downloads.scroll_into_view_if_needed()
     screenshot(page, "archive-5-downloads.png")
+
+    # the submission MP3: made on the box from the archive's FLAC, with its progress
+    make = downloads.get_by_role("button", name="Make the submission MP3")
+    expect(make).to_be_enabled(timeout=WAIT_MS)
+    make.tap()
+    expect(downloads.locator(".build-label")).to_have_text(
+        re.compile(r"^Making the submission MP3: \d{1,2} %$"), timeout=60_000
+    )
+    link = downloads.get_by_role("link", name="Download the submission MP3")
+    expect(link).to_be_visible(timeout=300_000)
+    expect(downloads.locator(".submission .download-note")).to_contain_text("archive's FLAC")
+    screenshot(page, "archive-6-submission.png")
+    href = link.get_attribute("href")
+    assert href == f"/media/{sid}/submission.mp3?download"
+    got = page.request.get(archived.server.http_url.rstrip("/") + href, timeout=60000)
+    assert got.status == 200 and got.headers["x-session-source"] == "archive"
+    assert 'filename="Sam - Goals review submission.mp3"' in got.headers["content-disposition"]
+    assert got.body() == archived.submission

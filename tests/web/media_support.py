@@ -32,12 +32,15 @@ def curl(url: str, *extra: str) -> tuple[int, bytes]:
 
 @contextlib.contextmanager
 def media_server(
-    store: SessionStore, cache_dir: Path, archive: ArchiveReader | None = None
+    store: SessionStore,
+    cache_dir: Path,
+    archive: ArchiveReader | None = None,
+    reserve_bytes: int = 0,
 ) -> Iterator[str]:
     """A bare application with the media and session API routes (no login: that is the
     server's middleware), served on 127.0.0.1; yields its base URL without the final "/"."""
     app = web.Application()
-    add_media_routes(app, store, cache_dir, archive)
+    add_media_routes(app, store, cache_dir, archive, reserve_bytes)
     add_api_routes(app, store, None)
     with ServedApp(app) as served:
         yield served.url.rstrip("/")

@@ -53,6 +53,18 @@ class RcloneArchive:
         self._lock = threading.Lock()  # guards _sizes
         self._sizes: dict[str, tuple[float, dict[str, int]]] = {}  # id: (when, {name: size})
 
+    def __getstate__(self) -> dict:
+        """What a build process (started by spawn) gets: the settings, without the lock and
+        the sizes this process has cached."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state["_sizes"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _path(self, session_id: str, name: str | None = None) -> str:
         for part in (session_id, name):
             if part is not None and not _NAME.fullmatch(part):
