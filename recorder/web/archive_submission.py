@@ -26,6 +26,7 @@ import soundfile
 
 from recorder.core.formats import FORMATS
 from recorder.core.manifest import Manifest, SegmentInfo, parse_manifest
+from recorder.media.blocks import total_frames
 from recorder.media.deliverables import FLAC_NAME, export
 from recorder.media.tags import session_tags
 from recorder.ports.archive import ArchiveError, ArchiveReader
@@ -44,9 +45,10 @@ _SUBTYPE_FORMAT = {f.subtype: f.name for f in FORMATS.values()}  # PCM_16: S16_L
 
 
 def fetch(archive: ArchiveReader, session_id: str, name: str, size: int, into: Path) -> None:
-    """The archive's file into `into`, exactly `size` bytes, resuming where a read broke off."""
+    """The archive's file into `into`, exactly `size` bytes, resuming where a read broke off
+    (a partial file of an earlier build is not trusted: it starts afresh)."""
     partial = into.with_name(FETCHING)
-    with open(partial, "ab") as f:
+    with open(partial, "wb") as f:
         for _ in range(FETCH_TRIES):
             done = f.tell()
             if done >= size:
@@ -73,10 +75,11 @@ def as_one_segment(manifest: Manifest, flac: Path) -> Manifest:
             f"{FLAC_NAME} of {manifest.id}: {info.samplerate} Hz × {info.channels} on the "
             f"archive, the manifest says {manifest.audio.rate} Hz × {manifest.audio.channels}"
         )
-    if info.frames != manifest.frames or info.subtype not in _SUBTYPE_FORMAT:
+    frames = total_frames(manifest)  # the segments', which the FLAC joined
+    if info.frames != frames or info.subtype not in _SUBTYPE_FORMAT:
         raise ArchiveError(
             f"{FLAC_NAME} of {manifest.id}: {info.frames} frames of {info.subtype} on the "
-            f"archive, the manifest says {manifest.frames}"
+            f"archive, the manifest says {frames}"
         )
     # A FLAC is no seg-NNNN.wav: built without the file name's check, for this build alone.
     one = SegmentInfo.model_construct(
@@ -161,11 +164,11 @@ class ArchivedSubmissions(Listening):
         them there), and those of sessions back on the box; nothing while the list cannot be
         read (a build is worth keeping through a network's outage)."""
         listed = self.archived.listed()
+        if listed is None:
+            return
         try:
             entries = list(self.cache_dir.iterdir())
         except FileNotFoundError:
-            return
-        if listed is None:
             return
         for entry in entries:
             if entry.is_dir() and not entry.is_symlink() and entry.name not in listed:

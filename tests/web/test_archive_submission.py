@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from recorder.core.manifest import SegmentInfo
 from recorder.ports.archive import ArchiveError
 from recorder.web.archive_submission import FETCHING, as_one_segment, fetch
 from tests.factories import make_manifest
@@ -67,8 +68,8 @@ def test_a_fetch_that_keeps_breaking_fails_and_leaves_nothing(tmp_path):
 
 
 def test_a_flac_that_is_not_the_manifests_session_is_refused(tmp_path):
-    manifest = make_manifest(channels=2)
-    manifest.frames = 48000
+    segment = SegmentInfo(file="seg-0000.wav", index=0, first_frame=0, first_pos=0, frames=48000)
+    manifest = make_manifest(channels=2, segments=[segment])
     flac = tmp_path / "session.flac"
     soundfile.write(flac, np.zeros((24000, 2), dtype=np.int16), 48000, subtype="PCM_16")
     with pytest.raises(ArchiveError, match="24000 frames of PCM_16 on the archive, the manifest"):
