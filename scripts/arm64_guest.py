@@ -27,7 +27,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import soundfile
@@ -44,12 +44,14 @@ BUSY_EVERY_S = 600.0
 CONSOLE: TextIO | None = None  # the serial console, once `check` opened it
 SCRIPT = (HERE / "speech.txt").read_text(encoding="utf-8")  # what the clip says
 # The microphone plays the clip (about 5 s), then quiet, every LOOP_S. The session the checks
-# record is stopped with `ctl stop` once it holds RECORD_S, pre-roll included; the command line
-# starts in about ten seconds under emulation, so it ends about 21 s long, more than LOOP_S
-# and the clip together: it holds the clip whole, once or twice. Short, because whisper is slow
-# under emulation (its vector code runs in QEMU's software CPU): about 3 minutes for this one.
+# record is stopped with `ctl stop` once AFTER_PRESS_S follow the start press: the transcript
+# counts from the press, so wherever in the loop the press falls, the clip is spoken whole
+# after it at least once (with a 10-s pre-roll the session ends some 35 s long: the command
+# line takes about ten seconds to stop it under emulation). No longer, because whisper is slow
+# under emulation (its vector code runs in QEMU's software CPU).
 LOOP_S = 12.0
-RECORD_S = 11.0
+CLIP_MAX_S = 6.0  # espeak-ng's reading of speech.txt is shorter
+AFTER_PRESS_S = LOOP_S + CLIP_MAX_S
 
 
 # ---- the signal: the same on both sides of the FIFO -------------------------------------
@@ -62,8 +64,10 @@ def stream_loop(rate: int, channels: int, width: int) -> np.ndarray:
     plus seeded noise of a few steps, so that each stretch of the loop differs from every
     other and a recording shows where in it it began."""
     spoken, clip_rate = soundfile.read(SPEECH, dtype="float64")  # espeak-ng's 22.05 kHz
+    if len(spoken) > CLIP_MAX_S * clip_rate:  # a longer clip might not fit after the press
+        raise Failed(f"{SPEECH} lasts {len(spoken) / clip_rate:.1f} s, over {CLIP_MAX_S} s")
     spoken = soxr.resample(spoken, clip_rate, rate)
-    clip = np.zeros(max(len(spoken), int(LOOP_S * rate)))
+    clip = np.zeros(int(LOOP_S * rate))
     clip[: len(spoken)] = spoken
     scale = 2 ** (8 * width - 1) - 1
     rng = np.random.default_rng(SEED)
@@ -151,11 +155,11 @@ def ctl(*args: str) -> str:
 
 
 @functools.cache
-def control_socket() -> Path:
-    """The socket the box's config names (read once: `status` is asked every second)."""
+def box_config() -> Any:
+    """The box's config (read once: `status` is asked every second)."""
     from recorder.config import load_config  # noqa: PLC0415 (the box's modules)
 
-    return load_config(CONFIG).socket_path
+    return load_config(CONFIG)
 
 
 def status() -> dict:
@@ -163,7 +167,7 @@ def status() -> dict:
     takes about ten seconds to start under emulation, the socket answers at once."""
     from recorder.adapters.control_socket import send  # noqa: PLC0415 (the box's modules)
 
-    answer = send(control_socket(), {"cmd": "status"})
+    answer = send(box_config().socket_path, {"cmd": "status"})
     if not answer.get("ok"):
         raise Failed(f"status refused: {answer.get('message')}")
     return answer["status"]
@@ -241,7 +245,8 @@ class Checks:
     def record(self) -> str:
         ctl("start")
         started = wait_for("session id", lambda: status().get("session_id"), 120)
-        wait_for("the session's length", lambda: status().get("elapsed_s", 0) >= RECORD_S, 300)
+        length = box_config().audio.preroll_s + AFTER_PRESS_S  # elapsed_s counts the pre-roll
+        wait_for("the session's length", lambda: status().get("elapsed_s", 0) >= length, 300)
         ctl("stop")
         self.recorded = recorded = str(started)
 
