@@ -357,7 +357,8 @@ class Checks:
     def stop(self) -> str:
         ctl("start")
         started = str(wait_for("session id", lambda: status().get("session_id"), 120))
-        wait_for("5 s past the pre-roll", lambda: status().get("elapsed_s", 0) >= 15, 120)
+        length = box_config().audio.preroll_s + 5.0  # 5 s past the pre-roll
+        wait_for("5 s past the pre-roll", lambda: status().get("elapsed_s", 0) >= length, 120)
         run("systemctl", "stop", "session-recorder", timeout=180)
         found = session(started)
         if found["state"] == "recording":

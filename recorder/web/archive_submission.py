@@ -137,7 +137,7 @@ class ArchivedSubmissions(Listening):
         return stamp["flac_bytes"] + super().expected_bytes(manifest, stamp)
 
     def _task(
-        self, session_id: str, folder: Path, manifest: Manifest, out: Path, stamp: dict
+        self, folder: Path, manifest: Manifest, out: Path, stamp: dict
     ) -> tuple[Callable[..., None], tuple]:
         text = manifest.model_dump_json()
         return build_from_archive, (self.archive, text, str(folder), str(out), stamp)

@@ -73,29 +73,26 @@ class ArchivedSessions:
             log.warning("the archive cannot be read: %s", exc)
             return None
 
-    def sessions(self) -> list[tuple[str, Manifest]]:
-        """Every archived session not on the box, oldest first; [] when the archive cannot be
-        reached (the page still lists the box's own)."""
-        try:
-            found = self._all()
-        except ArchiveError as exc:
-            log.warning("the archive cannot be read: %s", exc)
-            return []
-        return [
-            (i, found[i])
-            for i in sorted(found, key=lambda i: (sequence_of(i), i))
-            if self.store.folder_of(i) is None
-        ]
-
-    def listed(self) -> set[str] | None:
-        """The ids of the archive's sessions not on the box; None when the archive cannot be
-        read (so that nothing is taken for gone during an outage)."""
+    def _not_here(self) -> dict[str, Manifest] | None:
+        """The archive's sessions that have no folder on the box; None when it cannot be read."""
         try:
             found = self._all()
         except ArchiveError as exc:
             log.warning("the archive cannot be read: %s", exc)
             return None
-        return {i for i in found if self.store.folder_of(i) is None}
+        return {i: m for i, m in found.items() if self.store.folder_of(i) is None}
+
+    def sessions(self) -> list[tuple[str, Manifest]]:
+        """Every archived session not on the box, oldest first; [] when the archive cannot be
+        reached (the page still lists the box's own)."""
+        found = self._not_here() or {}
+        return [(i, found[i]) for i in sorted(found, key=lambda i: (sequence_of(i), i))]
+
+    def listed(self) -> set[str] | None:
+        """The ids of the archive's sessions not on the box; None when the archive cannot be
+        read (so that nothing is taken for gone during an outage)."""
+        found = self._not_here()
+        return None if found is None else set(found)
 
     def transcript(self, session_id: str) -> dict | None:
         """The archived session's transcript.json as the box had it; None when the session is

@@ -121,7 +121,7 @@ class Submissions:
         return int(mp3_bitrate_kbps() * 1000 / 8 * max(kept / manifest.audio.rate, 0))
 
     def _task(
-        self, session_id: str, folder: Path, manifest: Manifest, out: Path, stamp: dict
+        self, folder: Path, manifest: Manifest, out: Path, stamp: dict
     ) -> tuple[Callable[..., None], tuple]:
         """The function the build process runs, and its arguments (all picklable)."""
         text = (folder / MANIFEST).read_text(encoding="utf-8")
@@ -214,7 +214,7 @@ class Submissions:
         out.parent.mkdir(parents=True, exist_ok=True)
         stamp_path(out).unlink(missing_ok=True)
         out.unlink(missing_ok=True)  # a stale build: its size would read as progress
-        build, args = self._task(session_id, folder, manifest, out, stamp)
+        build, args = self._task(folder, manifest, out, stamp)
         with self._lock:
             job = self._jobs.get(session_id)
             if job is None or job[0].done():  # two requests at once: one build

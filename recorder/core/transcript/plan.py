@@ -48,7 +48,8 @@ def press_turns(turns: list[Turn], preroll_s: float, length_s: float) -> list[tu
         if end > start:
             pauses = tuple((round(a - preroll_s, 3), round(b - preroll_s, 3)) for a, b in t.pauses)
             line = Turn(t.channel, round(start, 3), round(end, 3), t.overlap, pauses)
-            heard = max(t.start_s - preroll_s, min(start, -HEARD_BEFORE_PRESS_S))
+            began = t.start_s - preroll_s  # before the press (negative) for a cut sentence
+            heard = began if began > 0 else max(began, -HEARD_BEFORE_PRESS_S)
             out.append((line, replace(line, start_s=round(heard, 3))))
     return out
 
